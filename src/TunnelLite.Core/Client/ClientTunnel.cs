@@ -1,0 +1,32 @@
+using TunnelLite.Config;
+using TunnelLite.Statistics;
+
+namespace TunnelLite.Client;
+
+/// <summary>A tunnel as the client sees it: what was asked, the port the server bound, and its counters.</summary>
+public sealed class ClientTunnel
+{
+    internal ClientTunnel(TunnelDefinition definition, TrafficCounters parent)
+    {
+        Definition = definition;
+        Counters = new TrafficCounters(parent);
+    }
+
+    /// <summary>What was asked.</summary>
+    public TunnelDefinition Definition { get; }
+
+    /// <summary>Tunnel name.</summary>
+    public string Name => Definition.Name;
+
+    /// <summary>The public port the server bound (the requested one, or the one it picked for 0); 0 until registered.</summary>
+    public int RemotePort { get; internal set; }
+
+    /// <summary>The local service, "address:port".</summary>
+    public string LocalEndpoint => Definition.LocalAddress.Contains(':') ? $"[{Definition.LocalAddress}]:{Definition.LocalPort}" : $"{Definition.LocalAddress}:{Definition.LocalPort}";
+
+    /// <summary>Counters of this tunnel on the client.</summary>
+    public TrafficCounters Counters { get; }
+
+    /// <summary>When it was first registered.</summary>
+    public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
+}

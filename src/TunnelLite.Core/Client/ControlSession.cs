@@ -1,0 +1,238 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using TunnelLite.Protocol;
+
+namespace TunnelLite.Client;
+
+/// <summary>One authenticated control connection of a client: registration requests, heartbeats, and the server's
+/// requests for data connections. A lost connection ends the session; the client then opens a new one.</summary>
+internal sealed class ControlSession
+{
+    private readonly FrameConnection _control;
+    private readonly TunnelClient _client;
+    private readonly ILogger _log;
+    private readonly CancellationTokenSource _closing = new();
+    private readonly ConcurrentDictionary<int, TaskCompletionSource<RegisterResultMessage>> _pending = new();
+    private readonly Heartbeat _heartbeat;
+    private int _nextRequestId;
+    private Task _completion = Task.CompletedTask;
+
+    private ControlSession(TunnelClient client, FrameConnection control, IPEndPoint server, byte[] sessionId, ILogger log)
+    {
+        _client = client;
+        _control = control;
+        ServerEndpoint = server;
+        SessionId = sessionId;
+        _log = log;
+        _heartbeat = new Heartbeat(client.Options.HeartbeatInterval, client.Options.HeartbeatTimeout);
+    }
+
+    public IPEndPoint ServerEndpoint { get; }
+    public byte[] SessionId { get; }
+    public Task Completion => _completion;
+    public CancellationToken Closing => _closing.Token;
+
+    /// <summary>Connects, proves the token and opens a session.</summary>
+    /// <exception cref="TunnelException">ServerUnreachable, AuthenticationFailed, VersionMismatch, ProtocolError.</exception>
+    public static async Task<ControlSession> OpenAsync(TunnelClient client, ILogger log, CancellationToken cancellationToken)
+    {
+        var o = client.Options;
+        var socket = await ConnectAsync(o.ServerAddress, o.ServerPort, cancellationToken).ConfigureAwait(false);
+        var control = new FrameConnection(socket);
+        try
+        {
+            await control.SendAsync(new HelloMessage { Version = ProtocolConstants.Version, Software = $"TunnelLite {typeof(ControlSession).Assembly.GetName().Version}" }, cancellationToken, withPreamble: true).ConfigureAwait(false);
+            var challenge = await control.ReadExpectedAsync<ChallengeMessage>(cancellationToken).ConfigureAwait(false);
+            await control.SendAsync(new AuthMessage
+            {
+                Proof = TokenProof.ForControl(o.Token, challenge.Nonce),
+                ClientId = client.ClientId,
+                ClientName = client.ClientName,
+                PoolCount = o.PoolCount,
+            }, cancellationToken).ConfigureAwait(false);
+            var ok = await control.ReadExpectedAsync<AuthOkMessage>(cancellationToken).ConfigureAwait(false);
+            var session = new ControlSession(client, control, (IPEndPoint)socket.RemoteEndPoint!, ok.SessionId, log);
+            session._completion = session.RunAsync();
+            return session;
+        }
+        catch (TunnelException e) when (e.Code == TunnelErrorCode.AuthenticationFailed)
+        {
+            control.Dispose();
+            throw new TunnelException(TunnelErrorCode.AuthenticationFailed,
+                $"The server at {o.ServerAddress}:{o.ServerPort} rejected the token. Check that the client's token is the server's auth.token.", e);
+        }
+        catch (Exception e) when (e is IOException or SocketException)
+        {
+            control.Dispose();
+            throw new TunnelException(TunnelErrorCode.ServerUnreachable,
+                $"The connection to {o.ServerAddress}:{o.ServerPort} broke during the handshake ({e.Message}). Check that this is a TunnelLite server's control port.", e);
+        }
+        catch
+        {
+            control.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Connects a TCP socket to the server (control or data connection).</summary>
+    public static async Task<Socket> ConnectAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        Socket? socket = null;
+        try
+        {
+            if (IPAddress.TryParse(host.Trim('[', ']'), out var ip))
+            {
+                socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                await socket.ConnectAsync(new IPEndPoint(ip, port), cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                await socket.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
+            }
+            return socket;
+        }
+        catch (SocketException e)
+        {
+            socket?.Dispose();
+            throw new TunnelException(TunnelErrorCode.ServerUnreachable,
+                $"Cannot reach the tunnel server at {host}:{port}: {e.Message}. Check the address and port, that the server is running, and that no firewall blocks the control port.", e);
+        }
+        catch
+        {
+            socket?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Registers tunnels and waits for the server's answer.</summary>
+    public async Task<RegisterResultMessage> RegisterAsync(IEnumerable<TunnelRequest> tunnels, CancellationToken cancellationToken)
+    {
+        var id = Interlocked.Increment(ref _nextRequestId);
+        var tcs = new TaskCompletionSource<RegisterResultMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pending[id] = tcs;
+        try
+        {
+            using var reg = _closing.Token.Register(() => tcs.TrySetException(new TunnelException(TunnelErrorCode.ServerUnreachable, "The connection to the server closed before it confirmed the registration.")));
+            await _control.SendAsync(new RegisterMessage { RequestId = id, Tunnels = tunnels.ToList() }, cancellationToken).ConfigureAwait(false);
+            return await tcs.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _pending.TryRemove(id, out _);
+        }
+    }
+
+    /// <summary>Releases a tunnel on the server (best effort).</summary>
+    public Task UnregisterAsync(string name, CancellationToken cancellationToken) =>
+        _control.SendAsync(new UnregisterMessage { Name = name }, cancellationToken);
+
+    /// <summary>Tells the server that a tunnel's local service could not be reached, so that its counters show it too.</summary>
+    public async Task ReportWorkFailedAsync(string tunnel, string message)
+    {
+        try
+        {
+            await _control.SendAsync(new WorkFailedMessage { Tunnel = tunnel, Message = message }, _closing.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Says goodbye and closes.</summary>
+    public async Task CloseAsync(string reason)
+    {
+        if (!_closing.IsCancellationRequested)
+        {
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                await _control.SendAsync(new GoodbyeMessage { Reason = reason }, cts.Token).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Best effort.
+            }
+        }
+        Abort();
+        await _completion.ConfigureAwait(false);
+    }
+
+    private void Abort()
+    {
+        try { _closing.Cancel(); } catch (ObjectDisposedException) { }
+        _control.Dispose();
+    }
+
+    private async Task RunAsync()
+    {
+        var heartbeat = HeartbeatLoopAsync();
+        try
+        {
+            while (!_closing.IsCancellationRequested)
+            {
+                var frame = await _control.ReadAsync(_closing.Token).ConfigureAwait(false);
+                if (frame is null)
+                {
+                    _log.LogWarning("The server closed the control connection.");
+                    break;
+                }
+                _heartbeat.Seen();
+                if (!Handle(frame.Value)) break;
+            }
+        }
+        catch (ProtocolException e)
+        {
+            _log.LogWarning("Protocol error from the server: {Error}", e.Message);
+        }
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            if (!_closing.IsCancellationRequested) _log.LogWarning("Lost the control connection: {Error}", e.Message);
+        }
+        finally
+        {
+            Abort();
+            await heartbeat.ConfigureAwait(false);
+            foreach (var p in _pending.Values)
+                p.TrySetException(new TunnelException(TunnelErrorCode.ServerUnreachable, "The connection to the server closed before it confirmed the registration."));
+        }
+    }
+
+    private bool Handle(Frame frame)
+    {
+        switch (frame.Type)
+        {
+            case FrameType.Heartbeat:
+                return true;
+            case FrameType.RequestWorkConn:
+                var req = MessageSerializer.Read<RequestWorkConnMessage>(frame);
+                _client.OpenWorkConnection(this, req.Nonce);
+                return true;
+            case FrameType.RegisterResult:
+                var res = MessageSerializer.Read<RegisterResultMessage>(frame);
+                if (_pending.TryRemove(res.RequestId, out var tcs)) tcs.TrySetResult(res);
+                return true;
+            case FrameType.Error:
+                var err = MessageSerializer.Read<ErrorMessage>(frame);
+                _log.LogWarning("The server reported {Code}: {Message}", err.Code, err.Message);
+                if (err.RequestId != 0 && _pending.TryRemove(err.RequestId, out var failed))
+                    failed.TrySetException(new TunnelException(err.Code, err.Message));
+                return err.RequestId != 0;
+            case FrameType.Goodbye:
+                var bye = MessageSerializer.Read<GoodbyeMessage>(frame);
+                _log.LogWarning("The server closed the session: {Reason}", bye.Reason);
+                return false;
+            default:
+                throw new ProtocolException($"Unexpected {frame.Type} frame from the server.");
+        }
+    }
+
+    private async Task HeartbeatLoopAsync()
+    {
+        if (await _heartbeat.RunAsync(_control, _closing.Token).ConfigureAwait(false))
+            _log.LogWarning("The server has been silent for more than {Timeout} s; reconnecting.", _heartbeat.TimeoutSeconds);
+        Abort();
+    }
+}

@@ -1,0 +1,304 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using TunnelLite.Config;
+using TunnelLite.Forwarding;
+using TunnelLite.Protocol;
+using TunnelLite.Statistics;
+
+namespace TunnelLite.Client;
+
+/// <summary>The end behind NAT: connects to a <see cref="Server.TunnelServer"/>, registers tunnels, and serves each user
+/// connection the server pairs with one of its data connections by connecting the tunnel's local service.
+/// After the first successful start it reconnects by itself, with exponential backoff and jitter, and registers its tunnels again.</summary>
+public sealed class TunnelClient : IAsyncDisposable
+{
+    private readonly ILogger _log;
+    private readonly ConcurrentDictionary<string, ClientTunnel> _tunnels = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<Task, byte> _work = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _hardStop = new(); // aborts data connections after the drain
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SemaphoreSlim _registerLock = new(1, 1);
+    private ControlSession? _session;
+    private Task _loop = Task.CompletedTask;
+    private Task _sampler = Task.CompletedTask;
+    private int _state = (int)ClientState.NotStarted;
+
+    /// <summary>Creates a client; <see cref="StartAsync"/> connects it.</summary>
+    /// <exception cref="ArgumentException">The options are invalid.</exception>
+    public TunnelClient(TunnelClientOptions options, string? clientName = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Options = options;
+        ClientName = clientName;
+        _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Client");
+        foreach (var t in options.Tunnels) _tunnels[t.Name] = new ClientTunnel(t, Totals);
+        Pump = PumpSelector.For(ForwardingMode.Auto);
+    }
+
+    /// <summary>The settings in force.</summary>
+    public TunnelClientOptions Options { get; }
+
+    /// <summary>Stable id of this client instance; a reconnect replaces its own stale session on the server.</summary>
+    public string ClientId { get; } = Guid.NewGuid().ToString("N");
+
+    /// <summary>Optional name the client gives itself on the server.</summary>
+    public string? ClientName { get; }
+
+    /// <summary>Where the client stands.</summary>
+    public ClientState State => (ClientState)Volatile.Read(ref _state);
+
+    /// <summary>Totals over all tunnels of this client.</summary>
+    public TrafficCounters Totals { get; } = new();
+
+    /// <summary>The tunnels, with the ports the server bound.</summary>
+    public IReadOnlyList<ClientTunnel> Tunnels => _tunnels.Values.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+
+    /// <summary>Completes when the client has stopped.</summary>
+    public Task Completion => _completion.Task;
+
+    internal IForwardingPump Pump { get; }
+
+    /// <summary>Connects, authenticates and registers every tunnel; returns once the server has confirmed them all.
+    /// From then on the client keeps itself connected until <see cref="StopAsync"/>.</summary>
+    /// <exception cref="TunnelException">ServerUnreachable, AuthenticationFailed, PortNotAllowed, PortInUse, DuplicateName, RegistrationTimeout, VersionMismatch.</exception>
+    public async Task<IReadOnlyList<ClientTunnel>> StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.CompareExchange(ref _state, (int)ClientState.Connecting, (int)ClientState.NotStarted) != (int)ClientState.NotStarted)
+            throw new InvalidOperationException("The client was already started.");
+        try
+        {
+            _session = await ConnectAndRegisterAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            SetState(ClientState.Stopped);
+            _completion.TrySetResult();
+            throw;
+        }
+        SetState(ClientState.Connected);
+        _log.LogInformation("Connected to {Server}:{Port}; tunnels: {Tunnels}.", Options.ServerAddress, Options.ServerPort,
+            string.Join(", ", Tunnels.Select(t => $"{t.Name} :{t.RemotePort} -> {t.LocalEndpoint}")));
+        _loop = KeepConnectedAsync();
+        _sampler = SampleLoopAsync();
+        return Tunnels;
+    }
+
+    /// <summary>Registers one more tunnel on the live connection.</summary>
+    /// <exception cref="TunnelException">The server refused it, or the client is not connected.</exception>
+    public async Task<ClientTunnel> AddTunnelAsync(TunnelDefinition definition, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        var session = _session;
+        if (State != ClientState.Connected || session is null)
+            throw new TunnelException(TunnelErrorCode.ServerUnreachable, "The client is not connected to its server.");
+        var tunnel = new ClientTunnel(definition, Totals);
+        if (!_tunnels.TryAdd(definition.Name, tunnel))
+            throw new TunnelException(TunnelErrorCode.DuplicateName, $"This client already has a tunnel named '{definition.Name}'.");
+        try
+        {
+            await RegisterAsync(session, new[] { tunnel }, cancellationToken).ConfigureAwait(false);
+            return tunnel;
+        }
+        catch
+        {
+            _tunnels.TryRemove(definition.Name, out _);
+            throw;
+        }
+    }
+
+    /// <summary>Releases a tunnel: the server closes its public port. Connections in flight finish.</summary>
+    public async Task RemoveTunnelAsync(string name, CancellationToken cancellationToken = default)
+    {
+        if (!_tunnels.TryRemove(name, out _)) return;
+        var session = _session;
+        if (session is null) return;
+        try
+        {
+            await session.UnregisterAsync(name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+            // Disconnected: the server frees the port with the session anyway.
+        }
+    }
+
+    /// <summary>Finds a tunnel by name.</summary>
+    public ClientTunnel? FindTunnel(string name) => _tunnels.TryGetValue(name, out var t) ? t : null;
+
+    /// <summary>A snapshot of each tunnel.</summary>
+    public IReadOnlyList<TunnelStatistics> GetStatistics()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var state = State.ToString();
+        return Tunnels.Select(t => TunnelStatistics.From(t.Counters, now, t.Started, t.Name, TunnelRole.Client, state, Pump.Mode) with
+        {
+            Port = t.RemotePort,
+            LocalEndpoint = t.LocalEndpoint,
+            ClientName = ClientName,
+            Reconnects = Totals.Reconnects,
+        }).ToList();
+    }
+
+    /// <summary>Stops: closes the control connection (the server frees the ports), closes idle data connections,
+    /// lets active connections drain for up to <paramref name="drainTimeout"/> (default 5 s), then closes them.</summary>
+    public async Task StopAsync(TimeSpan? drainTimeout = null)
+    {
+        var previous = (ClientState)Interlocked.Exchange(ref _state, (int)ClientState.Stopped);
+        if (previous == ClientState.Stopped)
+        {
+            await Completion.ConfigureAwait(false);
+            return;
+        }
+        _stopping.Cancel();
+        var session = _session;
+        if (session is not null) await session.CloseAsync("client stopping").ConfigureAwait(false);
+        var deadline = Environment.TickCount64 + (long)(drainTimeout ?? TimeSpan.FromSeconds(5)).TotalMilliseconds;
+        while (Totals.ActiveConnections > 0 && Environment.TickCount64 < deadline)
+            await Task.Delay(20).ConfigureAwait(false);
+        _hardStop.Cancel();
+        await _loop.ConfigureAwait(false);
+        await Task.WhenAll(_work.Keys).ConfigureAwait(false);
+        await _sampler.ConfigureAwait(false);
+        _log.LogInformation("Client stopped.");
+        _completion.TrySetResult();
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+
+    internal void OpenWorkConnection(ControlSession session, byte[] nonce)
+    {
+        if (_stopping.IsCancellationRequested) return;
+        var t = WorkConnection.RunAsync(this, session, nonce, _log, _hardStop.Token);
+        _work.TryAdd(t, 0);
+        _ = t.ContinueWith(done => _work.TryRemove(done, out _), TaskScheduler.Default);
+    }
+
+    private void SetState(ClientState s)
+    {
+        // Never leave Stopped once there.
+        var cur = Volatile.Read(ref _state);
+        while (cur != (int)ClientState.Stopped)
+        {
+            var seen = Interlocked.CompareExchange(ref _state, (int)s, cur);
+            if (seen == cur) return;
+            cur = seen;
+        }
+    }
+
+    private async Task<ControlSession> ConnectAndRegisterAsync(CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        cts.CancelAfter(Options.ConnectTimeout);
+        ControlSession? session = null;
+        var phase = "connect";
+        try
+        {
+            session = await ControlSession.OpenAsync(this, _log, cts.Token).ConfigureAwait(false);
+            phase = "register";
+            var tunnels = _tunnels.Values.ToList();
+            if (tunnels.Count > 0) await RegisterAsync(session, tunnels, cts.Token).ConfigureAwait(false);
+            return session;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_stopping.IsCancellationRequested)
+        {
+            if (session is not null) await session.CloseAsync("registration timed out").ConfigureAwait(false);
+            throw phase == "connect"
+                ? new TunnelException(TunnelErrorCode.ServerUnreachable, $"No answer from the tunnel server at {Options.ServerAddress}:{Options.ServerPort} within {Options.ConnectTimeout.TotalSeconds:0.#} s. Check the address and that the server is running.")
+                : new TunnelException(TunnelErrorCode.RegistrationTimeout, $"The server at {Options.ServerAddress}:{Options.ServerPort} did not confirm the tunnels within {Options.ConnectTimeout.TotalSeconds:0.#} s. Try again, or raise the timeout.");
+        }
+        catch
+        {
+            if (session is not null) await session.CloseAsync("registration failed").ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task RegisterAsync(ControlSession session, IReadOnlyList<ClientTunnel> tunnels, CancellationToken cancellationToken)
+    {
+        await _registerLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // After a reconnect ask for the port bound before, so that the public endpoint stays the same.
+            var result = await session.RegisterAsync(tunnels.Select(t => new TunnelRequest
+            {
+                Name = t.Name,
+                RemotePort = t.RemotePort != 0 ? t.RemotePort : t.Definition.RemotePort,
+            }), cancellationToken).ConfigureAwait(false);
+            TunnelException? first = null;
+            foreach (var r in result.Results)
+            {
+                var t = tunnels.FirstOrDefault(x => x.Name == r.Name);
+                if (t is null) continue;
+                if (r.Error == TunnelErrorCode.Unknown && r.RemotePort > 0) t.RemotePort = r.RemotePort;
+                else first ??= new TunnelException(r.Error, $"Tunnel '{r.Name}': {r.Message}");
+            }
+            if (first is not null) throw first;
+        }
+        finally
+        {
+            _registerLock.Release();
+        }
+    }
+
+    private async Task KeepConnectedAsync()
+    {
+        var backoff = new ReconnectBackoff(Options.ReconnectMinDelay, Options.ReconnectMaxDelay);
+        while (!_stopping.IsCancellationRequested)
+        {
+            var session = _session!;
+            await session.Completion.ConfigureAwait(false);
+            if (_stopping.IsCancellationRequested) return;
+            SetState(ClientState.Reconnecting);
+            _log.LogWarning("Lost the server {Server}:{Port}; reconnecting.", Options.ServerAddress, Options.ServerPort);
+            while (!_stopping.IsCancellationRequested)
+            {
+                var delay = backoff.Next();
+                try
+                {
+                    await Task.Delay(delay, _stopping.Token).ConfigureAwait(false);
+                    _session = await ConnectAndRegisterAsync(CancellationToken.None).ConfigureAwait(false);
+                    backoff.Reset();
+                    Totals.Reconnected();
+                    SetState(ClientState.Connected);
+                    _log.LogInformation("Reconnected to {Server}:{Port}; tunnels registered again.", Options.ServerAddress, Options.ServerPort);
+                    break;
+                }
+                catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (TunnelException e)
+                {
+                    Totals.RecordError(e.Message);
+                    _log.LogWarning("Reconnect failed ({Code}): {Error}", e.Code, e.Message);
+                }
+                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ProtocolException)
+                {
+                    Totals.RecordError(e.Message);
+                    _log.LogWarning("Reconnect failed: {Error}", e.Message);
+                }
+            }
+        }
+    }
+
+    private async Task SampleLoopAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                var now = DateTimeOffset.UtcNow;
+                Totals.Sample(now);
+                foreach (var t in _tunnels.Values) t.Counters.Sample(now);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}

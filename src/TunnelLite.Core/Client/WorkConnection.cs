@@ -1,0 +1,118 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using TunnelLite.Forwarding;
+using TunnelLite.Protocol;
+
+namespace TunnelLite.Client;
+
+/// <summary>One data connection of a client: opened at the server's request, it idles in the server's pool until a user
+/// connection is paired with it, then connects the tunnel's local service and pumps.</summary>
+internal static class WorkConnection
+{
+    public static async Task RunAsync(TunnelClient client, ControlSession session, byte[] nonce, ILogger log, CancellationToken cancellationToken)
+    {
+        FrameConnection? data = null;
+        try
+        {
+            var socket = await ControlSession.ConnectAsync(session.ServerEndpoint.Address.ToString(), session.ServerEndpoint.Port, cancellationToken).ConfigureAwait(false);
+            data = new FrameConnection(socket);
+            await data.SendAsync(new DataHelloMessage
+            {
+                Version = ProtocolConstants.Version,
+                SessionId = session.SessionId,
+                Nonce = nonce,
+                Proof = TokenProof.ForData(client.Options.Token, session.SessionId, nonce),
+            }, cancellationToken, withPreamble: true).ConfigureAwait(false);
+
+            // Idle in the pool: a zero-byte read waits without holding a buffer.
+            await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            var frame = await data.ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (frame is null) return; // the server closed an idle pooled connection
+            if (frame.Value.Type == FrameType.Error)
+            {
+                var err = MessageSerializer.Read<ErrorMessage>(frame.Value);
+                log.LogWarning("The server refused a data connection: {Error}", err.Message);
+                return;
+            }
+            var start = MessageSerializer.Read<StartWorkMessage>(frame.Value);
+            var tunnel = client.FindTunnel(start.Tunnel);
+            if (tunnel is null)
+            {
+                log.LogWarning("The server paired a connection for unknown tunnel {Tunnel}.", start.Tunnel);
+                return;
+            }
+            await ServeAsync(client, session, tunnel, data, log, cancellationToken).ConfigureAwait(false);
+            data = null; // the pump owns and closed the socket
+        }
+        catch (Exception e) when (e is TunnelException or SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            if (!cancellationToken.IsCancellationRequested) log.LogDebug("Data connection ended: {Error}", e.Message);
+        }
+        catch (Exception e)
+        {
+            log.LogError(e, "Unexpected failure on a data connection.");
+        }
+        finally
+        {
+            data?.Dispose();
+        }
+    }
+
+    private static async Task ServeAsync(TunnelClient client, ControlSession session, ClientTunnel tunnel, FrameConnection data, ILogger log, CancellationToken cancellationToken)
+    {
+        tunnel.Counters.ConnectionOpened();
+        try
+        {
+            Socket local;
+            try
+            {
+                local = await ConnectLocalAsync(tunnel, client.Options.LocalConnectTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException)
+            {
+                var why = e is OperationCanceledException && !cancellationToken.IsCancellationRequested
+                    ? $"Local service {tunnel.LocalEndpoint} did not accept within {client.Options.LocalConnectTimeout.TotalSeconds:0.#} s."
+                    : $"Local service {tunnel.LocalEndpoint} is unreachable: {e.Message}";
+                tunnel.Counters.ConnectionFailed(why);
+                log.LogWarning("Tunnel {Tunnel}: {Error}", tunnel.Name, why);
+                _ = session.ReportWorkFailedAsync(tunnel.Name, why);
+                SocketClose.Reset(data.Socket);
+                return;
+            }
+            data.Stream.Dispose(); // does not own the socket; the pump takes the socket from here
+            await client.Pump.RunAsync(data.Socket, local, tunnel.Counters, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            tunnel.Counters.ConnectionClosed();
+        }
+    }
+
+    private static async Task<Socket> ConnectLocalAsync(ClientTunnel tunnel, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        var def = tunnel.Definition;
+        Socket? s = null;
+        try
+        {
+            if (IPAddress.TryParse(def.LocalAddress.Trim('[', ']'), out var ip))
+            {
+                s = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                await s.ConnectAsync(new IPEndPoint(ip, def.LocalPort), cts.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                s = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                await s.ConnectAsync(def.LocalAddress, def.LocalPort, cts.Token).ConfigureAwait(false);
+            }
+            return s;
+        }
+        catch
+        {
+            s?.Dispose();
+            throw;
+        }
+    }
+}

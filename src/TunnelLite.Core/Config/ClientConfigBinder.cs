@@ -1,0 +1,60 @@
+namespace TunnelLite.Config;
+
+/// <summary>Maps the keys of an frpc.toml onto <see cref="TunnelClientOptions"/>.</summary>
+internal static class ClientConfigBinder
+{
+    private const int MaxNameLength = 128; // TunnelClientOptions.Validate's limit, checked here to point at the line.
+
+    public static TunnelClientOptions Bind(TomlConfigDocument document)
+    {
+        var root = document.Root;
+        var options = new TunnelClientOptions();
+
+        if (root.GetString("serverAddr") is { } serverAddr) options.ServerAddress = serverAddr;
+        if (root.GetPort("serverPort") is { } serverPort) options.ServerPort = serverPort;
+        options.Token = SharedConfigKeys.ReadToken(root);
+
+        var transport = root.GetTable("transport");
+        if (transport is not null)
+        {
+            if (transport.GetInt("poolCount", 0, 1000) is { } pool) options.PoolCount = pool;
+            if (transport.GetSeconds("heartbeatInterval") is { } interval) options.HeartbeatInterval = interval;
+            if (transport.GetSeconds("heartbeatTimeout") is { } timeout) options.HeartbeatTimeout = timeout;
+        }
+        SharedConfigKeys.CheckHeartbeats(transport, root, options.HeartbeatInterval, options.HeartbeatTimeout);
+
+        if (root.GetTableArray("proxies") is { } proxies) options.Tunnels = ReadProxies(proxies);
+        return options;
+    }
+
+    private static List<TunnelDefinition> ReadProxies(IReadOnlyList<TomlConfigTable> proxies)
+    {
+        var tunnels = new List<TunnelDefinition>(proxies.Count);
+        var firstLineByName = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var proxy in proxies)
+        {
+            // The name first, so that every later message about this proxy can name it.
+            var name = proxy.GetString("name") ?? throw proxy.MissingError("name", "every proxy needs a name, e.g. name = \"ssh\"");
+            var nameNode = proxy.Find("name")!;
+            if (name.Length > MaxNameLength)
+                throw proxy.ValueError(nameNode, $"the name is longer than {MaxNameLength} characters");
+            if (!firstLineByName.TryAdd(name, nameNode.Line))
+                throw proxy.ValueError(nameNode, $"proxy name '{name}' is already used at line {firstLineByName[name]}; names must be unique");
+            proxy.Subject = $"proxy '{name}'";
+
+            var type = proxy.GetString("type", allowEmpty: true)
+                       ?? throw proxy.MissingError("type", "the type is missing; TunnelLite carries only type = \"tcp\"");
+            if (type != "tcp")
+                throw proxy.Find("type")!.Error($"proxy '{name}' has type \"{type}\"; TunnelLite carries only type = \"tcp\"");
+
+            var localAddress = proxy.GetString("localIP") ?? "127.0.0.1";
+            var localPort = proxy.GetPort("localPort")
+                            ?? throw proxy.MissingError("localPort", "localPort is required: the port of the local service to expose");
+            // 0 asks the server to pick a free port from its allowPorts, as in frp.
+            var remotePort = proxy.GetPort("remotePort", allowZero: true) ?? 0;
+
+            tunnels.Add(new TunnelDefinition { Name = name, LocalAddress = localAddress, LocalPort = localPort, RemotePort = remotePort });
+        }
+        return tunnels;
+    }
+}

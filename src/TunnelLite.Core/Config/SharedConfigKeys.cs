@@ -1,0 +1,41 @@
+namespace TunnelLite.Config;
+
+/// <summary>Keys that frps.toml and frpc.toml share: <c>auth.*</c> and the heartbeat pair of <c>transport.*</c>.</summary>
+internal static class SharedConfigKeys
+{
+    /// <summary>
+    /// Reads <c>auth.token</c>. A missing token is an error rather than a default: a server without one would let anybody
+    /// open tunnels, and a client without one cannot log in.
+    /// </summary>
+    public static string ReadToken(TomlConfigTable root)
+    {
+        const string Hint = "add auth.token = \"...\" with the same secret on the server and its clients";
+        if (root.GetTable("auth") is not { } auth)
+            throw root.MissingError("auth.token", $"a token is required; {Hint}");
+
+        if (auth.GetString("method", allowEmpty: true) is { } method && method != "token")
+            throw auth.ValueError(auth.Find("method")!, $"\"{method}\" is not supported; TunnelLite authenticates only with auth.method = \"token\"");
+
+        var token = auth.GetString("token", allowEmpty: true);
+        if (token is null) throw auth.MissingError("token", $"a token is required; {Hint}");
+        if (token.Length == 0) throw auth.ValueError(auth.Find("token")!, $"the token is empty; {Hint}");
+        return token;
+    }
+
+    /// <summary>
+    /// Checks that the heartbeat timeout exceeds the interval, naming the key the user wrote (the other may be a default):
+    /// a timeout at or below the interval would drop healthy peers between two heartbeats.
+    /// </summary>
+    public static void CheckHeartbeats(TomlConfigTable? transport, TomlConfigTable root, TimeSpan interval, TimeSpan timeout)
+    {
+        if (timeout > interval) return;
+        var timeoutNode = transport?.Find("heartbeatTimeout");
+        var intervalNode = transport?.Find("heartbeatInterval");
+        var detail = $"the heartbeat timeout ({Seconds(timeout)}{(timeoutNode is null ? ", the default" : "")}) must be longer than " +
+                     $"transport.heartbeatInterval ({Seconds(interval)}{(intervalNode is null ? ", the default" : "")})";
+        if ((timeoutNode ?? intervalNode) is { } node) throw node.Error(detail);
+        throw root.MissingError("transport.heartbeatTimeout", detail);
+    }
+
+    private static string Seconds(TimeSpan t) => $"{t.TotalSeconds:0.###} s";
+}

@@ -1,0 +1,64 @@
+using Microsoft.Extensions.Logging;
+
+namespace TunnelLite.Config;
+
+/// <summary>Settings of a <see cref="Client.TunnelClient"/>.</summary>
+public sealed class TunnelClientOptions
+{
+    /// <summary>Host name or address of the tunnel server (frp: serverAddr).</summary>
+    public string ServerAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>The server's control port (frp: serverPort).</summary>
+    public int ServerPort { get; set; } = 7000;
+
+    /// <summary>The shared secret. Never sent over the wire.</summary>
+    public string Token { get; set; } = "";
+
+    /// <summary>Idle authenticated data connections kept open so that a user connection is paired without a round trip (frp: transport.poolCount).</summary>
+    public int PoolCount { get; set; } = 4;
+
+    /// <summary>Interval of the client's heartbeats (frp: transport.heartbeatInterval).</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The server is deemed gone after this much silence and the client reconnects (frp: transport.heartbeatTimeout).</summary>
+    public TimeSpan HeartbeatTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Deadline for connecting, authenticating and registering.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Deadline for connecting to the local service of a tunnel.</summary>
+    public TimeSpan LocalConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>First delay before reconnecting; it doubles (with jitter) up to <see cref="ReconnectMaxDelay"/>.</summary>
+    public TimeSpan ReconnectMinDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Cap of the reconnect delay.</summary>
+    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The tunnels to register.</summary>
+    public List<TunnelDefinition> Tunnels { get; set; } = new();
+
+    /// <summary>Where the engine logs; null for no logging.</summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(ServerAddress)) throw new ArgumentException("A server address is required (serverAddr).", nameof(ServerAddress));
+        if (ServerPort < 1 || ServerPort > 65535) throw new ArgumentException($"ServerPort {ServerPort} is not a port (1-65535).", nameof(ServerPort));
+        if (string.IsNullOrEmpty(Token)) throw new ArgumentException("A token is required (auth.token).", nameof(Token));
+        if (PoolCount < 0 || PoolCount > 1000) throw new ArgumentException($"PoolCount {PoolCount} must be between 0 and 1000.", nameof(PoolCount));
+        if (HeartbeatInterval <= TimeSpan.Zero) throw new ArgumentException("HeartbeatInterval must be positive.", nameof(HeartbeatInterval));
+        if (HeartbeatTimeout <= HeartbeatInterval) throw new ArgumentException("HeartbeatTimeout must be longer than HeartbeatInterval.", nameof(HeartbeatTimeout));
+        if (ReconnectMinDelay <= TimeSpan.Zero || ReconnectMaxDelay < ReconnectMinDelay) throw new ArgumentException("Reconnect delays must be positive and ReconnectMaxDelay >= ReconnectMinDelay.", nameof(ReconnectMaxDelay));
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var t in Tunnels)
+        {
+            if (string.IsNullOrWhiteSpace(t.Name)) throw new ArgumentException("Every tunnel needs a name.", nameof(Tunnels));
+            if (t.Name.Length > 128) throw new ArgumentException($"Tunnel name '{t.Name[..32]}...' is longer than 128 characters.", nameof(Tunnels));
+            if (!names.Add(t.Name)) throw new ArgumentException($"Tunnel name '{t.Name}' is used twice.", nameof(Tunnels));
+            if (t.LocalPort < 1 || t.LocalPort > 65535) throw new ArgumentException($"Tunnel '{t.Name}': localPort {t.LocalPort} is not a port (1-65535).", nameof(Tunnels));
+            if (t.RemotePort < 0 || t.RemotePort > 65535) throw new ArgumentException($"Tunnel '{t.Name}': remotePort {t.RemotePort} is not a port (0-65535).", nameof(Tunnels));
+        }
+    }
+}

@@ -1,0 +1,164 @@
+using System.Text;
+
+namespace TunnelLite.Config;
+
+/// <summary>
+/// Loads <see cref="TunnelServerOptions"/> and <see cref="TunnelClientOptions"/> from TOML files written with frp's keys,
+/// so that an existing frps.toml / frpc.toml using only what TunnelLite supports (tcp proxies) loads unchanged.
+/// </summary>
+/// <remarks>
+/// Keys TunnelLite does not know (frp has many: <c>log.*</c>, <c>webServer.*</c>, <c>transport.tcpMux</c>...) are
+/// returned as <see cref="ConfigWarning"/>s rather than refused, so that a file shared with frp still loads.
+/// Anything that would change behaviour (a proxy type other than tcp, another auth method, an out-of-range value)
+/// is a <see cref="TunnelConfigException"/> naming file, line and key. Files over 1 MiB are refused.
+/// </remarks>
+public static class TunnelConfigLoader
+{
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    // Option property (ArgumentException.ParamName from Validate()) -> TOML key, to locate Validate's errors in the file.
+    internal static readonly Dictionary<string, string> ServerKeys = new(StringComparer.Ordinal)
+    {
+        [nameof(TunnelServerOptions.BindAddress)] = "bindAddr",
+        [nameof(TunnelServerOptions.ControlPort)] = "bindPort",
+        [nameof(TunnelServerOptions.Token)] = "auth.token",
+        [nameof(TunnelServerOptions.AllowPorts)] = "allowPorts",
+        [nameof(TunnelServerOptions.MaxPoolCount)] = "transport.maxPoolCount",
+        [nameof(TunnelServerOptions.HeartbeatInterval)] = "transport.heartbeatInterval",
+        [nameof(TunnelServerOptions.HeartbeatTimeout)] = "transport.heartbeatTimeout",
+        [nameof(TunnelServerOptions.HandshakeTimeout)] = "transport.handshakeTimeout",
+        [nameof(TunnelServerOptions.UserConnectionTimeout)] = "transport.userConnectionTimeout",
+    };
+
+    internal static readonly Dictionary<string, string> ClientKeys = new(StringComparer.Ordinal)
+    {
+        [nameof(TunnelClientOptions.ServerAddress)] = "serverAddr",
+        [nameof(TunnelClientOptions.ServerPort)] = "serverPort",
+        [nameof(TunnelClientOptions.Token)] = "auth.token",
+        [nameof(TunnelClientOptions.PoolCount)] = "transport.poolCount",
+        [nameof(TunnelClientOptions.HeartbeatInterval)] = "transport.heartbeatInterval",
+        [nameof(TunnelClientOptions.HeartbeatTimeout)] = "transport.heartbeatTimeout",
+        [nameof(TunnelClientOptions.Tunnels)] = "proxies",
+    };
+
+    /// <summary>Reads a server configuration (frps.toml) from <paramref name="path"/>.</summary>
+    /// <returns>The validated options and the keys that were ignored.</returns>
+    /// <exception cref="TunnelConfigException">The file is missing, unreadable, over 1 MiB, not TOML, or holds an invalid value.</exception>
+    public static ConfigLoadResult<TunnelServerOptions> LoadServer(string path)
+    {
+        var fullPath = ResolvePath(path);
+        return ParseServer(ReadFile(fullPath), fullPath);
+    }
+
+    /// <summary>Reads a server configuration (frps.toml) from TOML text.</summary>
+    /// <param name="tomlText">The TOML.</param>
+    /// <param name="fileName">Named in messages and in <see cref="TunnelConfigException.FilePath"/>; null when the text has no file.</param>
+    /// <exception cref="TunnelConfigException">The text is over 1 MiB, not TOML, or holds an invalid value.</exception>
+    public static ConfigLoadResult<TunnelServerOptions> ParseServer(string tomlText, string? fileName = null)
+    {
+        ArgumentNullException.ThrowIfNull(tomlText);
+        var document = TomlConfigDocument.Parse(tomlText, fileName);
+        var options = ServerConfigBinder.Bind(document);
+        ValidateOptions(document, options.Validate, ServerKeys);
+        return new ConfigLoadResult<TunnelServerOptions>(options, document.CollectUnknownKeys());
+    }
+
+    /// <summary>Reads a client configuration (frpc.toml) from <paramref name="path"/>.</summary>
+    /// <returns>The validated options and the keys that were ignored.</returns>
+    /// <exception cref="TunnelConfigException">The file is missing, unreadable, over 1 MiB, not TOML, or holds an invalid value.</exception>
+    public static ConfigLoadResult<TunnelClientOptions> LoadClient(string path)
+    {
+        var fullPath = ResolvePath(path);
+        return ParseClient(ReadFile(fullPath), fullPath);
+    }
+
+    /// <summary>Reads a client configuration (frpc.toml) from TOML text.</summary>
+    /// <param name="tomlText">The TOML.</param>
+    /// <param name="fileName">Named in messages and in <see cref="TunnelConfigException.FilePath"/>; null when the text has no file.</param>
+    /// <exception cref="TunnelConfigException">The text is over 1 MiB, not TOML, or holds an invalid value.</exception>
+    public static ConfigLoadResult<TunnelClientOptions> ParseClient(string tomlText, string? fileName = null)
+    {
+        ArgumentNullException.ThrowIfNull(tomlText);
+        var document = TomlConfigDocument.Parse(tomlText, fileName);
+        var options = ClientConfigBinder.Bind(document);
+        ValidateOptions(document, options.Validate, ClientKeys);
+        return new ConfigLoadResult<TunnelClientOptions>(options, document.CollectUnknownKeys());
+    }
+
+    /// <summary>
+    /// Runs the options' own checks, which the binders mostly anticipate; this keeps any rule added to
+    /// <c>Validate()</c> later in force for files too, reported in the file's terms.
+    /// </summary>
+    internal static void ValidateOptions(TomlConfigDocument document, Action validate, Dictionary<string, string> keys)
+    {
+        try
+        {
+            validate();
+        }
+        catch (ArgumentException e)
+        {
+            var key = e.ParamName is { } p && keys.TryGetValue(p, out var k) ? k : null;
+            var detail = e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
+            throw document.Error(key is null ? null : document.LineOf(key), key, detail, e);
+        }
+    }
+
+    private static string ResolvePath(string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        try
+        {
+            return Path.GetFullPath(path);
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            throw new TunnelConfigException(path, null, null, $"not a valid file path: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Reads at most 1 MiB (plus one byte, to notice more) so that a wrong path cannot make us read a huge file.</summary>
+    private static string ReadFile(string fullPath)
+    {
+        if (Directory.Exists(fullPath))
+            throw new TunnelConfigException(fullPath, null, null, "this is a directory, not a configuration file");
+        if (!File.Exists(fullPath))
+            throw new TunnelConfigException(fullPath, null, null, "configuration file not found");
+
+        byte[] buffer;
+        int length = 0;
+        try
+        {
+            using var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            if (stream.CanSeek && stream.Length > TomlConfigDocument.MaxSizeBytes) throw TooLarge(fullPath);
+            buffer = new byte[TomlConfigDocument.MaxSizeBytes + 1];
+            int read;
+            while (length < buffer.Length && (read = stream.Read(buffer, length, buffer.Length - length)) > 0) length += read;
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new TunnelConfigException(fullPath, null, null, "configuration file not found", e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new TunnelConfigException(fullPath, null, null, $"cannot read the configuration file: {e.Message}", e);
+        }
+
+        // The file may have grown between the length check and the read.
+        if (length > TomlConfigDocument.MaxSizeBytes) throw TooLarge(fullPath);
+
+        var bytes = buffer.AsSpan(0, length);
+        if (bytes.StartsWith(Encoding.UTF8.Preamble)) bytes = bytes[Encoding.UTF8.Preamble.Length..];
+        try
+        {
+            // TOML is UTF-8 by definition; refusing bad bytes beats silently turning them into U+FFFD inside a token.
+            return StrictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new TunnelConfigException(fullPath, null, null, "the file is not valid UTF-8 text, as TOML requires", e);
+        }
+    }
+
+    private static TunnelConfigException TooLarge(string fullPath) =>
+        new(fullPath, null, null, $"the file is larger than {TomlConfigDocument.MaxSizeBytes / 1024} KiB; is this the right file?");
+}

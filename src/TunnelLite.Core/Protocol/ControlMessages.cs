@@ -1,0 +1,176 @@
+using System.Text.Json.Serialization;
+
+namespace TunnelLite.Protocol;
+
+// The payloads of the frames. JSON keeps the protocol extensible: a newer peer may add fields, an older one ignores them.
+
+/// <summary>First frame of a control connection.</summary>
+public sealed class HelloMessage
+{
+    /// <summary>Protocol version of the client.</summary>
+    public int Version { get; set; }
+    /// <summary>Product version, for logs.</summary>
+    public string? Software { get; set; }
+}
+
+/// <summary>The server's nonce for the token proof.</summary>
+public sealed class ChallengeMessage
+{
+    /// <summary>Protocol version of the server.</summary>
+    public int Version { get; set; }
+    /// <summary>Fresh random bytes; the client returns HMAC(token, nonce).</summary>
+    public byte[] Nonce { get; set; } = Array.Empty<byte>();
+}
+
+/// <summary>The client's proof and its wishes.</summary>
+public sealed class AuthMessage
+{
+    /// <summary>HMAC-SHA256 over the challenge nonce, keyed with the token.</summary>
+    public byte[] Proof { get; set; } = Array.Empty<byte>();
+    /// <summary>Stable id of this client instance: a reconnecting client replaces its own stale session.</summary>
+    public string ClientId { get; set; } = "";
+    /// <summary>Optional client name (per-client tokens).</summary>
+    public string? ClientName { get; set; }
+    /// <summary>Idle data connections the client wants pooled.</summary>
+    public int PoolCount { get; set; }
+}
+
+/// <summary>The session is open.</summary>
+public sealed class AuthOkMessage
+{
+    /// <summary>Session id; data connections name it.</summary>
+    public byte[] SessionId { get; set; } = Array.Empty<byte>();
+    /// <summary>Pool size granted (the client's wish capped by the server).</summary>
+    public int PoolCount { get; set; }
+    /// <summary>Server's heartbeat interval, in milliseconds.</summary>
+    public int HeartbeatIntervalMs { get; set; }
+    /// <summary>Server's heartbeat timeout, in milliseconds.</summary>
+    public int HeartbeatTimeoutMs { get; set; }
+}
+
+/// <summary>A failure.</summary>
+public sealed class ErrorMessage
+{
+    /// <summary>What failed.</summary>
+    public TunnelErrorCode Code { get; set; }
+    /// <summary>For people.</summary>
+    public string Message { get; set; } = "";
+    /// <summary>The request it answers, if any.</summary>
+    public int RequestId { get; set; }
+}
+
+/// <summary>One tunnel to register.</summary>
+public sealed class TunnelRequest
+{
+    /// <summary>Tunnel name.</summary>
+    public string Name { get; set; } = "";
+    /// <summary>Wanted public port; 0 lets the server pick.</summary>
+    public int RemotePort { get; set; }
+}
+
+/// <summary>Register tunnels.</summary>
+public sealed class RegisterMessage
+{
+    /// <summary>Correlates the <see cref="RegisterResultMessage"/>.</summary>
+    public int RequestId { get; set; }
+    /// <summary>The tunnels.</summary>
+    public List<TunnelRequest> Tunnels { get; set; } = new();
+}
+
+/// <summary>Outcome for one tunnel.</summary>
+public sealed class TunnelResult
+{
+    /// <summary>Tunnel name.</summary>
+    public string Name { get; set; } = "";
+    /// <summary>Unknown when it succeeded, else why not.</summary>
+    public TunnelErrorCode Error { get; set; }
+    /// <summary>For people, on failure.</summary>
+    public string? Message { get; set; }
+    /// <summary>The port bound, on success.</summary>
+    public int RemotePort { get; set; }
+}
+
+/// <summary>Answer to <see cref="RegisterMessage"/>.</summary>
+public sealed class RegisterResultMessage
+{
+    /// <summary>The request answered.</summary>
+    public int RequestId { get; set; }
+    /// <summary>One per requested tunnel.</summary>
+    public List<TunnelResult> Results { get; set; } = new();
+}
+
+/// <summary>Release a tunnel.</summary>
+public sealed class UnregisterMessage
+{
+    /// <summary>Tunnel name.</summary>
+    public string Name { get; set; } = "";
+}
+
+/// <summary>Ask for a data connection.</summary>
+public sealed class RequestWorkConnMessage
+{
+    /// <summary>One-time nonce the data connection proves itself with.</summary>
+    public byte[] Nonce { get; set; } = Array.Empty<byte>();
+}
+
+/// <summary>First frame of a data connection.</summary>
+public sealed class DataHelloMessage
+{
+    /// <summary>Protocol version.</summary>
+    public int Version { get; set; }
+    /// <summary>Session it belongs to.</summary>
+    public byte[] SessionId { get; set; } = Array.Empty<byte>();
+    /// <summary>The one-time nonce from <see cref="RequestWorkConnMessage"/>.</summary>
+    public byte[] Nonce { get; set; } = Array.Empty<byte>();
+    /// <summary>HMAC-SHA256 over session id and nonce, keyed with the token.</summary>
+    public byte[] Proof { get; set; } = Array.Empty<byte>();
+}
+
+/// <summary>A user connection is paired with this data connection.</summary>
+public sealed class StartWorkMessage
+{
+    /// <summary>Which tunnel.</summary>
+    public string Tunnel { get; set; } = "";
+    /// <summary>The user's address, for logs.</summary>
+    public string? UserEndpoint { get; set; }
+}
+
+/// <summary>The local service of a tunnel was unreachable.</summary>
+public sealed class WorkFailedMessage
+{
+    /// <summary>Which tunnel.</summary>
+    public string Tunnel { get; set; } = "";
+    /// <summary>Why.</summary>
+    public string Message { get; set; } = "";
+}
+
+/// <summary>Graceful close.</summary>
+public sealed class GoodbyeMessage
+{
+    /// <summary>Why.</summary>
+    public string? Reason { get; set; }
+}
+
+/// <summary>Liveness ping; no content.</summary>
+public sealed class HeartbeatMessage
+{
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UseStringEnumConverter = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(HelloMessage))]
+[JsonSerializable(typeof(ChallengeMessage))]
+[JsonSerializable(typeof(AuthMessage))]
+[JsonSerializable(typeof(AuthOkMessage))]
+[JsonSerializable(typeof(ErrorMessage))]
+[JsonSerializable(typeof(RegisterMessage))]
+[JsonSerializable(typeof(RegisterResultMessage))]
+[JsonSerializable(typeof(UnregisterMessage))]
+[JsonSerializable(typeof(RequestWorkConnMessage))]
+[JsonSerializable(typeof(DataHelloMessage))]
+[JsonSerializable(typeof(StartWorkMessage))]
+[JsonSerializable(typeof(WorkFailedMessage))]
+[JsonSerializable(typeof(GoodbyeMessage))]
+[JsonSerializable(typeof(HeartbeatMessage))]
+internal sealed partial class ProtocolJsonContext : JsonSerializerContext
+{
+}

@@ -1,0 +1,71 @@
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace TunnelLite.Protocol;
+
+/// <summary>Turns messages into frames and back. Any malformed payload becomes a <see cref="ProtocolException"/>.</summary>
+public static class MessageSerializer
+{
+    private static readonly Dictionary<FrameType, Type> PayloadTypes = new()
+    {
+        [FrameType.Hello] = typeof(HelloMessage),
+        [FrameType.Challenge] = typeof(ChallengeMessage),
+        [FrameType.Auth] = typeof(AuthMessage),
+        [FrameType.AuthOk] = typeof(AuthOkMessage),
+        [FrameType.Error] = typeof(ErrorMessage),
+        [FrameType.Register] = typeof(RegisterMessage),
+        [FrameType.RegisterResult] = typeof(RegisterResultMessage),
+        [FrameType.Unregister] = typeof(UnregisterMessage),
+        [FrameType.Heartbeat] = typeof(HeartbeatMessage),
+        [FrameType.RequestWorkConn] = typeof(RequestWorkConnMessage),
+        [FrameType.DataHello] = typeof(DataHelloMessage),
+        [FrameType.StartWork] = typeof(StartWorkMessage),
+        [FrameType.WorkFailed] = typeof(WorkFailedMessage),
+        [FrameType.Goodbye] = typeof(GoodbyeMessage),
+    };
+
+    /// <summary>The frame type that carries <typeparamref name="T"/>.</summary>
+    public static FrameType FrameTypeOf<T>() => FrameTypeOf(typeof(T));
+
+    private static FrameType FrameTypeOf(Type t)
+    {
+        foreach (var (k, v) in PayloadTypes)
+            if (v == t) return k;
+        throw new ArgumentException($"{t.Name} is not a protocol message.");
+    }
+
+    /// <summary>Encodes a message as a complete frame.</summary>
+    public static byte[] ToFrame<T>(T message) where T : class
+    {
+        var info = (JsonTypeInfo<T>)ProtocolJsonContext.Default.GetTypeInfo(typeof(T))!;
+        return FrameCodec.Encode(FrameTypeOf<T>(), JsonSerializer.SerializeToUtf8Bytes(message, info));
+    }
+
+    /// <summary>Decodes the payload of <paramref name="frame"/>, which must be of the type that carries <typeparamref name="T"/>.</summary>
+    /// <exception cref="ProtocolException">Wrong frame type or malformed payload.</exception>
+    public static T Read<T>(Frame frame) where T : class
+    {
+        var expected = FrameTypeOf<T>();
+        if (frame.Type != expected)
+            throw new ProtocolException($"Expected a {expected} frame, got {frame.Type}.");
+        var info = (JsonTypeInfo<T>)ProtocolJsonContext.Default.GetTypeInfo(typeof(T))!;
+        try
+        {
+            if (frame.Payload.IsEmpty) throw new ProtocolException($"The {frame.Type} frame is empty.");
+            return JsonSerializer.Deserialize(frame.Payload.Span, info)
+                ?? throw new ProtocolException($"The {frame.Type} frame holds null.");
+        }
+        catch (JsonException e)
+        {
+            throw new ProtocolException($"Malformed {frame.Type} frame: {e.Message}", e);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ProtocolException($"Malformed {frame.Type} frame: {e.Message}", e);
+        }
+        catch (NotSupportedException e)
+        {
+            throw new ProtocolException($"Malformed {frame.Type} frame: {e.Message}", e);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+using System.Net;
+using System.Net.Sockets;
+using TunnelLite.Config;
+
+namespace TunnelLite.Server;
+
+/// <summary>Checks a requested public port against the allowed ranges and binds it, or picks a free allowed port for a request of 0.</summary>
+internal sealed class PortAllocator
+{
+    // Enough tries to get past a crowded range without scanning 60,000 ports on every request.
+    private const int MaxAttempts = 4096;
+    private readonly IPAddress _address;
+    private readonly IReadOnlyList<PortRange> _allowed;
+    private readonly Func<int, bool> _reserved;
+
+    public PortAllocator(IPAddress address, IReadOnlyList<PortRange> allowed, Func<int, bool> reserved)
+    {
+        _address = address;
+        _allowed = allowed;
+        _reserved = reserved;
+    }
+
+    /// <summary>True when clients may bind <paramref name="port"/>.</summary>
+    public bool IsAllowed(int port) => _allowed.Count == 0 || _allowed.Any(r => r.Contains(port));
+
+    /// <summary>Binds <paramref name="requested"/> (or a free allowed port when 0).</summary>
+    /// <exception cref="TunnelException">PortNotAllowed or PortInUse, with a message for the user.</exception>
+    public Socket Bind(int requested)
+    {
+        if (requested < 0 || requested > 65535)
+            throw new TunnelException(TunnelErrorCode.BadRequest, $"{requested} is not a port (0-65535).");
+        if (requested != 0)
+        {
+            if (!IsAllowed(requested))
+                throw new TunnelException(TunnelErrorCode.PortNotAllowed, $"Port {requested} is not allowed on this server; allowed: {Describe()}. Ask for an allowed port, or 0 to let the server pick one.");
+            if (_reserved(requested))
+                throw new TunnelException(TunnelErrorCode.PortInUse, $"Port {requested} is already in use on the server. Choose another port, or 0 to let the server pick one.");
+            try
+            {
+                return SocketListener.Listen(_address, requested);
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                throw new TunnelException(TunnelErrorCode.PortInUse, $"Port {requested} is already in use on the server. Choose another port, or 0 to let the server pick one.", e);
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AccessDenied)
+            {
+                throw new TunnelException(TunnelErrorCode.PortNotAllowed, $"The server may not bind port {requested} ({e.Message}).", e);
+            }
+        }
+        if (_allowed.Count == 0) return SocketListener.Listen(_address, 0);
+        var total = _allowed.Sum(r => (long)r.Count);
+        var start = Random.Shared.NextInt64(total);
+        var attempts = (int)Math.Min(total, MaxAttempts);
+        for (var i = 0; i < attempts; i++)
+        {
+            var port = PortAt((start + i) % total);
+            if (_reserved(port)) continue;
+            try
+            {
+                return SocketListener.Listen(_address, port);
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AccessDenied)
+            {
+            }
+        }
+        throw new TunnelException(TunnelErrorCode.PortInUse, $"No free port is left in the allowed ranges ({Describe()}).");
+    }
+
+    private int PortAt(long index)
+    {
+        foreach (var r in _allowed)
+        {
+            if (index < r.Count) return r.Start + (int)index;
+            index -= r.Count;
+        }
+        throw new InvalidOperationException("Port index out of range.");
+    }
+
+    private string Describe() => _allowed.Count == 0 ? "any" : string.Join(", ", _allowed);
+}

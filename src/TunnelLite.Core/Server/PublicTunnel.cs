@@ -1,0 +1,138 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using TunnelLite.Forwarding;
+using TunnelLite.Protocol;
+using TunnelLite.Statistics;
+
+namespace TunnelLite.Server;
+
+/// <summary>One registered tunnel on the server: its public listener, and the pairing of each user connection
+/// with a data connection of the owning client.</summary>
+internal sealed class PublicTunnel
+{
+    private readonly TunnelServer _server;
+    private readonly Socket _listener;
+    private readonly CancellationTokenSource _closed = new();
+    private readonly ILogger _log;
+    private int _pendingUsers;
+    private Task _acceptLoop = Task.CompletedTask;
+
+    public PublicTunnel(TunnelServer server, ClientSession session, string name, Socket listener, ILogger log)
+    {
+        _server = server;
+        Session = session;
+        Name = name;
+        _listener = listener;
+        _log = log;
+        Port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        Counters = new TrafficCounters(server.Totals);
+    }
+
+    public string Name { get; }
+    public int Port { get; }
+    public ClientSession Session { get; }
+    public TrafficCounters Counters { get; }
+    public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
+
+    public void Start() => _acceptLoop = AcceptLoopAsync();
+
+    /// <summary>Stops accepting and frees the port; connections already paired keep flowing until they end.</summary>
+    public Task CloseAsync()
+    {
+        _closed.Cancel();
+        _listener.Dispose();
+        return _acceptLoop;
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_closed.IsCancellationRequested)
+        {
+            Socket user;
+            try
+            {
+                user = await _listener.AcceptAsync(_closed.Token).ConfigureAwait(false);
+            }
+            catch (Exception) when (_closed.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                // Out of descriptors and similar: log, breathe, keep the listener.
+                _log.LogWarning("Tunnel {Tunnel}: accept failed: {Error}", Name, e.Message);
+                await Task.Delay(100).ConfigureAwait(false);
+                continue;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            _ = HandleUserAsync(user);
+        }
+    }
+
+    private async Task HandleUserAsync(Socket user)
+    {
+        user.NoDelay = true;
+        Counters.ConnectionOpened();
+        try
+        {
+            if (Interlocked.Increment(ref _pendingUsers) > _server.Options.MaxPendingUserConnections)
+            {
+                Interlocked.Decrement(ref _pendingUsers);
+                Counters.ConnectionFailed($"Too many user connections waiting for the client (limit {_server.Options.MaxPendingUserConnections}).");
+                SocketClose.Reset(user);
+                return;
+            }
+            FrameConnection? data;
+            try
+            {
+                // One request per user connection keeps the pool at its size: it replaces the one this user takes.
+                Session.RequestWorkConnection();
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(_closed.Token, Session.Closing, _server.HardStop);
+                wait.CancelAfter(_server.Options.UserConnectionTimeout);
+                data = await Session.TakeDataConnectionAsync(wait.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                data = null;
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _pendingUsers);
+            }
+            if (data is null)
+            {
+                Counters.ConnectionFailed($"No data connection from the client within {_server.Options.UserConnectionTimeout.TotalSeconds:0.#} s.");
+                SocketClose.Reset(user);
+                return;
+            }
+            try
+            {
+                await data.SendAsync(new StartWorkMessage { Tunnel = Name, UserEndpoint = user.RemoteEndPoint?.ToString() }, _server.HardStop).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+            {
+                Counters.ConnectionFailed($"The data connection broke before it started: {e.Message}");
+                data.Dispose();
+                SocketClose.Reset(user);
+                return;
+            }
+            data.Stream.Dispose(); // the stream does not own the socket; the pump takes the socket from here
+            await _server.Pump.RunAsync(user, data.Socket, Counters, _server.HardStop).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Nothing a peer does may crash the server: log and drop this one connection.
+            _log.LogWarning("Tunnel {Tunnel}: user connection failed: {Error}", Name, e.Message);
+            Counters.RecordError(e.Message);
+            SocketClose.Reset(user);
+        }
+        finally
+        {
+            Counters.ConnectionClosed();
+        }
+    }
+}

@@ -1,0 +1,82 @@
+using TunnelLite.Forwarding;
+
+namespace TunnelLite.Statistics;
+
+/// <summary>A point-in-time snapshot of one tunnel (or, with <see cref="TunnelRole.Server"/> and no tunnel, a whole server).</summary>
+public sealed record TunnelStatistics
+{
+    /// <summary>Tunnel name, or the server's name.</summary>
+    public required string Name { get; init; }
+    /// <summary>Server or client end.</summary>
+    public required TunnelRole Role { get; init; }
+    /// <summary>Running, Reconnecting, Stopped...</summary>
+    public required string State { get; init; }
+    /// <summary>The client's name on the server, when known.</summary>
+    public string? ClientName { get; init; }
+    /// <summary>Public port (tunnels) or control port (servers).</summary>
+    public int Port { get; init; }
+    /// <summary>The local service (client tunnels).</summary>
+    public string? LocalEndpoint { get; init; }
+    /// <summary>Connections open now.</summary>
+    public long ActiveConnections { get; init; }
+    /// <summary>Connections since start.</summary>
+    public long TotalConnections { get; init; }
+    /// <summary>Connections that failed.</summary>
+    public long FailedConnections { get; init; }
+    /// <summary>Bytes toward the local service.</summary>
+    public long BytesIn { get; init; }
+    /// <summary>Bytes toward the user.</summary>
+    public long BytesOut { get; init; }
+    /// <summary>Rate toward the local service over the last seconds.</summary>
+    public double BytesInPerSec { get; init; }
+    /// <summary>Rate toward the user over the last seconds.</summary>
+    public double BytesOutPerSec { get; init; }
+    /// <summary>Reconnects of the client.</summary>
+    public long Reconnects { get; init; }
+    /// <summary>Time since start.</summary>
+    public TimeSpan Uptime { get; init; }
+    /// <summary>The forwarding mode in use.</summary>
+    public ForwardingMode ForwardingMode { get; init; }
+    /// <summary>Connections moved with splice.</summary>
+    public long SplicedConnections { get; init; }
+    /// <summary>Connections moved with the buffered copy.</summary>
+    public long CopiedConnections { get; init; }
+    /// <summary>Clients connected (servers only).</summary>
+    public int Clients { get; init; }
+    /// <summary>Tunnels registered (servers only).</summary>
+    public int Tunnels { get; init; }
+    /// <summary>Most recent error.</summary>
+    public string? LastError { get; init; }
+    /// <summary>When the most recent error happened.</summary>
+    public DateTimeOffset? LastErrorTime { get; init; }
+    /// <summary>When this snapshot was taken.</summary>
+    public DateTimeOffset Timestamp { get; init; }
+
+    /// <summary>Fills the counter fields from <paramref name="c"/> at <paramref name="now"/>.</summary>
+    internal static TunnelStatistics From(TrafficCounters c, DateTimeOffset now, DateTimeOffset started, string name, TunnelRole role, string state, ForwardingMode mode)
+    {
+        var (rin, rout) = c.Rate(now);
+        var err = c.LastError;
+        return new TunnelStatistics
+        {
+            Name = name,
+            Role = role,
+            State = state,
+            ActiveConnections = c.ActiveConnections,
+            TotalConnections = c.TotalConnections,
+            FailedConnections = c.FailedConnections,
+            BytesIn = c.BytesIn,
+            BytesOut = c.BytesOut,
+            BytesInPerSec = rin,
+            BytesOutPerSec = rout,
+            Reconnects = c.Reconnects,
+            Uptime = now - started,
+            ForwardingMode = mode,
+            SplicedConnections = c.SplicedConnections,
+            CopiedConnections = c.CopiedConnections,
+            LastError = err?.Message,
+            LastErrorTime = err?.Time,
+            Timestamp = now,
+        };
+    }
+}

@@ -1,0 +1,32 @@
+namespace TunnelLite;
+
+/// <summary>Why an engine operation failed. Stable: the PowerShell module uses these names as ErrorIds.</summary>
+public enum TunnelErrorCode
+{
+    /// <summary>Not classified.</summary>
+    Unknown = 0,
+    /// <summary>The peer does not speak TunnelLite, sent a malformed frame or broke the message order.</summary>
+    ProtocolError,
+    /// <summary>The peers speak different protocol versions.</summary>
+    VersionMismatch,
+    /// <summary>The server rejected the client's token.</summary>
+    AuthenticationFailed,
+    /// <summary>The requested remote port is outside the server's allowed ports.</summary>
+    PortNotAllowed,
+    /// <summary>The requested remote port is taken on the server.</summary>
+    PortInUse,
+    /// <summary>A tunnel of that name is already registered on the server.</summary>
+    DuplicateName,
+    /// <summary>The client could not reach the server's control port.</summary>
+    ServerUnreachable,
+    /// <summary>The server did not confirm in time.</summary>
+    RegistrationTimeout,
+    /// <summary>The server's control port is taken by another process.</summary>
+    ControlPortInUse,
+    /// <summary>The client asked for more than its quota allows.</summary>
+    QuotaExceeded,
+    /// <summary>The server is shutting down.</summary>
+    ServerShuttingDown,
+    /// <summary>The request was not valid (a bad name, a bad port).</summary>
+    BadRequest,
+}

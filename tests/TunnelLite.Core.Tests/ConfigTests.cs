@@ -1,0 +1,534 @@
+using System.Text;
+using TunnelLite.Config;
+
+namespace TunnelLite.Tests;
+
+public class ConfigTests
+{
+    private static string Data(string name) => Path.Combine(AppContext.BaseDirectory, "TestData", name);
+
+    private static string RepoFile(string relativePath)
+    {
+        // The examples live at the repository root; find it from the test output directory.
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "TunnelLite.slnx")))
+                return Path.Combine(dir.FullName, relativePath);
+        throw new InvalidOperationException("repository root (TunnelLite.slnx) not found above " + AppContext.BaseDirectory);
+    }
+
+    private const string Token = "auth.token = \"secret\"\n";
+    private const string ProxyHead = "serverAddr = \"example.com\"\n" + Token;
+
+    /// <summary>Asserts an error's location and that its message starts with "file:line: key: ".</summary>
+    private static TunnelConfigException AssertError(Action load, string file, int? line, string? key)
+    {
+        var e = Assert.Throws<TunnelConfigException>(load);
+        Assert.Equal(file, e.FilePath);
+        Assert.Equal(line, e.Line);
+        Assert.Equal(key, e.Key);
+        var prefix = file + (line is null ? "" : ":" + line) + ": " + (key is null ? "" : key + ": ");
+        Assert.StartsWith(prefix, e.Message);
+        return e;
+    }
+
+    private static TunnelConfigException ServerError(string toml, int? line, string? key) =>
+        AssertError(() => TunnelConfigLoader.ParseServer(toml, "server.toml"), "server.toml", line, key);
+
+    private static TunnelConfigException ClientError(string toml, int? line, string? key) =>
+        AssertError(() => TunnelConfigLoader.ParseClient(toml, "client.toml"), "client.toml", line, key);
+
+    // ---- Files that must load ----
+
+    [Fact]
+    public void FrpsSample_LoadsUnchanged()
+    {
+        var result = TunnelConfigLoader.LoadServer(Data("frps.toml"));
+        var o = result.Options;
+        Assert.Equal("0.0.0.0", o.BindAddress);
+        Assert.Equal(7000, o.ControlPort);
+        Assert.Equal("12345678", o.Token);
+        Assert.Equal(new[] { new PortRange(2000, 3000), new PortRange(3001, 3001), new PortRange(3003, 3003), new PortRange(4000, 50000) }, o.AllowPorts);
+        Assert.Equal(5, o.MaxPoolCount);
+        Assert.Equal(TimeSpan.FromSeconds(90), o.HeartbeatTimeout);
+        Assert.Empty(result.Warnings);
+    }
+
+    [Fact]
+    public void FrpcSample_LoadsUnchanged()
+    {
+        var result = TunnelConfigLoader.LoadClient(Data("frpc.toml"));
+        var o = result.Options;
+        Assert.Equal("x.x.x.x", o.ServerAddress);
+        Assert.Equal(7000, o.ServerPort);
+        Assert.Equal("12345678", o.Token);
+        Assert.Equal(5, o.PoolCount);
+        Assert.Equal(TimeSpan.FromSeconds(30), o.HeartbeatInterval);
+        Assert.Equal(TimeSpan.FromSeconds(90), o.HeartbeatTimeout);
+        Assert.Equal(
+            new[]
+            {
+                new TunnelDefinition { Name = "ssh", LocalAddress = "127.0.0.1", LocalPort = 22, RemotePort = 6000 },
+                new TunnelDefinition { Name = "rdp", LocalAddress = "192.168.1.20", LocalPort = 3389, RemotePort = 6001 },
+            },
+            o.Tunnels);
+        Assert.Empty(result.Warnings);
+    }
+
+    [Fact]
+    public void ServerSample_WithTablesAndExtensions_Loads()
+    {
+        var result = TunnelConfigLoader.LoadServer(Data("server.toml"));
+        var o = result.Options;
+        Assert.Equal("::", o.BindAddress);
+        Assert.Equal(7443, o.ControlPort);
+        Assert.Equal("correct horse battery staple", o.Token);
+        Assert.Empty(o.AllowPorts);
+        Assert.Equal(20, o.MaxPoolCount);
+        Assert.Equal(TimeSpan.FromSeconds(15), o.HeartbeatInterval);
+        Assert.Equal(TimeSpan.FromSeconds(45), o.HeartbeatTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(5), o.HandshakeTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(20), o.UserConnectionTimeout);
+        Assert.Empty(result.Warnings);
+    }
+
+    [Fact]
+    public void ClientSample_WithInlineTables_Loads()
+    {
+        var result = TunnelConfigLoader.LoadClient(Data("client.toml"));
+        var o = result.Options;
+        Assert.Equal("tunnel.example.com", o.ServerAddress);
+        Assert.Equal(7443, o.ServerPort);
+        Assert.Equal("correct horse battery staple", o.Token);
+        Assert.Equal(2, o.PoolCount);
+        Assert.Equal(TimeSpan.FromSeconds(15), o.HeartbeatInterval);
+        Assert.Equal(TimeSpan.FromSeconds(45), o.HeartbeatTimeout);
+        Assert.Equal(2, o.Tunnels.Count);
+        Assert.Equal(new TunnelDefinition { Name = "web", LocalPort = 8080, RemotePort = 20080 }, o.Tunnels[0]);
+        Assert.Equal(new TunnelDefinition { Name = "db", LocalAddress = "10.0.0.5", LocalPort = 5432, RemotePort = 0 }, o.Tunnels[1]);
+        Assert.Empty(result.Warnings);
+    }
+
+    [Fact]
+    public void ExampleServerConfig_Loads()
+    {
+        var result = TunnelConfigLoader.LoadServer(RepoFile(Path.Combine("examples", "server.toml")));
+        Assert.Empty(result.Warnings);
+        Assert.Equal(7000, result.Options.ControlPort);
+        Assert.Equal(new[] { new PortRange(20000, 20100), new PortRange(8080, 8080) }, result.Options.AllowPorts);
+    }
+
+    [Fact]
+    public void ExampleClientConfig_Loads()
+    {
+        var result = TunnelConfigLoader.LoadClient(RepoFile(Path.Combine("examples", "client.toml")));
+        Assert.Empty(result.Warnings);
+        Assert.Equal(new[] { "ssh", "web" }, result.Options.Tunnels.Select(t => t.Name));
+    }
+
+    [Theory]
+    [InlineData("auth.token = \"s3\"\nauth.method = \"token\"\n")]
+    [InlineData("[auth]\ntoken = \"s3\"\nmethod = \"token\"\n")]
+    [InlineData("auth = { token = \"s3\", method = \"token\" }\n")]
+    [InlineData("\"auth\".'token' = \"s3\"\n")]
+    public void AuthToken_AnyTomlSpelling_Loads(string toml)
+    {
+        var result = TunnelConfigLoader.ParseServer(toml, "server.toml");
+        Assert.Equal("s3", result.Options.Token);
+        Assert.Empty(result.Warnings);
+    }
+
+    [Fact]
+    public void Defaults_AreKept_ForKeysNotWritten()
+    {
+        var o = TunnelConfigLoader.ParseClient(Token).Options;
+        var d = new TunnelClientOptions();
+        Assert.Equal(d.ServerAddress, o.ServerAddress);
+        Assert.Equal(d.ServerPort, o.ServerPort);
+        Assert.Equal(d.PoolCount, o.PoolCount);
+        Assert.Equal(d.HeartbeatInterval, o.HeartbeatInterval);
+        Assert.Empty(o.Tunnels);
+    }
+
+    [Fact]
+    public void CrLfAndBom_AreAccepted()
+    {
+        var result = TunnelConfigLoader.ParseServer("\uFEFFbindPort = 7001\r\nauth.token = \"s\"\r\n", "server.toml");
+        Assert.Equal(7001, result.Options.ControlPort);
+    }
+
+    // ---- Warnings ----
+
+    [Fact]
+    public void UnknownKeys_AreWarnings_WithFullPathAndLine()
+    {
+        const string toml = """
+            bindPort = 7000
+            auth.token = "s"
+            transport.tcpMux = true
+            log.to = "./frps.log"
+            log.level = "info"
+
+            [webServer]
+            addr = "127.0.0.1"
+            port = 7500
+            """;
+        var result = TunnelConfigLoader.ParseServer(toml, "frps.toml");
+        Assert.Equal(7000, result.Options.ControlPort);
+        Assert.Equal(
+            new (string, int)[] { ("transport.tcpMux", 3), ("log.to", 4), ("log.level", 5), ("webServer.addr", 8), ("webServer.port", 9) },
+            result.Warnings.Select(w => (w.Key, w.Line)));
+        var first = result.Warnings[0];
+        Assert.Equal("frps.toml", first.FilePath);
+        Assert.StartsWith("frps.toml:3: transport.tcpMux: ", first.Message);
+        Assert.Contains("unknown", first.Message);
+    }
+
+    [Fact]
+    public void UnknownKeyInProxy_IsWarning_NamingTheProxyEntry()
+    {
+        const string toml = ProxyHead + """
+            [[proxies]]
+            name = "a"
+            type = "tcp"
+            localPort = 22
+
+            [[proxies]]
+            name = "b"
+            type = "tcp"
+            localPort = 23
+            transport.useEncryption = true
+            """;
+        var result = TunnelConfigLoader.ParseClient(toml, "client.toml");
+        var w = Assert.Single(result.Warnings);
+        Assert.Equal("proxies[1].transport.useEncryption", w.Key);
+        Assert.Equal(12, w.Line);
+    }
+
+    [Fact]
+    public void MisCasedKey_IsWarning_SuggestingTheKnownKey()
+    {
+        var result = TunnelConfigLoader.ParseServer("BindPort = 7001\n" + Token, "server.toml");
+        var w = Assert.Single(result.Warnings);
+        Assert.Equal("BindPort", w.Key);
+        Assert.Equal(1, w.Line);
+        Assert.Contains("did you mean 'bindPort'", w.Message);
+        Assert.Equal(7000, result.Options.ControlPort);
+    }
+
+    // ---- Errors: ports ----
+
+    [Fact]
+    public void BindPort_OutOfRange_IsError()
+    {
+        var e = ServerError(Token + "\nbindPort = 70000\n", 3, "bindPort");
+        Assert.Equal("server.toml:3: bindPort: 70000 is not a port (1-65535)", e.Message);
+    }
+
+    [Fact]
+    public void ServerPort_Zero_IsError() =>
+        ClientError("serverPort = 0\n" + Token, 1, "serverPort");
+
+    [Fact]
+    public void LocalPort_Zero_IsError()
+    {
+        var e = ClientError(ProxyHead + "[[proxies]]\nname = \"ssh\"\ntype = \"tcp\"\nlocalPort = 0\n", 6, "proxies[0].localPort");
+        Assert.Contains("proxy 'ssh'", e.Message);
+        Assert.Contains("0 is not a port (1-65535)", e.Message);
+    }
+
+    [Fact]
+    public void RemotePort_OutOfRange_IsError() =>
+        ClientError(ProxyHead + "[[proxies]]\nname = \"ssh\"\ntype = \"tcp\"\nlocalPort = 22\nremotePort = 70000\n", 7, "proxies[0].remotePort");
+
+    // ---- Errors: token and auth ----
+
+    [Fact]
+    public void Token_Missing_IsError()
+    {
+        var e = ServerError("bindPort = 7000\n", null, "auth.token");
+        Assert.Contains("token is required", e.Message);
+    }
+
+    [Fact]
+    public void Token_MissingFromAuthTable_IsError_AtTheTable() =>
+        ClientError("serverPort = 7000\n\n[auth]\nmethod = \"token\"\n", 3, "auth.token");
+
+    [Fact]
+    public void Token_Empty_IsError() =>
+        ServerError("bindPort = 7000\nauth.token = \"\"\n", 2, "auth.token");
+
+    [Fact]
+    public void AuthMethod_OtherThanToken_IsError()
+    {
+        var e = ServerError(Token + "auth.method = \"oidc\"\n", 2, "auth.method");
+        Assert.Contains("\"oidc\"", e.Message);
+    }
+
+    // ---- Errors: value types ----
+
+    [Fact]
+    public void StringWhereIntegerExpected_IsError()
+    {
+        var e = ServerError(Token + "bindPort = \"7000\"\n", 2, "bindPort");
+        Assert.Contains("expected an integer, found a string", e.Message);
+    }
+
+    [Fact]
+    public void IntegerWhereStringExpected_IsError()
+    {
+        var e = ServerError("auth.token = 1234\n", 1, "auth.token");
+        Assert.Contains("expected a string, found an integer", e.Message);
+    }
+
+    [Fact]
+    public void FloatTimeout_IsError() =>
+        ServerError(Token + "transport.heartbeatTimeout = 1.5\n", 2, "transport.heartbeatTimeout");
+
+    [Fact]
+    public void ScalarWhereTableExpected_IsError() =>
+        ServerError(Token + "transport = 5\n", 2, "transport");
+
+    // ---- Errors: allowPorts ----
+
+    [Fact]
+    public void AllowPorts_EndBeforeStart_IsError_OnItsOwnLine()
+    {
+        const string toml = Token + """
+            allowPorts = [
+              { start = 2000, end = 3000 },
+              { start = 5000, end = 4000 },
+            ]
+            """;
+        var e = ServerError(toml, 4, "allowPorts[1].end");
+        Assert.Contains("end 4000 is before start 5000", e.Message);
+    }
+
+    [Fact]
+    public void AllowPorts_NeitherRangeNorSingle_IsError() =>
+        ServerError(Token + "allowPorts = [{ single = 80 }, {}]\n", 2, "allowPorts[1]");
+
+    [Fact]
+    public void AllowPorts_StartWithoutEnd_IsError() =>
+        ServerError(Token + "allowPorts = [{ start = 80 }]\n", 2, "allowPorts[0]");
+
+    [Fact]
+    public void AllowPorts_SingleAndRange_IsError() =>
+        ServerError(Token + "allowPorts = [{ single = 80, start = 80, end = 90 }]\n", 2, "allowPorts[0]");
+
+    [Fact]
+    public void AllowPorts_PortOutOfRange_IsError() =>
+        ServerError(Token + "allowPorts = [{ single = 0 }]\n", 2, "allowPorts[0].single");
+
+    [Fact]
+    public void AllowPorts_NotATable_IsError() =>
+        ServerError(Token + "allowPorts = [\"20000-20100\"]\n", 2, "allowPorts[0]");
+
+    // ---- Errors: proxies ----
+
+    [Fact]
+    public void ProxyType_NotTcp_IsError()
+    {
+        var e = ClientError(ProxyHead + "[[proxies]]\nname = \"web\"\ntype = \"http\"\nlocalPort = 80\n", 5, "proxies[0].type");
+        Assert.Equal("client.toml:5: proxies[0].type: proxy 'web' has type \"http\"; TunnelLite carries only type = \"tcp\"", e.Message);
+    }
+
+    [Fact]
+    public void ProxyType_Missing_IsError() =>
+        ClientError(ProxyHead + "[[proxies]]\nname = \"web\"\nlocalPort = 80\n", 3, "proxies[0].type");
+
+    [Fact]
+    public void ProxyName_Missing_IsError_AtTheProxyHeader() =>
+        ClientError(ProxyHead + "[[proxies]]\ntype = \"tcp\"\nlocalPort = 22\n", 3, "proxies[0].name");
+
+    [Fact]
+    public void ProxyName_Empty_IsError() =>
+        ClientError(ProxyHead + "[[proxies]]\nname = \" \"\ntype = \"tcp\"\nlocalPort = 22\n", 4, "proxies[0].name");
+
+    [Fact]
+    public void ProxyLocalPort_Missing_IsError()
+    {
+        var e = ClientError(ProxyHead + "\n[[proxies]]\nname = \"ssh\"\ntype = \"tcp\"\n", 4, "proxies[0].localPort");
+        Assert.Contains("proxy 'ssh'", e.Message);
+    }
+
+    [Fact]
+    public void ProxyNames_Duplicate_IsError_AtTheSecond()
+    {
+        const string toml = ProxyHead + """
+            [[proxies]]
+            name = "ssh"
+            type = "tcp"
+            localPort = 22
+
+            [[proxies]]
+            name = "ssh"
+            type = "tcp"
+            localPort = 2222
+            """;
+        var e = ClientError(toml, 9, "proxies[1].name");
+        Assert.Contains("already used at line 4", e.Message);
+    }
+
+    [Fact]
+    public void Proxies_NotTables_IsError() =>
+        ClientError(Token + "proxies = [\"ssh\"]\n", 2, "proxies[0]");
+
+    // ---- Errors: timeouts and counts ----
+
+    [Fact]
+    public void Timeout_Negative_IsError() =>
+        ServerError(Token + "[transport]\nheartbeatTimeout = -1\n", 3, "transport.heartbeatTimeout");
+
+    [Fact]
+    public void Timeout_Zero_IsError() =>
+        ServerError(Token + "transport.handshakeTimeout = 0\n", 2, "transport.handshakeTimeout");
+
+    [Fact]
+    public void Timeout_Zero_IsError_ForUserConnectionTimeout() =>
+        ServerError(Token + "transport.userConnectionTimeout = 0\n", 2, "transport.userConnectionTimeout");
+
+    [Fact]
+    public void Timeout_Huge_IsError() =>
+        ClientError(Token + "transport.heartbeatTimeout = 99999999999\n", 2, "transport.heartbeatTimeout");
+
+    [Fact]
+    public void HeartbeatTimeout_NotLongerThanInterval_IsError_OnTheKeyWritten()
+    {
+        // Only the interval is written; the timeout is the default 30 s.
+        var e = ClientError(Token + "transport.heartbeatInterval = 60\n", 2, "transport.heartbeatInterval");
+        Assert.Contains("must be longer than", e.Message);
+        ServerError(Token + "transport.heartbeatInterval = 5\ntransport.heartbeatTimeout = 5\n", 3, "transport.heartbeatTimeout");
+    }
+
+    [Fact]
+    public void PoolCount_OutOfRange_IsError() =>
+        ClientError(Token + "transport.poolCount = 5000\n", 2, "transport.poolCount");
+
+    [Fact]
+    public void EmptyAddress_IsError() =>
+        ClientError(Token + "serverAddr = \"\"\n", 2, "serverAddr");
+
+    // ---- Errors: TOML syntax ----
+
+    [Fact]
+    public void SyntaxError_ReportsTheParsersLine()
+    {
+        var e = ServerError(Token + "bindPort = 7000\nbindAddr = \n", 3, null);
+        Assert.Contains("invalid TOML", e.Message);
+    }
+
+    [Fact]
+    public void DuplicateKey_IsError_AtTheSecond() =>
+        ServerError(Token + "bindPort = 7000\n\nbindPort = 7001\n", 4, null);
+
+    [Fact]
+    public void DeepNesting_IsError_NotACrash()
+    {
+        var toml = Token + "x = " + new string('[', 10_000) + new string(']', 10_000) + "\n";
+        Assert.Throws<TunnelConfigException>(() => TunnelConfigLoader.ParseServer(toml, "server.toml"));
+    }
+
+    // ---- Errors: files ----
+
+    [Fact]
+    public void MissingFile_IsError_WithFullPath()
+    {
+        var path = Path.Combine("no-such-dir", "missing.toml");
+        var full = Path.GetFullPath(path);
+        var e = Assert.Throws<TunnelConfigException>(() => TunnelConfigLoader.LoadServer(path));
+        Assert.Equal(full, e.FilePath);
+        Assert.Contains("not found", e.Message);
+        Assert.Contains(full, e.Message);
+        Assert.Null(e.Line);
+    }
+
+    [Fact]
+    public void LoadedFile_ErrorsNameTheFullPath()
+    {
+        using var file = new TempFile(Token + "bindPort = 70000\n");
+        var e = AssertError(() => TunnelConfigLoader.LoadServer(file.Path), file.Path, 2, "bindPort");
+        Assert.Contains(file.Path, e.Message);
+    }
+
+    [Fact]
+    public void FileOverOneMiB_IsError()
+    {
+        var big = new StringBuilder(Token);
+        while (big.Length <= 1024 * 1024) big.Append("# padding padding padding padding padding padding padding\n");
+        using var file = new TempFile(big.ToString());
+        var e = Assert.Throws<TunnelConfigException>(() => TunnelConfigLoader.LoadClient(file.Path));
+        Assert.Contains("larger than 1024 KiB", e.Message);
+        Assert.Equal(file.Path, e.FilePath);
+
+        var e2 = Assert.Throws<TunnelConfigException>(() => TunnelConfigLoader.ParseClient(big.ToString(), "client.toml"));
+        Assert.Contains("larger than", e2.Message);
+    }
+
+    [Fact]
+    public void InvalidUtf8_IsError()
+    {
+        using var file = new TempFile(Token);
+        File.WriteAllBytes(file.Path, [.. Encoding.UTF8.GetBytes(Token), 0x23, 0xFF, 0xFE, 0x0A]);
+        var e = Assert.Throws<TunnelConfigException>(() => TunnelConfigLoader.LoadServer(file.Path));
+        Assert.Contains("UTF-8", e.Message);
+    }
+
+    [Fact]
+    public void Validate_ArgumentException_BecomesConfigError_AtTheKeysLine()
+    {
+        // Rules Validate() may gain later still surface in the file's terms.
+        var parsed = TomlConfigDocument.Parse(Token + "transport.maxPoolCount = 7\n", "server.toml");
+        var e = Assert.Throws<TunnelConfigException>(() => TunnelConfigLoader.ValidateOptions(
+            parsed, () => throw new ArgumentException("MaxPoolCount 7 is odd.", nameof(TunnelServerOptions.MaxPoolCount)), TunnelConfigLoader.ServerKeys));
+        Assert.Equal("server.toml:2: transport.maxPoolCount: MaxPoolCount 7 is odd.", e.Message);
+        Assert.IsType<ArgumentException>(e.InnerException);
+    }
+
+    // ---- PortRange.Parse ----
+
+    [Theory]
+    [InlineData("8080", 8080, 8080)]
+    [InlineData("20000-20100", 20000, 20100)]
+    [InlineData(" 1 - 65535 ", 1, 65535)]
+    [InlineData("443-443", 443, 443)]
+    public void PortRange_Parse_Good(string text, int start, int end)
+    {
+        var r = PortRange.Parse(text);
+        Assert.Equal(start, r.Start);
+        Assert.Equal(end, r.End);
+        Assert.Equal(end - start + 1, r.Count);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("abc")]
+    [InlineData("0")]
+    [InlineData("70000")]
+    [InlineData("100-50")]
+    [InlineData("1-2-3")]
+    [InlineData("-5")]
+    [InlineData("+80")]
+    [InlineData("80-")]
+    public void PortRange_Parse_Bad(string text) =>
+        Assert.Throws<FormatException>(() => PortRange.Parse(text));
+
+    [Fact]
+    public void PortRange_ToString_RoundTrips()
+    {
+        Assert.Equal("8080", PortRange.Parse("8080").ToString());
+        Assert.Equal("20000-20100", PortRange.Parse("20000-20100").ToString());
+    }
+
+    private sealed class TempFile : IDisposable
+    {
+        public TempFile(string contents)
+        {
+            Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"tunnellite-config-{Guid.NewGuid():N}.toml");
+            File.WriteAllText(Path, contents);
+        }
+
+        public string Path { get; }
+
+        public void Dispose() => File.Delete(Path);
+    }
+}

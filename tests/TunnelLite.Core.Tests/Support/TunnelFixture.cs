@@ -1,0 +1,88 @@
+using System.Net;
+using System.Net.Sockets;
+using TunnelLite.Client;
+using TunnelLite.Config;
+using TunnelLite.Server;
+
+namespace TunnelLite.Tests.Support;
+
+/// <summary>Builds a server and a client on loopback with short timeouts, and cleans both up.</summary>
+public sealed class TunnelFixture : IAsyncDisposable
+{
+    public const string Token = "correct horse battery staple";
+    private readonly List<IAsyncDisposable> _owned = new();
+
+    public static TunnelServerOptions ServerOptions(string bind = "127.0.0.1") => new()
+    {
+        BindAddress = bind,
+        ControlPort = 0,
+        Token = Token,
+        HeartbeatInterval = TimeSpan.FromMilliseconds(200),
+        HeartbeatTimeout = TimeSpan.FromSeconds(1),
+        HandshakeTimeout = TimeSpan.FromSeconds(2),
+        UserConnectionTimeout = TimeSpan.FromSeconds(5),
+        DrainTimeout = TimeSpan.FromSeconds(1),
+    };
+
+    public static TunnelClientOptions ClientOptions(TunnelServer server, string address = "127.0.0.1", string token = Token) => new()
+    {
+        ServerAddress = address,
+        ServerPort = server.ControlEndpoint!.Port,
+        Token = token,
+        PoolCount = 4,
+        HeartbeatInterval = TimeSpan.FromMilliseconds(200),
+        HeartbeatTimeout = TimeSpan.FromSeconds(1),
+        ConnectTimeout = TimeSpan.FromSeconds(5),
+        ReconnectMinDelay = TimeSpan.FromMilliseconds(100),
+        ReconnectMaxDelay = TimeSpan.FromMilliseconds(500),
+        LocalConnectTimeout = TimeSpan.FromSeconds(2),
+    };
+
+    public async Task<TunnelServer> StartServerAsync(TunnelServerOptions? options = null)
+    {
+        var server = new TunnelServer(options ?? ServerOptions());
+        await server.StartAsync();
+        _owned.Add(server);
+        return server;
+    }
+
+    public async Task<TunnelClient> StartClientAsync(TunnelClientOptions options)
+    {
+        var client = new TunnelClient(options);
+        _owned.Add(client);
+        await client.StartAsync();
+        return client;
+    }
+
+    public T Own<T>(T disposable) where T : IAsyncDisposable
+    {
+        _owned.Add(disposable);
+        return disposable;
+    }
+
+    public static async Task<Socket> ConnectAsync(int port, IPAddress? address = null)
+    {
+        address ??= IPAddress.Loopback;
+        var s = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await s.ConnectAsync(new IPEndPoint(address, port));
+        return s;
+    }
+
+    /// <summary>Polls until <paramref name="condition"/> holds or the timeout passes.</summary>
+    public static async Task<bool> WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (condition()) return true;
+            await Task.Delay(20);
+        }
+        return condition();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        for (var i = _owned.Count - 1; i >= 0; i--)
+            await _owned[i].DisposeAsync();
+    }
+}
