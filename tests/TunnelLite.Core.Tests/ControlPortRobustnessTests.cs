@@ -1,0 +1,191 @@
+using System.Net.Sockets;
+using System.Text;
+using TunnelLite.Config;
+using TunnelLite.Protocol;
+using TunnelLite.Tests.Support;
+
+namespace TunnelLite.Tests;
+
+/// <summary>Bad peers on the control port: each gets a clear error or a closed connection, and the server keeps serving.</summary>
+public sealed class ControlPortRobustnessTests
+{
+    private static async Task<FrameConnection> RawAsync(int port)
+    {
+        var s = await TunnelFixture.ConnectAsync(port);
+        return new FrameConnection(s);
+    }
+
+    private static async Task<ErrorMessage?> ReadErrorAsync(FrameConnection c)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        var f = await c.ReadAsync(cts.Token);
+        return f is { Type: FrameType.Error } ? MessageSerializer.Read<ErrorMessage>(f.Value) : null;
+    }
+
+    [Fact]
+    public async Task Garbage_http_and_tls_on_the_control_port_are_refused_and_the_server_keeps_serving()
+    {
+        await using var f = new TunnelFixture();
+        await using var echo = new EchoService();
+        var server = await f.StartServerAsync();
+        var port = server.ControlEndpoint!.Port;
+        var rng = new Random(99);
+        var payloads = new List<byte[]>
+        {
+            Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            new byte[] { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc },
+            "TNLT"u8.ToArray().Concat(new byte[] { 0xff, 0xff, 0xff, 0xff, 1 }).ToArray(), // preamble then an absurd length
+            "TNLT"u8.ToArray().Concat(FrameCodec.Encode(FrameType.Register, "{}"u8)).ToArray(), // right preamble, wrong first frame
+        };
+        for (var i = 0; i < 20; i++)
+        {
+            var b = new byte[rng.Next(1, 2000)];
+            rng.NextBytes(b);
+            payloads.Add(b);
+        }
+        var messages = new List<string>();
+        foreach (var p in payloads)
+        {
+            using var c = await RawAsync(port);
+            await c.Socket.SendAsync(p, SocketFlags.None);
+            try
+            {
+                var err = await ReadErrorAsync(c);
+                if (err is not null) messages.Add(err.Message);
+            }
+            catch (Exception e) when (e is SocketException or IOException or ProtocolException) { }
+        }
+        Assert.Contains(messages, m => m.Contains("HTTP"));
+        Assert.Contains(messages, m => m.Contains("TLS"));
+        Assert.Contains(messages, m => m.Contains("exceeds"));
+
+        var options = TunnelFixture.ClientOptions(server);
+        options.Tunnels.Add(new TunnelDefinition { Name = "still", LocalPort = echo.Port });
+        var client = await f.StartClientAsync(options);
+        using var user = await TunnelFixture.ConnectAsync(client.Tunnels.Single().RemotePort);
+        var r = await Transfer.EchoRoundTripAsync(user, 10_000, 1);
+        Assert.Equal(r.Sent, r.Received);
+    }
+
+    [Fact]
+    public async Task A_peer_of_another_protocol_version_gets_a_clear_error()
+    {
+        await using var f = new TunnelFixture();
+        var server = await f.StartServerAsync();
+        using var c = await RawAsync(server.ControlEndpoint!.Port);
+        await c.SendAsync(new HelloMessage { Version = 99 }, default, withPreamble: true);
+        var err = await ReadErrorAsync(c);
+        Assert.NotNull(err);
+        Assert.Equal(TunnelErrorCode.VersionMismatch, err!.Code);
+        Assert.Contains("99", err.Message);
+    }
+
+    [Fact]
+    public async Task A_silent_connection_is_closed_after_the_handshake_deadline()
+    {
+        await using var f = new TunnelFixture();
+        var so = TunnelFixture.ServerOptions();
+        so.HandshakeTimeout = TimeSpan.FromMilliseconds(300);
+        var server = await f.StartServerAsync(so);
+        using var s = await TunnelFixture.ConnectAsync(server.ControlEndpoint!.Port);
+        var started = DateTime.UtcNow;
+        var (bytes, _) = await Transfer.DrainAsync(s, TimeSpan.FromSeconds(5));
+        Assert.Equal(0, bytes);
+        Assert.InRange(DateTime.UtcNow - started, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(3));
+    }
+
+    [Fact]
+    public async Task Pending_handshakes_are_capped()
+    {
+        await using var f = new TunnelFixture();
+        await using var echo = new EchoService();
+        var so = TunnelFixture.ServerOptions();
+        so.MaxPendingHandshakes = 4;
+        so.HandshakeTimeout = TimeSpan.FromSeconds(3);
+        var server = await f.StartServerAsync(so);
+        var idle = new List<Socket>();
+        for (var i = 0; i < 4; i++) idle.Add(await TunnelFixture.ConnectAsync(server.ControlEndpoint!.Port));
+        await Task.Delay(200);
+        // The fifth unauthenticated connection is refused at once.
+        var started = DateTime.UtcNow;
+        try
+        {
+            using var extra = await TunnelFixture.ConnectAsync(server.ControlEndpoint!.Port);
+            await Transfer.DrainAsync(extra, TimeSpan.FromSeconds(5));
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            // Reset even before the connect completed: refused, as it should be.
+        }
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(2));
+        foreach (var s in idle) s.Dispose();
+        // Slots come back once those connections are gone.
+        var options = TunnelFixture.ClientOptions(server);
+        options.Tunnels.Add(new TunnelDefinition { Name = "after", LocalPort = echo.Port });
+        var ok = false;
+        for (var attempt = 0; attempt < 20 && !ok; attempt++)
+        {
+            try { await f.StartClientAsync(options); ok = true; }
+            catch (TunnelException) { await Task.Delay(100); }
+        }
+        Assert.True(ok);
+    }
+
+    [Fact]
+    public async Task A_data_connection_with_a_forged_proof_is_refused()
+    {
+        await using var f = new TunnelFixture();
+        var server = await f.StartServerAsync();
+        using var c = await RawAsync(server.ControlEndpoint!.Port);
+        await c.SendAsync(new DataHelloMessage { Version = 1, SessionId = new byte[32], Nonce = new byte[32], Proof = new byte[32] }, default, withPreamble: true);
+        var err = await ReadErrorAsync(c);
+        Assert.Equal(TunnelErrorCode.AuthenticationFailed, err!.Code);
+    }
+
+    [Fact]
+    public async Task A_client_that_falls_silent_is_dropped_and_its_port_freed_within_the_heartbeat_timeout()
+    {
+        await using var f = new TunnelFixture();
+        var server = await f.StartServerAsync(); // heartbeat timeout 1 s
+        // Authenticate by hand, register, then never send another frame.
+        using var c = await RawAsync(server.ControlEndpoint!.Port);
+        await c.SendAsync(new HelloMessage { Version = ProtocolConstants.Version }, default, withPreamble: true);
+        var ch = await c.ReadExpectedAsync<ChallengeMessage>(default);
+        await c.SendAsync(new AuthMessage { Proof = TokenProof.ForControl(TunnelFixture.Token, ch.Nonce), ClientId = "silent", PoolCount = 0 }, default);
+        await c.ReadExpectedAsync<AuthOkMessage>(default);
+        await c.SendAsync(new RegisterMessage { RequestId = 1, Tunnels = { new TunnelRequest { Name = "ghost" } } }, default);
+        RegisterResultMessage? res = null;
+        while (res is null)
+        {
+            var fr = await c.ReadRequiredAsync(default);
+            if (fr.Type == FrameType.RegisterResult) res = MessageSerializer.Read<RegisterResultMessage>(fr);
+        }
+        var port = res.Results.Single().RemotePort;
+        Assert.False(EndToEndTests.CanBind(port));
+        var started = DateTime.UtcNow;
+        Assert.True(await TunnelFixture.WaitUntilAsync(() => EndToEndTests.CanBind(port), TimeSpan.FromSeconds(3)));
+        Assert.InRange(DateTime.UtcNow - started, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2));
+        Assert.Equal(0, server.ClientCount);
+    }
+
+    [Fact]
+    public async Task A_nonce_cannot_be_replayed()
+    {
+        await using var f = new TunnelFixture();
+        var server = await f.StartServerAsync();
+        using var c = await RawAsync(server.ControlEndpoint!.Port);
+        await c.SendAsync(new HelloMessage { Version = ProtocolConstants.Version }, default, withPreamble: true);
+        var ch = await c.ReadExpectedAsync<ChallengeMessage>(default);
+        await c.SendAsync(new AuthMessage { Proof = TokenProof.ForControl(TunnelFixture.Token, ch.Nonce), ClientId = "replayer", PoolCount = 1 }, default);
+        var ok = await c.ReadExpectedAsync<AuthOkMessage>(default);
+        var req = await c.ReadExpectedAsync<RequestWorkConnMessage>(default);
+        var hello = new DataHelloMessage { Version = 1, SessionId = ok.SessionId, Nonce = req.Nonce, Proof = TokenProof.ForData(TunnelFixture.Token, ok.SessionId, req.Nonce) };
+        using var d1 = await RawAsync(server.ControlEndpoint!.Port);
+        await d1.SendAsync(hello, default, withPreamble: true);
+        await Task.Delay(200);
+        using var d2 = await RawAsync(server.ControlEndpoint!.Port);
+        await d2.SendAsync(hello, default, withPreamble: true);
+        var err = await ReadErrorAsync(d2);
+        Assert.Equal(TunnelErrorCode.AuthenticationFailed, err!.Code);
+    }
+}
