@@ -133,7 +133,6 @@ function Get-MdBlocks {
             $isList = $para[0] -match '^\s*([-*+]|\d+[.)])\s+'
             for ($k = 0; $k -lt $para.Count; $k++) {
                 $l = $para[$k]
-                $hardBreak = $l -match '(  |\\)$'
                 $t = ($l -replace '\\$', '').Trim()
                 if ($k -gt 0) {
                     $prev = $para[$k - 1]
@@ -141,7 +140,6 @@ function Get-MdBlocks {
                     if ($newItem -or $prev -match '(  |\\)$') { [void]$sb.Append("`n") } else { [void]$sb.Append(' ') }
                 }
                 [void]$sb.Append($t)
-                $null = $hardBreak
             }
             $blocks.Add(@{ Kind = 'text'; Text = (ConvertFrom-MdEscapes $sb.ToString()); Lang = '' })
             $para.Clear()

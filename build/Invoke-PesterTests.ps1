@@ -10,7 +10,8 @@ param(
     [Parameter(Mandatory)] [string] $TestPath,       # folder (or file) with *.Tests.ps1
     [Parameter(Mandatory)] [string] $SummaryJson,
     [Parameter(Mandatory)] [string] $ResultXml,
-    [string] $ModuleRoot                             # prepended to PSModulePath (out/), so 'Import-Module TunnelLite' finds the built module
+    [string] $ModuleRoot,                            # prepended to PSModulePath (out/), so 'Import-Module TunnelLite' finds the built module
+    [switch] $PlainOutput                            # no ANSI colours (the parent's output goes to a file or CI log)
 )
 
 Set-StrictMode -Version Latest
@@ -28,6 +29,7 @@ $config.Run.ExcludePath = @('*/bin/*', '*/obj/*')
 $config.Run.PassThru = $true
 $config.Run.Exit = $false
 $config.Output.Verbosity = 'Detailed'
+if ($PlainOutput) { $config.Output.RenderMode = 'Plaintext' }
 $config.TestResult.Enabled = $true
 $config.TestResult.OutputFormat = 'JUnitXml'
 $config.TestResult.OutputPath = $ResultXml

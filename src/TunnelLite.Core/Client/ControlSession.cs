@@ -17,6 +17,7 @@ internal sealed class ControlSession
     private readonly ConcurrentDictionary<int, TaskCompletionSource<RegisterResultMessage>> _pending = new();
     private readonly Heartbeat _heartbeat;
     private int _nextRequestId;
+    private volatile bool _closingByUs; // a close we asked for is not news worth a warning
     private Task _completion = Task.CompletedTask;
 
     private ControlSession(TunnelClient client, FrameConnection control, IPEndPoint server, byte[] sessionId, ILogger log)
@@ -144,6 +145,7 @@ internal sealed class ControlSession
     /// <summary>Says goodbye and closes.</summary>
     public async Task CloseAsync(string reason)
     {
+        _closingByUs = true;
         if (!_closing.IsCancellationRequested)
         {
             try
@@ -176,7 +178,7 @@ internal sealed class ControlSession
                 var frame = await _control.ReadAsync(_closing.Token).ConfigureAwait(false);
                 if (frame is null)
                 {
-                    _log.LogWarning("The server closed the control connection.");
+                    if (!_closingByUs) _log.LogWarning("The server closed the control connection.");
                     break;
                 }
                 _heartbeat.Seen();
@@ -189,7 +191,7 @@ internal sealed class ControlSession
         }
         catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
         {
-            if (!_closing.IsCancellationRequested) _log.LogWarning("Lost the control connection: {Error}", e.Message);
+            if (!_closing.IsCancellationRequested && !_closingByUs) _log.LogWarning("Lost the control connection: {Error}", e.Message);
         }
         finally
         {

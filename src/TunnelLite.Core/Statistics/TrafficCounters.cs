@@ -7,7 +7,7 @@ public sealed class TrafficCounters
     private long _bytesIn, _bytesOut, _active, _total, _failed, _reconnects, _spliced, _copied, _fallbacks;
     private readonly RateMeter _rate = new();
     private readonly TrafficCounters? _parent;
-    private volatile ErrorRecord? _lastError;
+    private volatile LastErrorInfo? _lastError;
 
     /// <summary>Creates counters, optionally rolling up into <paramref name="parent"/>.</summary>
     public TrafficCounters(TrafficCounters? parent = null)
@@ -36,7 +36,7 @@ public sealed class TrafficCounters
     /// <summary>Connections that wanted splice but fell back to copy (no pipes, unsupported socket).</summary>
     public long SpliceFallbacks => Interlocked.Read(ref _fallbacks);
     /// <summary>The most recent error and when it happened.</summary>
-    public ErrorRecord? LastError => _lastError;
+    public LastErrorInfo? LastError => _lastError;
 
     /// <summary>Adds bytes carried toward the local service.</summary>
     public void AddIn(long bytes) { Interlocked.Add(ref _bytesIn, bytes); _parent?.AddIn(bytes); }
@@ -58,7 +58,7 @@ public sealed class TrafficCounters
         _parent?.Forwarded(mode, fellBack);
     }
     /// <summary>Records an error without counting a failed connection.</summary>
-    public void RecordError(string error) => _lastError = new ErrorRecord(error, DateTimeOffset.UtcNow);
+    public void RecordError(string error) => _lastError = new LastErrorInfo(error, DateTimeOffset.UtcNow);
 
     /// <summary>Takes a rate sample; the engine calls it about once a second.</summary>
     public void Sample(DateTimeOffset now) => _rate.Sample(now.UtcTicks, BytesIn, BytesOut);
@@ -68,4 +68,4 @@ public sealed class TrafficCounters
 }
 
 /// <summary>An error message and its time.</summary>
-public sealed record ErrorRecord(string Message, DateTimeOffset Time);
+public sealed record LastErrorInfo(string Message, DateTimeOffset Time);

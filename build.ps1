@@ -1,0 +1,333 @@
+#Requires -Version 7.4
+<#
+.SYNOPSIS
+    TunnelLite build script.
+
+.DESCRIPTION
+    Needs only the .NET SDK: run it with the repo's local PowerShell tool,
+
+        dotnet tool restore
+        dotnet pwsh ./build.ps1 [Build|Test|Docs|Demo|Package|Clean|Bench|Soak] [-Configuration Release|Debug]
+
+    Everything else it needs (Pester) comes from NuGet through build/tools/TunnelLite.BuildTools.csproj.
+
+    Build   dotnet build TunnelLite.slnx; when src/TunnelLite.PowerShell exists, lays the module out in
+            out/TunnelLite/ (TunnelLite.psd1, the module's dlls without any PowerShell assembly,
+            TunnelLite.format.ps1xml, en-US/ help from Docs).
+    Docs    docs/Verb-Noun.md (PlatyPS schema 2.0.0) -> out/TunnelLite/en-US/TunnelLite.PowerShell.dll-Help.xml,
+            docs/about_*.md -> out/TunnelLite/en-US/about_*.help.txt (converter: build/ConvertTo-Maml.ps1).
+    Test    Build, then dotnet test on every tests/**/*.csproj (TRX in out/test-results/), then Pester on
+            tests/**/*.Tests.ps1 in a child PowerShell process; prints one line per suite and ends with
+            'N passed, N failed[, N skipped]'. Exits 1 if a test failed, a run crashed or no test ran.
+    Clean   Removes out/ and the bin/ and obj/ folders of the projects under src, tests, bench and build.
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Build', 'Test', 'Docs', 'Demo', 'Package', 'Clean', 'Bench', 'Soak')]
+    [string] $Task = 'Build',
+    [string] $Configuration = 'Release'
+)
+
+Set-StrictMode -Version Latest
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+# Plain error and status text when the output goes to a file or a CI log.
+if ([Console]::IsOutputRedirected -or $env:CI -or $env:NO_COLOR) { $PSStyle.OutputRendering = 'PlainText' }
+
+# No first-run banners, telemetry or update checks (CI has no stdin and nobody reads them).
+foreach ($kv in @{
+        DOTNET_CLI_TELEMETRY_OPTOUT = '1'; DOTNET_NOLOGO = '1'; DOTNET_SKIP_FIRST_TIME_EXPERIENCE = '1'
+        POWERSHELL_TELEMETRY_OPTOUT = '1'; POWERSHELL_UPDATECHECK = 'Off'
+    }.GetEnumerator()) {
+    if (-not [Environment]::GetEnvironmentVariable($kv.Key)) { [Environment]::SetEnvironmentVariable($kv.Key, $kv.Value) }
+}
+
+$Root = $PSScriptRoot
+$Solution = Join-Path $Root 'TunnelLite.slnx'
+$OutDir = Join-Path $Root 'out'
+$ModuleOut = Join-Path $OutDir 'TunnelLite'
+$HelpOut = Join-Path $ModuleOut 'en-US'
+$TestResultsDir = Join-Path $OutDir 'test-results'
+$PsProjectDir = Join-Path $Root 'src/TunnelLite.PowerShell'
+$PsProject = Join-Path $PsProjectDir 'TunnelLite.PowerShell.csproj'
+$ToolsProject = Join-Path $Root 'build/tools/TunnelLite.BuildTools.csproj'
+# MAML help is looked up by the file name of the assembly that holds the cmdlets.
+$HelpFileName = 'TunnelLite.PowerShell.dll-Help.xml'
+# Assemblies PowerShell itself provides: never ship them with the module.
+$PowerShellAssemblyPatterns = @(
+    'System.Management.Automation.dll', 'Microsoft.PowerShell.*.dll', 'Microsoft.Management.Infrastructure*.dll',
+    'Microsoft.WSMan.*.dll', 'PowerShellStandard*.dll', 'pwsh.dll'
+)
+
+#region helpers
+
+function Write-Step([string] $Message) { Write-Host "==> $Message" }
+
+function Invoke-Native {
+    # Runs a program with its output going straight to the console (never into a function's
+    # return value) and returns nothing; throws on a non-zero exit code unless -AllowFailure,
+    # in which case the exit code is returned.
+    param(
+        [Parameter(Mandatory)] [string] $FilePath,
+        [string[]] $ArgumentList = @(),
+        [switch] $AllowFailure
+    )
+    Write-Host "> $FilePath $($ArgumentList -join ' ')"
+    & $FilePath @ArgumentList | Out-Host
+    $code = $LASTEXITCODE
+    if ($AllowFailure) { return $code }
+    if ($code -ne 0) { throw "'$FilePath $($ArgumentList -join ' ')' failed with exit code $code." }
+}
+
+function Get-SolutionProjects {
+    # Full paths of the projects listed in TunnelLite.slnx.
+    $xml = [xml](Get-Content -LiteralPath $Solution -Raw)
+    @($xml.SelectNodes('//Project') | ForEach-Object { [IO.Path]::GetFullPath((Join-Path $Root $_.GetAttribute('Path'))) })
+}
+
+function Get-PwshCommand {
+    # How to start a child PowerShell of the same version as this one: the dotnet tool runs
+    # as 'dotnet <PSHOME>/pwsh.dll', a native install as its own executable.
+    $exe = [Environment]::ProcessPath
+    $dll = Join-Path $PSHOME 'pwsh.dll'
+    if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet' -and (Test-Path -LiteralPath $dll)) {
+        return @{ FilePath = $exe; Prefix = @($dll) }
+    }
+    return @{ FilePath = $exe; Prefix = @() }
+}
+
+function Get-PesterModulePath {
+    # Restores build/tools (a <PackageDownload> of Pester) and returns the Pester.psd1 in the
+    # NuGet global packages folder that restore used (NUGET_PACKAGES is honoured by restore itself).
+    $proj = [xml](Get-Content -LiteralPath $ToolsProject -Raw)
+    $node = $proj.SelectSingleNode("//PackageDownload[@Include='Pester']")
+    if (-not $node) { throw "$ToolsProject has no <PackageDownload Include=`"Pester`" />." }
+    $version = $node.GetAttribute('Version').Trim('[', ']', ' ')
+
+    Write-Step "Restoring build tools (Pester $version)"
+    Invoke-Native dotnet @('restore', $ToolsProject, '--nologo', '-v', 'q')
+
+    $folders = [System.Collections.Generic.List[string]]::new()
+    $assets = Join-Path (Split-Path -Parent $ToolsProject) 'obj/project.assets.json'
+    if (Test-Path -LiteralPath $assets) {
+        $json = Get-Content -LiteralPath $assets -Raw | ConvertFrom-Json -AsHashtable
+        if ($json.ContainsKey('packageFolders')) { foreach ($k in $json['packageFolders'].Keys) { $folders.Add($k) } }
+    }
+    if ($env:NUGET_PACKAGES) { $folders.Add($env:NUGET_PACKAGES) }
+    $locals = & dotnet nuget locals global-packages --list 2>$null
+    foreach ($l in @($locals)) { if ($l -match '^\s*global-packages:\s*(.+?)\s*$') { $folders.Add($Matches[1]) } }
+    $folders.Add((Join-Path $HOME '.nuget/packages'))
+
+    foreach ($f in $folders) {
+        $psd1 = Join-Path $f "pester/$version/tools/Pester.psd1"
+        if (Test-Path -LiteralPath $psd1) { return $psd1 }
+    }
+    throw "Pester $version not found after restoring $ToolsProject (looked in: $($folders -join ', '))."
+}
+
+#endregion
+
+#region tasks
+
+function Invoke-BuildTask {
+    Write-Step "Building $Solution ($Configuration)"
+    Invoke-Native dotnet @('build', $Solution, '-c', $Configuration, '--nologo')
+
+    if (-not (Test-Path -LiteralPath $PsProject)) {
+        Write-Host "src/TunnelLite.PowerShell/TunnelLite.PowerShell.csproj does not exist yet: no module layout."
+        return
+    }
+
+    Write-Step "Laying out the module in $ModuleOut"
+    $manifest = Join-Path $Root 'TunnelLite.psd1'
+    if (Test-Path -LiteralPath $ModuleOut) { Remove-Item -LiteralPath $ModuleOut -Recurse -Force }
+    $null = New-Item -ItemType Directory -Force -Path $ModuleOut
+    if (Test-Path -LiteralPath $manifest) { Copy-Item -LiteralPath $manifest -Destination $ModuleOut }
+    else { Write-Warning "No module manifest at $manifest yet: out/TunnelLite/ has no TunnelLite.psd1 (import the dll directly)." }
+
+    $publishDir = Join-Path ([IO.Path]::GetTempPath()) ("tunnellite-publish-" + [guid]::NewGuid().ToString('N'))
+    try {
+        $publishArgs = @('publish', $PsProject, '-c', $Configuration, '-o', $publishDir, '--nologo')
+        # Already built by the solution build: don't build it a second time.
+        if ((Get-SolutionProjects) -contains [IO.Path]::GetFullPath($PsProject)) { $publishArgs += '--no-build' }
+        Invoke-Native dotnet $publishArgs
+
+        $shippedByPwsh = @(Get-ChildItem -LiteralPath $PSHOME -Filter *.dll -File | ForEach-Object Name)
+        foreach ($dll in (Get-ChildItem -LiteralPath $publishDir -Filter *.dll -File | Sort-Object Name)) {
+            $isPs = $false
+            foreach ($p in $PowerShellAssemblyPatterns) { if ($dll.Name -like $p) { $isPs = $true } }
+            if ($isPs) { Write-Host "  skip $($dll.Name) (PowerShell assembly)"; continue }
+            if ($shippedByPwsh -contains $dll.Name) { Write-Host "  skip $($dll.Name) (ships with PowerShell in `$PSHOME)"; continue }
+            Copy-Item -LiteralPath $dll.FullName -Destination $ModuleOut
+            Write-Host "  copy $($dll.Name)"
+        }
+    }
+    finally {
+        if (Test-Path -LiteralPath $publishDir) { Remove-Item -LiteralPath $publishDir -Recurse -Force }
+    }
+
+    $format = Join-Path $PsProjectDir 'TunnelLite.format.ps1xml'
+    if (Test-Path -LiteralPath $format) { Copy-Item -LiteralPath $format -Destination $ModuleOut }
+
+    Invoke-DocsTask
+}
+
+function Invoke-DocsTask {
+    $docs = Join-Path $Root 'docs'
+    if (-not (Test-Path -LiteralPath $docs)) { Write-Host 'docs/ does not exist yet: no help to build.'; return }
+    $all = @(Get-ChildItem -LiteralPath $docs -Filter *.md -File | Sort-Object Name)
+    # Cmdlet pages are named Verb-Noun.md; other markdown (READMEs, designs) is not help.
+    $pages = @($all | Where-Object { $_.Name -match '^[A-Za-z]+-[A-Za-z0-9]+\.md$' })
+    $about = @($all | Where-Object { $_.Name -like 'about_*.md' })
+    $files = @($pages) + @($about)
+    if ($files.Count -eq 0) { Write-Host 'docs/ has no cmdlet or about_ pages.'; return }
+
+    Write-Step "Converting $($pages.Count) cmdlet page(s) and $($about.Count) about topic(s) to $HelpOut"
+    if (Test-Path -LiteralPath $HelpOut) { Remove-Item -LiteralPath $HelpOut -Recurse -Force }
+    $written = & (Join-Path $Root 'build/ConvertTo-Maml.ps1') -Path $files.FullName -OutputDirectory $HelpOut -HelpFileName $HelpFileName
+    foreach ($w in $written) { Write-Host "  wrote $([IO.Path]::GetRelativePath($Root, $w))" }
+}
+
+function Invoke-TestTask {
+    Invoke-BuildTask
+
+    if (Test-Path -LiteralPath $TestResultsDir) { Remove-Item -LiteralPath $TestResultsDir -Recurse -Force }
+    $null = New-Item -ItemType Directory -Force -Path $TestResultsDir
+    $suites = [System.Collections.Generic.List[object]]::new()
+    $inSolution = Get-SolutionProjects
+
+    $testsDir = Join-Path $Root 'tests'
+    $projects = @(if (Test-Path -LiteralPath $testsDir) {
+            Get-ChildItem -LiteralPath $testsDir -Recurse -Filter *.csproj -File |
+                Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' } | Sort-Object FullName
+        })
+    foreach ($proj in $projects) {
+        $name = $proj.BaseName
+        $trx = Join-Path $TestResultsDir "$name.trx"
+        Write-Step "dotnet test $name"
+        $testArgs = @('test', $proj.FullName, '-c', $Configuration, '--nologo',
+            '--logger', "trx;LogFileName=$name.trx", '--results-directory', $TestResultsDir)
+        # Built above with the solution; a test project outside the solution gets built here.
+        if ($inSolution -contains $proj.FullName) { $testArgs += '--no-build' }
+        $code = Invoke-Native dotnet $testArgs -AllowFailure
+
+        $suite = [ordered]@{ Kind = 'xunit'; Name = $name; Passed = 0; Failed = 0; Skipped = 0; Note = '' }
+        if (Test-Path -LiteralPath $trx) {
+            $x = [xml](Get-Content -LiteralPath $trx -Raw)
+            $ns = [System.Xml.XmlNamespaceManager]::new($x.NameTable)
+            $ns.AddNamespace('t', $x.DocumentElement.NamespaceURI)
+            foreach ($r in $x.SelectNodes('//t:Results/t:UnitTestResult', $ns)) {
+                switch ($r.GetAttribute('outcome')) {
+                    'Passed' { $suite.Passed++ }
+                    'NotExecuted' { $suite.Skipped++ }
+                    default { $suite.Failed++ }   # Failed, Error, Timeout, Aborted, ...
+                }
+            }
+            $outcome = $x.SelectSingleNode('//t:ResultSummary', $ns).GetAttribute('outcome')
+            if ($code -ne 0 -and $suite.Failed -eq 0) {
+                # Non-zero exit with no failed test: the run itself crashed or aborted.
+                $suite.Failed = 1; $suite.Note = "run crashed or aborted (exit code $code, outcome $outcome; counted as 1 failure)"
+            }
+        }
+        else {
+            $suite.Failed = 1; $suite.Note = "no TRX written (exit code $code; counted as 1 failure)"
+        }
+        $suites.Add($suite)
+    }
+
+    $pesterFiles = @(if (Test-Path -LiteralPath $testsDir) {
+            Get-ChildItem -LiteralPath $testsDir -Recurse -Filter *.Tests.ps1 -File |
+                Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' }
+        })
+    if ($pesterFiles.Count -gt 0) {
+        $pester = Get-PesterModulePath
+        $summaryJson = Join-Path $TestResultsDir 'pester-summary.json'
+        $pwsh = Get-PwshCommand
+        Write-Step "Pester ($($pesterFiles.Count) file(s)) in a child PowerShell"
+        $childArgs = @($pwsh.Prefix) + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'build/Invoke-PesterTests.ps1'),
+            '-PesterModule', $pester, '-TestPath', $testsDir, '-SummaryJson', $summaryJson,
+            '-ResultXml', (Join-Path $TestResultsDir 'pester.junit.xml'), '-ModuleRoot', $OutDir)
+        if ([Console]::IsOutputRedirected -or $env:CI -or $env:NO_COLOR) { $childArgs += '-PlainOutput' }
+        $code = Invoke-Native $pwsh.FilePath $childArgs -AllowFailure
+
+        $suite = [ordered]@{ Kind = 'pester'; Name = 'tests/**/*.Tests.ps1'; Passed = 0; Failed = 0; Skipped = 0; Note = '' }
+        if (Test-Path -LiteralPath $summaryJson) {
+            $p = Get-Content -LiteralPath $summaryJson -Raw | ConvertFrom-Json
+            $suite.Passed = [int]$p.Passed
+            $suite.Skipped = [int]$p.Skipped + [int]$p.Inconclusive
+            # A test file that failed to load, or a failed BeforeAll/AfterAll, counts as failures too.
+            $suite.Failed = [int]$p.Failed + [int]$p.FailedContainers
+            $notes = @()
+            if ([int]$p.FailedContainers -gt 0) { $notes += "$($p.FailedContainers) file(s) failed to run: $(@($p.FailedContainerNames) -join ', ')" }
+            if ([int]$p.FailedBlocks -gt 0) { $notes += "$($p.FailedBlocks) BeforeAll/AfterAll failure(s): $(@($p.FailedBlockNames) -join ', ')" }
+            if ($p.Result -ne 'Passed' -and $suite.Failed -eq 0) { $suite.Failed = 1; $notes += "Pester result $($p.Result) (counted as 1 failure)" }
+            if ([int]$p.Inconclusive -gt 0) { $notes += "$($p.Inconclusive) inconclusive (counted as skipped)" }
+            $suite.Note = $notes -join '; '
+        }
+        else {
+            $suite.Failed = 1; $suite.Note = "Pester process wrote no result (exit code $code; counted as 1 failure)"
+        }
+        $suites.Add($suite)
+    }
+
+    Write-Host ''
+    Write-Host 'Test summary:'
+    $passed = 0; $failed = 0; $skipped = 0
+    foreach ($s in $suites) {
+        $passed += $s.Passed; $failed += $s.Failed; $skipped += $s.Skipped
+        $line = "  [$($s.Kind)] $($s.Name) - $($s.Passed) passed, $($s.Failed) failed, $($s.Skipped) skipped"
+        if ($s.Note) { $line += " - $($s.Note)" }
+        Write-Host $line
+    }
+    if ($suites.Count -eq 0) { Write-Host '  no test project (tests/**/*.csproj) and no Pester file (tests/**/*.Tests.ps1) found' }
+    if ($passed + $failed -eq 0) { Write-Host '  FAILED: no test ran.' }
+    $summary = "$passed passed, $failed failed"
+    if ($skipped -gt 0) { $summary += ", $skipped skipped" }
+    Write-Host $summary
+    $script:ExitCode = if ($failed -gt 0 -or $passed + $failed -eq 0) { 1 } else { 0 }
+}
+
+function Invoke-CleanTask {
+    if (Test-Path -LiteralPath $OutDir) { Write-Host "remove out/"; Remove-Item -LiteralPath $OutDir -Recurse -Force }
+    foreach ($top in 'src', 'tests', 'bench', 'build') {
+        $dir = Join-Path $Root $top
+        if (-not (Test-Path -LiteralPath $dir)) { continue }
+        $projects = Get-ChildItem -LiteralPath $dir -Recurse -File -Include *.csproj, *.fsproj, *.vbproj |
+            Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' }
+        foreach ($p in $projects) {
+            foreach ($sub in 'bin', 'obj') {
+                $target = Join-Path $p.DirectoryName $sub
+                if (Test-Path -LiteralPath $target) {
+                    Write-Host "remove $([IO.Path]::GetRelativePath($Root, $target))/"
+                    Remove-Item -LiteralPath $target -Recurse -Force
+                }
+            }
+        }
+    }
+}
+
+function Invoke-DemoTask { throw 'Demo: not implemented yet.' }
+function Invoke-PackageTask { throw 'Package: not implemented yet.' }
+function Invoke-BenchTask { throw 'Bench: not implemented yet.' }
+function Invoke-SoakTask { throw 'Soak: not implemented yet.' }
+
+#endregion
+
+Push-Location -LiteralPath $Root
+try {
+    $script:ExitCode = 0
+    switch ($Task) {
+        'Build' { Invoke-BuildTask }
+        'Docs' { Invoke-DocsTask }
+        'Test' { Invoke-TestTask }
+        'Clean' { Invoke-CleanTask }
+        'Demo' { Invoke-DemoTask }
+        'Package' { Invoke-PackageTask }
+        'Bench' { Invoke-BenchTask }
+        'Soak' { Invoke-SoakTask }
+    }
+}
+finally {
+    Pop-Location
+}
+exit $script:ExitCode

@@ -1,0 +1,171 @@
+using System.Management.Automation;
+using System.Security;
+using TunnelLite.Client;
+using TunnelLite.Config;
+using TunnelLite.PowerShell.Internal;
+using TunnelLite.PowerShell.Jobs;
+
+namespace TunnelLite.PowerShell.Cmdlets;
+
+/// <summary>New-Tunnel: connects to a TunnelLite server and exposes a local port on it; returns a job per tunnel once the server confirmed it.</summary>
+[Cmdlet(VerbsCommon.New, "Tunnel", DefaultParameterSetName = ParametersSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[OutputType(typeof(TunnelJob))]
+public sealed class NewTunnelCommand : PSCmdlet
+{
+    private const string ParametersSet = "Parameters";
+    private const string ConfigSet = "Config";
+    private readonly EngineCall _call = new();
+
+    /// <summary>The server's control endpoint, 'host:port' (port 7000 when omitted; IPv6 as '[::1]:7000').</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = ConfigSet)]
+    [ValidateNotNullOrEmpty]
+    public string? Server { get; set; }
+
+    /// <summary>The server's shared secret. A SecureString, or a plain string that is converted.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = ConfigSet)]
+    [SecureStringTransformation]
+    [ValidateNotNull]
+    public SecureString? Token { get; set; }
+
+    /// <summary>Port of the local service to expose.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ParametersSet)]
+    [ValidateRange(1, 65535)]
+    public int LocalPort { get; set; }
+
+    /// <summary>Address of the local service, as seen from this machine. Default 127.0.0.1.</summary>
+    [Parameter(ParameterSetName = ParametersSet)]
+    [ValidateNotNullOrEmpty]
+    public string LocalAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>The public port on the server; 0 (the default) lets the server pick one from its allowed ports.</summary>
+    [Parameter(ParameterSetName = ParametersSet)]
+    [ValidateRange(0, 65535)]
+    public int RemotePort { get; set; }
+
+    /// <summary>Name of the tunnel, unique on its server. Default 'MACHINE-LOCALPORT'.</summary>
+    [Parameter(ParameterSetName = ParametersSet)]
+    [ValidateNotNullOrEmpty]
+    [ValidateLength(1, 128)]
+    public string? Name { get; set; }
+
+    /// <summary>Idle data connections kept ready, so that a user connection starts without a round trip. Default 4.</summary>
+    [Parameter]
+    [ValidateRange(0, 1000)]
+    public int PoolSize { get; set; } = 4;
+
+    /// <summary>Seconds to wait for the server to accept and confirm the tunnel. Default 10.</summary>
+    [Parameter]
+    [ValidateRange(1, 3600)]
+    public int TimeoutSec { get; set; } = 10;
+
+    /// <summary>A client TOML file (frpc.toml keys): one job per [[proxies]] entry. Parameters given on the command line win over it.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ConfigSet)]
+    [ValidateNotNullOrEmpty]
+    public string? ConfigPath { get; set; }
+
+    /// <inheritdoc />
+    protected override void ProcessRecord()
+    {
+        var options = BuildOptions();
+        var target = $"{options.ServerAddress}:{options.ServerPort}";
+        var what = string.Join(", ", options.Tunnels.Select(t => $"{t.Name} (:{(t.RemotePort == 0 ? "auto" : t.RemotePort.ToString())} -> {t.LocalAddress}:{t.LocalPort})"));
+        if (!ShouldProcess(target, $"Open tunnel {what}")) return;
+
+        var logger = new JobStreamLogger();
+        options.LoggerFactory = logger;
+        TunnelClient client;
+        try
+        {
+            client = new TunnelClient(options);
+        }
+        catch (ArgumentException e)
+        {
+            ThrowTerminatingError(new ErrorRecord(e, "InvalidTunnelOptions", ErrorCategory.InvalidArgument, target));
+            return;
+        }
+        WriteVerbose($"Connecting to {target} to open {what}.");
+        try
+        {
+            _call.Run(client.StartAsync);
+        }
+        catch (TunnelException e)
+        {
+            ThrowTerminatingError(TunnelErrors.From(e, target));
+            return;
+        }
+        catch (OperationCanceledException)
+        {
+            client.StopAsync().GetAwaiter().GetResult();
+            return;
+        }
+        var shared = new SharedClient(client, logger);
+        var jobs = client.Tunnels.Select(t => new TunnelJob(t.Name, MyInvocation.Line ?? "New-Tunnel", shared)).ToList();
+        foreach (var job in jobs)
+        {
+            job.Start();
+            JobRepository.Add(job);
+            WriteVerbose($"Tunnel '{job.Name}' is open: {job.Location}.");
+            WriteObject(job);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void StopProcessing() => _call.Cancel();
+
+    /// <inheritdoc />
+    protected override void EndProcessing() => _call.Dispose();
+
+    private TunnelClientOptions BuildOptions()
+    {
+        TunnelClientOptions options;
+        if (ConfigPath is not null)
+        {
+            var path = GetUnresolvedProviderPathFromPSPath(ConfigPath);
+            WriteVerbose($"Reading client configuration from {path}.");
+            try
+            {
+                var loaded = TunnelConfigLoader.LoadClient(path);
+                foreach (var w in loaded.Warnings) WriteWarning(w.Message);
+                options = loaded.Options;
+            }
+            catch (TunnelConfigException e)
+            {
+                ThrowTerminatingError(TunnelErrors.From(e));
+                throw; // unreachable
+            }
+            if (options.Tunnels.Count == 0)
+                ThrowTerminatingError(TunnelErrors.InvalidArgument("NoTunnels", $"{path} has no [[proxies]] entry; add one per tunnel.", path));
+        }
+        else
+        {
+            options = new TunnelClientOptions();
+            options.Tunnels.Add(new TunnelDefinition
+            {
+                Name = Name ?? $"{Environment.MachineName.ToLowerInvariant()}-{LocalPort}",
+                LocalAddress = LocalAddress,
+                LocalPort = LocalPort,
+                RemotePort = RemotePort,
+            });
+        }
+        var bound = MyInvocation.BoundParameters;
+        if (Server is not null)
+        {
+            try
+            {
+                (options.ServerAddress, options.ServerPort) = ServerAddress.Parse(Server);
+            }
+            catch (FormatException e)
+            {
+                ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidServerAddress", e.Message, Server));
+            }
+        }
+        if (Token is not null) options.Token = SecureStringTransformationAttribute.ToPlainText(Token);
+        if (ConfigPath is null || bound.ContainsKey(nameof(PoolSize))) options.PoolCount = PoolSize;
+        if (ConfigPath is null || bound.ContainsKey(nameof(TimeoutSec))) options.ConnectTimeout = TimeSpan.FromSeconds(TimeoutSec);
+        if (string.IsNullOrEmpty(options.Token))
+            ThrowTerminatingError(TunnelErrors.InvalidArgument("TokenRequired", "A token is required: pass -Token, or set auth.token in the configuration file.", ConfigPath));
+        return options;
+    }
+}

@@ -1,0 +1,140 @@
+using System.Management.Automation;
+using System.Security;
+using TunnelLite.Config;
+using TunnelLite.PowerShell.Internal;
+using TunnelLite.PowerShell.Jobs;
+using TunnelLite.Server;
+
+namespace TunnelLite.PowerShell.Cmdlets;
+
+/// <summary>Start-TunnelServer: starts a TunnelLite server in this process as a job, and returns once it listens.</summary>
+[Cmdlet(VerbsLifecycle.Start, "TunnelServer", DefaultParameterSetName = ParametersSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[OutputType(typeof(TunnelServerJob))]
+public sealed class StartTunnelServerCommand : PSCmdlet
+{
+    private const string ParametersSet = "Parameters";
+    private const string ConfigSet = "Config";
+    private readonly EngineCall _call = new();
+
+    /// <summary>Address to listen on. Default 0.0.0.0 (all IPv4); '::' for IPv4 and IPv6.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string BindAddress { get; set; } = "0.0.0.0";
+
+    /// <summary>The control port clients connect to. Default 7000; 0 picks a free port.</summary>
+    [Parameter]
+    [ValidateRange(0, 65535)]
+    public int ControlPort { get; set; } = 7000;
+
+    /// <summary>The shared secret clients must prove. A SecureString, or a plain string that is converted.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = ConfigSet)]
+    [SecureStringTransformation]
+    [ValidateNotNull]
+    public SecureString? Token { get; set; }
+
+    /// <summary>Ports clients may bind, as ranges ('20000-20100') or single ports ('8080'). Default: any.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? AllowPorts { get; set; }
+
+    /// <summary>A server TOML file (frps.toml keys); parameters given on the command line win over it.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ConfigSet)]
+    [ValidateNotNullOrEmpty]
+    public string? ConfigPath { get; set; }
+
+    /// <summary>Name of the job. Default 'server-PORT'.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Name { get; set; }
+
+    /// <inheritdoc />
+    protected override void ProcessRecord()
+    {
+        var options = BuildOptions();
+        var target = $"{options.BindAddress}:{options.ControlPort}";
+        if (!ShouldProcess(target, "Start tunnel server")) return;
+
+        var job = new TunnelServerJob(Name ?? $"server-{options.ControlPort}", MyInvocation.Line ?? "Start-TunnelServer");
+        options.LoggerFactory = job.Logger;
+        TunnelServer server;
+        try
+        {
+            server = new TunnelServer(options);
+        }
+        catch (ArgumentException e)
+        {
+            ThrowTerminatingError(new ErrorRecord(e, "InvalidServerOptions", ErrorCategory.InvalidArgument, target));
+            return;
+        }
+        WriteVerbose($"Binding the control port {target}.");
+        try
+        {
+            _call.Run(server.StartAsync);
+        }
+        catch (TunnelException e)
+        {
+            job.Dispose();
+            ThrowTerminatingError(TunnelErrors.From(e, target));
+            return;
+        }
+        if (Name is null && options.ControlPort == 0) job.Name = $"server-{server.ControlEndpoint!.Port}";
+        job.Attach(server);
+        JobRepository.Add(job);
+        WriteVerbose($"Tunnel server '{job.Name}' listens on {server.ControlEndpoint}; allowed ports: {(options.AllowPorts.Count == 0 ? "any" : string.Join(", ", options.AllowPorts))}.");
+        WriteObject(job);
+    }
+
+    /// <inheritdoc />
+    protected override void StopProcessing() => _call.Cancel();
+
+    /// <inheritdoc />
+    protected override void EndProcessing() => _call.Dispose();
+
+    private TunnelServerOptions BuildOptions()
+    {
+        TunnelServerOptions options;
+        if (ConfigPath is not null)
+        {
+            var path = GetUnresolvedProviderPathFromPSPath(ConfigPath);
+            WriteVerbose($"Reading server configuration from {path}.");
+            try
+            {
+                var loaded = TunnelConfigLoader.LoadServer(path);
+                foreach (var w in loaded.Warnings) WriteWarning(w.Message);
+                options = loaded.Options;
+            }
+            catch (TunnelConfigException e)
+            {
+                ThrowTerminatingError(TunnelErrors.From(e));
+                throw; // unreachable
+            }
+        }
+        else
+        {
+            options = new TunnelServerOptions();
+        }
+        var bound = MyInvocation.BoundParameters;
+        if (ConfigPath is null || bound.ContainsKey(nameof(BindAddress))) options.BindAddress = BindAddress;
+        if (ConfigPath is null || bound.ContainsKey(nameof(ControlPort))) options.ControlPort = ControlPort;
+        if (Token is not null) options.Token = SecureStringTransformationAttribute.ToPlainText(Token);
+        if (AllowPorts is not null)
+        {
+            options.AllowPorts.Clear();
+            foreach (var text in AllowPorts.SelectMany(a => a.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+            {
+                try
+                {
+                    options.AllowPorts.Add(PortRange.Parse(text));
+                }
+                catch (FormatException e)
+                {
+                    ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidPortRange", e.Message, text));
+                }
+            }
+        }
+        if (string.IsNullOrEmpty(options.Token))
+            ThrowTerminatingError(TunnelErrors.InvalidArgument("TokenRequired", "A token is required: pass -Token, or set auth.token in the configuration file.", ConfigPath));
+        return options;
+    }
+}

@@ -1,0 +1,30 @@
+using System.Management.Automation;
+using TunnelLite.Config;
+
+namespace TunnelLite.PowerShell.Internal;
+
+/// <summary>Turns engine failures into ErrorRecords with stable ErrorIds (the <see cref="TunnelErrorCode"/> names).</summary>
+internal static class TunnelErrors
+{
+    public static ErrorRecord From(TunnelException e, object? target) =>
+        new(e, e.Code.ToString(), CategoryOf(e.Code), target);
+
+    public static ErrorRecord From(TunnelConfigException e) =>
+        new(e, "InvalidConfig", ErrorCategory.InvalidData, e.FilePath);
+
+    public static ErrorRecord InvalidArgument(string errorId, string message, object? target) =>
+        new(new ArgumentException(message), errorId, ErrorCategory.InvalidArgument, target);
+
+    private static ErrorCategory CategoryOf(TunnelErrorCode code) => code switch
+    {
+        TunnelErrorCode.AuthenticationFailed => ErrorCategory.AuthenticationError,
+        TunnelErrorCode.PortNotAllowed => ErrorCategory.PermissionDenied,
+        TunnelErrorCode.PortInUse or TunnelErrorCode.ControlPortInUse or TunnelErrorCode.DuplicateName => ErrorCategory.ResourceExists,
+        TunnelErrorCode.ServerUnreachable => ErrorCategory.ConnectionError,
+        TunnelErrorCode.RegistrationTimeout => ErrorCategory.OperationTimeout,
+        TunnelErrorCode.VersionMismatch or TunnelErrorCode.ProtocolError => ErrorCategory.ProtocolError,
+        TunnelErrorCode.BadRequest => ErrorCategory.InvalidArgument,
+        TunnelErrorCode.QuotaExceeded => ErrorCategory.QuotaExceeded,
+        _ => ErrorCategory.NotSpecified,
+    };
+}

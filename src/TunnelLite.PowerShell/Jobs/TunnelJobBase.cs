@@ -1,0 +1,139 @@
+using System.Management.Automation;
+using TunnelLite.Statistics;
+
+namespace TunnelLite.PowerShell.Jobs;
+
+/// <summary>What tunnel and server jobs share: a long-running engine object in this process, its events in the job's
+/// streams, and the job state machine (Running until stopped; Failed when the engine dies on its own).</summary>
+public abstract class TunnelJobBase : Job2
+{
+    private readonly object _stateLock = new();
+    private int _stopRequested;
+
+    /// <summary>Creates the job.</summary>
+    protected TunnelJobBase(string command, string name, string jobTypeName) : base(command, name)
+    {
+        PSJobTypeName = jobTypeName;
+    }
+
+    /// <summary>When the job started.</summary>
+    public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
+
+    /// <summary>Statistics objects of this job: one for a tunnel, one for a server.</summary>
+    public abstract IEnumerable<TunnelStats> GetStats();
+
+    /// <inheritdoc />
+    public override bool HasMoreData =>
+        Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Verbose.Count > 0 || Debug.Count > 0 || Information.Count > 0;
+
+    /// <inheritdoc />
+    public override string StatusMessage => JobStateInfo.Reason?.Message ?? "";
+
+    /// <summary>Marks the job running; called once the engine object is up.</summary>
+    internal void MarkRunning()
+    {
+        lock (_stateLock) SetJobState(JobState.Running);
+        TunnelRegistry.Add(this);
+    }
+
+    /// <summary>The engine stopped by itself (not through Stop-Job): Completed, or Failed with the reason.</summary>
+    internal void MarkEnded(Exception? error)
+    {
+        lock (_stateLock)
+        {
+            if (IsFinishedState(JobStateInfo.State)) return;
+            if (error is null) SetJobState(Volatile.Read(ref _stopRequested) == 1 ? JobState.Stopped : JobState.Completed);
+            else
+            {
+                TryAdd(Error, new ErrorRecord(error, "TunnelJobFailed", ErrorCategory.NotSpecified, Name));
+                SetJobState(JobState.Failed);
+            }
+        }
+    }
+
+    /// <summary>Stops the engine object gracefully.</summary>
+    protected abstract Task StopEngineAsync();
+
+    /// <summary>Disposes the engine object.</summary>
+    protected abstract void DisposeEngine();
+
+    /// <inheritdoc />
+    public override void StopJob() => StopJob(false, "Stop-Job");
+
+    /// <inheritdoc />
+    public override void StopJob(bool force, string reason)
+    {
+        if (Interlocked.Exchange(ref _stopRequested, 1) == 1)
+        {
+            // A second stop waits for the first to finish.
+            Finished.WaitOne(TimeSpan.FromSeconds(30));
+            return;
+        }
+        lock (_stateLock)
+        {
+            if (IsFinishedState(JobStateInfo.State)) return;
+            SetJobState(JobState.Stopping);
+        }
+        TryAdd(Output, new PSObject(new TunnelEvent(DateTimeOffset.Now, Name, $"stopping ({reason})")));
+        try
+        {
+            StopEngineAsync().GetAwaiter().GetResult();
+        }
+        catch (Exception e)
+        {
+            TryAdd(Error, new ErrorRecord(e, "StopFailed", ErrorCategory.CloseError, this));
+        }
+        lock (_stateLock)
+        {
+            if (!IsFinishedState(JobStateInfo.State)) SetJobState(JobState.Stopped);
+        }
+    }
+
+    /// <inheritdoc />
+    public override void StopJobAsync() => Task.Run(() => { StopJob(); OnStopJobCompleted(new System.ComponentModel.AsyncCompletedEventArgs(null, false, null)); });
+
+    /// <inheritdoc />
+    public override void StopJobAsync(bool force, string reason) => Task.Run(() => { StopJob(force, reason); OnStopJobCompleted(new System.ComponentModel.AsyncCompletedEventArgs(null, false, null)); });
+
+    /// <inheritdoc />
+    public override void StartJob() => throw new PSNotSupportedException("A tunnel job starts when it is created; use New-Tunnel or Start-TunnelServer.");
+    /// <inheritdoc />
+    public override void StartJobAsync() => StartJob();
+    /// <inheritdoc />
+    public override void SuspendJob() => throw new PSNotSupportedException("Tunnel jobs cannot be suspended; stop them with Stop-Tunnel.");
+    /// <inheritdoc />
+    public override void SuspendJobAsync() => SuspendJob();
+    /// <inheritdoc />
+    public override void SuspendJob(bool force, string reason) => SuspendJob();
+    /// <inheritdoc />
+    public override void SuspendJobAsync(bool force, string reason) => SuspendJob();
+    /// <inheritdoc />
+    public override void ResumeJob() => throw new PSNotSupportedException("Tunnel jobs cannot be suspended or resumed.");
+    /// <inheritdoc />
+    public override void ResumeJobAsync() => ResumeJob();
+    /// <inheritdoc />
+    public override void UnblockJob() => throw new PSNotSupportedException("Tunnel jobs never block.");
+    /// <inheritdoc />
+    public override void UnblockJobAsync() => UnblockJob();
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            // Remove-Job -Force on a running job: stop it first, then let go of the engine.
+            if (!IsFinishedState(JobStateInfo.State)) StopJob(true, "Remove-Job");
+            TunnelRegistry.Remove(this);
+            DisposeEngine();
+        }
+        base.Dispose(disposing);
+    }
+
+    /// <summary>Adds to a stream unless it is already closed (the job finished meanwhile).</summary>
+    private static void TryAdd<T>(PSDataCollection<T> stream, T record)
+    {
+        try { stream.Add(record); } catch (InvalidOperationException) { }
+    }
+
+    private static bool IsFinishedState(JobState s) => s is JobState.Completed or JobState.Failed or JobState.Stopped;
+}

@@ -1,0 +1,51 @@
+using System.Management.Automation;
+using TunnelLite.Server;
+
+namespace TunnelLite.PowerShell.Jobs;
+
+/// <summary>A TunnelLite server running in this pwsh process, as a job: Get-Job lists it, Stop-Job stops it,
+/// Wait-Job blocks until it stops, Receive-Job shows its events.</summary>
+public sealed class TunnelServerJob : TunnelJobBase
+{
+    private TunnelServer? _server;
+
+    internal TunnelServerJob(string name, string command) : base(command, name, "TunnelServer")
+    {
+        Logger = new JobStreamLogger();
+        Logger.Attach(this);
+    }
+
+    internal JobStreamLogger Logger { get; }
+
+    /// <summary>The engine server.</summary>
+    public TunnelServer Server => _server ?? throw new InvalidOperationException("The server is not attached yet.");
+
+    /// <summary>The control endpoint clients connect to.</summary>
+    public string ControlEndpoint => _server?.ControlEndpoint?.ToString() ?? "";
+
+    /// <summary>The control port (the real one when 0 was asked).</summary>
+    public int ControlPort => _server?.ControlEndpoint?.Port ?? 0;
+
+    /// <inheritdoc />
+    public override string Location => ControlEndpoint;
+
+    internal void Attach(TunnelServer server)
+    {
+        _server = server;
+        MarkRunning();
+        _ = server.Completion.ContinueWith(_ => MarkEnded(null), TaskScheduler.Default);
+    }
+
+    /// <inheritdoc />
+    public override IEnumerable<TunnelStats> GetStats()
+    {
+        if (_server is null) yield break;
+        yield return TunnelStats.From(_server.GetStatistics(Name), Id);
+    }
+
+    /// <inheritdoc />
+    protected override Task StopEngineAsync() => _server?.StopAsync() ?? Task.CompletedTask;
+
+    /// <inheritdoc />
+    protected override void DisposeEngine() => _server?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+}
