@@ -146,7 +146,10 @@ public sealed class ControlPortRobustnessTests
     public async Task A_client_that_falls_silent_is_dropped_and_its_port_freed_within_the_heartbeat_timeout()
     {
         await using var f = new TunnelFixture();
-        var server = await f.StartServerAsync(); // heartbeat timeout 1 s
+        var so = TunnelFixture.ServerOptions();
+        so.HeartbeatInterval = TimeSpan.FromMilliseconds(200);
+        so.HeartbeatTimeout = TimeSpan.FromSeconds(1);
+        var server = await f.StartServerAsync(so);
         // Authenticate by hand, register, then never send another frame.
         using var c = await RawAsync(server.ControlEndpoint!.Port);
         await c.SendAsync(new HelloMessage { Version = ProtocolConstants.Version }, default, withPreamble: true);

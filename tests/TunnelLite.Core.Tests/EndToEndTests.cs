@@ -53,7 +53,15 @@ public sealed class EndToEndTests
             using var user = await TunnelFixture.ConnectAsync(port);
             return await Transfer.EchoRoundTripAsync(user, size, seed: i);
         }).ToList();
-        var results = await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromMinutes(2));
+        (string Sent, string Received, long ReceivedBytes)[] results;
+        try
+        {
+            results = await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromMinutes(2));
+        }
+        catch (Exception e)
+        {
+            throw new Exception($"transfer failed: {e.Message}; server failed={server.Totals.FailedConnections} last={server.Totals.LastError}; client failed={client.Totals.FailedConnections} last={client.Totals.LastError}\n{TunnelFixture.Log.Tail()}", e);
+        }
         foreach (var r in results)
         {
             Assert.Equal(size, r.ReceivedBytes);

@@ -105,7 +105,9 @@ internal sealed class PublicTunnel
             }
             if (data is null)
             {
-                Counters.ConnectionFailed($"No data connection from the client within {_server.Options.UserConnectionTimeout.TotalSeconds:0.#} s.");
+                Counters.ConnectionFailed(Session.Closing.IsCancellationRequested || _closed.IsCancellationRequested
+                    ? "The client disconnected before a data connection was ready."
+                    : $"No data connection from the client within {_server.Options.UserConnectionTimeout.TotalSeconds:0.#} s.");
                 SocketClose.Reset(user);
                 return;
             }

@@ -105,7 +105,7 @@ public sealed class NewTunnelCommand : PSCmdlet
         foreach (var job in jobs)
         {
             job.Start();
-            JobRepository.Add(job);
+            TunnelJobSourceAdapter.Register(this, job);
             WriteVerbose($"Tunnel '{job.Name}' is open: {job.Location}.");
             WriteObject(job);
         }

@@ -80,7 +80,7 @@ public sealed class StartTunnelServerCommand : PSCmdlet
         }
         if (Name is null && options.ControlPort == 0) job.Name = $"server-{server.ControlEndpoint!.Port}";
         job.Attach(server);
-        JobRepository.Add(job);
+        TunnelJobSourceAdapter.Register(this, job);
         WriteVerbose($"Tunnel server '{job.Name}' listens on {server.ControlEndpoint}; allowed ports: {(options.AllowPorts.Count == 0 ? "any" : string.Join(", ", options.AllowPorts))}.");
         WriteObject(job);
     }

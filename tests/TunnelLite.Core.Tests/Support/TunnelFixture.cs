@@ -12,16 +12,21 @@ public sealed class TunnelFixture : IAsyncDisposable
     public const string Token = "correct horse battery staple";
     private readonly List<IAsyncDisposable> _owned = new();
 
+    /// <summary>Engine log of everything this fixture started.</summary>
+    public static readonly TestLog Log = new();
+
     public static TunnelServerOptions ServerOptions(string bind = "127.0.0.1") => new()
     {
         BindAddress = bind,
         ControlPort = 0,
         Token = Token,
-        HeartbeatInterval = TimeSpan.FromMilliseconds(200),
-        HeartbeatTimeout = TimeSpan.FromSeconds(1),
+        // Short enough for the drop tests, long enough not to trip while the 2-core machine is saturated by parallel tests.
+        HeartbeatInterval = TimeSpan.FromMilliseconds(500),
+        HeartbeatTimeout = TimeSpan.FromSeconds(4),
         HandshakeTimeout = TimeSpan.FromSeconds(2),
         UserConnectionTimeout = TimeSpan.FromSeconds(5),
         DrainTimeout = TimeSpan.FromSeconds(1),
+        LoggerFactory = Log,
     };
 
     public static TunnelClientOptions ClientOptions(TunnelServer server, string address = "127.0.0.1", string token = Token) => new()
@@ -30,12 +35,13 @@ public sealed class TunnelFixture : IAsyncDisposable
         ServerPort = server.ControlEndpoint!.Port,
         Token = token,
         PoolCount = 4,
-        HeartbeatInterval = TimeSpan.FromMilliseconds(200),
-        HeartbeatTimeout = TimeSpan.FromSeconds(1),
+        HeartbeatInterval = TimeSpan.FromMilliseconds(500),
+        HeartbeatTimeout = TimeSpan.FromSeconds(4),
         ConnectTimeout = TimeSpan.FromSeconds(5),
         ReconnectMinDelay = TimeSpan.FromMilliseconds(100),
         ReconnectMaxDelay = TimeSpan.FromMilliseconds(500),
         LocalConnectTimeout = TimeSpan.FromSeconds(2),
+        LoggerFactory = Log,
     };
 
     public async Task<TunnelServer> StartServerAsync(TunnelServerOptions? options = null)

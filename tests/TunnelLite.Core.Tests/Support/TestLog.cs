@@ -1,0 +1,24 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+
+namespace TunnelLite.Tests.Support;
+
+/// <summary>Collects engine log lines so that a failing test can show what the engine saw.</summary>
+public sealed class TestLog : ILoggerFactory, ILogger
+{
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    public string Tail(int n = 40) => string.Join("\n", _lines.TakeLast(n));
+
+    public ILogger CreateLogger(string categoryName) => this;
+    public void AddProvider(ILoggerProvider provider) { }
+    public void Dispose() { }
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+    public bool IsEnabled(LogLevel logLevel) => true;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        _lines.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel}: {formatter(state, exception)}");
+        while (_lines.Count > 2000) _lines.TryDequeue(out _);
+    }
+}
