@@ -16,8 +16,6 @@
     PrivateData          = @{
         PSData = @{
             Tags         = @('tunnel', 'reverse-tunnel', 'nat', 'frp', 'tcp', 'networking', 'PSEdition_Core', 'Linux', 'Windows', 'MacOS')
-            LicenseUri   = ''
-            ProjectUri   = ''
             ReleaseNotes = 'First release: reverse TCP tunnels with HMAC authentication, a connection pool, heartbeats and reconnects.'
         }
     }

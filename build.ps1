@@ -306,8 +306,20 @@ function Invoke-CleanTask {
     }
 }
 
-function Invoke-DemoTask { throw 'Demo: not implemented yet.' }
-function Invoke-PackageTask { throw 'Package: not implemented yet.' }
+function Invoke-DemoTask {
+    Invoke-BuildTask
+    $pwsh = Get-PwshCommand
+    Write-Step 'Demo (in a fresh PowerShell, so the module just built is the one that loads)'
+    Invoke-Native $pwsh.FilePath (@($pwsh.Prefix) + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'build/Invoke-Demo.ps1'), '-ModulePath', (Join-Path $ModuleOut 'TunnelLite.psd1')))
+}
+
+function Invoke-PackageTask {
+    Invoke-BuildTask
+    Write-Step 'Packing out/TunnelLite into out/packages'
+    $package = & (Join-Path $Root 'build/New-ModulePackage.ps1') -ModulePath $ModuleOut -OutputDirectory (Join-Path $OutDir 'packages')
+    Write-Host "  wrote $([IO.Path]::GetRelativePath($Root, $package))"
+    Write-Host '  install it with: Register-PSResourceRepository -Name TunnelLiteLocal -Uri ./out/packages -Trusted; Install-PSResource TunnelLite -Repository TunnelLiteLocal'
+}
 function Invoke-BenchTask { throw 'Bench: not implemented yet.' }
 function Invoke-SoakTask { throw 'Soak: not implemented yet.' }
 

@@ -532,3 +532,18 @@ public class ConfigTests
         public void Dispose() => File.Delete(Path);
     }
 }
+
+public sealed class ConfigTokenFallbackTests
+{
+    [Fact]
+    public void A_token_from_the_command_line_stands_in_for_a_missing_auth_token()
+    {
+        var server = TunnelLite.Config.TunnelConfigLoader.ParseServer("bindPort = 7100\n", "s.toml", tokenFallback: "from-cli");
+        Assert.Equal("from-cli", server.Options.Token);
+        var client = TunnelLite.Config.TunnelConfigLoader.ParseClient("serverAddr = \"h\"\n[[proxies]]\nname = \"a\"\ntype = \"tcp\"\nlocalPort = 22\n", "c.toml", tokenFallback: "from-cli");
+        Assert.Equal("from-cli", client.Options.Token);
+        // Without a fallback the missing token is still an error naming the key.
+        var e = Assert.Throws<TunnelLite.Config.TunnelConfigException>(() => TunnelLite.Config.TunnelConfigLoader.ParseServer("bindPort = 7100\n", "s.toml"));
+        Assert.Equal("auth.token", e.Key);
+    }
+}

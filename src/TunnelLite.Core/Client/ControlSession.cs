@@ -35,12 +35,11 @@ internal sealed class ControlSession
     public Task Completion => _completion;
     public CancellationToken Closing => _closing.Token;
 
-    /// <summary>Connects, proves the token and opens a session.</summary>
+    /// <summary>Proves the token over a connected socket and opens a session.</summary>
     /// <exception cref="TunnelException">ServerUnreachable, AuthenticationFailed, VersionMismatch, ProtocolError.</exception>
-    public static async Task<ControlSession> OpenAsync(TunnelClient client, ILogger log, CancellationToken cancellationToken)
+    public static async Task<ControlSession> OpenAsync(TunnelClient client, Socket socket, ILogger log, CancellationToken cancellationToken)
     {
         var o = client.Options;
-        var socket = await ConnectAsync(o.ServerAddress, o.ServerPort, cancellationToken).ConfigureAwait(false);
         var control = new FrameConnection(socket);
         try
         {

@@ -24,6 +24,7 @@ public sealed class TunnelClient : IAsyncDisposable
     private Task _loop = Task.CompletedTask;
     private Task _sampler = Task.CompletedTask;
     private int _state = (int)ClientState.NotStarted;
+    private volatile LastErrorInfo? _serverError; // trouble with the server, which concerns every tunnel
 
     /// <summary>Creates a client; <see cref="StartAsync"/> connects it.</summary>
     /// <exception cref="ArgumentException">The options are invalid.</exception>
@@ -133,12 +134,20 @@ public sealed class TunnelClient : IAsyncDisposable
     {
         var now = DateTimeOffset.UtcNow;
         var state = State.ToString();
-        return Tunnels.Select(t => TunnelStatistics.From(t.Counters, now, t.Started, t.Name, TunnelRole.Client, state, Pump.Mode) with
+        var clientError = _serverError;
+        return Tunnels.Select(t =>
         {
-            Port = t.RemotePort,
-            LocalEndpoint = t.LocalEndpoint,
-            ClientName = ClientName,
-            Reconnects = Totals.Reconnects,
+            var s = TunnelStatistics.From(t.Counters, now, t.Started, t.Name, TunnelRole.Client, state, Pump.Mode) with
+            {
+                Port = t.RemotePort,
+                LocalEndpoint = t.LocalEndpoint,
+                ClientName = ClientName,
+                Reconnects = Totals.Reconnects,
+            };
+            // A lost server is every tunnel's latest error too, when it is newer than the tunnel's own.
+            return clientError is not null && (s.LastErrorTime is null || clientError.Time > s.LastErrorTime)
+                ? s with { LastError = clientError.Message, LastErrorTime = clientError.Time }
+                : s;
         }).ToList();
     }
 
@@ -177,6 +186,12 @@ public sealed class TunnelClient : IAsyncDisposable
         _ = t.ContinueWith(done => _work.TryRemove(done, out _), TaskScheduler.Default);
     }
 
+    private void RecordServerError(string message)
+    {
+        _serverError = new LastErrorInfo(message, DateTimeOffset.UtcNow);
+        Totals.RecordError(message);
+    }
+
     private void SetState(ClientState s)
     {
         // Never leave Stopped once there.
@@ -197,8 +212,10 @@ public sealed class TunnelClient : IAsyncDisposable
         var phase = "connect";
         try
         {
-            session = await ControlSession.OpenAsync(this, _log, cts.Token).ConfigureAwait(false);
+            var socket = await ControlSession.ConnectAsync(Options.ServerAddress, Options.ServerPort, cts.Token).ConfigureAwait(false);
+            // Connected: from here on silence means the server did not confirm, not that it is unreachable.
             phase = "register";
+            session = await ControlSession.OpenAsync(this, socket, _log, cts.Token).ConfigureAwait(false);
             var tunnels = _tunnels.Values.ToList();
             if (tunnels.Count > 0) await RegisterAsync(session, tunnels, cts.Token).ConfigureAwait(false);
             return session;
@@ -253,6 +270,7 @@ public sealed class TunnelClient : IAsyncDisposable
             await session.Completion.ConfigureAwait(false);
             if (_stopping.IsCancellationRequested) return;
             SetState(ClientState.Reconnecting);
+            RecordServerError($"Lost the server {Options.ServerAddress}:{Options.ServerPort}; reconnecting.");
             _log.LogWarning("Lost the server {Server}:{Port}; reconnecting.", Options.ServerAddress, Options.ServerPort);
             while (!_stopping.IsCancellationRequested)
             {
@@ -273,12 +291,12 @@ public sealed class TunnelClient : IAsyncDisposable
                 }
                 catch (TunnelException e)
                 {
-                    Totals.RecordError(e.Message);
+                    RecordServerError(e.Message);
                     _log.LogWarning("Reconnect failed ({Code}): {Error}", e.Code, e.Message);
                 }
                 catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ProtocolException)
                 {
-                    Totals.RecordError(e.Message);
+                    RecordServerError(e.Message);
                     _log.LogWarning("Reconnect failed: {Error}", e.Message);
                 }
             }

@@ -5,14 +5,14 @@ internal static class ClientConfigBinder
 {
     private const int MaxNameLength = 128; // TunnelClientOptions.Validate's limit, checked here to point at the line.
 
-    public static TunnelClientOptions Bind(TomlConfigDocument document)
+    public static TunnelClientOptions Bind(TomlConfigDocument document, string? tokenFallback)
     {
         var root = document.Root;
         var options = new TunnelClientOptions();
 
         if (root.GetString("serverAddr") is { } serverAddr) options.ServerAddress = serverAddr;
         if (root.GetPort("serverPort") is { } serverPort) options.ServerPort = serverPort;
-        options.Token = SharedConfigKeys.ReadToken(root);
+        options.Token = SharedConfigKeys.ReadToken(root, tokenFallback);
 
         var transport = root.GetTable("transport");
         if (transport is not null)

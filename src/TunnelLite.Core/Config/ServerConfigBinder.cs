@@ -3,7 +3,7 @@ namespace TunnelLite.Config;
 /// <summary>Maps the keys of an frps.toml onto <see cref="TunnelServerOptions"/>.</summary>
 internal static class ServerConfigBinder
 {
-    public static TunnelServerOptions Bind(TomlConfigDocument document)
+    public static TunnelServerOptions Bind(TomlConfigDocument document, string? tokenFallback)
     {
         var root = document.Root;
         var options = new TunnelServerOptions();
@@ -11,7 +11,7 @@ internal static class ServerConfigBinder
         if (root.GetString("bindAddr") is { } bindAddr) options.BindAddress = bindAddr;
         // 1-65535, unlike ControlPort's 0 ("any free port"): clients must be told the port, so a file cannot leave it to chance.
         if (root.GetPort("bindPort") is { } bindPort) options.ControlPort = bindPort;
-        options.Token = SharedConfigKeys.ReadToken(root);
+        options.Token = SharedConfigKeys.ReadToken(root, tokenFallback);
         if (root.GetArray("allowPorts") is { } allowPorts) options.AllowPorts = ReadAllowPorts(allowPorts);
 
         var transport = root.GetTable("transport");

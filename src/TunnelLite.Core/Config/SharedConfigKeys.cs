@@ -7,17 +7,19 @@ internal static class SharedConfigKeys
     /// Reads <c>auth.token</c>. A missing token is an error rather than a default: a server without one would let anybody
     /// open tunnels, and a client without one cannot log in.
     /// </summary>
-    public static string ReadToken(TomlConfigTable root)
+    /// <param name="root">The document's root table.</param>
+    /// <param name="fallback">A token given elsewhere (a command line); it stands in for a missing <c>auth.token</c>.</param>
+    public static string ReadToken(TomlConfigTable root, string? fallback = null)
     {
         const string Hint = "add auth.token = \"...\" with the same secret on the server and its clients";
         if (root.GetTable("auth") is not { } auth)
-            throw root.MissingError("auth.token", $"a token is required; {Hint}");
+            return fallback ?? throw root.MissingError("auth.token", $"a token is required; {Hint}");
 
         if (auth.GetString("method", allowEmpty: true) is { } method && method != "token")
             throw auth.ValueError(auth.Find("method")!, $"\"{method}\" is not supported; TunnelLite authenticates only with auth.method = \"token\"");
 
         var token = auth.GetString("token", allowEmpty: true);
-        if (token is null) throw auth.MissingError("token", $"a token is required; {Hint}");
+        if (token is null) return fallback ?? throw auth.MissingError("token", $"a token is required; {Hint}");
         if (token.Length == 0) throw auth.ValueError(auth.Find("token")!, $"the token is empty; {Hint}");
         return token;
     }

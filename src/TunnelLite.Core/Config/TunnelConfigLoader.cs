@@ -44,21 +44,24 @@ public static class TunnelConfigLoader
     /// <summary>Reads a server configuration (frps.toml) from <paramref name="path"/>.</summary>
     /// <returns>The validated options and the keys that were ignored.</returns>
     /// <exception cref="TunnelConfigException">The file is missing, unreadable, over 1 MiB, not TOML, or holds an invalid value.</exception>
-    public static ConfigLoadResult<TunnelServerOptions> LoadServer(string path)
+    /// <param name="path">The file.</param>
+    /// <param name="tokenFallback">A token given elsewhere (a command line): then the file need not hold auth.token.</param>
+    public static ConfigLoadResult<TunnelServerOptions> LoadServer(string path, string? tokenFallback = null)
     {
         var fullPath = ResolvePath(path);
-        return ParseServer(ReadFile(fullPath), fullPath);
+        return ParseServer(ReadFile(fullPath), fullPath, tokenFallback);
     }
 
     /// <summary>Reads a server configuration (frps.toml) from TOML text.</summary>
     /// <param name="tomlText">The TOML.</param>
     /// <param name="fileName">Named in messages and in <see cref="TunnelConfigException.FilePath"/>; null when the text has no file.</param>
     /// <exception cref="TunnelConfigException">The text is over 1 MiB, not TOML, or holds an invalid value.</exception>
-    public static ConfigLoadResult<TunnelServerOptions> ParseServer(string tomlText, string? fileName = null)
+    /// <param name="tokenFallback">A token given elsewhere (a command line): then the text need not hold auth.token.</param>
+    public static ConfigLoadResult<TunnelServerOptions> ParseServer(string tomlText, string? fileName = null, string? tokenFallback = null)
     {
         ArgumentNullException.ThrowIfNull(tomlText);
         var document = TomlConfigDocument.Parse(tomlText, fileName);
-        var options = ServerConfigBinder.Bind(document);
+        var options = ServerConfigBinder.Bind(document, tokenFallback);
         ValidateOptions(document, options.Validate, ServerKeys);
         return new ConfigLoadResult<TunnelServerOptions>(options, document.CollectUnknownKeys());
     }
@@ -66,21 +69,24 @@ public static class TunnelConfigLoader
     /// <summary>Reads a client configuration (frpc.toml) from <paramref name="path"/>.</summary>
     /// <returns>The validated options and the keys that were ignored.</returns>
     /// <exception cref="TunnelConfigException">The file is missing, unreadable, over 1 MiB, not TOML, or holds an invalid value.</exception>
-    public static ConfigLoadResult<TunnelClientOptions> LoadClient(string path)
+    /// <param name="path">The file.</param>
+    /// <param name="tokenFallback">A token given elsewhere (a command line): then the file need not hold auth.token.</param>
+    public static ConfigLoadResult<TunnelClientOptions> LoadClient(string path, string? tokenFallback = null)
     {
         var fullPath = ResolvePath(path);
-        return ParseClient(ReadFile(fullPath), fullPath);
+        return ParseClient(ReadFile(fullPath), fullPath, tokenFallback);
     }
 
     /// <summary>Reads a client configuration (frpc.toml) from TOML text.</summary>
     /// <param name="tomlText">The TOML.</param>
     /// <param name="fileName">Named in messages and in <see cref="TunnelConfigException.FilePath"/>; null when the text has no file.</param>
     /// <exception cref="TunnelConfigException">The text is over 1 MiB, not TOML, or holds an invalid value.</exception>
-    public static ConfigLoadResult<TunnelClientOptions> ParseClient(string tomlText, string? fileName = null)
+    /// <param name="tokenFallback">A token given elsewhere (a command line): then the text need not hold auth.token.</param>
+    public static ConfigLoadResult<TunnelClientOptions> ParseClient(string tomlText, string? fileName = null, string? tokenFallback = null)
     {
         ArgumentNullException.ThrowIfNull(tomlText);
         var document = TomlConfigDocument.Parse(tomlText, fileName);
-        var options = ClientConfigBinder.Bind(document);
+        var options = ClientConfigBinder.Bind(document, tokenFallback);
         ValidateOptions(document, options.Validate, ClientKeys);
         return new ConfigLoadResult<TunnelClientOptions>(options, document.CollectUnknownKeys());
     }

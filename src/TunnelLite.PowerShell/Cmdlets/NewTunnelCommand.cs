@@ -119,6 +119,8 @@ public sealed class NewTunnelCommand : PSCmdlet
 
     private TunnelClientOptions BuildOptions()
     {
+        if (Token is { Length: 0 })
+            ThrowTerminatingError(TunnelErrors.InvalidArgument("TokenRequired", "The token is empty; pass the server's shared secret with -Token.", null));
         TunnelClientOptions options;
         if (ConfigPath is not null)
         {
@@ -126,7 +128,7 @@ public sealed class NewTunnelCommand : PSCmdlet
             WriteVerbose($"Reading client configuration from {path}.");
             try
             {
-                var loaded = TunnelConfigLoader.LoadClient(path);
+                var loaded = TunnelConfigLoader.LoadClient(path, Token is null ? null : SecureStringTransformationAttribute.ToPlainText(Token));
                 foreach (var w in loaded.Warnings) WriteWarning(w.Message);
                 options = loaded.Options;
             }

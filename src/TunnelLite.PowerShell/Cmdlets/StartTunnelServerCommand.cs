@@ -55,8 +55,9 @@ public sealed class StartTunnelServerCommand : PSCmdlet
         var target = $"{options.BindAddress}:{options.ControlPort}";
         if (!ShouldProcess(target, "Start tunnel server")) return;
 
-        var job = new TunnelServerJob(Name ?? $"server-{options.ControlPort}", MyInvocation.Line ?? "Start-TunnelServer");
-        options.LoggerFactory = job.Logger;
+        // The job is made once the server listens, so that it is named after the real port; the logger keeps what came before.
+        var logger = new JobStreamLogger();
+        options.LoggerFactory = logger;
         TunnelServer server;
         try
         {
@@ -74,11 +75,10 @@ public sealed class StartTunnelServerCommand : PSCmdlet
         }
         catch (TunnelException e)
         {
-            job.Dispose();
             ThrowTerminatingError(TunnelErrors.From(e, target));
             return;
         }
-        if (Name is null && options.ControlPort == 0) job.Name = $"server-{server.ControlEndpoint!.Port}";
+        var job = new TunnelServerJob(Name ?? $"server-{server.ControlEndpoint!.Port}", MyInvocation.Line ?? "Start-TunnelServer", logger);
         job.Attach(server);
         TunnelJobSourceAdapter.Register(this, job);
         WriteVerbose($"Tunnel server '{job.Name}' listens on {server.ControlEndpoint}; allowed ports: {(options.AllowPorts.Count == 0 ? "any" : string.Join(", ", options.AllowPorts))}.");
@@ -93,6 +93,8 @@ public sealed class StartTunnelServerCommand : PSCmdlet
 
     private TunnelServerOptions BuildOptions()
     {
+        if (Token is { Length: 0 })
+            ThrowTerminatingError(TunnelErrors.InvalidArgument("TokenRequired", "The token is empty; pass the server's shared secret with -Token.", null));
         TunnelServerOptions options;
         if (ConfigPath is not null)
         {
@@ -100,7 +102,7 @@ public sealed class StartTunnelServerCommand : PSCmdlet
             WriteVerbose($"Reading server configuration from {path}.");
             try
             {
-                var loaded = TunnelConfigLoader.LoadServer(path);
+                var loaded = TunnelConfigLoader.LoadServer(path, Token is null ? null : SecureStringTransformationAttribute.ToPlainText(Token));
                 foreach (var w in loaded.Warnings) WriteWarning(w.Message);
                 options = loaded.Options;
             }

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using TunnelLite.PowerShell.Internal;
 using TunnelLite.PowerShell.Jobs;
 
 namespace TunnelLite.PowerShell.Cmdlets;
@@ -29,10 +30,10 @@ public sealed class StopTunnelCommand : TunnelSelectionCmdletBase
         {
             ByInput => new[] { AsTunnelJob(InputObject) }.Where(j => j is not null).Select(j => j!),
             AllSet => TunnelRegistry.All(),
-            _ => (Name is null && Id is null)
-                ? throw new PSArgumentException("Name the tunnels to stop (-Name, -Id, or pipe them from Get-Tunnel), or use -All.")
-                : SelectJobs(),
+            _ => SelectJobs(),
         };
+        if (ParameterSetName == ByName && Name is null)
+            ThrowTerminatingError(TunnelErrors.InvalidArgument("SelectionRequired", "Name the tunnels to stop (-Name, -Id, or pipe them from Get-Tunnel), or use -All.", null));
         foreach (var job in jobs.ToList())
         {
             if (!ShouldProcess($"{job.PSJobTypeName} '{job.Name}' ({job.Location})", "Stop")) continue;

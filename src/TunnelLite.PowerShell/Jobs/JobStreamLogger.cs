@@ -12,10 +12,24 @@ internal sealed class JobStreamLogger : ILogger, ILoggerFactory
     private readonly object _gate = new();
     private Job[] _jobs = Array.Empty<Job>();
 
-    /// <summary>Adds a job whose streams receive the events (several tunnel jobs may share one client).</summary>
+    // Events logged before the first job exists (while the cmdlet connects); replayed into that job.
+    private const int MaxEarlyEvents = 100;
+    private readonly Queue<(LogLevel Level, string Message, Exception? Error)> _early = new();
+
+    /// <summary>Adds a job whose streams receive the events (several tunnel jobs may share one client).
+    /// The first job also gets what was logged before it existed.</summary>
     public void Attach(Job job)
     {
-        lock (_gate) _jobs = _jobs.Append(job).ToArray();
+        lock (_gate)
+        {
+            if (_jobs.Length == 0)
+                while (_early.Count > 0)
+                {
+                    var (level, message, error) = _early.Dequeue();
+                    Write(job, level, message, error);
+                }
+            _jobs = _jobs.Append(job).ToArray();
+        }
     }
 
     public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
@@ -25,7 +39,21 @@ internal sealed class JobStreamLogger : ILogger, ILoggerFactory
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
         var message = formatter(state, exception);
-        foreach (var job in Volatile.Read(ref _jobs)) Write(job, logLevel, message, exception);
+        var jobs = Volatile.Read(ref _jobs);
+        if (jobs.Length == 0)
+        {
+            lock (_gate)
+            {
+                if (_jobs.Length == 0)
+                {
+                    if (_early.Count >= MaxEarlyEvents) _early.Dequeue();
+                    _early.Enqueue((logLevel, message, exception));
+                    return;
+                }
+                jobs = _jobs;
+            }
+        }
+        foreach (var job in jobs) Write(job, logLevel, message, exception);
     }
 
     private static void Write(Job _job, LogLevel logLevel, string message, Exception? exception)

@@ -40,7 +40,7 @@ public sealed class TunnelJob : TunnelJobBase
     internal void Start()
     {
         MarkRunning();
-        _ = _shared.Client.Completion.ContinueWith(_ => MarkEnded(null), TaskScheduler.Default);
+        _ = _shared.Client.Completion.ContinueWith(_ => MarkEnded(), TaskScheduler.Default);
     }
 
     /// <inheritdoc />

@@ -36,18 +36,14 @@ public abstract class TunnelJobBase : Job2
         TunnelRegistry.Add(this);
     }
 
-    /// <summary>The engine stopped by itself (not through Stop-Job): Completed, or Failed with the reason.</summary>
-    internal void MarkEnded(Exception? error)
+    /// <summary>The engine object ended: Stopped when a stop was asked for, else Completed (the engine reconnects on its own,
+    /// so it ends only when it is stopped, possibly through another job sharing it).</summary>
+    internal void MarkEnded()
     {
         lock (_stateLock)
         {
             if (IsFinishedState(JobStateInfo.State)) return;
-            if (error is null) SetJobState(Volatile.Read(ref _stopRequested) == 1 ? JobState.Stopped : JobState.Completed);
-            else
-            {
-                TryAdd(Error, new ErrorRecord(error, "TunnelJobFailed", ErrorCategory.NotSpecified, Name));
-                SetJobState(JobState.Failed);
-            }
+            SetJobState(Volatile.Read(ref _stopRequested) == 1 ? JobState.Stopped : JobState.Completed);
         }
     }
 

@@ -9,13 +9,10 @@ public sealed class TunnelServerJob : TunnelJobBase
 {
     private TunnelServer? _server;
 
-    internal TunnelServerJob(string name, string command) : base(command, name, "TunnelServer")
+    internal TunnelServerJob(string name, string command, JobStreamLogger logger) : base(command, name, "TunnelServer")
     {
-        Logger = new JobStreamLogger();
-        Logger.Attach(this);
+        logger.Attach(this);
     }
-
-    internal JobStreamLogger Logger { get; }
 
     /// <summary>The engine server.</summary>
     public TunnelServer Server => _server ?? throw new InvalidOperationException("The server is not attached yet.");
@@ -33,7 +30,7 @@ public sealed class TunnelServerJob : TunnelJobBase
     {
         _server = server;
         MarkRunning();
-        _ = server.Completion.ContinueWith(_ => MarkEnded(null), TaskScheduler.Default);
+        _ = server.Completion.ContinueWith(_ => MarkEnded(), TaskScheduler.Default);
     }
 
     /// <inheritdoc />

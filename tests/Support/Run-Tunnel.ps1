@@ -1,0 +1,11 @@
+# Child process of the two-process test: a tunnel to a local port that prints its public port and runs until stdin says 'stop'.
+param([Parameter(Mandatory)] [string] $Server, [Parameter(Mandatory)] [string] $Token, [Parameter(Mandatory)] [int] $LocalPort)
+$ErrorActionPreference = 'Stop'
+Import-Module TunnelLite
+$tunnel = New-Tunnel -Server $Server -Token $Token -LocalPort $LocalPort -Name child-tunnel
+"REMOTEPORT=$($tunnel.RemotePort)"
+[Console]::Out.Flush()
+$null = [Console]::In.ReadLine()
+Get-TunnelStats child-tunnel | ForEach-Object { "BYTESOUT=$($_.BytesOut)" }
+Stop-Tunnel -All
+"STOPPED"

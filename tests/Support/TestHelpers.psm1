@@ -1,0 +1,103 @@
+# Shared by the Pester suites: the module under test, a local HTTP service, free ports and child pwsh processes.
+Set-StrictMode -Version Latest
+
+$script:RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
+
+function Import-TunnelLiteUnderTest {
+    # build.ps1 Test puts out/ first on PSModulePath; fall back to the built folder for a direct Invoke-Pester.
+    $built = Join-Path $script:RepoRoot 'out/TunnelLite/TunnelLite.psd1'
+    Import-Module -Name $built -Force -Global
+}
+
+function Initialize-LocalHttpService {
+    if (-not ('TunnelLite.Demo.LocalHttpService' -as [type])) {
+        Add-Type -Path (Join-Path $script:RepoRoot 'build/LocalHttpService.cs')
+    }
+}
+
+function New-LocalHttpService {
+    Initialize-LocalHttpService
+    [TunnelLite.Demo.LocalHttpService]::new(0)
+}
+
+function Get-ExpectedPayloadHash([int] $Size) {
+    Initialize-LocalHttpService
+    $sha = [System.Security.Cryptography.SHA256]::HashData([TunnelLite.Demo.LocalHttpService]::Payload($Size))
+    [Convert]::ToHexString($sha)
+}
+
+function Invoke-Later {
+    # Calls StopJob() on a job after a delay, from a thread pool thread (a script block there has no runspace).
+    param([Parameter(Mandatory)] [System.Management.Automation.Job] $Job, [int] $Milliseconds = 500)
+    if (-not ('TunnelLite.Tests.Later' -as [type])) {
+        Add-Type -TypeDefinition @'
+namespace TunnelLite.Tests {
+    public static class Later {
+        public static void StopJob(System.Management.Automation.Job job, int ms) {
+            System.Threading.Tasks.Task.Delay(ms).ContinueWith(_ => job.StopJob());
+        }
+    }
+}
+'@
+    }
+    [TunnelLite.Tests.Later]::StopJob($Job, $Milliseconds)
+}
+
+function Get-FreeTcpPort {
+    $l = [System.Net.Sockets.TcpListener]::new([ipaddress]::Loopback, 0)
+    $l.Start()
+    try { $l.LocalEndpoint.Port } finally { $l.Stop() }
+}
+
+function Invoke-HttpDownload([int] $Port, [string] $Path = '/') {
+    # Returns the body bytes fetched from 127.0.0.1:Port.
+    $http = [System.Net.Http.HttpClient]::new()
+    $http.Timeout = [TimeSpan]::FromSeconds(30)
+    try { $http.GetByteArrayAsync("http://127.0.0.1:$Port$Path").GetAwaiter().GetResult() }
+    finally { $http.Dispose() }
+}
+
+function Start-ChildPwsh {
+    # Starts 'pwsh -File script args' as a separate process with redirected output; returns the Process.
+    param([Parameter(Mandatory)] [string] $Script, [string[]] $ArgumentList = @())
+    $psi = [System.Diagnostics.ProcessStartInfo]::new('dotnet')
+    $psi.ArgumentList.Add((Join-Path $PSHOME 'pwsh.dll'))
+    foreach ($a in @('-NoProfile', '-NonInteractive', '-File', $Script) + $ArgumentList) { $psi.ArgumentList.Add($a) }
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    $psi.RedirectStandardInput = $true
+    $psi.UseShellExecute = $false
+    $psi.Environment['PSModulePath'] = $env:PSModulePath
+    [System.Diagnostics.Process]::Start($psi)
+}
+
+function Read-ChildLine {
+    # Reads stdout lines of a child until one matches Pattern; returns the match's first group.
+    param([Parameter(Mandatory)] [System.Diagnostics.Process] $Process, [Parameter(Mandatory)] [string] $Pattern, [int] $TimeoutSec = 60)
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSec)
+    $seen = [System.Collections.Generic.List[string]]::new()
+    while ([DateTime]::UtcNow -lt $deadline) {
+        $task = $Process.StandardOutput.ReadLineAsync()
+        if (-not $task.Wait([Math]::Max(1, ($deadline - [DateTime]::UtcNow).TotalMilliseconds))) { break }
+        $line = $task.Result
+        if ($null -eq $line) { break }
+        $seen.Add($line)
+        if ($line -match $Pattern) { return $Matches[1] }
+    }
+    $err = if ($Process.HasExited) { $Process.StandardError.ReadToEnd() } else { '' }
+    throw "Child process did not print '$Pattern'. Output: $($seen -join ' | ') $err"
+}
+
+function Stop-ChildPwsh([System.Diagnostics.Process] $Process) {
+    if ($null -eq $Process) { return }
+    try {
+        if (-not $Process.HasExited) {
+            $Process.StandardInput.WriteLine('stop')
+            if (-not $Process.WaitForExit(10000)) { $Process.Kill($true) }
+        }
+    }
+    catch { }
+    $Process.Dispose()
+}
+
+Export-ModuleMember -Function *

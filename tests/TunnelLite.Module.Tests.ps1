@@ -1,0 +1,421 @@
+# Behaviour of the cmdlets, their ErrorIds, and their life as PowerShell jobs. Real servers and tunnels on 127.0.0.1.
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'Support/TestHelpers.psm1') -Force
+    Import-TunnelLiteUnderTest
+    $script:Token = 'pester-token'
+    $script:Http = New-LocalHttpService
+
+    function script:Start-TestServer([string] $Name = "srv-$([guid]::NewGuid().ToString('N').Substring(0, 6))", [string[]] $AllowPorts) {
+        $p = @{ BindAddress = '127.0.0.1'; ControlPort = 0; Token = $script:Token; Name = $Name }
+        if ($AllowPorts) { $p.AllowPorts = $AllowPorts }
+        Start-TunnelServer @p
+    }
+}
+
+AfterAll {
+    Get-Tunnel | Stop-Tunnel -Confirm:$false -ErrorAction SilentlyContinue
+    Get-Job | Where-Object { $_.PSJobTypeName -in 'Tunnel', 'TunnelServer' } | Remove-Job -Force
+    $script:Http.Dispose()
+}
+
+Describe 'Start-TunnelServer' {
+    AfterEach { Get-Tunnel | Stop-Tunnel -Confirm:$false; Get-Job | Where-Object PSJobTypeName -in 'Tunnel', 'TunnelServer' | Remove-Job -Force }
+
+    It 'returns a running TunnelServer job once the control port listens' {
+        $s = Start-TestServer -Name 'srv-basic'
+        $s | Should -BeOfType 'TunnelLite.PowerShell.Jobs.TunnelServerJob'
+        $s.PSJobTypeName | Should -Be 'TunnelServer'
+        $s.State | Should -Be 'Running'
+        $s.Location | Should -Be "127.0.0.1:$($s.ControlPort)"
+        $s.ControlPort | Should -BeGreaterThan 0
+        $c = [System.Net.Sockets.TcpClient]::new('127.0.0.1', $s.ControlPort)
+        $c.Connected | Should -BeTrue
+        $c.Dispose()
+        (Get-Job -Name 'srv-basic').Id | Should -Be $s.Id
+    }
+
+    It 'accepts the token as a SecureString as well as a plain string' {
+        $secure = ConvertTo-SecureString $script:Token -AsPlainText -Force
+        $s = Start-TunnelServer -BindAddress 127.0.0.1 -ControlPort 0 -Token $secure -Name 'srv-secure'
+        $t = New-Tunnel -Server "127.0.0.1:$($s.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -Name 'secure-ok'
+        $t.RemotePort | Should -BeGreaterThan 0
+    }
+
+    It 'fails with ControlPortInUse when the port is taken' {
+        $squatter = [System.Net.Sockets.TcpListener]::new([ipaddress]::Loopback, 0)
+        $squatter.Start()
+        try {
+            { Start-TunnelServer -BindAddress 127.0.0.1 -ControlPort $squatter.LocalEndpoint.Port -Token x } |
+                Should -Throw -ErrorId 'ControlPortInUse,TunnelLite.PowerShell.Cmdlets.StartTunnelServerCommand'
+            $err = $null
+            try { Start-TunnelServer -BindAddress 127.0.0.1 -ControlPort $squatter.LocalEndpoint.Port -Token x } catch { $err = $_ }
+            $err.Exception.Message | Should -Match 'already in use'
+            $err.CategoryInfo.Category | Should -Be 'ResourceExists'
+        }
+        finally { $squatter.Stop() }
+        Get-Tunnel | Should -BeNullOrEmpty
+    }
+
+    It 'rejects a malformed -AllowPorts entry with InvalidPortRange' {
+        { Start-TunnelServer -ControlPort 0 -Token x -AllowPorts '20000-19000' } | Should -Throw -ErrorId 'InvalidPortRange*'
+        { Start-TunnelServer -ControlPort 0 -Token x -AllowPorts 'http' } | Should -Throw -ErrorId 'InvalidPortRange*'
+    }
+
+    It 'does nothing under -WhatIf' {
+        $r = Start-TunnelServer -ControlPort 0 -Token x -WhatIf
+        $r | Should -BeNullOrEmpty
+        Get-Tunnel | Should -BeNullOrEmpty
+    }
+
+    It 'reads a server TOML file, and the command line wins over it' {
+        $port = Get-FreeTcpPort
+        $file = Join-Path $TestDrive 'frps.toml'
+        @"
+bindAddr = "127.0.0.1"
+bindPort = 1
+auth.token = "$($script:Token)"
+allowPorts = [ { start = 45000, end = 45010 } ]
+transport.tcpMux = true
+"@ | Set-Content $file
+        $s = Start-TunnelServer -ConfigPath $file -ControlPort $port -Name 'srv-config' -WarningVariable warnings -WarningAction SilentlyContinue
+        $s.ControlPort | Should -Be $port
+        ($warnings -join "`n") | Should -Match 'transport.tcpMux'
+        { New-Tunnel -Server "127.0.0.1:$port" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 46000 -Name 'outside' } |
+            Should -Throw -ErrorId 'PortNotAllowed*'
+        $t = New-Tunnel -Server "127.0.0.1:$port" -Token $script:Token -LocalPort $script:Http.Port -Name 'inside'
+        $t.RemotePort | Should -BeIn (45000..45010)
+    }
+
+    It 'reports an invalid config file with InvalidConfig, naming file, line and key' {
+        $file = Join-Path $TestDrive 'bad.toml'
+        "bindPort = 70000`nauth.token = 'x'" | Set-Content $file
+        $err = $null
+        try { Start-TunnelServer -ConfigPath $file } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -BeLike 'InvalidConfig*'
+        $err.Exception.Message | Should -Match 'bad.toml:1: bindPort'
+    }
+
+    It 'requires a token from the command line or the file' {
+        $file = Join-Path $TestDrive 'notoken.toml'
+        "bindPort = 7000" | Set-Content $file
+        { Start-TunnelServer -ConfigPath $file } | Should -Throw -ErrorId 'InvalidConfig*'
+        { Start-TunnelServer -ConfigPath $file -Token '' } | Should -Throw -ErrorId 'TokenRequired*'
+    }
+}
+
+Describe 'New-Tunnel' {
+    BeforeAll { $script:Server = Start-TestServer -Name 'srv-newtunnel' -AllowPorts '44000-44100', '44500' }
+    AfterAll { Stop-Tunnel -All -Confirm:$false; Get-Job | Where-Object PSJobTypeName -in 'Tunnel', 'TunnelServer' | Remove-Job -Force }
+    AfterEach { Get-Tunnel | Where-Object PSJobTypeName -eq 'Tunnel' | Stop-Tunnel -Confirm:$false }
+
+    It 'returns a Tunnel job once the server confirmed the registration, and carries bytes' {
+        $t = New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -Name 'web'
+        $t | Should -BeOfType 'TunnelLite.PowerShell.Jobs.TunnelJob'
+        $t.PSJobTypeName | Should -Be 'Tunnel'
+        $t.Name | Should -Be 'web'
+        $t.Server | Should -Be "127.0.0.1:$($script:Server.ControlPort)"
+        $t.LocalEndpoint | Should -Be "127.0.0.1:$($script:Http.Port)"
+        $t.RemotePort | Should -BeIn (44000..44100 + 44500)
+        $t.PublicEndpoint | Should -Be "127.0.0.1:$($t.RemotePort)"
+        $t.Location | Should -Be "127.0.0.1:$($t.RemotePort) -> 127.0.0.1:$($script:Http.Port)"
+        $body = Invoke-HttpDownload -Port $t.RemotePort -Path '/bytes/300000'
+        [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($body)) | Should -Be (Get-ExpectedPayloadHash 300000)
+    }
+
+    It 'binds the requested remote port' {
+        $t = New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 44500 -Name 'fixed'
+        $t.RemotePort | Should -Be 44500
+    }
+
+    It 'fails with AuthenticationFailed on a wrong token, saying what to do' {
+        $err = $null
+        try { New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token 'wrong' -LocalPort $script:Http.Port -Name 'x' } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -Be 'AuthenticationFailed,TunnelLite.PowerShell.Cmdlets.NewTunnelCommand'
+        $err.Exception.Message | Should -Match 'rejected the token'
+        $err.CategoryInfo.Category | Should -Be 'AuthenticationError'
+    }
+
+    It 'fails with PortNotAllowed outside the allowed ports' {
+        { New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 44200 -Name 'x' } |
+            Should -Throw -ErrorId 'PortNotAllowed,TunnelLite.PowerShell.Cmdlets.NewTunnelCommand'
+    }
+
+    It 'fails with PortInUse when another tunnel holds the port' {
+        $null = New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 44050 -Name 'holder'
+        { New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 44050 -Name 'second' } |
+            Should -Throw -ErrorId 'PortInUse,TunnelLite.PowerShell.Cmdlets.NewTunnelCommand'
+    }
+
+    It 'fails with ServerUnreachable when nothing listens' {
+        $port = Get-FreeTcpPort
+        $err = $null
+        try { New-Tunnel -Server "127.0.0.1:$port" -Token x -LocalPort $script:Http.Port -TimeoutSec 5 } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -BeLike 'ServerUnreachable,*'
+        $err.Exception.Message | Should -Match 'Cannot reach'
+    }
+
+    It 'fails with RegistrationTimeout when the server never answers' {
+        # A listener that accepts and then says nothing.
+        $mute = [System.Net.Sockets.TcpListener]::new([ipaddress]::Loopback, 0)
+        $mute.Start()
+        try {
+            { New-Tunnel -Server "127.0.0.1:$($mute.LocalEndpoint.Port)" -Token x -LocalPort $script:Http.Port -TimeoutSec 1 } |
+                Should -Throw -ErrorId 'RegistrationTimeout,TunnelLite.PowerShell.Cmdlets.NewTunnelCommand'
+        }
+        finally { $mute.Stop() }
+    }
+
+    It 'rejects a malformed -Server with InvalidServerAddress' {
+        { New-Tunnel -Server 'host:notaport' -Token x -LocalPort 80 } | Should -Throw -ErrorId 'InvalidServerAddress*'
+    }
+
+    It 'does nothing under -WhatIf' {
+        New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -Name 'whatif' -WhatIf | Should -BeNullOrEmpty
+        Get-Tunnel -Name 'whatif' -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    }
+
+    It 'returns one job per [[proxies]] entry of a client TOML file' {
+        $file = Join-Path $TestDrive 'frpc.toml'
+        @"
+serverAddr = "127.0.0.1"
+serverPort = $($script:Server.ControlPort)
+auth.token = "$($script:Token)"
+transport.poolCount = 2
+
+[[proxies]]
+name = "cfg-a"
+type = "tcp"
+localIP = "127.0.0.1"
+localPort = $($script:Http.Port)
+remotePort = 44060
+
+[[proxies]]
+name = "cfg-b"
+type = "tcp"
+localPort = $($script:Http.Port)
+"@ | Set-Content $file
+        $jobs = @(New-Tunnel -ConfigPath $file)
+        $jobs.Count | Should -Be 2
+        $jobs.Name | Should -Be @('cfg-a', 'cfg-b')
+        $jobs[0].RemotePort | Should -Be 44060
+        foreach ($j in $jobs) { [Text.Encoding]::UTF8.GetString((Invoke-HttpDownload -Port $j.RemotePort)) | Should -Match 'behind the NAT' }
+        # Stopping one leaves the other serving.
+        $jobs[0] | Stop-Tunnel -Confirm:$false
+        [Text.Encoding]::UTF8.GetString((Invoke-HttpDownload -Port $jobs[1].RemotePort)) | Should -Match 'behind the NAT'
+    }
+
+    It 'reports a proxy of another type with InvalidConfig' {
+        $file = Join-Path $TestDrive 'http.toml'
+        "serverAddr = '127.0.0.1'`nauth.token = 'x'`n[[proxies]]`nname = 'w'`ntype = 'http'`nlocalPort = 80" | Set-Content $file
+        $err = $null
+        try { New-Tunnel -ConfigPath $file } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -BeLike 'InvalidConfig*'
+        $err.Exception.Message | Should -Match '"http"'
+    }
+}
+
+Describe 'Get-Tunnel, Get-TunnelStats and Stop-Tunnel' {
+    BeforeAll {
+        $script:S2 = Start-TestServer -Name 'srv-stats'
+        $script:T1 = New-Tunnel -Server "127.0.0.1:$($script:S2.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -Name 'stats-one'
+        $script:T2 = New-Tunnel -Server "127.0.0.1:$($script:S2.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -Name 'stats-two'
+    }
+    AfterAll { Stop-Tunnel -All -Confirm:$false; Get-Job | Where-Object PSJobTypeName -in 'Tunnel', 'TunnelServer' | Remove-Job -Force }
+
+    It 'Get-Tunnel lists the jobs, by wildcard name and by id' {
+        (Get-Tunnel).Name | Should -Contain 'stats-one'
+        (Get-Tunnel -Name 'stats-*').Name | Should -Be @('stats-one', 'stats-two')
+        (Get-Tunnel -Id $script:T2.Id).Name | Should -Be 'stats-two'
+        Get-Tunnel -Name 'nope' -ErrorVariable e -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'TunnelNotFound*'
+    }
+
+    It 'Get-TunnelStats counts real traffic, numbers stay numbers' {
+        $body = Invoke-HttpDownload -Port $script:T1.RemotePort -Path '/bytes/100000'
+        $body.Length | Should -Be 100000
+        $s = $null
+        foreach ($i in 1..50) {
+            $s = Get-TunnelStats -Name 'stats-one'
+            if ($s.ActiveConnections -eq 0 -and $s.BytesOut -ge 100000) { break }
+            Start-Sleep -Milliseconds 100
+        }
+        $s | Should -BeOfType 'TunnelLite.TunnelStats'
+        $s.Role | Should -Be 'Client'
+        $s.TotalConnections | Should -Be 1
+        $s.BytesOut | Should -BeGreaterThan 100000
+        $s.BytesIn | Should -BeGreaterThan 0
+        $s.BytesOut | Should -BeOfType [long]
+        $s.ForwardingMode | Should -Be 'Copy'
+        $s.Uptime | Should -BeOfType [timespan]
+        $s.Timestamp | Should -BeOfType [datetimeoffset]
+        $server = Get-TunnelStats -Name 'srv-stats'
+        $server.Role | Should -Be 'Server'
+        $server.Tunnels | Should -Be 2
+        $json = Get-TunnelStats -Name 'stats-one' | ConvertTo-Json | ConvertFrom-Json
+        $json.BytesOut | Should -BeGreaterThan 100000
+        $csv = Get-TunnelStats | ConvertTo-Csv | ConvertFrom-Csv
+        @($csv).Count | Should -Be 3
+    }
+
+    It 'Get-TunnelStats takes jobs from the pipeline' {
+        $r = @($script:T1, $script:T2 | Get-TunnelStats)
+        $r.Name | Should -Be @('stats-one', 'stats-two')
+        @(Get-Tunnel 'stats-*' | Get-TunnelStats).Count | Should -Be 2
+    }
+
+    It 'the default table view shows human units' {
+        $text = Get-TunnelStats -Name 'stats-one' | Out-String -Width 200
+        $text | Should -Match 'KiB'
+        $text | Should -Match 'Active'
+    }
+
+    It 'Get-TunnelStats counts a failure when the local service is down' {
+        $dead = Get-FreeTcpPort
+        $t = New-Tunnel -Server "127.0.0.1:$($script:S2.ControlPort)" -Token $script:Token -LocalPort $dead -Name 'stats-dead'
+        $c = [System.Net.Sockets.TcpClient]::new('127.0.0.1', $t.RemotePort)
+        $stream = $c.GetStream()
+        $stream.ReadTimeout = 5000
+        try { $stream.ReadByte() | Should -Be -1 } catch [System.IO.IOException] { }
+        $c.Dispose()
+        $s = $null
+        foreach ($i in 1..50) { $s = Get-TunnelStats 'stats-dead'; if ($s.FailedConnections -ge 1) { break }; Start-Sleep -Milliseconds 100 }
+        $s.FailedConnections | Should -Be 1
+        $s.LastError | Should -Match "$dead"
+        $t | Stop-Tunnel -Confirm:$false
+    }
+
+    It 'Stop-Tunnel -WhatIf stops nothing' {
+        Get-Tunnel | Stop-Tunnel -WhatIf
+        (Get-Tunnel 'stats-one').State | Should -Be 'Running'
+    }
+
+    It 'Stop-Tunnel without a selection asks for one' {
+        { Stop-Tunnel } | Should -Throw -ErrorId 'SelectionRequired,TunnelLite.PowerShell.Cmdlets.StopTunnelCommand'
+    }
+
+    It 'Stop-Tunnel stops a tunnel and the server frees its port; -PassThru returns it' {
+        $port = $script:T2.RemotePort
+        $r = $script:T2 | Stop-Tunnel -PassThru -Confirm:$false
+        $r.Name | Should -Be 'stats-two'
+        $r.State | Should -Be 'Stopped'
+        $free = $false
+        foreach ($i in 1..50) {
+            try { $l = [System.Net.Sockets.TcpListener]::new([ipaddress]::Loopback, $port); $l.Start(); $l.Stop(); $free = $true; break }
+            catch { Start-Sleep -Milliseconds 100 }
+        }
+        $free | Should -BeTrue
+        (Get-TunnelStats 'srv-stats').Tunnels | Should -Be 1
+    }
+
+    It 'Stop-Tunnel on a server closes its listener' {
+        $s = Start-TestServer -Name 'srv-stopme'
+        $port = $s.ControlPort
+        Stop-Tunnel -Name 'srv-stopme' -Confirm:$false
+        $s.State | Should -Be 'Stopped'
+        { [System.Net.Sockets.TcpClient]::new('127.0.0.1', $port) } | Should -Throw
+    }
+}
+
+Describe 'Jobs' {
+    AfterEach { Get-Tunnel | Stop-Tunnel -Confirm:$false; Get-Job | Where-Object PSJobTypeName -in 'Tunnel', 'TunnelServer' | Remove-Job -Force }
+
+    It 'Get-Job lists servers and tunnels; Stop-Job stops them' {
+        $s = Start-TestServer -Name 'job-srv'
+        $t = New-Tunnel -Server "127.0.0.1:$($s.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -Name 'job-tun'
+        (Get-Job -Name 'job-*').Name | Should -Be @('job-srv', 'job-tun')
+        (Get-Job -Id $t.Id).PSJobTypeName | Should -Be 'Tunnel'
+        Stop-Job -Job $t
+        $t.State | Should -Be 'Stopped'
+        Stop-Job -Name 'job-srv'
+        $s.State | Should -Be 'Stopped'
+    }
+
+    It 'Receive-Job shows the events of a job' {
+        $s = Start-TestServer -Name 'job-events'
+        $null = New-Tunnel -Server "127.0.0.1:$($s.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -Name 'job-ev-tun'
+        Start-Sleep -Milliseconds 200
+        $events = @(Receive-Job -Job $s)
+        $events | Should -Not -BeNullOrEmpty
+        $events[0] | Should -BeOfType 'TunnelLite.TunnelEvent'
+        ($events.Message -join "`n") | Should -Match 'listening'
+        ($events.Message -join "`n") | Should -Match 'registered tunnel job-ev-tun'
+        # The tunnel job also has what its client logged while New-Tunnel was still connecting.
+        ((Receive-Job -Name 'job-ev-tun').Message -join "`n") | Should -Match 'Connected to 127.0.0.1'
+    }
+
+    It 'Remove-Job -Force stops and disposes a running job' {
+        $s = Start-TestServer -Name 'job-remove'
+        $port = $s.ControlPort
+        Remove-Job -Job $s -Force
+        Get-Job -Name 'job-remove' -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        Get-Tunnel -Name 'job-remove' -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        { [System.Net.Sockets.TcpClient]::new('127.0.0.1', $port) } | Should -Throw
+    }
+
+    It 'Wait-Job blocks until the server stops' {
+        $s = Start-TestServer -Name 'job-wait'
+        Invoke-Later -Job $s -Milliseconds 500
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        $done = $s | Wait-Job -Timeout 20
+        $done.Name | Should -Be 'job-wait'
+        $s.State | Should -Be 'Stopped'
+        $sw.Elapsed.TotalMilliseconds | Should -BeGreaterThan 300
+    }
+
+    It 'Receive-Job -Wait -AutoRemoveJob works on a tunnel job' {
+        $s = Start-TestServer -Name 'job-auto'
+        Invoke-Later -Job $s -Milliseconds 300
+        $out = Receive-Job -Job $s -Wait -AutoRemoveJob
+        ($out.Message -join "`n") | Should -Match 'listening'
+        Get-Job -Name 'job-auto' -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    }
+
+    It 'a dropped server is not an error of the tunnel: the job reconnects and says so' {
+        $port = Get-FreeTcpPort
+        $s = Start-TunnelServer -BindAddress 127.0.0.1 -ControlPort $port -Token $script:Token -Name 'job-drop-srv'
+        $t = New-Tunnel -Server "127.0.0.1:$port" -Token $script:Token -LocalPort $script:Http.Port -Name 'job-drop'
+        $s | Stop-Tunnel -Confirm:$false
+        $s | Remove-Job -Force
+        $s2 = Start-TunnelServer -BindAddress 127.0.0.1 -ControlPort $port -Token $script:Token -Name 'job-drop-srv2'
+        $stats = $null
+        foreach ($i in 1..100) { $stats = Get-TunnelStats 'job-drop'; if ($stats.State -eq 'Connected' -and $stats.Reconnects -ge 1) { break }; Start-Sleep -Milliseconds 100 }
+        $stats.Reconnects | Should -BeGreaterOrEqual 1
+        $t.State | Should -Be 'Running'
+        ($t.Warning -join "`n") | Should -Match 'reconnecting'
+        $stats.LastError | Should -Match 'Lost the server'
+        ((Receive-Job $t).Message -join "`n") | Should -Match 'Reconnected'
+        [Text.Encoding]::UTF8.GetString((Invoke-HttpDownload -Port $t.RemotePort)) | Should -Match 'behind the NAT'
+    }
+}
+
+Describe 'Discoverability' {
+    It 'every cmdlet declares its output type' {
+        foreach ($name in 'Start-TunnelServer', 'New-Tunnel', 'Get-TunnelStats', 'Stop-Tunnel', 'Get-Tunnel') {
+            (Get-Command $name).OutputType | Should -Not -BeNullOrEmpty -Because $name
+        }
+    }
+
+    It 'the module exports exactly the five cmdlets' {
+        (Get-Command -Module TunnelLite).Name | Sort-Object | Should -Be @('Get-Tunnel', 'Get-TunnelStats', 'New-Tunnel', 'Start-TunnelServer', 'Stop-Tunnel')
+    }
+
+    It 'completes -Name from the live jobs' {
+        $s = Start-TestServer -Name 'complete-me-srv'
+        try {
+            foreach ($cmd in 'Get-Tunnel', 'Get-TunnelStats', 'Stop-Tunnel') {
+                $line = "$cmd -Name complete-m"
+                $r = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+                $r.CompletionMatches.CompletionText | Should -Contain 'complete-me-srv' -Because $cmd
+            }
+        }
+        finally { $s | Stop-Tunnel -Confirm:$false; $s | Remove-Job -Force }
+    }
+
+    It 'writes -Verbose messages' {
+        $s = Start-TestServer -Name 'verbose-srv'
+        $v = Get-Tunnel -Name 'verbose-srv' -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }
+        $v | Should -Not -BeNullOrEmpty
+        $s | Stop-Tunnel -Confirm:$false
+        $s | Remove-Job -Force
+    }
+}
