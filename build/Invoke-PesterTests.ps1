@@ -22,6 +22,8 @@ if ($ModuleRoot -and (Test-Path -LiteralPath $ModuleRoot)) {
     $env:PSModulePath = $ModuleRoot + [IO.Path]::PathSeparator + $env:PSModulePath
 }
 
+# Plain text in error messages: ANSI escapes are not valid in the JUnit XML report.
+$PSStyle.OutputRendering = 'PlainText'
 Import-Module -Name $PesterModule -Force
 $config = New-PesterConfiguration
 $config.Run.Path = $TestPath

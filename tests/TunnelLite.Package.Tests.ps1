@@ -19,11 +19,15 @@ Describe 'Package' {
         # A separate pwsh with its own HOME: the repository registration and the install stay inside TestDrive,
         # and out/ is not on its module path, so only the installed copy can load.
         $home2 = Join-Path $TestDrive 'home'
-        $null = New-Item -ItemType Directory -Path $home2
+        # .NET reports no LocalApplicationData unless the folder exists, and PSResourceGet then writes relative to the
+        # working directory: make the folders, and start the child inside the fake home.
+        foreach ($d in '.local/share', '.config', '.cache') { $null = New-Item -ItemType Directory -Force -Path (Join-Path $home2 $d) }
         $script = Join-Path $TestDrive 'install.ps1'
         @'
 param($Packages)
 $ErrorActionPreference = 'Stop'
+$PSStyle.OutputRendering = 'PlainText'
+if ([Environment]::GetFolderPath('LocalApplicationData') -notlike "$HOME*") { throw "not isolated: $([Environment]::GetFolderPath('LocalApplicationData'))" }
 Register-PSResourceRepository -Name TunnelLiteLocal -Uri $Packages -Trusted
 Install-PSResource -Name TunnelLite -Repository TunnelLiteLocal -Scope CurrentUser -TrustRepository -Quiet
 Import-Module TunnelLite
@@ -36,6 +40,7 @@ Import-Module TunnelLite
         $psi.RedirectStandardOutput = $true
         $psi.RedirectStandardError = $true
         $psi.UseShellExecute = $false
+        $psi.WorkingDirectory = $home2
         $psi.Environment['HOME'] = $home2
         $psi.Environment['XDG_DATA_HOME'] = Join-Path $home2 '.local/share'
         $psi.Environment['XDG_CONFIG_HOME'] = Join-Path $home2 '.config'

@@ -68,6 +68,7 @@ function Start-ChildPwsh {
     $psi.RedirectStandardInput = $true
     $psi.UseShellExecute = $false
     $psi.Environment['PSModulePath'] = $env:PSModulePath
+    $psi.Environment['NO_COLOR'] = '1'   # plain error text: test reports are XML and refuse escape characters
     [System.Diagnostics.Process]::Start($psi)
 }
 
