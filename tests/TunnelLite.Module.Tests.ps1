@@ -240,6 +240,7 @@ Describe 'Get-Tunnel, Get-TunnelStats and Stop-Tunnel' {
             Start-Sleep -Milliseconds 100
         }
         $s | Should -BeOfType 'TunnelLite.TunnelStats'
+        $s.JobId | Should -Be $script:T1.Id
         $s.Role | Should -Be 'Client'
         $s.TotalConnections | Should -Be 1
         $s.BytesOut | Should -BeGreaterThan 100000
@@ -407,6 +408,18 @@ Describe 'Discoverability' {
                 $r = TabExpansion2 -inputScript $line -cursorColumn $line.Length
                 $r.CompletionMatches.CompletionText | Should -Contain 'complete-me-srv' -Because $cmd
             }
+        }
+        finally { $s | Stop-Tunnel -Confirm:$false; $s | Remove-Job -Force }
+    }
+
+    It 'every runspace of the process sees the same tunnels' {
+        $s = Start-TestServer -Name 'runspace-srv'
+        try {
+            $ps = [powershell]::Create()
+            $null = $ps.AddScript("Import-Module '$((Get-Module TunnelLite).Path)'; (Get-Tunnel -Name 'runspace-srv').ControlPort")
+            $seen = $ps.Invoke()
+            $ps.Dispose()
+            $seen | Should -Be $s.ControlPort
         }
         finally { $s | Stop-Tunnel -Confirm:$false; $s | Remove-Job -Force }
     }

@@ -19,10 +19,7 @@ public sealed class EndToEndTests
     {
         await using var f = new TunnelFixture();
         await using var echo = new EchoService();
-        var server = await f.StartServerAsync();
-        var options = TunnelFixture.ClientOptions(server);
-        options.Tunnels.Add(Echo(echo));
-        var client = await f.StartClientAsync(options);
+        var (server, client) = await f.StartEchoTunnelAsync(echo);
         var port = client.Tunnels.Single().RemotePort;
         Assert.NotEqual(0, port);
 
@@ -40,11 +37,7 @@ public sealed class EndToEndTests
     {
         await using var f = new TunnelFixture();
         await using var echo = new EchoService();
-        var server = await f.StartServerAsync();
-        var options = TunnelFixture.ClientOptions(server);
-        options.PoolCount = 8;
-        options.Tunnels.Add(Echo(echo));
-        var client = await f.StartClientAsync(options);
+        var (server, client) = await f.StartEchoTunnelAsync(echo, o => o.PoolCount = 8);
         var port = client.Tunnels.Single().RemotePort;
 
         const int size = 1024 * 1024;
@@ -116,6 +109,33 @@ public sealed class EndToEndTests
         while ((r = await user.ReceiveAsync(rbuf, SocketFlags.None)) > 0) reply.Write(rbuf, 0, r);
         Assert.Equal($"{request.Length}:{Convert.ToHexString(SHA256.HashData(request))}", Encoding.ASCII.GetString(reply.ToArray()));
         await service;
+    }
+
+    [Fact]
+    public async Task A_reset_by_the_local_service_resets_the_user_connection()
+    {
+        await using var f = new TunnelFixture();
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(10);
+        var service = Task.Run(async () =>
+        {
+            var s = await listener.AcceptAsync();
+            var buf = new byte[5];
+            var got = 0;
+            while (got < buf.Length) got += await s.ReceiveAsync(buf.AsMemory(got), SocketFlags.None);
+            s.LingerState = new LingerOption(true, 0);
+            s.Dispose(); // RST, not FIN
+        });
+        var server = await f.StartServerAsync();
+        var options = TunnelFixture.ClientOptions(server);
+        options.Tunnels.Add(new TunnelDefinition { Name = "reset", LocalPort = ((IPEndPoint)listener.LocalEndPoint!).Port });
+        var client = await f.StartClientAsync(options);
+        using var user = await TunnelFixture.ConnectAsync(client.Tunnels.Single().RemotePort);
+        await user.SendAsync("hello"u8.ToArray(), SocketFlags.None);
+        await service;
+        var (_, reset) = await Transfer.DrainAsync(user, TimeSpan.FromSeconds(5));
+        Assert.True(reset, "the user saw a clean end instead of a reset");
     }
 
     [Fact]
@@ -290,11 +310,7 @@ public sealed class EndToEndTests
     {
         await using var f = new TunnelFixture();
         await using var echo = new EchoService();
-        var server = await f.StartServerAsync();
-        var options = TunnelFixture.ClientOptions(server);
-        options.PoolCount = 0;
-        options.Tunnels.Add(Echo(echo));
-        var client = await f.StartClientAsync(options);
+        var (server, client) = await f.StartEchoTunnelAsync(echo, o => o.PoolCount = 0);
         for (var i = 0; i < 5; i++)
         {
             using var user = await TunnelFixture.ConnectAsync(client.Tunnels.Single().RemotePort);
@@ -364,10 +380,7 @@ public sealed class EndToEndTests
     {
         await using var f = new TunnelFixture();
         await using var echo = new EchoService();
-        var server = await f.StartServerAsync();
-        var options = TunnelFixture.ClientOptions(server);
-        options.Tunnels.Add(Echo(echo));
-        var client = await f.StartClientAsync(options);
+        var (server, client) = await f.StartEchoTunnelAsync(echo);
         using var user = await TunnelFixture.ConnectAsync(client.Tunnels.Single().RemotePort);
         await Task.Delay(1100); // let a baseline sample be taken
         var r = await Transfer.EchoRoundTripAsync(user, 2 * 1024 * 1024, 9);

@@ -8,32 +8,22 @@ namespace TunnelLite.Client;
 
 /// <summary>One authenticated control connection of a client: registration requests, heartbeats, and the server's
 /// requests for data connections. A lost connection ends the session; the client then opens a new one.</summary>
-internal sealed class ControlSession
+internal sealed class ControlSession : ControlChannel
 {
-    private readonly FrameConnection _control;
     private readonly TunnelClient _client;
-    private readonly ILogger _log;
-    private readonly CancellationTokenSource _closing = new();
     private readonly ConcurrentDictionary<int, TaskCompletionSource<RegisterResultMessage>> _pending = new();
-    private readonly Heartbeat _heartbeat;
     private int _nextRequestId;
-    private volatile bool _closingByUs; // a close we asked for is not news worth a warning
-    private Task _completion = Task.CompletedTask;
 
     private ControlSession(TunnelClient client, FrameConnection control, IPEndPoint server, byte[] sessionId, ILogger log)
+        : base(control, client.Options.HeartbeatInterval, client.Options.HeartbeatTimeout, log)
     {
         _client = client;
-        _control = control;
         ServerEndpoint = server;
         SessionId = sessionId;
-        _log = log;
-        _heartbeat = new Heartbeat(client.Options.HeartbeatInterval, client.Options.HeartbeatTimeout);
     }
 
     public IPEndPoint ServerEndpoint { get; }
     public byte[] SessionId { get; }
-    public Task Completion => _completion;
-    public CancellationToken Closing => _closing.Token;
 
     /// <summary>Proves the token over a connected socket and opens a session.</summary>
     /// <exception cref="TunnelException">ServerUnreachable, AuthenticationFailed, VersionMismatch, ProtocolError.</exception>
@@ -54,7 +44,7 @@ internal sealed class ControlSession
             }, cancellationToken).ConfigureAwait(false);
             var ok = await control.ReadExpectedAsync<AuthOkMessage>(cancellationToken).ConfigureAwait(false);
             var session = new ControlSession(client, control, (IPEndPoint)socket.RemoteEndPoint!, ok.SessionId, log);
-            session._completion = session.RunAsync();
+            session.StartLoops();
             return session;
         }
         catch (TunnelException e) when (e.Code == TunnelErrorCode.AuthenticationFailed)
@@ -115,8 +105,8 @@ internal sealed class ControlSession
         _pending[id] = tcs;
         try
         {
-            using var reg = _closing.Token.Register(() => tcs.TrySetException(new TunnelException(TunnelErrorCode.ServerUnreachable, "The connection to the server closed before it confirmed the registration.")));
-            await _control.SendAsync(new RegisterMessage { RequestId = id, Tunnels = tunnels.ToList() }, cancellationToken).ConfigureAwait(false);
+            using var reg = Closing.Register(() => tcs.TrySetException(new TunnelException(TunnelErrorCode.ServerUnreachable, "The connection to the server closed before it confirmed the registration.")));
+            await Connection.SendAsync(new RegisterMessage { RequestId = id, Tunnels = tunnels.ToList() }, cancellationToken).ConfigureAwait(false);
             return await tcs.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -127,79 +117,35 @@ internal sealed class ControlSession
 
     /// <summary>Releases a tunnel on the server (best effort).</summary>
     public Task UnregisterAsync(string name, CancellationToken cancellationToken) =>
-        _control.SendAsync(new UnregisterMessage { Name = name }, cancellationToken);
+        Connection.SendAsync(new UnregisterMessage { Name = name }, cancellationToken);
 
     /// <summary>Tells the server that a tunnel's local service could not be reached, so that its counters show it too.</summary>
-    public async Task ReportWorkFailedAsync(string tunnel, string message)
+    public Task ReportWorkFailedAsync(string tunnel, string message) =>
+        SendOrCloseAsync(new WorkFailedMessage { Tunnel = tunnel, Message = message });
+
+    protected override void OnSilence(double timeoutSeconds) =>
+        Log.LogWarning("The server has been silent for more than {Timeout} s; reconnecting.", timeoutSeconds);
+
+    protected override Task OnProtocolErrorAsync(ProtocolException error)
     {
-        try
-        {
-            await _control.SendAsync(new WorkFailedMessage { Tunnel = tunnel, Message = message }, _closing.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException)
-        {
-        }
+        Log.LogWarning("Protocol error from the server: {Error}", error.Message);
+        return Task.CompletedTask;
     }
 
-    /// <summary>Says goodbye and closes.</summary>
-    public async Task CloseAsync(string reason)
+    protected override void OnConnectionLost(Exception? error)
     {
-        _closingByUs = true;
-        if (!_closing.IsCancellationRequested)
-        {
-            try
-            {
-                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-                await _control.SendAsync(new GoodbyeMessage { Reason = reason }, cts.Token).ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                // Best effort.
-            }
-        }
-        Abort();
-        await _completion.ConfigureAwait(false);
+        if (error is null) Log.LogWarning("The server closed the control connection.");
+        else Log.LogWarning("Lost the control connection: {Error}", error.Message);
     }
 
-    private void Abort()
+    protected override Task OnClosedAsync()
     {
-        try { _closing.Cancel(); } catch (ObjectDisposedException) { }
-        _control.Dispose();
+        foreach (var p in _pending.Values)
+            p.TrySetException(new TunnelException(TunnelErrorCode.ServerUnreachable, "The connection to the server closed before it confirmed the registration."));
+        return Task.CompletedTask;
     }
 
-    private async Task RunAsync()
-    {
-        var heartbeat = HeartbeatLoopAsync();
-        try
-        {
-            while (!_closing.IsCancellationRequested)
-            {
-                var frame = await _control.ReadAsync(_closing.Token).ConfigureAwait(false);
-                if (frame is null)
-                {
-                    if (!_closingByUs) _log.LogWarning("The server closed the control connection.");
-                    break;
-                }
-                _heartbeat.Seen();
-                if (!Handle(frame.Value)) break;
-            }
-        }
-        catch (ProtocolException e)
-        {
-            _log.LogWarning("Protocol error from the server: {Error}", e.Message);
-        }
-        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
-        {
-            if (!_closing.IsCancellationRequested && !_closingByUs) _log.LogWarning("Lost the control connection: {Error}", e.Message);
-        }
-        finally
-        {
-            Abort();
-            await heartbeat.ConfigureAwait(false);
-            foreach (var p in _pending.Values)
-                p.TrySetException(new TunnelException(TunnelErrorCode.ServerUnreachable, "The connection to the server closed before it confirmed the registration."));
-        }
-    }
+    protected override ValueTask<bool> HandleAsync(Frame frame) => ValueTask.FromResult(Handle(frame));
 
     private bool Handle(Frame frame)
     {
@@ -217,23 +163,16 @@ internal sealed class ControlSession
                 return true;
             case FrameType.Error:
                 var err = MessageSerializer.Read<ErrorMessage>(frame);
-                _log.LogWarning("The server reported {Code}: {Message}", err.Code, err.Message);
+                Log.LogWarning("The server reported {Code}: {Message}", err.Code, err.Message);
                 if (err.RequestId != 0 && _pending.TryRemove(err.RequestId, out var failed))
                     failed.TrySetException(new TunnelException(err.Code, err.Message));
                 return err.RequestId != 0;
             case FrameType.Goodbye:
                 var bye = MessageSerializer.Read<GoodbyeMessage>(frame);
-                _log.LogWarning("The server closed the session: {Reason}", bye.Reason);
+                Log.LogWarning("The server closed the session: {Reason}", bye.Reason);
                 return false;
             default:
                 throw new ProtocolException($"Unexpected {frame.Type} frame from the server.");
         }
-    }
-
-    private async Task HeartbeatLoopAsync()
-    {
-        if (await _heartbeat.RunAsync(_control, _closing.Token).ConfigureAwait(false))
-            _log.LogWarning("The server has been silent for more than {Timeout} s; reconnecting.", _heartbeat.TimeoutSeconds);
-        Abort();
     }
 }

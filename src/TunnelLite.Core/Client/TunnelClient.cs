@@ -83,7 +83,7 @@ public sealed class TunnelClient : IAsyncDisposable
         _log.LogInformation("Connected to {Server}:{Port}; tunnels: {Tunnels}.", Options.ServerAddress, Options.ServerPort,
             string.Join(", ", Tunnels.Select(t => $"{t.Name} :{t.RemotePort} -> {t.LocalEndpoint}")));
         _loop = KeepConnectedAsync();
-        _sampler = SampleLoopAsync();
+        _sampler = RateSampler.RunAsync(() => _tunnels.Values.Select(t => t.Counters).Prepend(Totals), _stopping.Token);
         return Tunnels;
     }
 
@@ -130,14 +130,14 @@ public sealed class TunnelClient : IAsyncDisposable
     public ClientTunnel? FindTunnel(string name) => _tunnels.TryGetValue(name, out var t) ? t : null;
 
     /// <summary>A snapshot of each tunnel.</summary>
-    public IReadOnlyList<TunnelStatistics> GetStatistics()
+    public IReadOnlyList<TunnelStats> GetStatistics()
     {
         var now = DateTimeOffset.UtcNow;
         var state = State.ToString();
         var clientError = _serverError;
         return Tunnels.Select(t =>
         {
-            var s = TunnelStatistics.From(t.Counters, now, t.Started, t.Name, TunnelRole.Client, state, Pump.Mode) with
+            var s = TunnelStats.From(t.Counters, now, t.Started, t.Name, TunnelRole.Client, state, Pump.Mode) with
             {
                 Port = t.RemotePort,
                 LocalEndpoint = t.LocalEndpoint,
@@ -300,23 +300,6 @@ public sealed class TunnelClient : IAsyncDisposable
                     _log.LogWarning("Reconnect failed: {Error}", e.Message);
                 }
             }
-        }
-    }
-
-    private async Task SampleLoopAsync()
-    {
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
-        try
-        {
-            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
-            {
-                var now = DateTimeOffset.UtcNow;
-                Totals.Sample(now);
-                foreach (var t in _tunnels.Values) t.Counters.Sample(now);
-            }
-        }
-        catch (OperationCanceledException)
-        {
         }
     }
 }

@@ -8,33 +8,26 @@ using TunnelLite.Protocol;
 namespace TunnelLite.Server;
 
 /// <summary>One authenticated client on the server: its control connection, heartbeats, tunnels and pool of idle data connections.</summary>
-internal sealed class ClientSession
+internal sealed class ClientSession : ControlChannel
 {
     private readonly TunnelServer _server;
-    private readonly FrameConnection _control;
-    private readonly ILogger _log;
-    private readonly CancellationTokenSource _closing = new();
     private readonly Channel<FrameConnection> _idle = Channel.CreateUnbounded<FrameConnection>();
     private readonly ConcurrentDictionary<string, byte> _nonces = new();
     private readonly ConcurrentDictionary<string, PublicTunnel> _tunnels = new(StringComparer.Ordinal);
     private readonly int _maxOutstandingNonces;
-    private readonly Heartbeat _heartbeat;
-    private Task _completion = Task.CompletedTask;
 
     public ClientSession(TunnelServer server, FrameConnection control, string token, string clientId, string? clientName, int poolCount, ILogger log)
+        : base(control, server.Options.HeartbeatInterval, server.Options.HeartbeatTimeout, log)
     {
         _server = server;
-        _control = control;
         Token = token;
         ClientId = clientId;
         ClientName = clientName;
         PoolCount = poolCount;
-        _log = log;
         Id = TokenProof.NewNonce();
         IdText = Convert.ToHexString(Id);
         RemoteEndpoint = control.Socket.RemoteEndPoint?.ToString() ?? "?";
         // A nonce is issued for each pooled connection and for each waiting user; more than that is a misbehaving client.
-        _heartbeat = new Heartbeat(server.Options.HeartbeatInterval, server.Options.HeartbeatTimeout);
         _maxOutstandingNonces = poolCount + server.Options.MaxPendingUserConnections + 16;
     }
 
@@ -45,8 +38,6 @@ internal sealed class ClientSession
     public string? ClientName { get; }
     public int PoolCount { get; }
     public string RemoteEndpoint { get; }
-    public CancellationToken Closing => _closing.Token;
-    public Task Completion => _completion;
     public IEnumerable<PublicTunnel> Tunnels => _tunnels.Values;
     public int TunnelCount => _tunnels.Count;
 
@@ -54,13 +45,13 @@ internal sealed class ClientSession
     public void Start()
     {
         for (var i = 0; i < PoolCount; i++) RequestWorkConnection();
-        _completion = RunAsync();
+        StartLoops();
     }
 
     /// <summary>Asks the client for one more data connection (bounded by the outstanding nonces).</summary>
     public void RequestWorkConnection()
     {
-        if (_closing.IsCancellationRequested || _nonces.Count >= _maxOutstandingNonces) return;
+        if (Closing.IsCancellationRequested || _nonces.Count >= _maxOutstandingNonces) return;
         var nonce = TokenProof.NewNonce();
         _nonces[Convert.ToHexString(nonce)] = 0;
         _ = SendOrCloseAsync(new RequestWorkConnMessage { Nonce = nonce });
@@ -72,7 +63,7 @@ internal sealed class ClientSession
         if (!_nonces.TryRemove(Convert.ToHexString(hello.Nonce), out _)) return false;
         var expected = TokenProof.ForData(Token, Id, hello.Nonce);
         if (!TokenProof.Matches(expected, hello.Proof)) return false;
-        if (_closing.IsCancellationRequested || !_idle.Writer.TryWrite(connection)) return false;
+        if (Closing.IsCancellationRequested || !_idle.Writer.TryWrite(connection)) return false;
         return true;
     }
 
@@ -94,62 +85,7 @@ internal sealed class ClientSession
     /// <summary>Removes a tunnel by name.</summary>
     public PublicTunnel? RemoveTunnel(string name) => _tunnels.TryRemove(name, out var t) ? t : null;
 
-    /// <summary>Closes the session: says goodbye when it can, frees its ports, closes idle data connections.</summary>
-    public async Task CloseAsync(string reason)
-    {
-        if (!_closing.IsCancellationRequested)
-        {
-            try
-            {
-                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-                await _control.SendAsync(new GoodbyeMessage { Reason = reason }, cts.Token).ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                // Best effort: the client may be gone.
-            }
-        }
-        Abort();
-        await _completion.ConfigureAwait(false);
-    }
-
-    private void Abort()
-    {
-        try { _closing.Cancel(); } catch (ObjectDisposedException) { }
-        _control.Dispose();
-    }
-
-    private async Task RunAsync()
-    {
-        var heartbeat = HeartbeatLoopAsync();
-        try
-        {
-            while (!_closing.IsCancellationRequested)
-            {
-                var frame = await _control.ReadAsync(_closing.Token).ConfigureAwait(false);
-                if (frame is null) break;
-                _heartbeat.Seen();
-                if (!await HandleAsync(frame.Value).ConfigureAwait(false)) break;
-            }
-        }
-        catch (ProtocolException e)
-        {
-            _log.LogWarning("Client {Client}: protocol error, closing its session: {Error}", RemoteEndpoint, e.Message);
-            await _control.TrySendErrorAsync(TunnelErrorCode.ProtocolError, e.Message, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
-        {
-            // Connection gone or session closed.
-        }
-        finally
-        {
-            Abort();
-            await heartbeat.ConfigureAwait(false);
-            await TeardownAsync().ConfigureAwait(false);
-        }
-    }
-
-    private async Task<bool> HandleAsync(Frame frame)
+    protected override async ValueTask<bool> HandleAsync(Frame frame)
     {
         switch (frame.Type)
         {
@@ -160,7 +96,7 @@ internal sealed class ClientSession
                 var result = new RegisterResultMessage { RequestId = reg.RequestId };
                 foreach (var t in reg.Tunnels.Take(64))
                     result.Results.Add(_server.RegisterTunnel(this, t));
-                await _control.SendAsync(result, _closing.Token).ConfigureAwait(false);
+                await Connection.SendAsync(result, Closing).ConfigureAwait(false);
                 return true;
             case FrameType.Unregister:
                 var un = MessageSerializer.Read<UnregisterMessage>(frame);
@@ -173,7 +109,7 @@ internal sealed class ClientSession
                 return true;
             case FrameType.Goodbye:
                 var bye = MessageSerializer.Read<GoodbyeMessage>(frame);
-                _log.LogInformation("Client {Client} said goodbye: {Reason}", RemoteEndpoint, Truncate(bye.Reason ?? ""));
+                Log.LogInformation("Client {Client} said goodbye: {Reason}", RemoteEndpoint, Truncate(bye.Reason ?? ""));
                 return false;
             default:
                 throw new ProtocolException($"Unexpected {frame.Type} frame on an open control connection.");
@@ -182,32 +118,27 @@ internal sealed class ClientSession
 
     private static string Truncate(string s) => s.Length <= 256 ? s : s[..256] + "...";
 
-    private async Task HeartbeatLoopAsync()
+    protected override void OnSilence(double timeoutSeconds) =>
+        Log.LogWarning("Client {Client} silent for more than {Timeout} s; dropping it and freeing its ports.", RemoteEndpoint, timeoutSeconds);
+
+    protected override Task OnProtocolErrorAsync(ProtocolException error)
     {
-        if (await _heartbeat.RunAsync(_control, _closing.Token).ConfigureAwait(false))
-            _log.LogWarning("Client {Client} silent for more than {Timeout} s; dropping it and freeing its ports.", RemoteEndpoint, _heartbeat.TimeoutSeconds);
-        Abort();
+        Log.LogWarning("Client {Client}: protocol error, closing its session: {Error}", RemoteEndpoint, error.Message);
+        return Connection.TrySendErrorAsync(TunnelErrorCode.ProtocolError, error.Message, CancellationToken.None);
     }
 
-    private async Task SendOrCloseAsync<T>(T message) where T : class
+    protected override void OnConnectionLost(Exception? error)
     {
-        try
-        {
-            await _control.SendAsync(message, _closing.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException)
-        {
-            Abort();
-        }
+        // Logged once in OnClosedAsync: a client going away is routine for a server.
     }
 
-    private async Task TeardownAsync()
+    protected override async Task OnClosedAsync()
     {
         _idle.Writer.TryComplete();
         while (_idle.Reader.TryRead(out var c)) c.Dispose();
         foreach (var name in _tunnels.Keys.ToArray())
             await _server.UnregisterTunnelAsync(this, name).ConfigureAwait(false);
         _server.RemoveSession(this);
-        _log.LogInformation("Client {Client} disconnected; its ports are free.", RemoteEndpoint);
+        Log.LogInformation("Client {Client} disconnected; its ports are free.", RemoteEndpoint);
     }
 }

@@ -91,7 +91,7 @@ public sealed class TunnelServer : IAsyncDisposable
         _ports = new PortAllocator(_bindAddress, Options.AllowPorts, p => p == ControlEndpoint.Port || _tunnelsByPort.ContainsKey(p));
         _started = DateTimeOffset.UtcNow;
         _acceptLoop = AcceptLoopAsync();
-        _sampler = SampleLoopAsync();
+        _sampler = RateSampler.RunAsync(() => _tunnelsByName.Values.Select(t => t.Counters).Prepend(Totals), _stopping.Token);
         _log.LogInformation("TunnelLite server listening on {Endpoint}.", ControlEndpoint);
         return Task.CompletedTask;
     }
@@ -129,10 +129,10 @@ public sealed class TunnelServer : IAsyncDisposable
     }
 
     /// <summary>A snapshot of the server as a whole.</summary>
-    public TunnelStatistics GetStatistics(string? name = null)
+    public TunnelStats GetStatistics(string? name = null)
     {
         var now = DateTimeOffset.UtcNow;
-        return TunnelStatistics.From(Totals, now, _started == default ? now : _started, name ?? $"server:{ControlEndpoint?.Port ?? Options.ControlPort}", TunnelRole.Server, State, Pump.Mode) with
+        return TunnelStats.From(Totals, now, _started == default ? now : _started, name ?? $"server:{ControlEndpoint?.Port ?? Options.ControlPort}", TunnelRole.Server, State, Pump.Mode) with
         {
             Port = ControlEndpoint?.Port ?? Options.ControlPort,
             Clients = _sessions.Count,
@@ -141,11 +141,11 @@ public sealed class TunnelServer : IAsyncDisposable
     }
 
     /// <summary>A snapshot of each tunnel registered now.</summary>
-    public IReadOnlyList<TunnelStatistics> GetTunnelStatistics()
+    public IReadOnlyList<TunnelStats> GetTunnelStatistics()
     {
         var now = DateTimeOffset.UtcNow;
         return _tunnelsByName.Values.OrderBy(t => t.Name, StringComparer.Ordinal).Select(t =>
-            TunnelStatistics.From(t.Counters, now, t.Started, t.Name, TunnelRole.Server, State, Pump.Mode) with
+            TunnelStats.From(t.Counters, now, t.Started, t.Name, TunnelRole.Server, State, Pump.Mode) with
             {
                 Port = t.Port,
                 ClientName = t.Session.ClientName,
@@ -351,22 +351,5 @@ public sealed class TunnelServer : IAsyncDisposable
     {
         if (hello.Version != ProtocolConstants.Version) return false;
         return _sessions.TryGetValue(Convert.ToHexString(hello.SessionId), out var session) && session.TryAcceptDataConnection(hello, connection);
-    }
-
-    private async Task SampleLoopAsync()
-    {
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
-        try
-        {
-            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
-            {
-                var now = DateTimeOffset.UtcNow;
-                Totals.Sample(now);
-                foreach (var t in _tunnelsByName.Values) t.Counters.Sample(now);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
     }
 }

@@ -10,11 +10,10 @@ namespace TunnelLite.PowerShell.Cmdlets;
 /// <summary>New-Tunnel: connects to a TunnelLite server and exposes a local port on it; returns a job per tunnel once the server confirmed it.</summary>
 [Cmdlet(VerbsCommon.New, "Tunnel", DefaultParameterSetName = ParametersSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(TunnelJob))]
-public sealed class NewTunnelCommand : PSCmdlet
+public sealed class NewTunnelCommand : EngineCmdletBase
 {
     private const string ParametersSet = "Parameters";
     private const string ConfigSet = "Config";
-    private readonly EngineCall _call = new();
 
     /// <summary>The server's control endpoint, 'host:port' (port 7000 when omitted; IPv6 as '[::1]:7000').</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = ParametersSet)]
@@ -88,7 +87,7 @@ public sealed class NewTunnelCommand : PSCmdlet
         WriteVerbose($"Connecting to {target} to open {what}.");
         try
         {
-            _call.Run(client.StartAsync);
+            Call.Run(client.StartAsync);
         }
         catch (TunnelException e)
         {
@@ -111,34 +110,15 @@ public sealed class NewTunnelCommand : PSCmdlet
         }
     }
 
-    /// <inheritdoc />
-    protected override void StopProcessing() => _call.Cancel();
-
-    /// <inheritdoc />
-    protected override void EndProcessing() => _call.Dispose();
-
     private TunnelClientOptions BuildOptions()
     {
-        if (Token is { Length: 0 })
-            ThrowTerminatingError(TunnelErrors.InvalidArgument("TokenRequired", "The token is empty; pass the server's shared secret with -Token.", null));
+        RejectEmptyToken(Token);
         TunnelClientOptions options;
         if (ConfigPath is not null)
         {
-            var path = GetUnresolvedProviderPathFromPSPath(ConfigPath);
-            WriteVerbose($"Reading client configuration from {path}.");
-            try
-            {
-                var loaded = TunnelConfigLoader.LoadClient(path, Token is null ? null : SecureStringTransformationAttribute.ToPlainText(Token));
-                foreach (var w in loaded.Warnings) WriteWarning(w.Message);
-                options = loaded.Options;
-            }
-            catch (TunnelConfigException e)
-            {
-                ThrowTerminatingError(TunnelErrors.From(e));
-                throw; // unreachable
-            }
+            options = LoadConfig<TunnelClientOptions>(ConfigPath, "client", Token, TunnelConfigLoader.LoadClient);
             if (options.Tunnels.Count == 0)
-                ThrowTerminatingError(TunnelErrors.InvalidArgument("NoTunnels", $"{path} has no [[proxies]] entry; add one per tunnel.", path));
+                ThrowTerminatingError(TunnelErrors.InvalidArgument("NoTunnels", $"{ConfigPath} has no [[proxies]] entry; add one per tunnel.", ConfigPath));
         }
         else
         {
@@ -166,8 +146,7 @@ public sealed class NewTunnelCommand : PSCmdlet
         if (Token is not null) options.Token = SecureStringTransformationAttribute.ToPlainText(Token);
         if (ConfigPath is null || bound.ContainsKey(nameof(PoolSize))) options.PoolCount = PoolSize;
         if (ConfigPath is null || bound.ContainsKey(nameof(TimeoutSec))) options.ConnectTimeout = TimeSpan.FromSeconds(TimeoutSec);
-        if (string.IsNullOrEmpty(options.Token))
-            ThrowTerminatingError(TunnelErrors.InvalidArgument("TokenRequired", "A token is required: pass -Token, or set auth.token in the configuration file.", ConfigPath));
+        RequireToken(options.Token, ConfigPath);
         return options;
     }
 }

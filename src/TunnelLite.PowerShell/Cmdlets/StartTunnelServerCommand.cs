@@ -10,11 +10,10 @@ namespace TunnelLite.PowerShell.Cmdlets;
 /// <summary>Start-TunnelServer: starts a TunnelLite server in this process as a job, and returns once it listens.</summary>
 [Cmdlet(VerbsLifecycle.Start, "TunnelServer", DefaultParameterSetName = ParametersSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(TunnelServerJob))]
-public sealed class StartTunnelServerCommand : PSCmdlet
+public sealed class StartTunnelServerCommand : EngineCmdletBase
 {
     private const string ParametersSet = "Parameters";
     private const string ConfigSet = "Config";
-    private readonly EngineCall _call = new();
 
     /// <summary>Address to listen on. Default 0.0.0.0 (all IPv4); '::' for IPv4 and IPv6.</summary>
     [Parameter]
@@ -71,7 +70,7 @@ public sealed class StartTunnelServerCommand : PSCmdlet
         WriteVerbose($"Binding the control port {target}.");
         try
         {
-            _call.Run(server.StartAsync);
+            Call.Run(server.StartAsync);
         }
         catch (TunnelException e)
         {
@@ -85,32 +84,13 @@ public sealed class StartTunnelServerCommand : PSCmdlet
         WriteObject(job);
     }
 
-    /// <inheritdoc />
-    protected override void StopProcessing() => _call.Cancel();
-
-    /// <inheritdoc />
-    protected override void EndProcessing() => _call.Dispose();
-
     private TunnelServerOptions BuildOptions()
     {
-        if (Token is { Length: 0 })
-            ThrowTerminatingError(TunnelErrors.InvalidArgument("TokenRequired", "The token is empty; pass the server's shared secret with -Token.", null));
+        RejectEmptyToken(Token);
         TunnelServerOptions options;
         if (ConfigPath is not null)
         {
-            var path = GetUnresolvedProviderPathFromPSPath(ConfigPath);
-            WriteVerbose($"Reading server configuration from {path}.");
-            try
-            {
-                var loaded = TunnelConfigLoader.LoadServer(path, Token is null ? null : SecureStringTransformationAttribute.ToPlainText(Token));
-                foreach (var w in loaded.Warnings) WriteWarning(w.Message);
-                options = loaded.Options;
-            }
-            catch (TunnelConfigException e)
-            {
-                ThrowTerminatingError(TunnelErrors.From(e));
-                throw; // unreachable
-            }
+            options = LoadConfig<TunnelServerOptions>(ConfigPath, "server", Token, TunnelConfigLoader.LoadServer);
         }
         else
         {
@@ -135,8 +115,7 @@ public sealed class StartTunnelServerCommand : PSCmdlet
                 }
             }
         }
-        if (string.IsNullOrEmpty(options.Token))
-            ThrowTerminatingError(TunnelErrors.InvalidArgument("TokenRequired", "A token is required: pass -Token, or set auth.token in the configuration file.", ConfigPath));
+        RequireToken(options.Token, ConfigPath);
         return options;
     }
 }

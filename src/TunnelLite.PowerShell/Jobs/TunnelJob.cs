@@ -44,11 +44,12 @@ public sealed class TunnelJob : TunnelJobBase
     }
 
     /// <inheritdoc />
-    public override IEnumerable<TunnelStats> GetStats()
+    protected override IEnumerable<TunnelStats> ReadStats()
     {
         var s = _shared.Client.GetStatistics().FirstOrDefault(x => x.Name == Name);
         if (s is null) yield break;
-        yield return TunnelStats.From(s with { State = JobStateInfo.State == System.Management.Automation.JobState.Running ? s.State : JobStateInfo.State.ToString() }, Id);
+        // A stopped tunnel of a client that still serves others reports the job's state, not the client's.
+        yield return JobStateInfo.State == System.Management.Automation.JobState.Running ? s : s with { State = JobStateInfo.State.ToString() };
     }
 
     /// <inheritdoc />

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using TunnelLite.Statistics;
 
 namespace TunnelLite.PowerShell.Jobs;
 
@@ -19,8 +18,20 @@ public abstract class TunnelJobBase : Job2
     /// <summary>When the job started.</summary>
     public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
 
-    /// <summary>Statistics objects of this job: one for a tunnel, one for a server.</summary>
-    public abstract IEnumerable<TunnelStats> GetStats();
+    /// <summary>Statistics of this job: one TunnelLite.TunnelStats for a tunnel, one for a server, with a JobId note property
+    /// so that a dashboard can get back to the job.</summary>
+    public IEnumerable<PSObject> GetStats()
+    {
+        foreach (var s in ReadStats())
+        {
+            var o = new PSObject(s);
+            o.Properties.Add(new PSNoteProperty("JobId", Id));
+            yield return o;
+        }
+    }
+
+    /// <summary>The engine's snapshots for this job.</summary>
+    protected abstract IEnumerable<TunnelStats> ReadStats();
 
     /// <inheritdoc />
     public override bool HasMoreData =>

@@ -34,10 +34,10 @@ public sealed class TunnelServerJob : TunnelJobBase
     }
 
     /// <inheritdoc />
-    public override IEnumerable<TunnelStats> GetStats()
+    protected override IEnumerable<TunnelStats> ReadStats()
     {
         if (_server is null) yield break;
-        yield return TunnelStats.From(_server.GetStatistics(Name), Id);
+        yield return _server.GetStatistics(Name);
     }
 
     /// <inheritdoc />

@@ -60,6 +60,16 @@ public sealed class TunnelFixture : IAsyncDisposable
         return client;
     }
 
+    /// <summary>A server and a client with one tunnel "echo" to <paramref name="echo"/>; both owned by the fixture.</summary>
+    public async Task<(TunnelServer Server, TunnelClient Client)> StartEchoTunnelAsync(EchoService echo, Action<TunnelClientOptions>? configure = null)
+    {
+        var server = await StartServerAsync();
+        var options = ClientOptions(server);
+        options.Tunnels.Add(new TunnelDefinition { Name = "echo", LocalPort = echo.Port });
+        configure?.Invoke(options);
+        return (server, await StartClientAsync(options));
+    }
+
     public T Own<T>(T disposable) where T : IAsyncDisposable
     {
         _owned.Add(disposable);

@@ -1,9 +1,11 @@
 using TunnelLite.Forwarding;
+using TunnelLite.Statistics;
 
-namespace TunnelLite.Statistics;
+// Users see this type as TunnelLite.TunnelStats (Get-TunnelStats, format views, Export-Csv), so it lives in the root namespace.
+namespace TunnelLite;
 
 /// <summary>A point-in-time snapshot of one tunnel (or, with <see cref="TunnelRole.Server"/> and no tunnel, a whole server).</summary>
-public sealed record TunnelStatistics
+public sealed record TunnelStats
 {
     /// <summary>Tunnel name, or the server's name.</summary>
     public required string Name { get; init; }
@@ -53,11 +55,11 @@ public sealed record TunnelStatistics
     public DateTimeOffset Timestamp { get; init; }
 
     /// <summary>Fills the counter fields from <paramref name="c"/> at <paramref name="now"/>.</summary>
-    internal static TunnelStatistics From(TrafficCounters c, DateTimeOffset now, DateTimeOffset started, string name, TunnelRole role, string state, ForwardingMode mode)
+    internal static TunnelStats From(TrafficCounters c, DateTimeOffset now, DateTimeOffset started, string name, TunnelRole role, string state, ForwardingMode mode)
     {
         var (rin, rout) = c.Rate(now);
         var err = c.LastError;
-        return new TunnelStatistics
+        return new TunnelStats
         {
             Name = name,
             Role = role,
@@ -67,8 +69,8 @@ public sealed record TunnelStatistics
             FailedConnections = c.FailedConnections,
             BytesIn = c.BytesIn,
             BytesOut = c.BytesOut,
-            BytesInPerSec = rin,
-            BytesOutPerSec = rout,
+            BytesInPerSec = Math.Round(rin, 1),
+            BytesOutPerSec = Math.Round(rout, 1),
             Reconnects = c.Reconnects,
             Uptime = now - started,
             ForwardingMode = mode,
