@@ -4,20 +4,26 @@ using System.Security.Cryptography;
 using System.Text;
 using TunnelLite.Client;
 using TunnelLite.Config;
+using TunnelLite.Forwarding;
 using TunnelLite.Server;
 using TunnelLite.Tests.Support;
 
 namespace TunnelLite.Tests;
 
-public sealed class EndToEndTests
+/// <summary>The end-to-end suite, run once per forwarding mode: every behaviour must hold whichever pump moves the bytes.</summary>
+public abstract class EndToEndTests
 {
+    protected abstract ForwardingMode Mode { get; }
+
+    private TunnelFixture NewFixture() => new(Mode);
+
     private static TunnelDefinition Echo(EchoService echo, string name = "echo", int remotePort = 0) =>
         new() { Name = name, LocalPort = echo.Port, RemotePort = remotePort };
 
     [Fact]
     public async Task Echo_service_answers_through_the_tunnel()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService();
         var (server, client) = await f.StartEchoTunnelAsync(echo);
         var port = client.Tunnels.Single().RemotePort;
@@ -35,7 +41,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task Hundred_parallel_connections_move_one_MiB_each_way_intact()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService();
         var (server, client) = await f.StartEchoTunnelAsync(echo, o => o.PoolCount = 8);
         var port = client.Tunnels.Single().RemotePort;
@@ -73,7 +79,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task Half_close_lets_the_reply_flow_after_the_user_stops_sending()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         // A service that reads the whole request (until FIN), then answers with its length and hash.
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -114,7 +120,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task A_reset_by_the_local_service_resets_the_user_connection()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen(10);
@@ -141,7 +147,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task Wrong_token_is_rejected_with_a_distinct_error()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         var server = await f.StartServerAsync();
         var options = TunnelFixture.ClientOptions(server, token: "not the token");
         var client = new TunnelClient(options);
@@ -155,7 +161,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task Port_outside_the_allowed_ranges_is_refused()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService();
         var so = TunnelFixture.ServerOptions();
         so.AllowPorts.Add(new PortRange(41000, 41010));
@@ -171,7 +177,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task Port_taken_by_another_process_is_refused()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService();
         using var squatter = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         squatter.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -187,7 +193,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task Port_and_name_taken_by_another_client_are_refused()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService();
         var server = await f.StartServerAsync();
         var first = TunnelFixture.ClientOptions(server);
@@ -214,7 +220,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task Server_assigns_a_free_port_from_its_allowed_range()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService();
         var so = TunnelFixture.ServerOptions();
         so.AllowPorts.Add(new PortRange(43100, 43119));
@@ -237,7 +243,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task Disposed_client_frees_its_port_at_once()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService();
         var server = await f.StartServerAsync();
         var options = TunnelFixture.ClientOptions(server);
@@ -253,9 +259,10 @@ public sealed class EndToEndTests
     [Fact]
     public async Task Server_restart_makes_the_client_reconnect_and_serve_again()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService();
         var so = TunnelFixture.ServerOptions();
+        so.ForwardingMode = Mode;
         var server1 = new TunnelServer(so);
         await server1.StartAsync();
         var controlPort = server1.ControlEndpoint!.Port;
@@ -282,7 +289,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task Local_service_down_closes_the_user_connection_and_counts_a_failure()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         int deadPort;
         using (var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
         {
@@ -308,7 +315,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task Without_a_pool_the_server_asks_for_a_data_connection_on_demand()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService();
         var (server, client) = await f.StartEchoTunnelAsync(echo, o => o.PoolCount = 0);
         for (var i = 0; i < 5; i++)
@@ -323,7 +330,7 @@ public sealed class EndToEndTests
     public async Task IPv6_loopback_works_end_to_end()
     {
         if (!Socket.OSSupportsIPv6) return;
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService(IPAddress.IPv6Loopback);
         var server = await f.StartServerAsync(TunnelFixture.ServerOptions("::1"));
         var options = TunnelFixture.ClientOptions(server, address: "::1");
@@ -337,10 +344,11 @@ public sealed class EndToEndTests
     [Fact]
     public async Task Stop_lets_an_active_connection_drain_then_frees_the_control_port()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService();
         var so = TunnelFixture.ServerOptions();
         so.DrainTimeout = TimeSpan.FromSeconds(5);
+        so.ForwardingMode = Mode;
         var server = new TunnelServer(so);
         await server.StartAsync();
         var options = TunnelFixture.ClientOptions(server);
@@ -361,7 +369,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task Tunnels_can_be_added_and_removed_on_a_live_client()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService();
         var server = await f.StartServerAsync();
         var client = await f.StartClientAsync(TunnelFixture.ClientOptions(server));
@@ -378,7 +386,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task Rates_and_snapshots_report_recent_traffic()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService();
         var (server, client) = await f.StartEchoTunnelAsync(echo);
         using var user = await TunnelFixture.ConnectAsync(client.Tunnels.Single().RemotePort);
@@ -409,4 +417,19 @@ public sealed class EndToEndTests
             return false;
         }
     }
+}
+
+public sealed class EndToEndCopyTests : EndToEndTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Copy;
+}
+
+public sealed class EndToEndSpliceTests : EndToEndTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Splice;
+}
+
+public sealed class EndToEndAutoTests : EndToEndTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Auto;
 }

@@ -36,7 +36,7 @@ public sealed class TunnelClient : IAsyncDisposable
         ClientName = clientName;
         _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Client");
         foreach (var t in options.Tunnels) _tunnels[t.Name] = new ClientTunnel(t, Totals);
-        Pump = PumpSelector.For(ForwardingMode.Auto);
+        Pump = PumpSelector.For(options.ForwardingMode);
     }
 
     /// <summary>The settings in force.</summary>

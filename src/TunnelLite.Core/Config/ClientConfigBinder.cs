@@ -19,6 +19,7 @@ internal static class ClientConfigBinder
         {
             if (transport.GetInt("poolCount", 0, 1000) is { } pool) options.PoolCount = pool;
             if (transport.GetSeconds("heartbeatInterval") is { } interval) options.HeartbeatInterval = interval;
+            if (SharedConfigKeys.ReadForwardingMode(transport) is { } mode) options.ForwardingMode = mode;
             if (transport.GetSeconds("heartbeatTimeout") is { } timeout) options.HeartbeatTimeout = timeout;
         }
         SharedConfigKeys.CheckHeartbeats(transport, root, options.HeartbeatInterval, options.HeartbeatTimeout);

@@ -19,6 +19,7 @@ internal static class ServerConfigBinder
         {
             if (transport.GetInt("maxPoolCount", 0, 1000) is { } maxPool) options.MaxPoolCount = maxPool;
             if (transport.GetSeconds("heartbeatInterval") is { } interval) options.HeartbeatInterval = interval;
+            if (SharedConfigKeys.ReadForwardingMode(transport) is { } mode) options.ForwardingMode = mode;
             if (transport.GetSeconds("heartbeatTimeout") is { } timeout) options.HeartbeatTimeout = timeout;
             if (transport.GetSeconds("handshakeTimeout") is { } handshake) options.HandshakeTimeout = handshake;
             if (transport.GetSeconds("userConnectionTimeout") is { } user) options.UserConnectionTimeout = user;

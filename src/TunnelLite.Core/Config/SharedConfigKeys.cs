@@ -40,4 +40,13 @@ internal static class SharedConfigKeys
     }
 
     private static string Seconds(TimeSpan t) => $"{t.TotalSeconds:0.###} s";
+
+    /// <summary>Reads <c>transport.forwardingMode</c> ("auto", "copy" or "splice"; a TunnelLite key, unknown to frp).</summary>
+    public static Forwarding.ForwardingMode? ReadForwardingMode(TomlConfigTable? transport)
+    {
+        if (transport?.GetString("forwardingMode") is not { } text) return null;
+        if (Enum.TryParse<Forwarding.ForwardingMode>(text, ignoreCase: true, out var mode) && Enum.IsDefined(mode) && !int.TryParse(text, out _))
+            return mode;
+        throw transport.ValueError(transport.Find("forwardingMode")!, $"\"{text}\" is not a forwarding mode; use \"auto\", \"copy\" or \"splice\"");
+    }
 }

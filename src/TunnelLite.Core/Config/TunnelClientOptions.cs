@@ -38,6 +38,10 @@ public sealed class TunnelClientOptions
     /// <summary>The tunnels to register.</summary>
     public List<TunnelDefinition> Tunnels { get; set; } = new();
 
+    /// <summary>How bytes are moved: Auto (splice(2) on Linux where it applies, else copy), Copy or Splice
+    /// (config key transport.forwardingMode). Auto defers to the TUNNELLITE_FORWARDING_MODE environment variable when set.</summary>
+    public Forwarding.ForwardingMode ForwardingMode { get; set; } = Forwarding.ForwardingMode.Auto;
+
     /// <summary>Where the engine logs; null for no logging.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 

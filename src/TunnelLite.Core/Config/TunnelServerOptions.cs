@@ -41,6 +41,10 @@ public sealed class TunnelServerOptions
     /// <summary>How long <see cref="Server.TunnelServer.StopAsync"/> lets active connections drain before it closes them.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>How bytes are moved: Auto (splice(2) on Linux where it applies, else copy), Copy or Splice
+    /// (config key transport.forwardingMode). Auto defers to the TUNNELLITE_FORWARDING_MODE environment variable when set.</summary>
+    public Forwarding.ForwardingMode ForwardingMode { get; set; } = Forwarding.ForwardingMode.Auto;
+
     /// <summary>Where the engine logs; null for no logging.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 

@@ -3,6 +3,26 @@ namespace TunnelLite.Forwarding;
 /// <summary>Chooses the pump for a requested mode on this platform.</summary>
 public static class PumpSelector
 {
-    /// <summary>The pump for <paramref name="requested"/>. Until zero-copy lands every mode resolves to the buffered pump.</summary>
-    public static IForwardingPump For(ForwardingMode requested) => BufferedPump.Instance;
+    /// <summary>Environment variable that sets the mode wherever the options leave it at Auto: copy, splice or auto.
+    /// An escape hatch that needs no change to scripts or config files.</summary>
+    public const string EnvironmentVariable = "TUNNELLITE_FORWARDING_MODE";
+
+    /// <summary>The mode in force: an explicit Copy or Splice wins; Auto defers to <see cref="EnvironmentVariable"/>.</summary>
+    public static ForwardingMode Resolve(ForwardingMode requested)
+    {
+        if (requested != ForwardingMode.Auto) return requested;
+        var env = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        return !string.IsNullOrWhiteSpace(env) && Enum.TryParse<ForwardingMode>(env.Trim(), ignoreCase: true, out var m) && Enum.IsDefined(m)
+            ? m
+            : ForwardingMode.Auto;
+    }
+
+    /// <summary>The pump for <paramref name="requested"/>: Copy is the buffered pump; Splice splices every burst and Auto only
+    /// the bursts that stream (small messages are cheaper to copy), both where splice(2) exists, the buffered pump elsewhere.</summary>
+    public static IForwardingPump For(ForwardingMode requested)
+    {
+        var mode = Resolve(requested);
+        if (mode == ForwardingMode.Copy || !SplicePump.IsSupported) return BufferedPump.Instance;
+        return mode == ForwardingMode.Splice ? SplicePump.Always : SplicePump.Auto;
+    }
 }

@@ -41,7 +41,7 @@ public sealed class TunnelServer : IAsyncDisposable
         _bindAddress = SocketListener.ParseBindAddress(options.BindAddress);
         _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Server");
         _handshakeSlots = new SemaphoreSlim(options.MaxPendingHandshakes, options.MaxPendingHandshakes);
-        Pump = PumpSelector.For(ForwardingMode.Auto);
+        Pump = PumpSelector.For(options.ForwardingMode);
     }
 
     /// <summary>The settings in force.</summary>

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using TunnelLite.Client;
 using TunnelLite.Config;
+using TunnelLite.Forwarding;
 using TunnelLite.Server;
 
 namespace TunnelLite.Tests.Support;
@@ -11,6 +12,12 @@ public sealed class TunnelFixture : IAsyncDisposable
 {
     public const string Token = "correct horse battery staple";
     private readonly List<IAsyncDisposable> _owned = new();
+    private readonly ForwardingMode _mode;
+
+    /// <summary>A fixture whose servers and clients use <paramref name="mode"/> unless their options say otherwise.</summary>
+    public TunnelFixture(ForwardingMode mode = ForwardingMode.Auto) => _mode = mode;
+
+    public ForwardingMode Mode => _mode;
 
     /// <summary>Engine log of everything this fixture started.</summary>
     public static readonly TestLog Log = new();
@@ -46,7 +53,9 @@ public sealed class TunnelFixture : IAsyncDisposable
 
     public async Task<TunnelServer> StartServerAsync(TunnelServerOptions? options = null)
     {
-        var server = new TunnelServer(options ?? ServerOptions());
+        options ??= ServerOptions();
+        if (options.ForwardingMode == ForwardingMode.Auto) options.ForwardingMode = _mode;
+        var server = new TunnelServer(options);
         await server.StartAsync();
         _owned.Add(server);
         return server;
@@ -54,6 +63,7 @@ public sealed class TunnelFixture : IAsyncDisposable
 
     public async Task<TunnelClient> StartClientAsync(TunnelClientOptions options)
     {
+        if (options.ForwardingMode == ForwardingMode.Auto) options.ForwardingMode = _mode;
         var client = new TunnelClient(options);
         _owned.Add(client);
         await client.StartAsync();
