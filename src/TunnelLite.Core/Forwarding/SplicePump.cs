@@ -83,10 +83,21 @@ public sealed class SplicePump : IForwardingPump
         }
         finally
         {
+            // Only now may the sockets close: Socket.Dispose waits (spinning) until every reference to the handle is
+            // released, so disposing inside a direction while we hold ours would never return.
             userHandle.DangerousRelease();
             serviceHandle.DangerousRelease();
-            user.Dispose();
-            service.Dispose();
+            if (up.Failed || down.Failed)
+            {
+                // As in the buffered pump: one side failed, so both peers learn the connection broke.
+                SocketClose.Reset(user);
+                SocketClose.Reset(service);
+            }
+            else
+            {
+                user.Dispose();
+                service.Dispose();
+            }
             var spliced = up.SplicedBytes + down.SplicedBytes > 0;
             counters.Forwarded(spliced ? ForwardingMode.Splice : ForwardingMode.Copy, up.FellBack || down.FellBack);
         }
@@ -131,6 +142,7 @@ public sealed class SplicePump : IForwardingPump
 
         public long SplicedBytes { get; private set; }
         public bool FellBack { get; private set; }
+        public bool Failed { get; private set; }
 
         public async Task RunAsync()
         {
@@ -180,10 +192,9 @@ public sealed class SplicePump : IForwardingPump
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException or IOException)
             {
-                // As in the buffered pump: one side failed, so both peers learn the connection broke.
+                // Stop the other direction; RunAsync resets both sockets once it has released its handle references.
+                Failed = true;
                 _abort.Cancel();
-                SocketClose.Reset(_from);
-                SocketClose.Reset(_to);
             }
             finally
             {
