@@ -43,8 +43,8 @@ public sealed class SplicePump : IForwardingPump
     /// <summary>True on Linux when pipes can be made (splice(2) exists since Linux 2.6.17).</summary>
     public static bool IsSupported => Supported.Value;
 
-    /// <inheritdoc />
-    public ForwardingMode Mode => ForwardingMode.Splice;
+    /// <summary><see cref="ForwardingMode.Splice"/> for <see cref="Always"/>, <see cref="ForwardingMode.Auto"/> for <see cref="Auto"/>.</summary>
+    public ForwardingMode Mode => _always ? ForwardingMode.Splice : ForwardingMode.Auto;
 
     /// <summary>Pipes that exist now in the shared pool (for tests and diagnostics).</summary>
     internal static int SharedPipeCount => SharedPipes.Total;

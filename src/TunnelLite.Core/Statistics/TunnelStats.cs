@@ -37,12 +37,15 @@ public sealed record TunnelStats
     public long Reconnects { get; init; }
     /// <summary>Time since start.</summary>
     public TimeSpan Uptime { get; init; }
-    /// <summary>The forwarding mode in use.</summary>
+    /// <summary>The forwarding mode in force: Copy, Splice, or Auto (splice what streams, copy what is small). Copy wherever
+    /// splice(2) is not available, whatever was asked.</summary>
     public ForwardingMode ForwardingMode { get; init; }
     /// <summary>Connections moved with splice.</summary>
     public long SplicedConnections { get; init; }
-    /// <summary>Connections moved with the buffered copy.</summary>
+    /// <summary>Connections moved with the buffered copy only.</summary>
     public long CopiedConnections { get; init; }
+    /// <summary>Connections that were to be spliced but copied because no pipe could be had or splice refused the socket.</summary>
+    public long SpliceFallbacks { get; init; }
     /// <summary>Clients connected (servers only).</summary>
     public int Clients { get; init; }
     /// <summary>Tunnels registered (servers only).</summary>
@@ -76,6 +79,7 @@ public sealed record TunnelStats
             ForwardingMode = mode,
             SplicedConnections = c.SplicedConnections,
             CopiedConnections = c.CopiedConnections,
+            SpliceFallbacks = c.SpliceFallbacks,
             LastError = err?.Message,
             LastErrorTime = err?.Time,
             Timestamp = now,
