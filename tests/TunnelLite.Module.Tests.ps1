@@ -246,7 +246,7 @@ Describe 'Get-Tunnel, Get-TunnelStats and Stop-Tunnel' {
         $s.BytesOut | Should -BeGreaterThan 100000
         $s.BytesIn | Should -BeGreaterThan 0
         $s.BytesOut | Should -BeOfType [long]
-        $s.ForwardingMode | Should -Be 'Copy'
+        $s.ForwardingMode | Should -Be $(if ($IsLinux) { 'Auto' } else { 'Copy' })
         $s.Uptime | Should -BeOfType [timespan]
         $s.Timestamp | Should -BeOfType [datetimeoffset]
         $server = Get-TunnelStats -Name 'srv-stats'
@@ -256,6 +256,38 @@ Describe 'Get-Tunnel, Get-TunnelStats and Stop-Tunnel' {
         $json.BytesOut | Should -BeGreaterThan 100000
         $csv = Get-TunnelStats | ConvertTo-Csv | ConvertFrom-Csv
         @($csv).Count | Should -Be 3
+    }
+
+    It '-ForwardingMode <mode> is used by both ends and counted per connection' -ForEach @(
+        @{ Mode = 'Splice' }, @{ Mode = 'Copy' }
+    ) {
+        $srv = Start-TunnelServer -BindAddress 127.0.0.1 -ControlPort 0 -Token $script:Token -Name "srv-$Mode" -ForwardingMode $Mode
+        $t = New-Tunnel -Server "127.0.0.1:$($srv.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -Name "mode-$Mode" -ForwardingMode $Mode
+        try {
+            $body = Invoke-HttpDownload -Port $t.RemotePort -Path '/bytes/1000000'
+            $body.Length | Should -Be 1000000
+            $expected = if ($IsLinux) { $Mode } else { 'Copy' }
+            foreach ($name in "mode-$Mode", "srv-$Mode") {
+                $s = $null
+                foreach ($i in 1..50) {
+                    $s = Get-TunnelStats -Name $name
+                    if ($s.ActiveConnections -eq 0 -and $s.SplicedConnections + $s.CopiedConnections -ge 1) { break }
+                    Start-Sleep -Milliseconds 100
+                }
+                $s.ForwardingMode | Should -Be $expected
+                if ($expected -eq 'Splice') { $s.SplicedConnections | Should -Be 1; $s.CopiedConnections | Should -Be 0 }
+                else { $s.CopiedConnections | Should -Be 1; $s.SplicedConnections | Should -Be 0 }
+                $s.SpliceFallbacks | Should -Be 0
+            }
+        }
+        finally {
+            $t, $srv | Stop-Tunnel -Confirm:$false
+        }
+    }
+
+    It '-ForwardingMode rejects what is not a mode' {
+        { New-Tunnel -Server '127.0.0.1:1' -Token $script:Token -LocalPort 1 -ForwardingMode ZeroCopy } |
+            Should -Throw -ErrorId 'CannotConvertArgumentNoMessage,TunnelLite.PowerShell.Cmdlets.NewTunnelCommand'
     }
 
     It 'Get-TunnelStats takes jobs from the pipeline' {

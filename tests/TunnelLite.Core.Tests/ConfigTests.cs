@@ -547,3 +547,60 @@ public sealed class ConfigTokenFallbackTests
         Assert.Equal("auth.token", e.Key);
     }
 }
+
+/// <summary>The three ways to choose the forwarding mode: config key, options (cmdlet parameter), environment variable.</summary>
+public class ForwardingModeSelectionTests
+{
+    [Theory]
+    [InlineData("auto", TunnelLite.Forwarding.ForwardingMode.Auto)]
+    [InlineData("Copy", TunnelLite.Forwarding.ForwardingMode.Copy)]
+    [InlineData("SPLICE", TunnelLite.Forwarding.ForwardingMode.Splice)]
+    public void ConfigKey_SetsTheMode_OnBothEnds(string text, TunnelLite.Forwarding.ForwardingMode expected)
+    {
+        var server = TunnelConfigLoader.ParseServer($"auth.token = \"s\"\n[transport]\nforwardingMode = \"{text}\"\n", "server.toml");
+        Assert.Equal(expected, server.Options.ForwardingMode);
+        Assert.Empty(server.Warnings);
+        var client = TunnelConfigLoader.ParseClient(
+            $"serverAddr = \"127.0.0.1\"\nauth.token = \"s\"\ntransport.forwardingMode = \"{text}\"\n[[proxies]]\nname = \"a\"\ntype = \"tcp\"\nlocalPort = 22\n", "client.toml");
+        Assert.Equal(expected, client.Options.ForwardingMode);
+    }
+
+    [Theory]
+    [InlineData("\"zerocopy\"")]
+    [InlineData("\"1\"")]
+    [InlineData("2")]
+    public void ConfigKey_RejectsWhatIsNotAMode_WithFileAndLine(string value)
+    {
+        var e = Assert.Throws<TunnelConfigException>(() =>
+            TunnelConfigLoader.ParseServer($"auth.token = \"s\"\n[transport]\nforwardingMode = {value}\n", "server.toml"));
+        Assert.Equal(3, e.Line);
+        Assert.Contains("forwardingMode", e.Message);
+    }
+
+    [Fact]
+    public void ConfigKey_Absent_LeavesAuto()
+    {
+        Assert.Equal(TunnelLite.Forwarding.ForwardingMode.Auto, TunnelConfigLoader.ParseServer("auth.token = \"s\"\n", "s.toml").Options.ForwardingMode);
+    }
+
+    [Theory]
+    [InlineData(TunnelLite.Forwarding.ForwardingMode.Auto, null, TunnelLite.Forwarding.ForwardingMode.Auto)]
+    [InlineData(TunnelLite.Forwarding.ForwardingMode.Auto, "copy", TunnelLite.Forwarding.ForwardingMode.Copy)]
+    [InlineData(TunnelLite.Forwarding.ForwardingMode.Auto, " Splice ", TunnelLite.Forwarding.ForwardingMode.Splice)]
+    [InlineData(TunnelLite.Forwarding.ForwardingMode.Auto, "nonsense", TunnelLite.Forwarding.ForwardingMode.Auto)]
+    [InlineData(TunnelLite.Forwarding.ForwardingMode.Auto, "1", TunnelLite.Forwarding.ForwardingMode.Auto)]
+    [InlineData(TunnelLite.Forwarding.ForwardingMode.Copy, "splice", TunnelLite.Forwarding.ForwardingMode.Copy)]
+    [InlineData(TunnelLite.Forwarding.ForwardingMode.Splice, "copy", TunnelLite.Forwarding.ForwardingMode.Splice)]
+    public void EnvironmentVariable_AppliesOnlyWhereNothingWasAsked(TunnelLite.Forwarding.ForwardingMode asked, string? env, TunnelLite.Forwarding.ForwardingMode expected)
+    {
+        Assert.Equal(expected, TunnelLite.Forwarding.PumpSelector.Resolve(asked, env));
+    }
+
+    [Fact]
+    public void Copy_SelectsTheBufferedPump_AndSpliceTheSplicePumpOnLinux()
+    {
+        Assert.Same(TunnelLite.Forwarding.BufferedPump.Instance, TunnelLite.Forwarding.PumpSelector.For(TunnelLite.Forwarding.ForwardingMode.Copy));
+        var splice = TunnelLite.Forwarding.PumpSelector.For(TunnelLite.Forwarding.ForwardingMode.Splice);
+        Assert.Equal(OperatingSystem.IsLinux() ? TunnelLite.Forwarding.ForwardingMode.Splice : TunnelLite.Forwarding.ForwardingMode.Copy, splice.Mode);
+    }
+}

@@ -403,6 +403,36 @@ public abstract class EndToEndTests
         Assert.Equal(1, ss.Tunnels);
     }
 
+    [Fact]
+    public async Task Statistics_show_the_mode_in_force_and_count_each_connection_once()
+    {
+        await using var f = NewFixture();
+        await using var echo = new EchoService();
+        var (server, client) = await f.StartEchoTunnelAsync(echo);
+        const int connections = 3;
+        for (var i = 0; i < connections; i++)
+        {
+            using var user = await TunnelFixture.ConnectAsync(client.Tunnels.Single().RemotePort);
+            var r = await Transfer.EchoRoundTripAsync(user, 1024 * 1024, 40 + i);
+            Assert.Equal(r.Sent, r.Received);
+        }
+        // A connection is counted when its pump ends, just after the user saw the end.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((client.GetStatistics().Single().ActiveConnections > 0 || server.GetTunnelStatistics().Single().ActiveConnections > 0) && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        var expected = SplicePump.IsSupported ? Mode : ForwardingMode.Copy;
+        foreach (var s in new[] { client.GetStatistics().Single(), server.GetTunnelStatistics().Single() })
+        {
+            Assert.Equal(expected, s.ForwardingMode);
+            Assert.Equal(connections, s.SplicedConnections + s.CopiedConnections);
+            Assert.Equal(0, s.SpliceFallbacks);
+            if (expected == ForwardingMode.Splice) Assert.Equal(connections, s.SplicedConnections);
+            if (expected == ForwardingMode.Copy) Assert.Equal(0, s.SplicedConnections);
+            // 1 MiB arrives in bursts far above the threshold, so Auto splices too.
+            if (expected == ForwardingMode.Auto) Assert.True(s.SplicedConnections > 0, "Auto spliced no bulk connection");
+        }
+    }
+
     internal static bool CanBind(int port)
     {
         try

@@ -8,11 +8,15 @@ public static class PumpSelector
     public const string EnvironmentVariable = "TUNNELLITE_FORWARDING_MODE";
 
     /// <summary>The mode in force: an explicit Copy or Splice wins; Auto defers to <see cref="EnvironmentVariable"/>.</summary>
-    public static ForwardingMode Resolve(ForwardingMode requested)
+    public static ForwardingMode Resolve(ForwardingMode requested) =>
+        Resolve(requested, Environment.GetEnvironmentVariable(EnvironmentVariable));
+
+    /// <summary>As <see cref="Resolve(ForwardingMode)"/>, with the variable's value given (tests must not change the
+    /// process environment under tests that run in parallel). A value that is not a mode is ignored.</summary>
+    internal static ForwardingMode Resolve(ForwardingMode requested, string? env)
     {
         if (requested != ForwardingMode.Auto) return requested;
-        var env = Environment.GetEnvironmentVariable(EnvironmentVariable);
-        return !string.IsNullOrWhiteSpace(env) && Enum.TryParse<ForwardingMode>(env.Trim(), ignoreCase: true, out var m) && Enum.IsDefined(m)
+        return !string.IsNullOrWhiteSpace(env) && !int.TryParse(env, out _) && Enum.TryParse<ForwardingMode>(env.Trim(), ignoreCase: true, out var m) && Enum.IsDefined(m)
             ? m
             : ForwardingMode.Auto;
     }

@@ -2,6 +2,7 @@ using System.Management.Automation;
 using System.Security;
 using TunnelLite.Client;
 using TunnelLite.Config;
+using TunnelLite.Forwarding;
 using TunnelLite.PowerShell.Internal;
 using TunnelLite.PowerShell.Jobs;
 
@@ -58,6 +59,12 @@ public sealed class NewTunnelCommand : EngineCmdletBase
     [Parameter]
     [ValidateRange(1, 3600)]
     public int TimeoutSec { get; set; } = 10;
+
+    /// <summary>How tunnel bytes move between the data connection and the local service: Auto (splice what streams, copy
+    /// small messages), Splice (always splice(2)) or Copy (buffered). Without splice(2) (not Linux) every mode copies.
+    /// Default: the config's transport.forwardingMode, else the TUNNELLITE_FORWARDING_MODE environment variable, else Auto.</summary>
+    [Parameter]
+    public ForwardingMode ForwardingMode { get; set; }
 
     /// <summary>A client TOML file (frpc.toml keys): one job per [[proxies]] entry. Parameters given on the command line win over it.</summary>
     [Parameter(Mandatory = true, ParameterSetName = ConfigSet)]
@@ -144,6 +151,7 @@ public sealed class NewTunnelCommand : EngineCmdletBase
             }
         }
         if (Token is not null) options.Token = SecureStringTransformationAttribute.ToPlainText(Token);
+        if (bound.ContainsKey(nameof(ForwardingMode))) options.ForwardingMode = ForwardingMode;
         if (ConfigPath is null || bound.ContainsKey(nameof(PoolSize))) options.PoolCount = PoolSize;
         if (ConfigPath is null || bound.ContainsKey(nameof(TimeoutSec))) options.ConnectTimeout = TimeSpan.FromSeconds(TimeoutSec);
         RequireToken(options.Token, ConfigPath);

@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using System.Security;
 using TunnelLite.Config;
+using TunnelLite.Forwarding;
 using TunnelLite.PowerShell.Internal;
 using TunnelLite.PowerShell.Jobs;
 using TunnelLite.Server;
@@ -41,6 +42,12 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
     [Parameter(Mandatory = true, ParameterSetName = ConfigSet)]
     [ValidateNotNullOrEmpty]
     public string? ConfigPath { get; set; }
+
+    /// <summary>How tunnel bytes move: Auto (splice what streams, copy small messages), Splice (always splice(2)) or Copy
+    /// (buffered). Without splice(2) (not Linux) every mode copies. Default: the config's transport.forwardingMode, else the
+    /// TUNNELLITE_FORWARDING_MODE environment variable, else Auto.</summary>
+    [Parameter]
+    public ForwardingMode ForwardingMode { get; set; }
 
     /// <summary>Name of the job. Default 'server-PORT'.</summary>
     [Parameter]
@@ -100,6 +107,7 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
         if (ConfigPath is null || bound.ContainsKey(nameof(BindAddress))) options.BindAddress = BindAddress;
         if (ConfigPath is null || bound.ContainsKey(nameof(ControlPort))) options.ControlPort = ControlPort;
         if (Token is not null) options.Token = SecureStringTransformationAttribute.ToPlainText(Token);
+        if (bound.ContainsKey(nameof(ForwardingMode))) options.ForwardingMode = ForwardingMode;
         if (AllowPorts is not null)
         {
             options.AllowPorts.Clear();
