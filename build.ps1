@@ -7,7 +7,7 @@
     Needs only the .NET SDK: run it with the repo's local PowerShell tool,
 
         dotnet tool restore
-        dotnet pwsh ./build.ps1 [Build|Test|Docs|Demo|Package|Clean|Bench|Soak] [-Configuration Release|Debug]
+        dotnet pwsh ./build.ps1 [Build|Test|Docs|Demo|Package|Clean|Bench|MicroBench|Soak] [-Configuration Release|Debug] [-Quick]
 
     Everything else it needs (Pester) comes from NuGet through build/tools/TunnelLite.BuildTools.csproj.
 
@@ -19,13 +19,20 @@
     Test    Build, then dotnet test on every tests/**/*.csproj (TRX in out/test-results/), then Pester on
             tests/**/*.Tests.ps1 in a child PowerShell process; prints one line per suite and ends with
             'N passed, N failed[, N skipped]'. Exits 1 if a test failed, a run crashed or no test ran.
+    Bench   Build, then the end-to-end benchmark (bench/TunnelLite.EndToEndBench): direct loopback against
+            tunnels in copy, splice and auto mode whose server and client are separate pwsh processes; bulk
+            MB/s and CPU s/GB, new connections/s, keep-alive request/reply, RSS per 1,000 idle connections.
+            Prints a markdown table and writes bench/results/latest.md. About 3 minutes; -Quick for a smoke run.
+    MicroBench  BenchmarkDotNet benchmarks of the pumps and the frame codec (bench/TunnelLite.Benchmarks).
     Clean   Removes out/ and the bin/ and obj/ folders of the projects under src, tests, bench and build.
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Docs', 'Demo', 'Package', 'Clean', 'Bench', 'Soak')]
+    [ValidateSet('Build', 'Test', 'Docs', 'Demo', 'Package', 'Clean', 'Bench', 'MicroBench', 'Soak')]
     [string] $Task = 'Build',
-    [string] $Configuration = 'Release'
+    [string] $Configuration = 'Release',
+    # Bench: a shorter run (smaller transfers, fewer rounds) to check that the benchmark works, not to quote.
+    [switch] $Quick
 )
 
 Set-StrictMode -Version Latest
@@ -320,7 +327,26 @@ function Invoke-PackageTask {
     Write-Host "  wrote $([IO.Path]::GetRelativePath($Root, $package))"
     Write-Host '  install it with: Register-PSResourceRepository -Name TunnelLiteLocal -Uri ./out/packages -Trusted; Install-PSResource TunnelLite -Repository TunnelLiteLocal'
 }
-function Invoke-BenchTask { throw 'Bench: not implemented yet.' }
+function Invoke-BenchTask {
+    if (-not $IsLinux) { Write-Warning 'Bench reads CPU and memory from /proc: Linux only.'; return }
+    $Configuration = 'Release' # a Debug build would measure the wrong thing
+    Invoke-BuildTask
+    $project = Join-Path $Root 'bench/TunnelLite.EndToEndBench/TunnelLite.EndToEndBench.csproj'
+    Write-Step 'Building the end-to-end benchmark'
+    Invoke-Native dotnet @('build', $project, '-c', 'Release', '--nologo', '-v', 'q')
+    $dll = Join-Path $Root 'bench/TunnelLite.EndToEndBench/bin/Release/net10.0/TunnelLite.EndToEndBench.dll'
+    $out = Join-Path $Root 'bench/results/latest.md'
+    $benchArgs = @($dll, '--pwsh', (Join-Path $PSHOME 'pwsh.dll'), '--module', (Join-Path $ModuleOut 'TunnelLite.psd1'),
+        '--host-script', (Join-Path $Root 'bench/hosts/Start-BenchHost.ps1'))
+    if ($Quick) { $benchArgs += @('--quick', '--out', (Join-Path $OutDir 'bench-quick.md')) } else { $benchArgs += @('--out', $out) }
+    Write-Step 'Running the end-to-end benchmark (loopback only)'
+    Invoke-Native dotnet $benchArgs
+}
+
+function Invoke-MicroBenchTask {
+    Write-Step 'Running the BenchmarkDotNet benchmarks (bench/TunnelLite.Benchmarks)'
+    Invoke-Native dotnet @('run', '-c', 'Release', '--project', (Join-Path $Root 'bench/TunnelLite.Benchmarks'), '--', '--filter', '*')
+}
 function Invoke-SoakTask { throw 'Soak: not implemented yet.' }
 
 #endregion
@@ -336,6 +362,7 @@ try {
         'Demo' { Invoke-DemoTask }
         'Package' { Invoke-PackageTask }
         'Bench' { Invoke-BenchTask }
+        'MicroBench' { Invoke-MicroBenchTask }
         'Soak' { Invoke-SoakTask }
     }
 }

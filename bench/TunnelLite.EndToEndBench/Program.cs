@@ -1,0 +1,196 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using TunnelLite.Bench;
+
+// The end-to-end benchmark of issue 4: direct loopback against TunnelLite tunnels whose server and client are separate pwsh
+// processes, in copy, splice and auto mode, the cases alternated round by round; medians are reported.
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+var o = BenchOptions.Parse(args);
+var clock = Stopwatch.StartNew();
+void Say(string s) => Console.Error.WriteLine($"[{clock.Elapsed:mm\\:ss}] {s}");
+
+await using var sink = new Sink();
+var tunnels = new List<TunnelPath>
+{
+    new("copy", "Copy", false), new("splice", "Splice", false), new("auto", "Auto", false),
+    new("copy + inline", "Copy", true), new("auto + inline", "Auto", true),
+};
+Say($"starting {tunnels.Count} tunnel servers and clients (pwsh, pool {o.PoolSize})");
+try
+{
+    await Task.WhenAll(tunnels.Select(async t => t.Server = await HostProcess.StartAsync(o, "Server", t.Mode, t.Inline)));
+    await Task.WhenAll(tunnels.Select(async t => t.Client = await HostProcess.StartAsync(o, "Client", t.Mode, t.Inline, t.Server!.Port, sink.Port)));
+    var direct = new TunnelPath("direct", "-", false) { DirectPort = sink.Port };
+    var main = new[] { direct, tunnels[0], tunnels[1], tunnels[2] };
+    var all = main.Concat(tunnels.Skip(3)).ToArray();
+
+    Say("warming up");
+    foreach (var p in all)
+    {
+        await LoadGenerator.BulkAsync(p.Port, 64L << 20);
+        await LoadGenerator.ConnectionsAsync(p.Port, 4, TimeSpan.FromMilliseconds(300));
+        await LoadGenerator.RequestReplyAsync(p.Port, 10, TimeSpan.FromMilliseconds(300));
+    }
+
+    // Bulk: alternate the cases within each round, rotating the order, so that drift on a shared machine hits all alike.
+    for (var r = 0; r < o.BulkRounds; r++)
+    {
+        foreach (var p in Rotate(main, r))
+        {
+            var (s0, c0) = (p.Server?.CpuSeconds() ?? 0, p.Client?.CpuSeconds() ?? 0);
+            var secs = await LoadGenerator.BulkAsync(p.Port, o.BulkBytes);
+            p.BulkMBps.Add(o.BulkBytes / 1e6 / secs);
+            p.ServerCpu += (p.Server?.CpuSeconds() ?? 0) - s0;
+            p.ClientCpu += (p.Client?.CpuSeconds() ?? 0) - c0;
+            p.BulkBytes += o.BulkBytes;
+        }
+        Say($"bulk round {r + 1}: " + string.Join(", ", main.Select(p => $"{p.Name} {p.BulkMBps[^1]:0} MB/s")));
+    }
+
+    for (var r = 0; r < o.Rounds; r++)
+    {
+        foreach (var p in Rotate(main, r)) p.Connections.Add(await LoadGenerator.ConnectionsAsync(p.Port, 16, o.RunTime));
+        Say($"connections round {r + 1}: " + string.Join(", ", main.Select(p => $"{p.Name} {p.Connections[^1].Rate:0}/s")));
+    }
+
+    for (var r = 0; r < o.Rounds; r++)
+    {
+        foreach (var p in Rotate(all, r)) p.RequestReply.Add(await LoadGenerator.RequestReplyAsync(p.Port, 50, o.RunTime));
+        Say($"request/reply round {r + 1}: " + string.Join(", ", all.Select(p => $"{p.Name} {p.RequestReply[^1].Rate:0}/s")));
+    }
+
+    foreach (var p in main.Skip(1))
+    {
+        await Task.Delay(500);
+        var (s0, c0) = (p.Server!.RssBytes(), p.Client!.RssBytes());
+        var open = await LoadGenerator.OpenIdleAsync(p.Port, o.IdleConnections);
+        await Task.Delay(1000);
+        p.IdleServerGrowth = p.Server.RssBytes() - s0;
+        p.IdleClientGrowth = p.Client.RssBytes() - c0;
+        foreach (var s in open) s.Dispose();
+        Say($"idle {p.Name}: server +{p.IdleServerGrowth / 1048576.0:0.0} MiB, client +{p.IdleClientGrowth / 1048576.0:0.0} MiB per {o.IdleConnections}");
+    }
+    await Task.Delay(1000);
+    foreach (var t in tunnels)
+    {
+        t.ServerStats = await t.Server!.StatsAsync();
+        t.ClientStats = await t.Client!.StatsAsync();
+    }
+
+    var md = Report(o, direct, main, all, tunnels, clock.Elapsed);
+    Console.WriteLine(md);
+    if (o.OutFile is not null)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(o.OutFile))!);
+        File.WriteAllText(o.OutFile, md);
+        Say($"wrote {o.OutFile}");
+    }
+    return 0;
+}
+finally
+{
+    await Task.WhenAll(tunnels.SelectMany(t => new[] { t.Client, t.Server }).Where(h => h is not null).Select(h => h!.DisposeAsync().AsTask()));
+}
+
+static IEnumerable<T> Rotate<T>(IReadOnlyList<T> items, int by) => items.Skip(by % items.Count).Concat(items.Take(by % items.Count));
+
+static string Report(BenchOptions o, TunnelPath direct, TunnelPath[] main, TunnelPath[] all, List<TunnelPath> tunnels, TimeSpan took)
+{
+    var sb = new StringBuilder();
+    string F(double v, string fmt = "0") => double.IsNaN(v) ? "-" : v.ToString(fmt, CultureInfo.InvariantCulture);
+    double RatioMedian(TunnelPath p, Func<TunnelPath, IReadOnlyList<double>> series) =>
+        Stat.Median(series(p).Zip(series(direct), (a, b) => a / b));
+
+    sb.AppendLine($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores, Linux {Environment.OSVersion.Version}, " +
+                  $"{RuntimeInformation.FrameworkDescription}; tunnel ends in separate pwsh processes, pool {o.PoolSize}; run took {took:m\\:ss}" + (o.Quick ? " (quick)" : "") + ".");
+    sb.AppendLine();
+    sb.AppendLine($"**Bulk**: one connection downloads {o.BulkBytes >> 20} MiB from the sink; {o.BulkRounds} rounds, cases alternated; median MB/s, median of the per-round ratios to direct; CPU of each tunnel process per GB moved.");
+    sb.AppendLine();
+    sb.AppendLine("| Path | MB/s | × direct | server CPU s/GB | client CPU s/GB | tunnel CPU s/GB |");
+    sb.AppendLine("|---|---:|---:|---:|---:|---:|");
+    foreach (var p in main)
+    {
+        var gb = p.BulkBytes / 1e9;
+        sb.AppendLine(p.Server is null
+            ? $"| {p.Name} | {F(Stat.Median(p.BulkMBps))} | 1.00 | - | - | - |"
+            : $"| {p.Name} | {F(Stat.Median(p.BulkMBps))} | {F(RatioMedian(p, x => x.BulkMBps), "0.00")} | {F(p.ServerCpu / gb, "0.00")} | {F(p.ClientCpu / gb, "0.00")} | {F((p.ServerCpu + p.ClientCpu) / gb, "0.00")} |");
+    }
+    sb.AppendLine();
+    sb.AppendLine($"**New connections**: 16 loops, each connection sends a {Sink.RequestSize} B request, reads a {Sink.ReplySize} B reply, and ends; {o.Rounds} rounds of {o.RunTime.TotalSeconds:0} s; latency from connect to reply.");
+    sb.AppendLine();
+    sb.AppendLine("| Path | conn/s | × direct | p50 ms | p99 ms | failed |");
+    sb.AppendLine("|---|---:|---:|---:|---:|---:|");
+    foreach (var p in main)
+    {
+        var lat = p.Connections.SelectMany(c => c.LatenciesMs).ToArray();
+        sb.AppendLine($"| {p.Name} | {F(Stat.Median(p.Connections.Select(c => c.Rate)))} | {F(RatioMedian(p, x => x.Connections.Select(c => c.Rate).ToList()), "0.00")} | {F(Stat.Percentile(lat, 50), "0.00")} | {F(Stat.Percentile(lat, 99), "0.00")} | {p.Connections.Sum(c => c.Failures)} |");
+    }
+    sb.AppendLine();
+    sb.AppendLine($"**Request/reply**: 50 keep-alive connections, each sending a {Sink.RequestSize} B request and waiting for its {Sink.ReplySize} B reply (a key-value GET); {o.Rounds} rounds of {o.RunTime.TotalSeconds:0} s. \"+ inline\": both tunnel processes run with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1.");
+    sb.AppendLine();
+    sb.AppendLine("| Path | req/s | × direct | p50 ms | p99 ms |");
+    sb.AppendLine("|---|---:|---:|---:|---:|");
+    foreach (var p in all)
+    {
+        var lat = p.RequestReply.SelectMany(c => c.LatenciesMs).ToArray();
+        sb.AppendLine($"| {p.Name} | {F(Stat.Median(p.RequestReply.Select(c => c.Rate)))} | {F(RatioMedian(p, x => x.RequestReply.Select(c => c.Rate).ToList()), "0.00")} | {F(Stat.Percentile(lat, 50), "0.000")} | {F(Stat.Percentile(lat, 99), "0.000")} |");
+    }
+    sb.AppendLine();
+    sb.AppendLine($"**Idle connections**: RSS growth of each tunnel process with {o.IdleConnections} idle tunneled connections open (each did one exchange).");
+    sb.AppendLine();
+    sb.AppendLine("| Mode | server MiB | client MiB |");
+    sb.AppendLine("|---|---:|---:|");
+    foreach (var p in main.Skip(1))
+        sb.AppendLine($"| {p.Name} | {F(p.IdleServerGrowth / 1048576.0, "0.0")} | {F(p.IdleClientGrowth / 1048576.0, "0.0")} |");
+    sb.AppendLine();
+    sb.AppendLine("**Forwarding as counted by Get-TunnelStats** (server / client), over the whole run:");
+    sb.AppendLine();
+    sb.AppendLine("| Path | server | client |");
+    sb.AppendLine("|---|---|---|");
+    foreach (var t in tunnels) sb.AppendLine($"| {t.Name} | `{t.ServerStats}` | `{t.ClientStats}` |");
+    sb.AppendLine();
+
+    var splice = main.Single(p => p.Name == "splice");
+    var copy = main.Single(p => p.Name == "copy");
+    var auto = main.Single(p => p.Name == "auto");
+    double CpuPerGb(TunnelPath p) => (p.ServerCpu + p.ClientCpu) / (p.BulkBytes / 1e9);
+    double Rr(TunnelPath p) => Stat.Median(p.RequestReply.Select(c => c.Rate));
+    string Mark(bool ok) => ok ? "met" : "**missed**";
+    var bulkRatio = RatioMedian(splice, x => x.BulkMBps);
+    var cpuCut = 1 - CpuPerGb(splice) / CpuPerGb(copy);
+    var connRate = Stat.Median(auto.Connections.Select(c => c.Rate));
+    var worstIdle = main.Skip(1).Max(p => p.IdleServerGrowth) / 1048576.0;
+    sb.AppendLine("| Target | Measured | |");
+    sb.AppendLine("|---|---:|---|");
+    sb.AppendLine($"| splice bulk ≥ 0.45 × direct | {F(bulkRatio, "0.00")} | {Mark(bulkRatio >= 0.45)} |");
+    sb.AppendLine($"| splice CPU/GB ≥ 30 % below copy | {F(cpuCut * 100, "0")} % | {Mark(cpuCut >= 0.30)} |");
+    sb.AppendLine($"| request/reply: splice ≥ copy, auto ≥ copy | splice {F(Rr(splice) / Rr(copy), "0.00")}, auto {F(Rr(auto) / Rr(copy), "0.00")} × copy | {Mark(Rr(splice) >= 0.97 * Rr(copy))}, {Mark(Rr(auto) >= 0.97 * Rr(copy))} (3 % noise allowed) |");
+    sb.AppendLine($"| ≥ 5,000 new connections/s (auto) | {F(connRate)} | {Mark(connRate >= 5000)} |");
+    sb.AppendLine($"| ≤ 16 MiB server RSS per 1,000 idle (worst mode) | {F(worstIdle, "0.0")} | {Mark(worstIdle <= 16)} |");
+    return sb.ToString();
+}
+
+/// <summary>One way to the sink: direct, or through a tunnel in one mode.</summary>
+internal sealed class TunnelPath(string name, string mode, bool inline)
+{
+    public string Name { get; } = name;
+    public string Mode { get; } = mode;
+    public bool Inline { get; } = inline;
+    public HostProcess? Server { get; set; }
+    public HostProcess? Client { get; set; }
+    public int DirectPort { get; init; }
+    public int Port => Client?.Port ?? DirectPort;
+    public List<double> BulkMBps { get; } = new();
+    public double ServerCpu { get; set; }
+    public double ClientCpu { get; set; }
+    public long BulkBytes { get; set; }
+    public List<RunResult> Connections { get; } = new();
+    public List<RunResult> RequestReply { get; } = new();
+    public long IdleServerGrowth { get; set; }
+    public long IdleClientGrowth { get; set; }
+    public string? ServerStats { get; set; }
+    public string? ClientStats { get; set; }
+}
