@@ -52,7 +52,13 @@ try
 
     for (var r = 0; r < o.Rounds; r++)
     {
-        foreach (var p in Rotate(main, r)) p.Connections.Add(await LoadGenerator.ConnectionsAsync(p.Port, 16, o.RunTime));
+        foreach (var p in Rotate(main, r))
+        {
+            var cpu0 = (p.Server?.CpuSeconds() ?? 0) + (p.Client?.CpuSeconds() ?? 0);
+            var run = await LoadGenerator.ConnectionsAsync(p.Port, 16, o.RunTime);
+            p.Connections.Add(run);
+            p.ConnectionCpu += (p.Server?.CpuSeconds() ?? 0) + (p.Client?.CpuSeconds() ?? 0) - cpu0;
+        }
         Say($"connections round {r + 1}: " + string.Join(", ", main.Select(p => $"{p.Name} {p.Connections[^1].Rate:0}/s")));
     }
 
@@ -121,12 +127,12 @@ static string Report(BenchOptions o, TunnelPath direct, TunnelPath[] main, Tunne
     sb.AppendLine();
     sb.AppendLine($"**New connections**: 16 loops, each connection sends a {Sink.RequestSize} B request, reads a {Sink.ReplySize} B reply, and ends; {o.Rounds} rounds of {o.RunTime.TotalSeconds:0} s; latency from connect to reply.");
     sb.AppendLine();
-    sb.AppendLine("| Path | conn/s | × direct | p50 ms | p99 ms | failed |");
-    sb.AppendLine("|---|---:|---:|---:|---:|---:|");
+    sb.AppendLine("| Path | conn/s | × direct | p50 ms | p99 ms | failed | tunnel CPU ms/conn |");
+    sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
     foreach (var p in main)
     {
         var lat = p.Connections.SelectMany(c => c.LatenciesMs).ToArray();
-        sb.AppendLine($"| {p.Name} | {F(Stat.Median(p.Connections.Select(c => c.Rate)))} | {F(RatioMedian(p, x => x.Connections.Select(c => c.Rate).ToList()), "0.00")} | {F(Stat.Percentile(lat, 50), "0.00")} | {F(Stat.Percentile(lat, 99), "0.00")} | {p.Connections.Sum(c => c.Failures)} |");
+        sb.AppendLine($"| {p.Name} | {F(Stat.Median(p.Connections.Select(c => c.Rate)))} | {F(RatioMedian(p, x => x.Connections.Select(c => c.Rate).ToList()), "0.00")} | {F(Stat.Percentile(lat, 50), "0.00")} | {F(Stat.Percentile(lat, 99), "0.00")} | {p.Connections.Sum(c => c.Failures)} | {(p.Server is null ? "-" : F(p.ConnectionCpu * 1000 / p.Connections.Sum(c => c.Count), "0.000"))} |");
     }
     sb.AppendLine();
     sb.AppendLine($"**Request/reply**: 50 keep-alive connections, each sending a {Sink.RequestSize} B request and waiting for its {Sink.ReplySize} B reply (a key-value GET); {o.Rounds} rounds of {o.RunTime.TotalSeconds:0} s. \"+ inline\": both tunnel processes run with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1.");
@@ -188,6 +194,7 @@ internal sealed class TunnelPath(string name, string mode, bool inline)
     public double ClientCpu { get; set; }
     public long BulkBytes { get; set; }
     public List<RunResult> Connections { get; } = new();
+    public double ConnectionCpu { get; set; }
     public List<RunResult> RequestReply { get; } = new();
     public long IdleServerGrowth { get; set; }
     public long IdleClientGrowth { get; set; }
