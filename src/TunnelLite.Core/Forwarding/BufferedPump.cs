@@ -28,14 +28,15 @@ public sealed class BufferedPump : IForwardingPump
     internal static async Task RunCoreAsync(Socket user, Socket service, TrafficCounters counters, bool fellBack, CancellationToken cancellationToken)
     {
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var up = CopyAsync(user, service, counters.AddIn, abort);
-        var down = CopyAsync(service, user, counters.AddOut, abort);
+        var ends = new StreamEnds();
+        var up = CopyAsync(user, service, counters.AddIn, ends, abort);
+        var down = CopyAsync(service, user, counters.AddOut, ends, abort);
         await Task.WhenAll(up, down).ConfigureAwait(false);
         user.Dispose();
         service.Dispose();
     }
 
-    private static async Task CopyAsync(Socket from, Socket to, Action<long> count, CancellationTokenSource abort)
+    private static async Task CopyAsync(Socket from, Socket to, Action<long> count, StreamEnds ends, CancellationTokenSource abort)
     {
         var token = abort.Token;
         byte[]? buffer = null;
@@ -52,7 +53,7 @@ public sealed class BufferedPump : IForwardingPump
                 var n = await from.ReceiveAsync(buffer.AsMemory(0, BufferSize), SocketFlags.None, token).ConfigureAwait(false);
                 if (n == 0)
                 {
-                    SocketClose.ShutdownSend(to);
+                    if (!ends.TryPassOn(from, to)) throw new SocketException((int)SocketError.ConnectionReset);
                     return;
                 }
                 var sent = 0;
@@ -76,6 +77,48 @@ public sealed class BufferedPump : IForwardingPump
         finally
         {
             if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}
+
+/// <summary>Passes the end of one direction of a connection on as a FIN, unless that end was a reset in disguise; shared
+/// by the two directions of one connection.
+/// Linux reports a socket's error once: when the peer resets, the direction sending to that socket may take the
+/// ECONNRESET, and the direction reading from it then finds only a closed receive side, so its read (or splice) returns
+/// 0 like a clean end. Passing that on as a FIN would tell the other peer the stream ended completely before it is reset,
+/// and a peer that only reads takes the truncated stream for a whole one.</summary>
+internal sealed class StreamEnds
+{
+    private readonly object _gate = new();
+    private Socket? _finSentOn;
+
+    /// <summary>Called when <paramref name="from"/> reached end of stream: sends a FIN on <paramref name="to"/> and returns
+    /// true, or returns false, sending nothing, when <paramref name="from"/> was in fact reset (the caller fails the connection).</summary>
+    public bool TryPassOn(Socket from, Socket to)
+    {
+        lock (_gate)
+        {
+            // An empty send succeeds on a connection the peer has only half-closed (CLOSE_WAIT) and fails on one it
+            // reset. It proves nothing once this side has sent its own FIN on `from`; but then the other direction has
+            // ended, nothing else touches `from`, and a reset would have failed the read itself. The lock keeps the other
+            // direction from sending that FIN between the check and the probe.
+            if (!ReferenceEquals(_finSentOn, from) && !AcceptsSend(from)) return false;
+            SocketClose.ShutdownSend(to);
+            _finSentOn = to;
+            return true;
+        }
+    }
+
+    private static bool AcceptsSend(Socket s)
+    {
+        try
+        {
+            s.Send(ReadOnlySpan<byte>.Empty, SocketFlags.None, out var error);
+            return error == SocketError.Success;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
         }
     }
 }

@@ -33,10 +33,15 @@ internal sealed class SplicePipePool
             Interlocked.Decrement(ref _idleCount);
             return pipe;
         }
-        if (Interlocked.Increment(ref _total) > MaxPipes)
+        // Claim a slot without ever counting past the cap: a caller that is turned away must not, even for a moment,
+        // make Total exceed MaxPipes, nor make a concurrent caller find the pool full while a slot is still free.
+        var total = Volatile.Read(ref _total);
+        while (true)
         {
-            Interlocked.Decrement(ref _total);
-            return null;
+            if (total >= MaxPipes) return null;
+            var seen = Interlocked.CompareExchange(ref _total, total + 1, total);
+            if (seen == total) break;
+            total = seen;
         }
         try
         {

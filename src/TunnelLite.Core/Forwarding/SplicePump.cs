@@ -75,8 +75,9 @@ public sealed class SplicePump : IForwardingPump
         var userFd = (int)userHandle.DangerousGetHandle();
         var serviceFd = (int)serviceHandle.DangerousGetHandle();
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var up = new Direction(this, user, userFd, service, serviceFd, counters.AddIn, abort);
-        var down = new Direction(this, service, serviceFd, user, userFd, counters.AddOut, abort);
+        var ends = new StreamEnds();
+        var up = new Direction(this, user, userFd, service, serviceFd, counters.AddIn, ends, abort);
+        var down = new Direction(this, service, serviceFd, user, userFd, counters.AddOut, ends, abort);
         try
         {
             await Task.WhenAll(up.RunAsync(), down.RunAsync()).ConfigureAwait(false);
@@ -126,10 +127,11 @@ public sealed class SplicePump : IForwardingPump
         private readonly Socket _to;
         private readonly int _toFd;
         private readonly Action<long> _count;
+        private readonly StreamEnds _ends;
         private readonly CancellationTokenSource _abort;
         private bool _copyOnly;
 
-        public Direction(SplicePump pump, Socket from, int fromFd, Socket to, int toFd, Action<long> count, CancellationTokenSource abort)
+        public Direction(SplicePump pump, Socket from, int fromFd, Socket to, int toFd, Action<long> count, StreamEnds ends, CancellationTokenSource abort)
         {
             _pump = pump;
             _from = from;
@@ -137,6 +139,7 @@ public sealed class SplicePump : IForwardingPump
             _to = to;
             _toFd = toFd;
             _count = count;
+            _ends = ends;
             _abort = abort;
         }
 
@@ -185,7 +188,8 @@ public sealed class SplicePump : IForwardingPump
                     }
                     if (ended)
                     {
-                        SocketClose.ShutdownSend(_to);
+                        // A reset can look like an end here too (see StreamEnds): then fail instead of passing a FIN on.
+                        if (!_ends.TryPassOn(_from, _to)) throw new SocketException((int)SocketError.ConnectionReset);
                         return;
                     }
                 }
