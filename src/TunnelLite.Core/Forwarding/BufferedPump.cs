@@ -60,8 +60,10 @@ public sealed class BufferedPump : IForwardingPump
                 while (sent < n)
                     sent += await to.SendAsync(buffer.AsMemory(sent, n - sent), SocketFlags.None, token).ConfigureAwait(false);
                 count(n);
-                if (from.Available == 0)
+                if (n < BufferSize)
                 {
+                    // Drained for now (a full buffer means more is likely waiting): an idle connection holds no buffer.
+                    // Judged from the receive rather than FIONREAD, to save a system call per message.
                     ArrayPool<byte>.Shared.Return(buffer);
                     buffer = null;
                 }

@@ -9,12 +9,13 @@ namespace TunnelLite.Forwarding;
 /// never enter user space. No thread is held: it waits for readability with a zero-byte receive in the runtime's socket
 /// engine, and when the destination is full it moves the head of the pipe through a small pooled buffer with an awaited
 /// send, which waits for writability in the runtime too. In <see cref="Auto"/> form it splices only bursts that stream
-/// (at least <see cref="SpliceThreshold"/> bytes waiting) and copies small ones, which are cheaper with one recv and one send.
+/// (a receive of <see cref="SpliceThreshold"/> bytes comes back full) and copies small ones, which are cheaper with one recv and one send.
 /// It falls back to copying for a connection when no pipe can be had, or when splice fails with EINVAL/ENOSYS before any
 /// byte moved; both are counted.</summary>
 public sealed class SplicePump : IForwardingPump
 {
-    /// <summary>Bytes waiting in the socket from which <see cref="Auto"/> splices rather than copies.</summary>
+    /// <summary>In <see cref="Auto"/>, a burst is first received into a buffer of this size; when it comes back full, the bytes
+    /// stream and the rest of the burst is spliced.</summary>
     public const int SpliceThreshold = 16 * 1024;
 
     /// <summary>Requested pipe size (F_SETPIPE_SZ); the kernel may grant less.</summary>
@@ -157,33 +158,33 @@ public sealed class SplicePump : IForwardingPump
                 {
                     await _from.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, token).ConfigureAwait(false);
                     bool ended;
-                    if (!_copyOnly && (_pump._always || _from.Available >= SpliceThreshold))
+                    if (_pump._always && !_copyOnly)
                     {
-                        var pipe = _pump._pipes.TryRent();
-                        if (pipe is null)
-                        {
-                            // Out of pipes: this connection copies from now on, and says so in the counters.
-                            _copyOnly = true;
-                            FellBack = true;
-                            continue;
-                        }
-                        try
-                        {
-                            ended = await SpliceBurstAsync(pipe, token).ConfigureAwait(false);
-                        }
-                        finally
-                        {
-                            _pump._pipes.Return(pipe);
-                        }
+                        ended = await SpliceWithPooledPipeAsync(token).ConfigureAwait(false);
                     }
                     else
                     {
+                        // Auto, or copying after a fallback: one receive through a buffer. A small message ends here, with the
+                        // same system calls as the buffered pump (no FIONREAD probe); a receive that fills the probe size
+                        // means the bytes stream, and the rest of the burst is spliced.
+                        var size = _copyOnly ? BufferedPump.BufferSize : SpliceThreshold;
                         buffer ??= ArrayPool<byte>.Shared.Rent(BufferedPump.BufferSize);
-                        ended = await CopyBurstAsync(buffer, token).ConfigureAwait(false);
-                        if (_from.Available == 0)
+                        var n = await _from.ReceiveAsync(buffer.AsMemory(0, size), SocketFlags.None, token).ConfigureAwait(false);
+                        ended = n == 0;
+                        if (n > 0)
                         {
+                            await SendAllAsync(buffer.AsMemory(0, n), token).ConfigureAwait(false);
+                            _count(n);
+                        }
+                        if (n < size)
+                        {
+                            // Drained for now: an idle connection holds no buffer.
                             ArrayPool<byte>.Shared.Return(buffer);
                             buffer = null;
+                        }
+                        else if (!_copyOnly)
+                        {
+                            ended = await SpliceWithPooledPipeAsync(token).ConfigureAwait(false);
                         }
                     }
                     if (ended)
@@ -206,14 +207,25 @@ public sealed class SplicePump : IForwardingPump
             }
         }
 
-        /// <summary>One receive and its send through user space; true at end of stream.</summary>
-        private async Task<bool> CopyBurstAsync(byte[] buffer, CancellationToken token)
+        /// <summary>Splices one burst through a pipe from the pool; when none can be had, this connection copies from now on
+        /// and says so in the counters. True at end of stream.</summary>
+        private async Task<bool> SpliceWithPooledPipeAsync(CancellationToken token)
         {
-            var n = await _from.ReceiveAsync(buffer.AsMemory(0, BufferedPump.BufferSize), SocketFlags.None, token).ConfigureAwait(false);
-            if (n == 0) return true;
-            await SendAllAsync(buffer.AsMemory(0, n), token).ConfigureAwait(false);
-            _count(n);
-            return false;
+            var pipe = _pump._pipes.TryRent();
+            if (pipe is null)
+            {
+                _copyOnly = true;
+                FellBack = true;
+                return false;
+            }
+            try
+            {
+                return await SpliceBurstAsync(pipe, token).ConfigureAwait(false);
+            }
+            finally
+            {
+                _pump._pipes.Return(pipe);
+            }
         }
 
         /// <summary>Splices until the source has nothing more for now (EAGAIN) or ends; true at end of stream.
