@@ -341,6 +341,10 @@ function Invoke-BenchTask {
     if ($Quick) { $benchArgs += @('--quick', '--out', (Join-Path $OutDir 'bench-quick.md')) } else { $benchArgs += @('--out', $out) }
     Write-Step 'Running the end-to-end benchmark (loopback only)'
     Invoke-Native dotnet $benchArgs
+    if (-not $Quick) {
+        & (Join-Path $Root 'build/Update-ReadmeBench.ps1') -Root $Root
+        Write-Host '  README.md now shows bench/results/latest.md'
+    }
 }
 
 function Invoke-MicroBenchTask {

@@ -17,6 +17,8 @@ internal sealed class BenchOptions
     public int Rounds => 3;
     public TimeSpan RunTime => TimeSpan.FromSeconds(Quick ? 1 : 2);
     public int IdleConnections => 1000;
+    public int RequestReplyRounds => Quick ? 3 : 7;
+    public TimeSpan RequestReplyTime => TimeSpan.FromSeconds(Quick ? 0.5 : 1);
 
     public static BenchOptions Parse(string[] args)
     {
