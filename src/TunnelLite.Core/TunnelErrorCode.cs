@@ -29,4 +29,6 @@ public enum TunnelErrorCode
     ServerShuttingDown,
     /// <summary>The request was not valid (a bad name, a bad port).</summary>
     BadRequest,
+    /// <summary>Too many failed authentications from the client's address; it must wait before it tries again.</summary>
+    AuthenticationThrottled,
 }

@@ -604,3 +604,82 @@ public class ForwardingModeSelectionTests
         Assert.Equal(OperatingSystem.IsLinux() ? TunnelLite.Forwarding.ForwardingMode.Splice : TunnelLite.Forwarding.ForwardingMode.Copy, splice.Mode);
     }
 }
+
+/// <summary>[[clients]] and the limit keys of a server config.</summary>
+public class ServerClientsConfigTests
+{
+    private static TunnelConfigException Error(string toml) =>
+        Assert.Throws<TunnelConfigException>(() => TunnelConfigLoader.ParseServer(toml, "server.toml"));
+
+    [Fact]
+    public void Clients_load_with_their_ports_and_quota_and_make_the_shared_token_optional()
+    {
+        var toml = """
+            [[clients]]
+            name = "alice"
+            token = "a-secret"
+            allowPorts = [{ start = 20000, end = 20009 }, { single = 8080 }]
+            maxTunnels = 3
+
+            [[clients]]
+            name = "bob"
+            token = "b-secret"
+
+            [transport]
+            maxConnectionsPerTunnel = 100
+            maxPendingHandshakes = 64
+            maxPendingUserConnections = 500
+            authFailureDelay = 2
+            """;
+        var r = TunnelConfigLoader.ParseServer(toml, "server.toml");
+        Assert.Empty(r.Warnings);
+        var o = r.Options;
+        Assert.Equal("", o.Token);
+        Assert.Equal(2, o.Clients.Count);
+        Assert.Equal("alice", o.Clients[0].Name);
+        Assert.Equal(new[] { new PortRange(20000, 20009), new PortRange(8080, 8080) }, o.Clients[0].AllowPorts);
+        Assert.Equal(3, o.Clients[0].MaxTunnels);
+        Assert.Empty(o.Clients[1].AllowPorts);
+        Assert.Equal(0, o.Clients[1].MaxTunnels);
+        Assert.Equal(100, o.MaxConnectionsPerTunnel);
+        Assert.Equal(64, o.MaxPendingHandshakes);
+        Assert.Equal(500, o.MaxPendingUserConnections);
+        Assert.Equal(TimeSpan.FromSeconds(2), o.AuthFailureDelay);
+        new Server.TunnelServer(o); // valid as a whole
+    }
+
+    [Fact]
+    public void Without_clients_the_shared_token_is_still_required()
+    {
+        Assert.Contains("token", Error("bindPort = 7000\n").Message);
+    }
+
+    [Fact]
+    public void A_client_without_a_token_is_an_error_naming_its_line()
+    {
+        var e = Error("[[clients]]\nname = \"alice\"\n");
+        Assert.Equal(1, e.Line);
+        Assert.Contains("alice", e.Message);
+    }
+
+    [Fact]
+    public void Duplicate_names_and_tokens_are_errors_at_their_lines()
+    {
+        var e = Error("[[clients]]\nname = \"a\"\ntoken = \"x\"\n[[clients]]\nname = \"a\"\ntoken = \"y\"\n");
+        Assert.Equal(5, e.Line);
+        Assert.Contains("twice", e.Message);
+        e = Error("auth.token = \"x\"\n[[clients]]\nname = \"a\"\ntoken = \"x\"\n");
+        Assert.Equal(4, e.Line);
+        Assert.Contains("auth.token", e.Message);
+        e = Error("[[clients]]\nname = \"a\"\ntoken = \"x\"\n[[clients]]\nname = \"b\"\ntoken = \"x\"\n");
+        Assert.Equal(6, e.Line);
+        Assert.Contains("another client", e.Message);
+    }
+
+    [Fact]
+    public void Unknown_keys_in_a_client_are_warnings()
+    {
+        var r = TunnelConfigLoader.ParseServer("[[clients]]\nname = \"a\"\ntoken = \"x\"\ncolour = \"red\"\n", "server.toml");
+        Assert.Contains(r.Warnings, w => w.Message.Contains("colour") || w.ToString().Contains("colour"));
+    }
+}

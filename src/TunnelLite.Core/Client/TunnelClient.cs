@@ -43,7 +43,7 @@ public sealed class TunnelClient : IAsyncDisposable
     public TunnelClientOptions Options { get; }
 
     /// <summary>Stable id of this client instance; a reconnect replaces its own stale session on the server.</summary>
-    public string ClientId { get; } = Guid.NewGuid().ToString("N");
+    public string ClientId { get; internal set; } = Guid.NewGuid().ToString("N");
 
     /// <summary>Optional name the client gives itself on the server.</summary>
     public string? ClientName { get; }

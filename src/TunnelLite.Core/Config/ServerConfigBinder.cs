@@ -11,8 +11,11 @@ internal static class ServerConfigBinder
         if (root.GetString("bindAddr") is { } bindAddr) options.BindAddress = bindAddr;
         // 1-65535, unlike ControlPort's 0 ("any free port"): clients must be told the port, so a file cannot leave it to chance.
         if (root.GetPort("bindPort") is { } bindPort) options.ControlPort = bindPort;
-        options.Token = SharedConfigKeys.ReadToken(root, tokenFallback);
+        var clients = root.GetTableArray("clients");
+        // With every client listed under [[clients]], the shared token is optional.
+        options.Token = SharedConfigKeys.ReadToken(root, tokenFallback ?? (clients is { Count: > 0 } ? "" : null));
         if (root.GetArray("allowPorts") is { } allowPorts) options.AllowPorts = ReadAllowPorts(allowPorts);
+        if (clients is not null) options.Clients = ReadClients(clients, options.Token);
 
         var transport = root.GetTable("transport");
         if (transport is not null)
@@ -23,9 +26,41 @@ internal static class ServerConfigBinder
             if (transport.GetSeconds("heartbeatTimeout") is { } timeout) options.HeartbeatTimeout = timeout;
             if (transport.GetSeconds("handshakeTimeout") is { } handshake) options.HandshakeTimeout = handshake;
             if (transport.GetSeconds("userConnectionTimeout") is { } user) options.UserConnectionTimeout = user;
+            if (transport.GetInt("maxPendingHandshakes", 1, 100_000) is { } pending) options.MaxPendingHandshakes = pending;
+            if (transport.GetInt("maxPendingUserConnections", 1, 1_000_000) is { } waiting) options.MaxPendingUserConnections = waiting;
+            if (transport.GetInt("maxConnectionsPerTunnel", 1, 1_000_000) is { } perTunnel) options.MaxConnectionsPerTunnel = perTunnel;
+            if (transport.GetInt("authFailureDelay", 0, 3600) is { } authDelay)
+            {
+                options.AuthFailureDelay = TimeSpan.FromSeconds(authDelay);
+                if (options.MaxAuthFailureDelay < options.AuthFailureDelay) options.MaxAuthFailureDelay = options.AuthFailureDelay;
+            }
         }
         SharedConfigKeys.CheckHeartbeats(transport, root, options.HeartbeatInterval, options.HeartbeatTimeout);
         return options;
+    }
+
+    /// <summary><c>[[clients]]</c>: name, token, allowPorts and maxTunnels of each client with a token of its own.</summary>
+    private static List<ClientAccount> ReadClients(IReadOnlyList<TomlConfigTable> tables, string sharedToken)
+    {
+        var accounts = new List<ClientAccount>(tables.Count);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var tokens = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var entry in tables)
+        {
+            var name = entry.GetString("name") ?? throw entry.MissingError("name", "each [[clients]] entry needs a name");
+            if (name.Length > 128 || name.Any(char.IsControl))
+                throw entry.ValueError(entry.Find("name")!, "a client name must be 1-128 printable characters");
+            if (!names.Add(name)) throw entry.ValueError(entry.Find("name")!, $"client \"{name}\" is listed twice");
+            var token = entry.GetString("token") ?? throw entry.MissingError("token", $"client \"{name}\" needs a token of its own");
+            // The token is how the server tells clients apart, so it must be unique (and not the shared one).
+            if (token == sharedToken || !tokens.Add(token))
+                throw entry.ValueError(entry.Find("token")!, $"client \"{name}\" has the same token as {(token == sharedToken ? "auth.token" : "another client")}; each client needs its own");
+            var account = new ClientAccount { Name = name, Token = token };
+            if (entry.GetArray("allowPorts") is { } ports) account.AllowPorts = ReadAllowPorts(ports);
+            if (entry.GetInt("maxTunnels", 0, 100_000) is { } max) account.MaxTunnels = max;
+            accounts.Add(account);
+        }
+        return accounts;
     }
 
     /// <summary>frp's <c>allowPorts = [{ start = 20000, end = 20100 }, { single = 8080 }]</c>.</summary>

@@ -11,8 +11,12 @@ public sealed class TunnelServerOptions
     /// <summary>The control port clients connect to (control and data connections). 0 picks a free port.</summary>
     public int ControlPort { get; set; } = 7000;
 
-    /// <summary>The shared secret. Never sent over the wire.</summary>
+    /// <summary>The shared secret, for clients without an account of their own. Never sent over the wire. May be empty when
+    /// <see cref="Clients"/> lists every client.</summary>
     public string Token { get; set; } = "";
+
+    /// <summary>Clients with their own tokens, ports and tunnel quota (config <c>[[clients]]</c>).</summary>
+    public List<ClientAccount> Clients { get; set; } = new();
 
     /// <summary>Ports clients may bind. Empty means any port.</summary>
     public List<PortRange> AllowPorts { get; set; } = new();
@@ -38,6 +42,17 @@ public sealed class TunnelServerOptions
     /// <summary>Cap on user connections waiting for a data connection, per tunnel.</summary>
     public int MaxPendingUserConnections { get; set; } = 1024;
 
+    /// <summary>Cap on user connections open at once through one tunnel; users beyond it are refused at once and counted in
+    /// <see cref="TunnelStats.RefusedConnections"/>.</summary>
+    public int MaxConnectionsPerTunnel { get; set; } = 4096;
+
+    /// <summary>After a failed authentication, the source address may not try again for this long, doubling with each further
+    /// failure (up to <see cref="MaxAuthFailureDelay"/>); a success clears it. Zero turns the throttle off.</summary>
+    public TimeSpan AuthFailureDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest wait <see cref="AuthFailureDelay"/> grows to.</summary>
+    public TimeSpan MaxAuthFailureDelay { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>How long <see cref="Server.TunnelServer.StopAsync"/> lets active connections drain before it closes them.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -51,7 +66,9 @@ public sealed class TunnelServerOptions
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
     {
-        if (string.IsNullOrEmpty(Token)) throw new ArgumentException("A token is required (auth.token): clients prove they know it before they can open tunnels.", nameof(Token));
+        if (string.IsNullOrEmpty(Token) && Clients.Count == 0)
+            throw new ArgumentException("A token is required (auth.token), or clients with their own tokens ([[clients]]): clients prove they know one before they can open tunnels.", nameof(Token));
+        ValidateClients();
         if (ControlPort < 0 || ControlPort > 65535) throw new ArgumentException($"ControlPort {ControlPort} is not a port (0-65535).", nameof(ControlPort));
         if (MaxPoolCount < 0 || MaxPoolCount > 1000) throw new ArgumentException($"MaxPoolCount {MaxPoolCount} must be between 0 and 1000.", nameof(MaxPoolCount));
         if (HeartbeatInterval <= TimeSpan.Zero) throw new ArgumentException("HeartbeatInterval must be positive.", nameof(HeartbeatInterval));
@@ -60,5 +77,25 @@ public sealed class TunnelServerOptions
         if (UserConnectionTimeout <= TimeSpan.Zero) throw new ArgumentException("UserConnectionTimeout must be positive.", nameof(UserConnectionTimeout));
         if (MaxPendingHandshakes < 1) throw new ArgumentException("MaxPendingHandshakes must be at least 1.", nameof(MaxPendingHandshakes));
         if (MaxPendingUserConnections < 1) throw new ArgumentException("MaxPendingUserConnections must be at least 1.", nameof(MaxPendingUserConnections));
+        if (MaxConnectionsPerTunnel < 1) throw new ArgumentException("MaxConnectionsPerTunnel must be at least 1.", nameof(MaxConnectionsPerTunnel));
+        if (AuthFailureDelay < TimeSpan.Zero || MaxAuthFailureDelay < AuthFailureDelay)
+            throw new ArgumentException("AuthFailureDelay must be zero or positive, and MaxAuthFailureDelay at least as long.", nameof(AuthFailureDelay));
+    }
+
+    private void ValidateClients()
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var tokens = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var c in Clients)
+        {
+            if (string.IsNullOrWhiteSpace(c.Name) || c.Name.Length > 128 || c.Name.Any(char.IsControl))
+                throw new ArgumentException("Each client needs a name of 1-128 printable characters.", nameof(Clients));
+            if (!names.Add(c.Name)) throw new ArgumentException($"Client '{c.Name}' is listed twice.", nameof(Clients));
+            if (string.IsNullOrEmpty(c.Token)) throw new ArgumentException($"Client '{c.Name}' has no token.", nameof(Clients));
+            // A token must say who the client is: two accounts, or an account and the shared token, may not share one.
+            if (c.Token == Token || !tokens.Add(c.Token))
+                throw new ArgumentException($"Client '{c.Name}' has a token that another client or the shared auth.token also has; each must be unique.", nameof(Clients));
+            if (c.MaxTunnels < 0) throw new ArgumentException($"Client '{c.Name}': maxTunnels must be 0 (no limit) or more.", nameof(Clients));
+        }
     }
 }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
+using TunnelLite.Config;
 using TunnelLite.Forwarding;
 using TunnelLite.Protocol;
 
@@ -16,11 +17,12 @@ internal sealed class ClientSession : ControlChannel
     private readonly ConcurrentDictionary<string, PublicTunnel> _tunnels = new(StringComparer.Ordinal);
     private readonly int _maxOutstandingNonces;
 
-    public ClientSession(TunnelServer server, FrameConnection control, string token, string clientId, string? clientName, int poolCount, ILogger log)
+    public ClientSession(TunnelServer server, FrameConnection control, string token, ClientAccount? account, string clientId, string? clientName, int poolCount, ILogger log)
         : base(control, server.Options.HeartbeatInterval, server.Options.HeartbeatTimeout, log)
     {
         _server = server;
         Token = token;
+        Account = account;
         ClientId = clientId;
         ClientName = clientName;
         PoolCount = poolCount;
@@ -34,6 +36,8 @@ internal sealed class ClientSession : ControlChannel
     public byte[] Id { get; }
     public string IdText { get; }
     public string Token { get; }
+    /// <summary>The client's own account, or null when it proved the shared token.</summary>
+    public ClientAccount? Account { get; }
     public string ClientId { get; }
     public string? ClientName { get; }
     public int PoolCount { get; }

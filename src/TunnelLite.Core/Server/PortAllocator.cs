@@ -20,19 +20,22 @@ internal sealed class PortAllocator
         _reserved = reserved;
     }
 
-    /// <summary>True when clients may bind <paramref name="port"/>.</summary>
-    public bool IsAllowed(int port) => _allowed.Count == 0 || _allowed.Any(r => r.Contains(port));
+    /// <summary>True when clients may bind <paramref name="port"/>: the server allows it, and so do the client's own ranges
+    /// (<paramref name="own"/>, empty for a client without any).</summary>
+    public bool IsAllowed(int port, IReadOnlyList<PortRange>? own = null) =>
+        (_allowed.Count == 0 || _allowed.Any(r => r.Contains(port))) && (own is not { Count: > 0 } || own.Any(r => r.Contains(port)));
 
-    /// <summary>Binds <paramref name="requested"/> (or a free allowed port when 0).</summary>
+    /// <summary>Binds <paramref name="requested"/> (or a free allowed port when 0), within the server's ranges and, when
+    /// given, the client's own.</summary>
     /// <exception cref="TunnelException">PortNotAllowed or PortInUse, with a message for the user.</exception>
-    public Socket Bind(int requested)
+    public Socket Bind(int requested, IReadOnlyList<PortRange>? own = null)
     {
         if (requested < 0 || requested > 65535)
             throw new TunnelException(TunnelErrorCode.BadRequest, $"{requested} is not a port (0-65535).");
         if (requested != 0)
         {
-            if (!IsAllowed(requested))
-                throw new TunnelException(TunnelErrorCode.PortNotAllowed, $"Port {requested} is not allowed on this server; allowed: {Describe()}. Ask for an allowed port, or 0 to let the server pick one.");
+            if (!IsAllowed(requested, own))
+                throw new TunnelException(TunnelErrorCode.PortNotAllowed, $"Port {requested} is not allowed {(own is { Count: > 0 } ? $"for this client; its ports: {Describe(own)}" : $"on this server; allowed: {Describe(_allowed)}")}. Ask for an allowed port, or 0 to let the server pick one.");
             if (_reserved(requested))
                 throw new TunnelException(TunnelErrorCode.PortInUse, $"Port {requested} is already in use on the server. Choose another port, or 0 to let the server pick one.");
             try
@@ -48,14 +51,16 @@ internal sealed class PortAllocator
                 throw new TunnelException(TunnelErrorCode.PortNotAllowed, $"The server may not bind port {requested} ({e.Message}).", e);
             }
         }
-        if (_allowed.Count == 0) return SocketListener.Listen(_address, 0);
-        var total = _allowed.Sum(r => (long)r.Count);
+        // The client's own ranges, when it has some, are where to look (each port still checked against the server's).
+        var ranges = own is { Count: > 0 } ? own : _allowed;
+        if (ranges.Count == 0) return SocketListener.Listen(_address, 0);
+        var total = ranges.Sum(r => (long)r.Count);
         var start = Random.Shared.NextInt64(total);
         var attempts = (int)Math.Min(total, MaxAttempts);
         for (var i = 0; i < attempts; i++)
         {
-            var port = PortAt((start + i) % total);
-            if (_reserved(port)) continue;
+            var port = PortAt(ranges, (start + i) % total);
+            if (_reserved(port) || !IsAllowed(port, own)) continue;
             try
             {
                 return SocketListener.Listen(_address, port);
@@ -64,12 +69,12 @@ internal sealed class PortAllocator
             {
             }
         }
-        throw new TunnelException(TunnelErrorCode.PortInUse, $"No free port is left in the allowed ranges ({Describe()}).");
+        throw new TunnelException(TunnelErrorCode.PortInUse, $"No free port is left in the allowed ranges ({Describe(ranges)}).");
     }
 
-    private int PortAt(long index)
+    private static int PortAt(IReadOnlyList<PortRange> ranges, long index)
     {
-        foreach (var r in _allowed)
+        foreach (var r in ranges)
         {
             if (index < r.Count) return r.Start + (int)index;
             index -= r.Count;
@@ -77,5 +82,5 @@ internal sealed class PortAllocator
         throw new InvalidOperationException("Port index out of range.");
     }
 
-    private string Describe() => _allowed.Count == 0 ? "any" : string.Join(", ", _allowed);
+    private static string Describe(IReadOnlyList<PortRange> ranges) => ranges.Count == 0 ? "any" : string.Join(", ", ranges);
 }

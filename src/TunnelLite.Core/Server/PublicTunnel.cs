@@ -75,6 +75,13 @@ internal sealed class PublicTunnel
 
     private async Task HandleUserAsync(Socket user)
     {
+        // Runs synchronously up to here from the accept loop, so the check and the count below cannot race.
+        if (Counters.ActiveConnections >= _server.Options.MaxConnectionsPerTunnel)
+        {
+            Counters.ConnectionRefused();
+            SocketClose.Reset(user);
+            return;
+        }
         user.NoDelay = true;
         Counters.ConnectionOpened();
         try

@@ -23,6 +23,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _hardStop = new();
     private readonly SemaphoreSlim _handshakeSlots;
+    private readonly AuthThrottle _throttle;
     private readonly IPAddress _bindAddress;
     private PortAllocator? _ports;
     private Socket? _listener;
@@ -41,6 +42,7 @@ public sealed class TunnelServer : IAsyncDisposable
         _bindAddress = SocketListener.ParseBindAddress(options.BindAddress);
         _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Server");
         _handshakeSlots = new SemaphoreSlim(options.MaxPendingHandshakes, options.MaxPendingHandshakes);
+        _throttle = new AuthThrottle(options.AuthFailureDelay, options.MaxAuthFailureDelay);
         Pump = PumpSelector.For(options.ForwardingMode);
     }
 
@@ -166,7 +168,9 @@ public sealed class TunnelServer : IAsyncDisposable
             {
                 if (_tunnelsByName.ContainsKey(request.Name!))
                     throw new TunnelException(TunnelErrorCode.DuplicateName, $"A tunnel named '{request.Name}' is already registered on this server. Choose another name.");
-                var listener = _ports!.Bind(request.RemotePort);
+                if (session.Account is { MaxTunnels: > 0 } account && session.TunnelCount >= account.MaxTunnels)
+                    throw new TunnelException(TunnelErrorCode.QuotaExceeded, $"Client '{account.Name}' may have at most {account.MaxTunnels} tunnel(s) open; close one first.");
+                var listener = _ports!.Bind(request.RemotePort, session.Account?.AllowPorts);
                 var tunnel = new PublicTunnel(this, session, request.Name!, listener, _log);
                 _tunnelsByName[tunnel.Name] = tunnel;
                 _tunnelsByPort[tunnel.Port] = tunnel;
@@ -246,7 +250,8 @@ public sealed class TunnelServer : IAsyncDisposable
         var connection = new FrameConnection(socket);
         var handedOff = false;
         var slotHeld = true;
-        var remote = socket.RemoteEndPoint?.ToString() ?? "?";
+        var remoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
+        var remote = remoteEndPoint?.ToString() ?? "?";
         try
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
@@ -256,7 +261,15 @@ public sealed class TunnelServer : IAsyncDisposable
             switch (first.Type)
             {
                 case FrameType.Hello:
-                    var session = await AuthenticateAsync(connection, MessageSerializer.Read<HelloMessage>(first), remote, deadline.Token).ConfigureAwait(false);
+                    if (remoteEndPoint is not null && _throttle.RemainingWait(remoteEndPoint.Address) is { } wait && wait > TimeSpan.Zero)
+                    {
+                        // Debug, not warning: a guesser would otherwise fill the log at the rate it connects.
+                        _log.LogDebug("Refused {Remote}: throttled after failed authentications.", remote);
+                        await connection.TrySendErrorAsync(TunnelErrorCode.AuthenticationThrottled,
+                            $"Too many failed authentications from this address; try again in {Math.Ceiling(wait.TotalSeconds):0} s.", deadline.Token).ConfigureAwait(false);
+                        return;
+                    }
+                    var session = await AuthenticateAsync(connection, MessageSerializer.Read<HelloMessage>(first), remoteEndPoint, remote, deadline.Token).ConfigureAwait(false);
                     if (session is null) return;
                     handedOff = true;
                     _handshakeSlots.Release();
@@ -298,7 +311,7 @@ public sealed class TunnelServer : IAsyncDisposable
         }
     }
 
-    private async Task<ClientSession?> AuthenticateAsync(FrameConnection connection, HelloMessage hello, string remote, CancellationToken cancellationToken)
+    private async Task<ClientSession?> AuthenticateAsync(FrameConnection connection, HelloMessage hello, IPEndPoint? remoteEndPoint, string remote, CancellationToken cancellationToken)
     {
         if (hello.Version != ProtocolConstants.Version)
         {
@@ -310,15 +323,16 @@ public sealed class TunnelServer : IAsyncDisposable
         var nonce = TokenProof.NewNonce();
         await connection.SendAsync(new ChallengeMessage { Version = ProtocolConstants.Version, Nonce = nonce }, cancellationToken).ConfigureAwait(false);
         var auth = MessageSerializer.Read<AuthMessage>(await connection.ReadRequiredAsync(cancellationToken).ConfigureAwait(false));
-        var token = Options.Token;
-        if (!TokenProof.Matches(TokenProof.ForControl(token, nonce), auth.Proof))
+        if (!TryIdentify(nonce, auth.Proof, out var token, out var account))
         {
+            var wait = remoteEndPoint is null ? TimeSpan.Zero : _throttle.Failed(remoteEndPoint.Address);
             Totals.RecordError($"Authentication failed from {remote}.");
-            _log.LogWarning("Authentication failed from {Remote}.", remote);
+            _log.LogWarning("Authentication failed from {Remote}; it may try again in {Wait} s.", remote, Math.Ceiling(wait.TotalSeconds));
             await connection.TrySendErrorAsync(TunnelErrorCode.AuthenticationFailed,
                 "The server rejected the token. Check that the client's token matches the server's auth.token.", cancellationToken).ConfigureAwait(false);
             return null;
         }
+        if (remoteEndPoint is not null) _throttle.Succeeded(remoteEndPoint.Address);
         if (auth.ClientId.Length is 0 or > 64 || (auth.ClientName?.Length ?? 0) > 128)
             throw new ProtocolException("Client id or name is missing or too long.");
         if (_stopping.IsCancellationRequested)
@@ -327,13 +341,14 @@ public sealed class TunnelServer : IAsyncDisposable
             return null;
         }
         // A client that reconnects before its old session timed out replaces it, so that its ports can be bound again at once.
-        foreach (var old in _sessions.Values.Where(s => s.ClientId == auth.ClientId).ToList())
+        // Only a session of the same account: a client id is not a secret, and one client must not end another's session.
+        foreach (var old in _sessions.Values.Where(s => s.ClientId == auth.ClientId && s.Account == account).ToList())
         {
             _log.LogInformation("Client {Client} reconnected; replacing its previous session.", remote);
             await old.CloseAsync("replaced by a new session of the same client").ConfigureAwait(false);
         }
         var pool = Math.Clamp(auth.PoolCount, 0, Options.MaxPoolCount);
-        var session = new ClientSession(this, connection, token, auth.ClientId, auth.ClientName, pool, _log);
+        var session = new ClientSession(this, connection, token, account, auth.ClientId, account?.Name ?? auth.ClientName, pool, _log);
         _sessions[session.IdText] = session;
         await connection.SendAsync(new AuthOkMessage
         {
@@ -345,6 +360,30 @@ public sealed class TunnelServer : IAsyncDisposable
         session.Start();
         _log.LogInformation("Client {Client} authenticated (pool {Pool}).", remote, pool);
         return session;
+    }
+
+    /// <summary>Which secret the proof was made with: the shared token or one client's own. Every candidate is checked, in
+    /// constant time each, so the time taken does not tell which one matched.</summary>
+    private bool TryIdentify(byte[] nonce, byte[] proof, out string token, out ClientAccount? account)
+    {
+        token = "";
+        account = null;
+        var found = false;
+        if (Options.Token.Length > 0 && TokenProof.Matches(TokenProof.ForControl(Options.Token, nonce), proof))
+        {
+            token = Options.Token;
+            found = true;
+        }
+        foreach (var c in Options.Clients)
+        {
+            if (TokenProof.Matches(TokenProof.ForControl(c.Token, nonce), proof) && !found)
+            {
+                token = c.Token;
+                account = c;
+                found = true;
+            }
+        }
+        return found;
     }
 
     private bool AcceptDataConnection(FrameConnection connection, DataHelloMessage hello)

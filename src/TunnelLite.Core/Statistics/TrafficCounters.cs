@@ -4,7 +4,7 @@ namespace TunnelLite.Statistics;
 /// "In" is toward the local service, "Out" toward the user. Updates also flow to an optional parent (the server total).</summary>
 public sealed class TrafficCounters
 {
-    private long _bytesIn, _bytesOut, _active, _total, _failed, _reconnects, _spliced, _copied, _fallbacks;
+    private long _bytesIn, _bytesOut, _active, _total, _failed, _reconnects, _spliced, _copied, _fallbacks, _refused;
     private readonly RateMeter _rate = new();
     private readonly TrafficCounters? _parent;
     private volatile LastErrorInfo? _lastError;
@@ -35,6 +35,8 @@ public sealed class TrafficCounters
     public long CopiedConnections => Interlocked.Read(ref _copied);
     /// <summary>Connections that wanted splice but fell back to copy (no pipes, unsupported socket).</summary>
     public long SpliceFallbacks => Interlocked.Read(ref _fallbacks);
+    /// <summary>User connections refused at once because the tunnel was at its connection cap.</summary>
+    public long RefusedConnections => Interlocked.Read(ref _refused);
     /// <summary>The most recent error and when it happened.</summary>
     public LastErrorInfo? LastError => _lastError;
 
@@ -48,6 +50,8 @@ public sealed class TrafficCounters
     public void ConnectionClosed() { Interlocked.Decrement(ref _active); _parent?.ConnectionClosed(); }
     /// <summary>A connection failed; it still needs <see cref="ConnectionClosed"/> if it was opened.</summary>
     public void ConnectionFailed(string error) { Interlocked.Increment(ref _failed); RecordError(error); _parent?.ConnectionFailed(error); }
+    /// <summary>A user connection was refused at the tunnel's connection cap.</summary>
+    public void ConnectionRefused() { Interlocked.Increment(ref _refused); _parent?.ConnectionRefused(); }
     /// <summary>The client reconnected.</summary>
     public void Reconnected() { Interlocked.Increment(ref _reconnects); _parent?.Reconnected(); }
     /// <summary>Counts the forwarding mode a connection used.</summary>

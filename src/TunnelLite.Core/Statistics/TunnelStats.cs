@@ -25,6 +25,8 @@ public sealed record TunnelStats
     public long TotalConnections { get; init; }
     /// <summary>Connections that failed.</summary>
     public long FailedConnections { get; init; }
+    /// <summary>User connections refused at once because the tunnel was at its connection cap (servers only).</summary>
+    public long RefusedConnections { get; init; }
     /// <summary>Bytes toward the local service.</summary>
     public long BytesIn { get; init; }
     /// <summary>Bytes toward the user.</summary>
@@ -70,6 +72,7 @@ public sealed record TunnelStats
             ActiveConnections = c.ActiveConnections,
             TotalConnections = c.TotalConnections,
             FailedConnections = c.FailedConnections,
+            RefusedConnections = c.RefusedConnections,
             BytesIn = c.BytesIn,
             BytesOut = c.BytesOut,
             BytesInPerSec = Math.Round(rin, 1),

@@ -123,7 +123,8 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
                 }
             }
         }
-        RequireToken(options.Token, ConfigPath);
+        // A file that gives every client a token of its own ([[clients]]) needs no shared one.
+        if (options.Clients.Count == 0) RequireToken(options.Token, ConfigPath);
         return options;
     }
 }

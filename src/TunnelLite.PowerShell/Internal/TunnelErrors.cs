@@ -17,7 +17,7 @@ internal static class TunnelErrors
 
     private static ErrorCategory CategoryOf(TunnelErrorCode code) => code switch
     {
-        TunnelErrorCode.AuthenticationFailed => ErrorCategory.AuthenticationError,
+        TunnelErrorCode.AuthenticationFailed or TunnelErrorCode.AuthenticationThrottled => ErrorCategory.AuthenticationError,
         TunnelErrorCode.PortNotAllowed => ErrorCategory.PermissionDenied,
         TunnelErrorCode.PortInUse or TunnelErrorCode.ControlPortInUse or TunnelErrorCode.DuplicateName => ErrorCategory.ResourceExists,
         TunnelErrorCode.ServerUnreachable => ErrorCategory.ConnectionError,

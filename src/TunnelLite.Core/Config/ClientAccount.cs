@@ -1,0 +1,19 @@
+namespace TunnelLite.Config;
+
+/// <summary>One client of a server with its own token (config <c>[[clients]]</c>): what it may bind and how much.
+/// A client that proves this token is known by <see cref="Name"/> on the server and in its statistics.</summary>
+public sealed class ClientAccount
+{
+    /// <summary>The client's name on the server (statistics, logs). 1-128 printable characters, unique per server.</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>This client's own secret; unique per server, and not the shared token.</summary>
+    public string Token { get; set; } = "";
+
+    /// <summary>Ports this client may bind; empty means the server's <see cref="TunnelServerOptions.AllowPorts"/>. A port must
+    /// be allowed by both.</summary>
+    public List<PortRange> AllowPorts { get; set; } = new();
+
+    /// <summary>How many tunnels this client may have registered at once; 0 means no limit.</summary>
+    public int MaxTunnels { get; set; }
+}
