@@ -95,6 +95,47 @@ transport.tcpMux = true
         $err.Exception.Message | Should -Match 'bad.toml:1: bindPort'
     }
 
+    It 'serves clients with tokens of their own from [[clients]], each bound to its ports and quota' {
+        $port = Get-FreeTcpPort
+        $file = Join-Path $TestDrive 'clients.toml'
+        @"
+bindAddr = "127.0.0.1"
+bindPort = $port
+
+[[clients]]
+name = "alice"
+token = "alice-pester-secret"
+allowPorts = [ { start = 45100, end = 45104 } ]
+maxTunnels = 1
+
+[[clients]]
+name = "bob"
+token = "bob-pester-secret"
+"@ | Set-Content $file
+        $s = Start-TunnelServer -ConfigPath $file -Name 'srv-clients'
+        try {
+            $a = New-Tunnel -Server "127.0.0.1:$port" -Token 'alice-pester-secret' -LocalPort $script:Http.Port -Name 'alice-web'
+            $a.RemotePort | Should -BeIn (45100..45104)
+            (Invoke-HttpDownload -Port $a.RemotePort -Path '/bytes/20000').Length | Should -Be 20000
+            { New-Tunnel -Server "127.0.0.1:$port" -Token 'alice-pester-secret' -LocalPort $script:Http.Port -Name 'alice-two' } |
+                Should -Throw -ErrorId 'QuotaExceeded*'
+            { New-Tunnel -Server "127.0.0.1:$port" -Token 'bob-pester-secret' -LocalPort $script:Http.Port -RemotePort $a.RemotePort -Name 'bob-steal' } |
+                Should -Throw -ErrorId 'PortInUse*'
+            $b = New-Tunnel -Server "127.0.0.1:$port" -Token 'bob-pester-secret' -LocalPort $script:Http.Port -Name 'bob-web'
+            @(Get-TunnelStats -Name 'srv-clients').Count | Should -Be 1
+            $perTunnel = @($s | Get-TunnelStats -PerTunnel)
+            $perTunnel.Count | Should -Be 3
+            ($perTunnel | Where-Object Name -eq 'alice-web').ClientName | Should -Be 'alice'
+            ($perTunnel | Where-Object Name -eq 'bob-web').ClientName | Should -Be 'bob'
+            ($perTunnel | Where-Object Name -eq 'alice-web').Port | Should -Be $a.RemotePort
+            ($perTunnel | Where-Object Name -eq 'alice-web').BytesOut | Should -BeGreaterThan 20000
+        }
+        finally {
+            Get-Tunnel -Name 'alice-*', 'bob-*' -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
+            $s | Stop-Tunnel -Confirm:$false
+        }
+    }
+
     It 'requires a token from the command line or the file' {
         $file = Join-Path $TestDrive 'notoken.toml'
         "bindPort = 7000" | Set-Content $file

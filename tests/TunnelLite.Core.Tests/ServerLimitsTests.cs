@@ -18,8 +18,12 @@ public sealed class ServerLimitsTests
         so.AuthFailureDelay = TimeSpan.FromSeconds(2);
         var server = await f.StartServerAsync(so);
 
-        var first = await Assert.ThrowsAsync<TunnelException>(() => new TunnelClient(TunnelFixture.ClientOptions(server, token: "guess-1")).StartAsync());
-        Assert.Equal(TunnelErrorCode.AuthenticationFailed, first.Code);
+        // The first failure costs nothing (a mistyped token is retried at once); the second starts the wait.
+        foreach (var guess in new[] { "guess-1", "guess-2" })
+        {
+            var failed = await Assert.ThrowsAsync<TunnelException>(() => new TunnelClient(TunnelFixture.ClientOptions(server, token: guess)).StartAsync());
+            Assert.Equal(TunnelErrorCode.AuthenticationFailed, failed.Code);
+        }
         // Within the wait, even the right token is turned away, without its proof being checked.
         var throttled = await Assert.ThrowsAsync<TunnelException>(() => new TunnelClient(TunnelFixture.ClientOptions(server)).StartAsync());
         Assert.Equal(TunnelErrorCode.AuthenticationThrottled, throttled.Code);
@@ -37,6 +41,7 @@ public sealed class ServerLimitsTests
         long now = 0;
         var t = new AuthThrottle(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(8), () => now);
         var a = IPAddress.Parse("192.0.2.1");
+        Assert.Equal(TimeSpan.Zero, t.Failed(a));
         Assert.Equal(TimeSpan.FromSeconds(1), t.Failed(a));
         Assert.Equal(TimeSpan.FromSeconds(2), t.Failed(a));
         Assert.Equal(TimeSpan.FromSeconds(4), t.Failed(a));
@@ -48,7 +53,8 @@ public sealed class ServerLimitsTests
         Assert.Equal(TimeSpan.FromSeconds(8), t.RemainingWait(a.MapToIPv6()));
         now += 3_000;
         Assert.Equal(TimeSpan.FromSeconds(5), t.RemainingWait(a));
-        now += 30_000; // long after the wait: start again from the base delay
+        now += 30_000; // long after the wait: counted as a first failure again
+        Assert.Equal(TimeSpan.Zero, t.Failed(a));
         Assert.Equal(TimeSpan.FromSeconds(1), t.Failed(a));
         t.Succeeded(a);
         Assert.Equal(TimeSpan.Zero, t.RemainingWait(a));

@@ -3,8 +3,8 @@ using System.Net;
 
 namespace TunnelLite.Server;
 
-/// <summary>Slows down token guessing: after a failed authentication, the source address may not try again for a while,
-/// and the wait doubles with each further failure. A success clears the address. The table is bounded: when full, the
+/// <summary>Slows down token guessing: after a second failed authentication in a row, the source address may not try again
+/// for a while, and the wait doubles with each further failure. A success clears the address. The table is bounded: when full, the
 /// entries whose wait has passed are dropped, and if none has, the new address is not tracked (the handshake cap still
 /// bounds what it can do).</summary>
 internal sealed class AuthThrottle
@@ -44,16 +44,20 @@ internal sealed class AuthThrottle
         if (_entries.Count >= MaxTracked && !_entries.ContainsKey(address)) return TimeSpan.Zero;
         var now = _now();
         var entry = _entries.AddOrUpdate(address,
-            _ => new Entry(1, now + (long)_baseDelay.TotalMilliseconds),
+            _ => new Entry(1, now + Delay(1)),
             (_, old) =>
             {
                 // Failures long past are forgiven: an address that erred once a day does not climb to the maximum.
                 var failures = now - old.BlockedUntilMs > _maxDelay.TotalMilliseconds ? 1 : Math.Min(old.Failures + 1, 30);
-                var delay = Math.Min(_baseDelay.TotalMilliseconds * Math.Pow(2, failures - 1), _maxDelay.TotalMilliseconds);
-                return new Entry(failures, now + (long)delay);
+                return new Entry(failures, now + Delay(failures));
             });
-        return TimeSpan.FromMilliseconds(entry.BlockedUntilMs - now);
+        return TimeSpan.FromMilliseconds(Math.Max(0, entry.BlockedUntilMs - now));
     }
+
+    /// <summary>The wait after the n-th failure in a row: none after the first (a mistyped token is fixed and retried at
+    /// once), then the base delay, doubling up to the maximum.</summary>
+    private long Delay(int failures) =>
+        failures <= 1 ? 0 : (long)Math.Min(_baseDelay.TotalMilliseconds * Math.Pow(2, failures - 2), _maxDelay.TotalMilliseconds);
 
     /// <summary>Clears the address after a successful authentication.</summary>
     public void Succeeded(IPAddress address) => _entries.TryRemove(Normalize(address), out _);

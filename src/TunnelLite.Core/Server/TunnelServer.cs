@@ -168,7 +168,8 @@ public sealed class TunnelServer : IAsyncDisposable
             {
                 if (_tunnelsByName.ContainsKey(request.Name!))
                     throw new TunnelException(TunnelErrorCode.DuplicateName, $"A tunnel named '{request.Name}' is already registered on this server. Choose another name.");
-                if (session.Account is { MaxTunnels: > 0 } account && session.TunnelCount >= account.MaxTunnels)
+                // Counted over all sessions of the account: a second process with the same token shares the quota.
+                if (session.Account is { MaxTunnels: > 0 } account && _tunnelsByName.Values.Count(t => t.Session.Account == account) >= account.MaxTunnels)
                     throw new TunnelException(TunnelErrorCode.QuotaExceeded, $"Client '{account.Name}' may have at most {account.MaxTunnels} tunnel(s) open; close one first.");
                 var listener = _ports!.Bind(request.RemotePort, session.Account?.AllowPorts);
                 var tunnel = new PublicTunnel(this, session, request.Name!, listener, _log);

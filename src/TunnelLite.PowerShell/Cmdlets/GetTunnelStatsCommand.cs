@@ -11,6 +11,10 @@ public sealed class GetTunnelStatsCommand : TunnelSelectionCmdletBase
     [Parameter(Mandatory = true, ParameterSetName = ByInput, ValueFromPipeline = true)]
     public Job? InputObject { get; set; }
 
+    /// <summary>For a server, also one object per tunnel it carries (Role Server, with the ClientName that registered it).</summary>
+    [Parameter]
+    public SwitchParameter PerTunnel { get; set; }
+
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
@@ -18,7 +22,7 @@ public sealed class GetTunnelStatsCommand : TunnelSelectionCmdletBase
         foreach (var job in jobs)
         {
             WriteVerbose($"Reading statistics of {job.PSJobTypeName} '{job.Name}' (Id {job.Id}).");
-            foreach (var s in job.GetStats()) WriteObject(s);
+            foreach (var s in job.GetStats(PerTunnel.IsPresent)) WriteObject(s);
         }
     }
 }

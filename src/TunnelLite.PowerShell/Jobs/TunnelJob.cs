@@ -44,7 +44,7 @@ public sealed class TunnelJob : TunnelJobBase
     }
 
     /// <inheritdoc />
-    protected override IEnumerable<TunnelStats> ReadStats()
+    protected override IEnumerable<TunnelStats> ReadStats(bool perTunnel)
     {
         var s = _shared.Client.GetStatistics().FirstOrDefault(x => x.Name == Name);
         if (s is null) yield break;

@@ -20,9 +20,9 @@ public abstract class TunnelJobBase : Job2
 
     /// <summary>Statistics of this job: one TunnelLite.TunnelStats for a tunnel, one for a server, with a JobId note property
     /// so that a dashboard can get back to the job.</summary>
-    public IEnumerable<PSObject> GetStats()
+    public IEnumerable<PSObject> GetStats(bool perTunnel = false)
     {
-        foreach (var s in ReadStats())
+        foreach (var s in ReadStats(perTunnel))
         {
             var o = new PSObject(s);
             o.Properties.Add(new PSNoteProperty("JobId", Id));
@@ -30,8 +30,8 @@ public abstract class TunnelJobBase : Job2
         }
     }
 
-    /// <summary>The engine's snapshots for this job.</summary>
-    protected abstract IEnumerable<TunnelStats> ReadStats();
+    /// <summary>The engine's snapshots for this job; with <paramref name="perTunnel"/>, a server adds one per tunnel it carries.</summary>
+    protected abstract IEnumerable<TunnelStats> ReadStats(bool perTunnel);
 
     /// <inheritdoc />
     public override bool HasMoreData =>

@@ -34,10 +34,12 @@ public sealed class TunnelServerJob : TunnelJobBase
     }
 
     /// <inheritdoc />
-    protected override IEnumerable<TunnelStats> ReadStats()
+    protected override IEnumerable<TunnelStats> ReadStats(bool perTunnel)
     {
         if (_server is null) yield break;
         yield return _server.GetStatistics(Name);
+        if (!perTunnel) yield break;
+        foreach (var t in _server.GetTunnelStatistics()) yield return t;
     }
 
     /// <inheritdoc />
