@@ -74,16 +74,16 @@ Describe 'Start-TunnelServer' {
 bindAddr = "127.0.0.1"
 bindPort = 1
 auth.token = "$($script:Token)"
-allowPorts = [ { start = 45000, end = 45010 } ]
+allowPorts = [ { start = 25000, end = 25010 } ]
 transport.tcpMux = true
 "@ | Set-Content $file
         $s = Start-TunnelServer -ConfigPath $file -ControlPort $port -Name 'srv-config' -WarningVariable warnings -WarningAction SilentlyContinue
         $s.ControlPort | Should -Be $port
         ($warnings -join "`n") | Should -Match 'transport.tcpMux'
-        { New-Tunnel -Server "127.0.0.1:$port" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 46000 -Name 'outside' } |
+        { New-Tunnel -Server "127.0.0.1:$port" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 26000 -Name 'outside' } |
             Should -Throw -ErrorId 'PortNotAllowed*'
         $t = New-Tunnel -Server "127.0.0.1:$port" -Token $script:Token -LocalPort $script:Http.Port -Name 'inside'
-        $t.RemotePort | Should -BeIn (45000..45010)
+        $t.RemotePort | Should -BeIn (25000..25010)
     }
 
     It 'reports an invalid config file with InvalidConfig, naming file, line and key' {
@@ -105,7 +105,7 @@ bindPort = $port
 [[clients]]
 name = "alice"
 token = "alice-pester-secret"
-allowPorts = [ { start = 45100, end = 45104 } ]
+allowPorts = [ { start = 25100, end = 25104 } ]
 maxTunnels = 1
 
 [[clients]]
@@ -115,7 +115,7 @@ token = "bob-pester-secret"
         $s = Start-TunnelServer -ConfigPath $file -Name 'srv-clients'
         try {
             $a = New-Tunnel -Server "127.0.0.1:$port" -Token 'alice-pester-secret' -LocalPort $script:Http.Port -Name 'alice-web'
-            $a.RemotePort | Should -BeIn (45100..45104)
+            $a.RemotePort | Should -BeIn (25100..25104)
             (Invoke-HttpDownload -Port $a.RemotePort -Path '/bytes/20000').Length | Should -Be 20000
             { New-Tunnel -Server "127.0.0.1:$port" -Token 'alice-pester-secret' -LocalPort $script:Http.Port -Name 'alice-two' } |
                 Should -Throw -ErrorId 'QuotaExceeded*'
@@ -145,7 +145,7 @@ token = "bob-pester-secret"
 }
 
 Describe 'New-Tunnel' {
-    BeforeAll { $script:Server = Start-TestServer -Name 'srv-newtunnel' -AllowPorts '44000-44100', '44500' }
+    BeforeAll { $script:Server = Start-TestServer -Name 'srv-newtunnel' -AllowPorts '24000-24100', '24500' }
     AfterAll { Stop-Tunnel -All -Confirm:$false; Get-Job | Where-Object PSJobTypeName -in 'Tunnel', 'TunnelServer' | Remove-Job -Force }
     AfterEach { Get-Tunnel | Where-Object PSJobTypeName -eq 'Tunnel' | Stop-Tunnel -Confirm:$false }
 
@@ -156,7 +156,7 @@ Describe 'New-Tunnel' {
         $t.Name | Should -Be 'web'
         $t.Server | Should -Be "127.0.0.1:$($script:Server.ControlPort)"
         $t.LocalEndpoint | Should -Be "127.0.0.1:$($script:Http.Port)"
-        $t.RemotePort | Should -BeIn (44000..44100 + 44500)
+        $t.RemotePort | Should -BeIn (24000..24100 + 24500)
         $t.PublicEndpoint | Should -Be "127.0.0.1:$($t.RemotePort)"
         $t.Location | Should -Be "127.0.0.1:$($t.RemotePort) -> 127.0.0.1:$($script:Http.Port)"
         $body = Invoke-HttpDownload -Port $t.RemotePort -Path '/bytes/300000'
@@ -164,8 +164,8 @@ Describe 'New-Tunnel' {
     }
 
     It 'binds the requested remote port' {
-        $t = New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 44500 -Name 'fixed'
-        $t.RemotePort | Should -Be 44500
+        $t = New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 24500 -Name 'fixed'
+        $t.RemotePort | Should -Be 24500
     }
 
     It 'fails with AuthenticationFailed on a wrong token, saying what to do' {
@@ -177,13 +177,13 @@ Describe 'New-Tunnel' {
     }
 
     It 'fails with PortNotAllowed outside the allowed ports' {
-        { New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 44200 -Name 'x' } |
+        { New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 24200 -Name 'x' } |
             Should -Throw -ErrorId 'PortNotAllowed,TunnelLite.PowerShell.Cmdlets.NewTunnelCommand'
     }
 
     It 'fails with PortInUse when another tunnel holds the port' {
-        $null = New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 44050 -Name 'holder'
-        { New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 44050 -Name 'second' } |
+        $null = New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 24050 -Name 'holder'
+        { New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 24050 -Name 'second' } |
             Should -Throw -ErrorId 'PortInUse,TunnelLite.PowerShell.Cmdlets.NewTunnelCommand'
     }
 
@@ -228,7 +228,7 @@ name = "cfg-a"
 type = "tcp"
 localIP = "127.0.0.1"
 localPort = $($script:Http.Port)
-remotePort = 44060
+remotePort = 24060
 
 [[proxies]]
 name = "cfg-b"
@@ -238,7 +238,7 @@ localPort = $($script:Http.Port)
         $jobs = @(New-Tunnel -ConfigPath $file)
         $jobs.Count | Should -Be 2
         $jobs.Name | Should -Be @('cfg-a', 'cfg-b')
-        $jobs[0].RemotePort | Should -Be 44060
+        $jobs[0].RemotePort | Should -Be 24060
         foreach ($j in $jobs) { [Text.Encoding]::UTF8.GetString((Invoke-HttpDownload -Port $j.RemotePort)) | Should -Match 'behind the NAT' }
         # Stopping one leaves the other serving.
         $jobs[0] | Stop-Tunnel -Confirm:$false
