@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using TunnelLite.Client;
 using TunnelLite.Config;
+using TunnelLite.Protocol;
 using TunnelLite.Server;
 using TunnelLite.Tests.Support;
 
@@ -122,5 +123,47 @@ public sealed class ServerLimitsTests
         using var again = await TunnelFixture.ConnectAsync(port);
         var r = await Transfer.EchoRoundTripAsync(again, 32 * 1024, 3);
         Assert.Equal(r.Sent, r.Received);
+    }
+
+    [Fact]
+    public async Task A_user_waits_for_a_data_connection_only_until_the_deadline_and_waiting_users_are_capped()
+    {
+        await using var f = new TunnelFixture();
+        var so = TunnelFixture.ServerOptions();
+        so.UserConnectionTimeout = TimeSpan.FromSeconds(1);
+        so.MaxPendingUserConnections = 2;
+        var server = await f.StartServerAsync(so);
+        // A client that registers a tunnel but never opens a data connection, so that users can only wait.
+        using var raw = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await raw.ConnectAsync(new IPEndPoint(IPAddress.Loopback, server.ControlEndpoint!.Port));
+        using var c = new FrameConnection(raw);
+        await c.SendAsync(new HelloMessage { Version = ProtocolConstants.Version }, default, withPreamble: true);
+        var ch = await c.ReadExpectedAsync<ChallengeMessage>(default);
+        await c.SendAsync(new AuthMessage { Proof = TokenProof.ForControl(TunnelFixture.Token, ch.Nonce), ClientId = "stingy", PoolCount = 0 }, default);
+        await c.ReadExpectedAsync<AuthOkMessage>(default);
+        await c.SendAsync(new RegisterMessage { RequestId = 1, Tunnels = { new TunnelRequest { Name = "starved" } } }, default);
+        RegisterResultMessage? res = null;
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+            while (res is null)
+            {
+                var fr = await c.ReadRequiredAsync(cts.Token);
+                if (fr.Type == FrameType.RegisterResult) res = MessageSerializer.Read<RegisterResultMessage>(fr);
+            }
+        var port = res.Results.Single().RemotePort;
+
+        var started = DateTime.UtcNow;
+        using var first = await TunnelFixture.ConnectAsync(port);
+        using var second = await TunnelFixture.ConnectAsync(port);
+        Assert.True(await TunnelFixture.WaitUntilAsync(() => server.GetTunnelStatistics().Single().ActiveConnections == 2, TimeSpan.FromSeconds(5)));
+        // A third waiting user is over the cap: closed at once, counted as failed.
+        using var third = await TunnelFixture.ConnectAsync(port);
+        Assert.True(await TunnelFixture.WaitUntilAsync(() => server.GetTunnelStatistics().Single().FailedConnections == 1, TimeSpan.FromSeconds(5)));
+        Assert.Contains("Too many user connections waiting", server.GetTunnelStatistics().Single().LastError);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(1), "the third user should not wait for the deadline");
+        // The two waiting ones are closed at the deadline, not held for ever.
+        var (_, _) = await Transfer.DrainAsync(first, TimeSpan.FromSeconds(5));
+        Assert.InRange(DateTime.UtcNow - started, TimeSpan.FromMilliseconds(900), TimeSpan.FromSeconds(4));
+        Assert.True(await TunnelFixture.WaitUntilAsync(() => server.GetTunnelStatistics().Single().FailedConnections == 3, TimeSpan.FromSeconds(5)));
+        Assert.Contains("No data connection from the client within 1 s", server.GetTunnelStatistics().Single().LastError);
     }
 }
