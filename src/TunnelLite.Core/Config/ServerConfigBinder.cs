@@ -23,6 +23,7 @@ internal static class ServerConfigBinder
             if (transport.GetSeconds("heartbeatTimeout") is { } timeout) options.HeartbeatTimeout = timeout;
             if (transport.GetSeconds("handshakeTimeout") is { } handshake) options.HandshakeTimeout = handshake;
             if (transport.GetSeconds("userConnectionTimeout") is { } user) options.UserConnectionTimeout = user;
+            if (transport.GetTable("tls") is { } tls) options.Tls = TlsConfigKeys.ReadServer(tls);
         }
         SharedConfigKeys.CheckHeartbeats(transport, root, options.HeartbeatInterval, options.HeartbeatTimeout);
         return options;

@@ -45,6 +45,9 @@ public sealed class TunnelServerOptions
     /// (config key transport.forwardingMode). Auto defers to the TUNNELLITE_FORWARDING_MODE environment variable when set.</summary>
     public Forwarding.ForwardingMode ForwardingMode { get; set; } = Forwarding.ForwardingMode.Auto;
 
+    /// <summary>TLS on the control port (transport.tls.*); off by default.</summary>
+    public ServerTlsOptions Tls { get; set; } = new();
+
     /// <summary>Where the engine logs; null for no logging.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
@@ -60,5 +63,7 @@ public sealed class TunnelServerOptions
         if (UserConnectionTimeout <= TimeSpan.Zero) throw new ArgumentException("UserConnectionTimeout must be positive.", nameof(UserConnectionTimeout));
         if (MaxPendingHandshakes < 1) throw new ArgumentException("MaxPendingHandshakes must be at least 1.", nameof(MaxPendingHandshakes));
         if (MaxPendingUserConnections < 1) throw new ArgumentException("MaxPendingUserConnections must be at least 1.", nameof(MaxPendingUserConnections));
+        if (Tls is null) throw new ArgumentException("Tls must not be null.", nameof(Tls));
+        Tls.Validate();
     }
 }
