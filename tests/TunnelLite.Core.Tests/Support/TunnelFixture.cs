@@ -36,6 +36,12 @@ public sealed class TunnelFixture : IAsyncDisposable
         return certs;
     });
 
+    private static bool UsesSharedCertificate(TunnelServer server) =>
+        server.Options.Tls.Enabled && SharedCertificateLazy.IsValueCreated && server.Options.Tls.CertificateFile == SharedCertificate.CertFile;
+
+    /// <summary>Engine log of everything this fixture started.</summary>
+    public static readonly TestLog Log = new();
+
     /// <summary>Loopback server options with short timeouts; with <paramref name="tls"/>, TLS with <see cref="SharedCertificate"/>.</summary>
     public static TunnelServerOptions ServerOptions(string bind = "127.0.0.1", bool tls = false) => new()
     {
@@ -52,10 +58,11 @@ public sealed class TunnelFixture : IAsyncDisposable
         LoggerFactory = Log,
     };
 
-    /// <summary>Client options for <paramref name="server"/>; TLS pinned to its certificate when the server uses TLS.</summary>
+    /// <summary>Client options for <paramref name="server"/>. For a server of a TLS fixture (one with <see cref="SharedCertificate"/>)
+    /// they use TLS pinned to it, so that suites run unchanged over TLS; for any other server the test sets TLS itself.</summary>
     public static TunnelClientOptions ClientOptions(TunnelServer server, string address = "127.0.0.1", string token = Token) => new()
     {
-        Tls = server.Options.Tls.Enabled ? new ClientTlsOptions { Enabled = true, ServerFingerprint = server.CertificateFingerprint } : new(),
+        Tls = UsesSharedCertificate(server) ? new ClientTlsOptions { Enabled = true, ServerFingerprint = server.CertificateFingerprint } : new(),
         ServerAddress = address,
         ServerPort = server.ControlEndpoint!.Port,
         Token = token,
