@@ -308,7 +308,14 @@ public abstract class EndToEndTests
         var client = await f.StartClientAsync(options);
 
         using var user = await TunnelFixture.ConnectAsync(client.Tunnels.Single().RemotePort);
-        await user.SendAsync(Encoding.ASCII.GetBytes("anyone there?"), SocketFlags.None);
+        try
+        {
+            await user.SendAsync(Encoding.ASCII.GetBytes("anyone there?"), SocketFlags.None);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            // On a busy machine the reset for the failed local connect can beat this send; that is the outcome checked below.
+        }
         var (bytes, _) = await Transfer.DrainAsync(user, TimeSpan.FromSeconds(5));
         Assert.Equal(0, bytes);
         var stats = client.GetStatistics().Single();
@@ -472,9 +479,17 @@ public sealed class EndToEndAutoTests : EndToEndTests
 }
 
 /// <summary>The whole suite over TLS, asking for Splice: every behaviour (half-close, resets, drains, reconnects) must
-/// hold through the stream pump, and the statistics must show Copy.</summary>
+/// hold through the stream pump, and the statistics must show Copy. Run alone: encrypting the bulk tests on top of the
+/// other suites would crowd the 2-core machine into timeouts.</summary>
+[Collection(EndToEndTlsCollection.Name)]
 public sealed class EndToEndTlsTests : EndToEndTests
 {
     protected override ForwardingMode Mode => ForwardingMode.Splice;
     protected override bool Tls => true;
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class EndToEndTlsCollection
+{
+    public const string Name = "End-to-end over TLS";
 }
