@@ -488,6 +488,7 @@ public sealed class EndToEndTlsTests : EndToEndTests
     protected override bool Tls => true;
 }
 
+/// <summary>The TLS tests, run after the parallel suites and one class at a time.</summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class EndToEndTlsCollection
 {

@@ -9,7 +9,9 @@ using TunnelLite.Tests.Support;
 namespace TunnelLite.Tests;
 
 /// <summary>TLS on control and data connections: real handshakes on 127.0.0.1, bytes checked by SHA-256, and the
-/// mismatches that must fail at once with their own error codes.</summary>
+/// mismatches that must fail at once with their own error codes. Runs with the TLS end-to-end suite, apart from the
+/// other suites, so that TLS work does not crowd their timeouts.</summary>
+[Collection(EndToEndTlsCollection.Name)]
 public class TlsTests
 {
     private static readonly TimeSpan FailFast = TimeSpan.FromSeconds(5);
