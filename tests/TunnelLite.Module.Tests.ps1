@@ -145,7 +145,11 @@ token = "bob-pester-secret"
 }
 
 Describe 'New-Tunnel' {
-    BeforeAll { $script:Server = Start-TestServer -Name 'srv-newtunnel' -AllowPorts '24000-24100', '24500' }
+    BeforeAll {
+        # The single allowed port is one that can be bound now (see Get-BindableTcpPort).
+        $script:Single = Get-BindableTcpPort 24500 24999
+        $script:Server = Start-TestServer -Name 'srv-newtunnel' -AllowPorts '24000-24100', "$script:Single"
+    }
     AfterAll { Stop-Tunnel -All -Confirm:$false; Get-Job | Where-Object PSJobTypeName -in 'Tunnel', 'TunnelServer' | Remove-Job -Force }
     AfterEach { Get-Tunnel | Where-Object PSJobTypeName -eq 'Tunnel' | Stop-Tunnel -Confirm:$false }
 
@@ -156,7 +160,7 @@ Describe 'New-Tunnel' {
         $t.Name | Should -Be 'web'
         $t.Server | Should -Be "127.0.0.1:$($script:Server.ControlPort)"
         $t.LocalEndpoint | Should -Be "127.0.0.1:$($script:Http.Port)"
-        $t.RemotePort | Should -BeIn (24000..24100 + 24500)
+        $t.RemotePort | Should -BeIn (24000..24100 + $script:Single)
         $t.PublicEndpoint | Should -Be "127.0.0.1:$($t.RemotePort)"
         $t.Location | Should -Be "127.0.0.1:$($t.RemotePort) -> 127.0.0.1:$($script:Http.Port)"
         $body = Invoke-HttpDownload -Port $t.RemotePort -Path '/bytes/300000'
@@ -164,8 +168,8 @@ Describe 'New-Tunnel' {
     }
 
     It 'binds the requested remote port' {
-        $t = New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 24500 -Name 'fixed'
-        $t.RemotePort | Should -Be 24500
+        $t = New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort $script:Single -Name 'fixed'
+        $t.RemotePort | Should -Be $script:Single
     }
 
     It 'fails with AuthenticationFailed on a wrong token, saying what to do' {
@@ -182,8 +186,9 @@ Describe 'New-Tunnel' {
     }
 
     It 'fails with PortInUse when another tunnel holds the port' {
-        $null = New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 24050 -Name 'holder'
-        { New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort 24050 -Name 'second' } |
+        $port = Get-BindableTcpPort 24050 24100
+        $null = New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort $port -Name 'holder'
+        { New-Tunnel -Server "127.0.0.1:$($script:Server.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort $port -Name 'second' } |
             Should -Throw -ErrorId 'PortInUse,TunnelLite.PowerShell.Cmdlets.NewTunnelCommand'
     }
 
@@ -217,6 +222,7 @@ Describe 'New-Tunnel' {
 
     It 'returns one job per [[proxies]] entry of a client TOML file' {
         $file = Join-Path $TestDrive 'frpc.toml'
+        $port = Get-BindableTcpPort 24060 24100
         @"
 serverAddr = "127.0.0.1"
 serverPort = $($script:Server.ControlPort)
@@ -228,7 +234,7 @@ name = "cfg-a"
 type = "tcp"
 localIP = "127.0.0.1"
 localPort = $($script:Http.Port)
-remotePort = 24060
+remotePort = $port
 
 [[proxies]]
 name = "cfg-b"
@@ -238,7 +244,7 @@ localPort = $($script:Http.Port)
         $jobs = @(New-Tunnel -ConfigPath $file)
         $jobs.Count | Should -Be 2
         $jobs.Name | Should -Be @('cfg-a', 'cfg-b')
-        $jobs[0].RemotePort | Should -Be 24060
+        $jobs[0].RemotePort | Should -Be $port
         foreach ($j in $jobs) { [Text.Encoding]::UTF8.GetString((Invoke-HttpDownload -Port $j.RemotePort)) | Should -Match 'behind the NAT' }
         # Stopping one leaves the other serving.
         $jobs[0] | Stop-Tunnel -Confirm:$false

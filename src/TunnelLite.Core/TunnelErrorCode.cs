@@ -29,6 +29,14 @@ public enum TunnelErrorCode
     ServerShuttingDown,
     /// <summary>The request was not valid (a bad name, a bad port).</summary>
     BadRequest,
+    /// <summary>One end uses TLS and the other does not.</summary>
+    TlsMismatch,
+    /// <summary>The server's certificate does not have the pinned SHA-256 fingerprint.</summary>
+    CertificateMismatch,
+    /// <summary>The server's certificate does not chain to a trusted root (the system store or the trusted CA file), or names another host.</summary>
+    CertificateUntrusted,
+    /// <summary>A certificate, key or CA file could not be read or used.</summary>
+    CertificateLoadFailed,
     /// <summary>Too many failed authentications from the client's address; it must wait before it tries again.</summary>
     AuthenticationThrottled,
 }

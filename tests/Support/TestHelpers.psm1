@@ -49,6 +49,16 @@ function Get-FreeTcpPort {
     try { $l.LocalEndpoint.Port } finally { $l.Stop() }
 }
 
+function Get-BindableTcpPort([int] $From, [int] $To) {
+    # A port in From..To that 127.0.0.1 can listen on now. Fixed ports lie in the ephemeral range, where a connection
+    # of an earlier test may still hold one in TIME_WAIT for a minute; that makes the bind fail.
+    foreach ($port in $From..$To) {
+        $l = [System.Net.Sockets.TcpListener]::new([ipaddress]::Loopback, $port)
+        try { $l.Start(); return $port } catch [System.Net.Sockets.SocketException] { } finally { $l.Stop() }
+    }
+    throw "No port in $From..$To can be bound."
+}
+
 function Invoke-HttpDownload([int] $Port, [string] $Path = '/') {
     # Returns the body bytes fetched from 127.0.0.1:Port.
     $http = [System.Net.Http.HttpClient]::new()

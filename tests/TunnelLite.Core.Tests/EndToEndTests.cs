@@ -15,7 +15,13 @@ public abstract class EndToEndTests
 {
     protected abstract ForwardingMode Mode { get; }
 
-    private TunnelFixture NewFixture() => new(Mode);
+    /// <summary>Run the suite with TLS on control and data connections.</summary>
+    protected virtual bool Tls => false;
+
+    private TunnelFixture NewFixture() => new(Mode, Tls);
+
+    /// <summary>Loopback server options of this suite's kind (TLS or not).</summary>
+    private TunnelServerOptions ServerOptions() => TunnelFixture.ServerOptions(tls: Tls);
 
     private static TunnelDefinition Echo(EchoService echo, string name = "echo", int remotePort = 0) =>
         new() { Name = name, LocalPort = echo.Port, RemotePort = remotePort };
@@ -163,7 +169,7 @@ public abstract class EndToEndTests
     {
         await using var f = NewFixture();
         await using var echo = new EchoService();
-        var so = TunnelFixture.ServerOptions();
+        var so = ServerOptions();
         so.AllowPorts.Add(new PortRange(41000, 41010));
         var server = await f.StartServerAsync(so);
         var options = TunnelFixture.ClientOptions(server);
@@ -222,7 +228,7 @@ public abstract class EndToEndTests
     {
         await using var f = NewFixture();
         await using var echo = new EchoService();
-        var so = TunnelFixture.ServerOptions();
+        var so = ServerOptions();
         so.AllowPorts.Add(new PortRange(43100, 43119));
         var server = await f.StartServerAsync(so);
         var options = TunnelFixture.ClientOptions(server);
@@ -261,7 +267,7 @@ public abstract class EndToEndTests
     {
         await using var f = NewFixture();
         await using var echo = new EchoService();
-        var so = TunnelFixture.ServerOptions();
+        var so = ServerOptions();
         so.ForwardingMode = Mode;
         var server1 = new TunnelServer(so);
         await server1.StartAsync();
@@ -274,7 +280,7 @@ public abstract class EndToEndTests
         await server1.StopAsync();
         Assert.True(await TunnelFixture.WaitUntilAsync(() => client.State == ClientState.Reconnecting, TimeSpan.FromSeconds(3)));
 
-        var so2 = TunnelFixture.ServerOptions();
+        var so2 = ServerOptions();
         so2.ControlPort = controlPort;
         await f.StartServerAsync(so2);
         Assert.True(await TunnelFixture.WaitUntilAsync(() => client.State == ClientState.Connected, TimeSpan.FromSeconds(5)), "client did not reconnect");
@@ -302,7 +308,14 @@ public abstract class EndToEndTests
         var client = await f.StartClientAsync(options);
 
         using var user = await TunnelFixture.ConnectAsync(client.Tunnels.Single().RemotePort);
-        await user.SendAsync(Encoding.ASCII.GetBytes("anyone there?"), SocketFlags.None);
+        try
+        {
+            await user.SendAsync(Encoding.ASCII.GetBytes("anyone there?"), SocketFlags.None);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            // On a busy machine the reset for the failed local connect can beat this send; that is the outcome checked below.
+        }
         var (bytes, _) = await Transfer.DrainAsync(user, TimeSpan.FromSeconds(5));
         Assert.Equal(0, bytes);
         var stats = client.GetStatistics().Single();
@@ -346,7 +359,7 @@ public abstract class EndToEndTests
     {
         await using var f = NewFixture();
         await using var echo = new EchoService();
-        var so = TunnelFixture.ServerOptions();
+        var so = ServerOptions();
         so.DrainTimeout = TimeSpan.FromSeconds(5);
         so.ForwardingMode = Mode;
         var server = new TunnelServer(so);
@@ -420,7 +433,8 @@ public abstract class EndToEndTests
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while ((client.GetStatistics().Single().ActiveConnections > 0 || server.GetTunnelStatistics().Single().ActiveConnections > 0) && DateTime.UtcNow < deadline)
             await Task.Delay(20);
-        var expected = SplicePump.IsSupported ? Mode : ForwardingMode.Copy;
+        // TLS bytes are decrypted in user space: always copied.
+        var expected = SplicePump.IsSupported && !Tls ? Mode : ForwardingMode.Copy;
         foreach (var s in new[] { client.GetStatistics().Single(), server.GetTunnelStatistics().Single() })
         {
             Assert.Equal(expected, s.ForwardingMode);
@@ -462,4 +476,21 @@ public sealed class EndToEndSpliceTests : EndToEndTests
 public sealed class EndToEndAutoTests : EndToEndTests
 {
     protected override ForwardingMode Mode => ForwardingMode.Auto;
+}
+
+/// <summary>The whole suite over TLS, asking for Splice: every behaviour (half-close, resets, drains, reconnects) must
+/// hold through the stream pump, and the statistics must show Copy. Run alone: encrypting the bulk tests on top of the
+/// other suites would crowd the 2-core machine into timeouts.</summary>
+[Collection(EndToEndTlsCollection.Name)]
+public sealed class EndToEndTlsTests : EndToEndTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Splice;
+    protected override bool Tls => true;
+}
+
+/// <summary>The TLS tests, run after the parallel suites and one class at a time.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class EndToEndTlsCollection
+{
+    public const string Name = "End-to-end over TLS";
 }

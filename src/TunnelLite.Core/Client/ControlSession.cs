@@ -25,12 +25,13 @@ internal sealed class ControlSession : ControlChannel
     public IPEndPoint ServerEndpoint { get; }
     public byte[] SessionId { get; }
 
-    /// <summary>Proves the token over a connected socket and opens a session.</summary>
-    /// <exception cref="TunnelException">ServerUnreachable, AuthenticationFailed, VersionMismatch, ProtocolError.</exception>
+    /// <summary>Opens TLS if the client uses it, proves the token over a connected socket and opens a session.</summary>
+    /// <exception cref="TunnelException">ServerUnreachable, AuthenticationFailed, VersionMismatch, ProtocolError; TlsMismatch,
+    /// CertificateMismatch, CertificateUntrusted.</exception>
     public static async Task<ControlSession> OpenAsync(TunnelClient client, Socket socket, ILogger log, CancellationToken cancellationToken)
     {
         var o = client.Options;
-        var control = new FrameConnection(socket);
+        var control = await client.OpenConnectionAsync(socket, cancellationToken).ConfigureAwait(false);
         try
         {
             await control.SendAsync(new HelloMessage { Version = ProtocolConstants.Version, Software = $"TunnelLite {typeof(ControlSession).Assembly.GetName().Version}" }, cancellationToken, withPreamble: true).ConfigureAwait(false);
@@ -52,6 +53,12 @@ internal sealed class ControlSession : ControlChannel
             control.Dispose();
             throw new TunnelException(TunnelErrorCode.AuthenticationFailed,
                 $"The server at {o.ServerAddress}:{o.ServerPort} rejected the token. Check that the client's token is the server's auth.token.", e);
+        }
+        catch (TunnelException e) when (e.Code == TunnelErrorCode.TlsMismatch)
+        {
+            control.Dispose();
+            throw new TunnelException(TunnelErrorCode.TlsMismatch,
+                $"The server at {o.ServerAddress}:{o.ServerPort} requires TLS; use -Tls (transport.tls.enable = true) and pin the certificate fingerprint the server printed (-CertificateFingerprint).", e);
         }
         catch (Exception e) when (e is IOException or SocketException)
         {

@@ -20,6 +20,7 @@ public sealed class TunnelClient : IAsyncDisposable
     private readonly CancellationTokenSource _hardStop = new(); // aborts data connections after the drain
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _registerLock = new(1, 1);
+    private readonly ClientTls? _tls;
     private ControlSession? _session;
     private Task _loop = Task.CompletedTask;
     private Task _sampler = Task.CompletedTask;
@@ -28,6 +29,7 @@ public sealed class TunnelClient : IAsyncDisposable
 
     /// <summary>Creates a client; <see cref="StartAsync"/> connects it.</summary>
     /// <exception cref="ArgumentException">The options are invalid.</exception>
+    /// <exception cref="TunnelException">CertificateLoadFailed: the trusted CA file cannot be read.</exception>
     public TunnelClient(TunnelClientOptions options, string? clientName = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -36,7 +38,8 @@ public sealed class TunnelClient : IAsyncDisposable
         ClientName = clientName;
         _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Client");
         foreach (var t in options.Tunnels) _tunnels[t.Name] = new ClientTunnel(t, Totals);
-        Pump = PumpSelector.For(options.ForwardingMode);
+        Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled);
+        _tls = options.Tls.Enabled ? ClientTls.Create(options) : null;
     }
 
     /// <summary>The settings in force.</summary>
@@ -62,9 +65,14 @@ public sealed class TunnelClient : IAsyncDisposable
 
     internal IForwardingPump Pump { get; }
 
+    /// <summary>Wraps a socket connected to the server in TLS when the client uses it; disposes the socket on failure.</summary>
+    internal async Task<FrameConnection> OpenConnectionAsync(System.Net.Sockets.Socket socket, CancellationToken cancellationToken) =>
+        _tls is null ? new FrameConnection(socket) : await _tls.AuthenticateAsync(socket, cancellationToken).ConfigureAwait(false);
+
     /// <summary>Connects, authenticates and registers every tunnel; returns once the server has confirmed them all.
     /// From then on the client keeps itself connected until <see cref="StopAsync"/>.</summary>
-    /// <exception cref="TunnelException">ServerUnreachable, AuthenticationFailed, PortNotAllowed, PortInUse, DuplicateName, RegistrationTimeout, VersionMismatch.</exception>
+    /// <exception cref="TunnelException">ServerUnreachable, AuthenticationFailed, PortNotAllowed, PortInUse, DuplicateName, RegistrationTimeout, VersionMismatch;
+    /// with TLS also TlsMismatch, CertificateMismatch, CertificateUntrusted.</exception>
     public async Task<IReadOnlyList<ClientTunnel>> StartAsync(CancellationToken cancellationToken = default)
     {
         if (Interlocked.CompareExchange(ref _state, (int)ClientState.Connecting, (int)ClientState.NotStarted) != (int)ClientState.NotStarted)

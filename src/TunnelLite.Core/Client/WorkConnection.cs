@@ -16,7 +16,11 @@ internal static class WorkConnection
         try
         {
             var socket = await ControlSession.ConnectAsync(session.ServerEndpoint.Address.ToString(), session.ServerEndpoint.Port, cancellationToken).ConfigureAwait(false);
-            data = new FrameConnection(socket);
+            using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                handshake.CancelAfter(client.Options.ConnectTimeout);
+                data = await client.OpenConnectionAsync(socket, handshake.Token).ConfigureAwait(false);
+            }
             await data.SendAsync(new DataHelloMessage
             {
                 Version = ProtocolConstants.Version,
@@ -26,7 +30,7 @@ internal static class WorkConnection
             }, cancellationToken, withPreamble: true).ConfigureAwait(false);
 
             // Idle in the pool: a zero-byte read waits without holding a buffer.
-            await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            await data.Stream.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
             var frame = await data.ReadAsync(cancellationToken).ConfigureAwait(false);
             if (frame is null) return; // the server closed an idle pooled connection
             if (frame.Value.Type == FrameType.Error)
@@ -80,8 +84,16 @@ internal static class WorkConnection
                 SocketClose.Reset(data.Socket);
                 return;
             }
-            data.Stream.Dispose(); // does not own the socket; the pump takes the socket from here
-            await client.Pump.RunAsync(data.Socket, local, tunnel.Counters, cancellationToken).ConfigureAwait(false);
+            if (data.IsTls)
+            {
+                // TLS bytes must pass through their stream; the client chose the stream pump for TLS (PumpSelector).
+                await StreamPump.Instance.RunAsync(data.Socket, data.Stream, local, null, tunnel.Counters, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                data.Stream.Dispose(); // does not own the socket; the pump takes the socket from here
+                await client.Pump.RunAsync(data.Socket, local, tunnel.Counters, cancellationToken).ConfigureAwait(false);
+            }
         }
         finally
         {

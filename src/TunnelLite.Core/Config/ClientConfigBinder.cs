@@ -21,6 +21,7 @@ internal static class ClientConfigBinder
             if (transport.GetSeconds("heartbeatInterval") is { } interval) options.HeartbeatInterval = interval;
             if (SharedConfigKeys.ReadForwardingMode(transport) is { } mode) options.ForwardingMode = mode;
             if (transport.GetSeconds("heartbeatTimeout") is { } timeout) options.HeartbeatTimeout = timeout;
+            if (transport.GetTable("tls") is { } tls) options.Tls = TlsConfigKeys.ReadClient(tls);
         }
         SharedConfigKeys.CheckHeartbeats(transport, root, options.HeartbeatInterval, options.HeartbeatTimeout);
 

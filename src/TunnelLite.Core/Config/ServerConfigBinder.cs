@@ -34,6 +34,7 @@ internal static class ServerConfigBinder
                 options.AuthFailureDelay = TimeSpan.FromSeconds(authDelay);
                 if (options.MaxAuthFailureDelay < options.AuthFailureDelay) options.MaxAuthFailureDelay = options.AuthFailureDelay;
             }
+            if (transport.GetTable("tls") is { } tls) options.Tls = TlsConfigKeys.ReadServer(tls);
         }
         SharedConfigKeys.CheckHeartbeats(transport, root, options.HeartbeatInterval, options.HeartbeatTimeout);
         return options;

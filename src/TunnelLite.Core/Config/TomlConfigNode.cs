@@ -131,6 +131,13 @@ internal sealed class TomlConfigTable : TomlConfigNode
         return s;
     }
 
+    public bool? GetBool(string key)
+    {
+        if (Find(key) is not { } node) return null;
+        if (node is not TomlConfigValue { Value: bool b }) throw ValueError(node, $"expected true or false, found {node.Description}");
+        return b;
+    }
+
     public long? GetInteger(string key)
     {
         if (Find(key) is not { } node) return null;

@@ -42,6 +42,9 @@ public sealed class TunnelClientOptions
     /// (config key transport.forwardingMode). Auto defers to the TUNNELLITE_FORWARDING_MODE environment variable when set.</summary>
     public Forwarding.ForwardingMode ForwardingMode { get; set; } = Forwarding.ForwardingMode.Auto;
 
+    /// <summary>TLS towards the server (transport.tls.*); off by default.</summary>
+    public ClientTlsOptions Tls { get; set; } = new();
+
     /// <summary>Where the engine logs; null for no logging.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
@@ -55,6 +58,8 @@ public sealed class TunnelClientOptions
         if (HeartbeatInterval <= TimeSpan.Zero) throw new ArgumentException("HeartbeatInterval must be positive.", nameof(HeartbeatInterval));
         if (HeartbeatTimeout <= HeartbeatInterval) throw new ArgumentException("HeartbeatTimeout must be longer than HeartbeatInterval.", nameof(HeartbeatTimeout));
         if (ReconnectMinDelay <= TimeSpan.Zero || ReconnectMaxDelay < ReconnectMinDelay) throw new ArgumentException("Reconnect delays must be positive and ReconnectMaxDelay >= ReconnectMinDelay.", nameof(ReconnectMaxDelay));
+        if (Tls is null) throw new ArgumentException("Tls must not be null.", nameof(Tls));
+        Tls.Validate();
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var t in Tunnels)
         {

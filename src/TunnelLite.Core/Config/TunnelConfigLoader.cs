@@ -28,6 +28,8 @@ public static class TunnelConfigLoader
         [nameof(TunnelServerOptions.HeartbeatTimeout)] = "transport.heartbeatTimeout",
         [nameof(TunnelServerOptions.HandshakeTimeout)] = "transport.handshakeTimeout",
         [nameof(TunnelServerOptions.UserConnectionTimeout)] = "transport.userConnectionTimeout",
+        [nameof(ServerTlsOptions.PfxFile)] = "transport.tls.pfxFile",
+        [nameof(ServerTlsOptions.KeyFile)] = "transport.tls.keyFile",
     };
 
     internal static readonly Dictionary<string, string> ClientKeys = new(StringComparer.Ordinal)
@@ -39,6 +41,7 @@ public static class TunnelConfigLoader
         [nameof(TunnelClientOptions.HeartbeatInterval)] = "transport.heartbeatInterval",
         [nameof(TunnelClientOptions.HeartbeatTimeout)] = "transport.heartbeatTimeout",
         [nameof(TunnelClientOptions.Tunnels)] = "proxies",
+        [nameof(ClientTlsOptions.ServerFingerprint)] = "transport.tls.serverFingerprint",
     };
 
     /// <summary>Reads a server configuration (frps.toml) from <paramref name="path"/>.</summary>

@@ -60,6 +60,9 @@ public sealed class TunnelServerOptions
     /// (config key transport.forwardingMode). Auto defers to the TUNNELLITE_FORWARDING_MODE environment variable when set.</summary>
     public Forwarding.ForwardingMode ForwardingMode { get; set; } = Forwarding.ForwardingMode.Auto;
 
+    /// <summary>TLS on the control port (transport.tls.*); off by default.</summary>
+    public ServerTlsOptions Tls { get; set; } = new();
+
     /// <summary>Where the engine logs; null for no logging.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
@@ -80,6 +83,8 @@ public sealed class TunnelServerOptions
         if (MaxConnectionsPerTunnel < 1) throw new ArgumentException("MaxConnectionsPerTunnel must be at least 1.", nameof(MaxConnectionsPerTunnel));
         if (AuthFailureDelay < TimeSpan.Zero || MaxAuthFailureDelay < AuthFailureDelay)
             throw new ArgumentException("AuthFailureDelay must be zero or positive, and MaxAuthFailureDelay at least as long.", nameof(AuthFailureDelay));
+        if (Tls is null) throw new ArgumentException("Tls must not be null.", nameof(Tls));
+        Tls.Validate();
     }
 
     private void ValidateClients()

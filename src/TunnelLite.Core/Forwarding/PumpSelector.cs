@@ -23,8 +23,13 @@ public static class PumpSelector
 
     /// <summary>The pump for <paramref name="requested"/>: Copy is the buffered pump; Splice splices every burst and Auto only
     /// the bursts that stream (small messages are cheaper to copy), both where splice(2) exists, the buffered pump elsewhere.</summary>
-    public static IForwardingPump For(ForwardingMode requested)
+    public static IForwardingPump For(ForwardingMode requested) => For(requested, tls: false);
+
+    /// <summary>As <see cref="For(ForwardingMode)"/>; under TLS always the <see cref="StreamPump"/>, whatever was asked:
+    /// the bytes must be decrypted in user space, so there is nothing to splice.</summary>
+    public static IForwardingPump For(ForwardingMode requested, bool tls)
     {
+        if (tls) return StreamPump.Instance;
         var mode = Resolve(requested);
         if (mode == ForwardingMode.Copy || !SplicePump.IsSupported) return BufferedPump.Instance;
         return mode == ForwardingMode.Splice ? SplicePump.Always : SplicePump.Auto;

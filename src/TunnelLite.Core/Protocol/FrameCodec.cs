@@ -80,7 +80,7 @@ public static class FrameCodec
     internal static string DescribeForeignPreamble(ReadOnlySpan<byte> bytes)
     {
         if (bytes.Length == 0) return "The peer closed the connection before it said anything.";
-        if (bytes[0] == 0x16) return "The peer started a TLS handshake, but this endpoint does not use TLS.";
+        if (bytes[0] == 0x16) return "The peer started a TLS handshake, but this server does not use TLS: start it with -Tls (transport.tls.enable), or connect without TLS.";
         if (bytes.Length >= 3 && (bytes.StartsWith("GET"u8) || bytes.StartsWith("POS"u8) || bytes.StartsWith("HEA"u8) || bytes.StartsWith("PUT"u8)))
             return "The peer sent an HTTP request; this is a TunnelLite control port, not a web server.";
         return "The peer is not a TunnelLite endpoint (bad preamble).";

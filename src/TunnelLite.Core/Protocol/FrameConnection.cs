@@ -14,10 +14,21 @@ internal sealed class FrameConnection : IDisposable
         Stream = new NetworkStream(socket, ownsSocket: false);
     }
 
-    /// <summary>The underlying socket; after the handshake a data connection's pump uses it directly.</summary>
+    /// <summary>A connection that reads and writes through <paramref name="tls"/>, a TLS stream over <paramref name="socket"/>.</summary>
+    public FrameConnection(Socket socket, System.Net.Security.SslStream tls)
+    {
+        Socket = socket;
+        Stream = tls;
+        IsTls = true;
+    }
+
+    /// <summary>True when <see cref="Stream"/> is TLS: the pump must then go through the stream, not the socket.</summary>
+    public bool IsTls { get; }
+
+    /// <summary>The underlying socket; after the handshake a plain data connection's pump uses it directly.</summary>
     public Socket Socket { get; }
 
-    /// <summary>Stream over the socket (does not own it).</summary>
+    /// <summary>Stream over the socket (does not own it), or the TLS stream over it.</summary>
     public Stream Stream { get; }
 
     /// <summary>Sends one message as a frame, optionally preceded by the connection preamble.</summary>

@@ -129,8 +129,16 @@ internal sealed class PublicTunnel
                 SocketClose.Reset(user);
                 return;
             }
-            data.Stream.Dispose(); // the stream does not own the socket; the pump takes the socket from here
-            await _server.Pump.RunAsync(user, data.Socket, Counters, _server.HardStop).ConfigureAwait(false);
+            if (data.IsTls)
+            {
+                // TLS bytes must pass through their stream; the server chose the stream pump for TLS (PumpSelector).
+                await StreamPump.Instance.RunAsync(user, null, data.Socket, data.Stream, Counters, _server.HardStop).ConfigureAwait(false);
+            }
+            else
+            {
+                data.Stream.Dispose(); // the stream does not own the socket; the pump takes the socket from here
+                await _server.Pump.RunAsync(user, data.Socket, Counters, _server.HardStop).ConfigureAwait(false);
+            }
         }
         catch (Exception e)
         {

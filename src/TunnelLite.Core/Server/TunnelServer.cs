@@ -1,11 +1,13 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using TunnelLite.Config;
 using TunnelLite.Forwarding;
 using TunnelLite.Protocol;
+using TunnelLite.Security;
 using TunnelLite.Statistics;
 
 namespace TunnelLite.Server;
@@ -26,6 +28,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly AuthThrottle _throttle;
     private readonly IPAddress _bindAddress;
     private PortAllocator? _ports;
+    private ServerCertificate? _certificate;
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
     private Task _sampler = Task.CompletedTask;
@@ -43,7 +46,7 @@ public sealed class TunnelServer : IAsyncDisposable
         _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Server");
         _handshakeSlots = new SemaphoreSlim(options.MaxPendingHandshakes, options.MaxPendingHandshakes);
         _throttle = new AuthThrottle(options.AuthFailureDelay, options.MaxAuthFailureDelay);
-        Pump = PumpSelector.For(options.ForwardingMode);
+        Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled);
     }
 
     /// <summary>The settings in force.</summary>
@@ -65,14 +68,28 @@ public sealed class TunnelServer : IAsyncDisposable
     public Task Completion => _completionSource.Task;
     private readonly TaskCompletionSource _completionSource = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>SHA-256 fingerprint (64 hex digits) of the certificate the control port presents; null without TLS or
+    /// before <see cref="StartAsync"/>. Clients pin it (transport.tls.serverFingerprint, -CertificateFingerprint).</summary>
+    public string? CertificateFingerprint => _certificate?.Fingerprint;
+
     internal IForwardingPump Pump { get; }
     internal CancellationToken HardStop => _hardStop.Token;
 
     /// <summary>Binds the control port and starts accepting clients.</summary>
-    /// <exception cref="TunnelException">ControlPortInUse when the port is taken.</exception>
+    /// <exception cref="TunnelException">ControlPortInUse when the port is taken; CertificateLoadFailed when TLS is on and its certificate cannot be used.</exception>
     public Task StartAsync(CancellationToken cancellationToken = default)
     {
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0) throw new InvalidOperationException("The server was already started.");
+        try
+        {
+            if (Options.Tls.Enabled) _certificate = ServerCertificate.Load(Options.Tls);
+        }
+        catch (TunnelException)
+        {
+            _state = 3;
+            _completionSource.TrySetResult();
+            throw;
+        }
         try
         {
             _listener = SocketListener.Listen(_bindAddress, Options.ControlPort);
@@ -95,6 +112,9 @@ public sealed class TunnelServer : IAsyncDisposable
         _acceptLoop = AcceptLoopAsync();
         _sampler = RateSampler.RunAsync(() => _tunnelsByName.Values.Select(t => t.Counters).Prepend(Totals), _stopping.Token);
         _log.LogInformation("TunnelLite server listening on {Endpoint}.", ControlEndpoint);
+        if (_certificate is { } c)
+            _log.LogInformation("TLS is on; {Kind} certificate SHA-256 fingerprint {Fingerprint}. Clients pin it with -CertificateFingerprint (transport.tls.serverFingerprint).",
+                c.SelfSigned ? "self-signed" : "the", c.Fingerprint);
         return Task.CompletedTask;
     }
 
@@ -257,6 +277,12 @@ public sealed class TunnelServer : IAsyncDisposable
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             deadline.CancelAfter(Options.HandshakeTimeout);
+            if (_certificate is not null)
+            {
+                var tls = await ControlPortTls.AcceptAsync(connection, _certificate, _log, remote, deadline.Token).ConfigureAwait(false);
+                if (tls is null) return;
+                connection = tls;
+            }
             await FrameCodec.ReadPreambleAsync(connection.Stream, deadline.Token).ConfigureAwait(false);
             var first = await connection.ReadRequiredAsync(deadline.Token).ConfigureAwait(false);
             switch (first.Type)
@@ -295,6 +321,11 @@ public sealed class TunnelServer : IAsyncDisposable
         {
             if (!_stopping.IsCancellationRequested)
                 _log.LogWarning("Closed {Remote}: no handshake within {Timeout} s.", remote, Options.HandshakeTimeout.TotalSeconds);
+        }
+        catch (AuthenticationException e)
+        {
+            // A client that rejects the certificate (a wrong pin) ends up here too; the client reports it.
+            _log.LogWarning("TLS handshake with {Remote} failed: {Error}", remote, e.Message);
         }
         catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
         {

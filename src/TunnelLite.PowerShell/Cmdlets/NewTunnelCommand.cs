@@ -66,6 +66,24 @@ public sealed class NewTunnelCommand : EngineCmdletBase
     [Parameter]
     public ForwardingMode ForwardingMode { get; set; }
 
+    /// <summary>Speak TLS to the server (control and data connections); the server must run with -Tls. The server is trusted
+    /// by -CertificateFingerprint, else by -TrustedCaPath, else by the system's trusted roots. Default: the config's
+    /// transport.tls.enable, else off.</summary>
+    [Parameter]
+    public SwitchParameter Tls { get; set; }
+
+    /// <summary>The SHA-256 fingerprint of the server's certificate, as Start-TunnelServer -Tls shows it (its job's
+    /// CertificateFingerprint); hex, with or without colons. Implies -Tls.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? CertificateFingerprint { get; set; }
+
+    /// <summary>A PEM file with the CA certificate(s) that signed the server's certificate; trusted instead of the system's
+    /// roots. The certificate must name the server address. Implies -Tls.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? TrustedCaPath { get; set; }
+
     /// <summary>A client TOML file (frpc.toml keys): one job per [[proxies]] entry. Parameters given on the command line win over it.</summary>
     [Parameter(Mandatory = true, ParameterSetName = ConfigSet)]
     [ValidateNotNullOrEmpty]
@@ -89,6 +107,11 @@ public sealed class NewTunnelCommand : EngineCmdletBase
         catch (ArgumentException e)
         {
             ThrowTerminatingError(new ErrorRecord(e, "InvalidTunnelOptions", ErrorCategory.InvalidArgument, target));
+            return;
+        }
+        catch (TunnelException e)
+        {
+            ThrowTerminatingError(TunnelErrors.From(e, TrustedCaPath ?? target));
             return;
         }
         WriteVerbose($"Connecting to {target} to open {what}.");
@@ -152,6 +175,21 @@ public sealed class NewTunnelCommand : EngineCmdletBase
         }
         if (Token is not null) options.Token = SecureStringTransformationAttribute.ToPlainText(Token);
         if (bound.ContainsKey(nameof(ForwardingMode))) options.ForwardingMode = ForwardingMode;
+        if (bound.ContainsKey(nameof(Tls))) options.Tls.Enabled = Tls.IsPresent;
+        if (CertificateFingerprint is not null || TrustedCaPath is not null)
+        {
+            if (bound.ContainsKey(nameof(Tls)) && !Tls.IsPresent)
+                ThrowTerminatingError(TunnelErrors.InvalidArgument("TlsRequired", "-CertificateFingerprint and -TrustedCaPath need TLS; drop -Tls:$false.", null));
+            options.Tls.Enabled = true;
+        }
+        if (CertificateFingerprint is not null)
+        {
+            if (!Security.CertificateFingerprint.TryNormalize(CertificateFingerprint, out _))
+                ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidCertificateFingerprint",
+                    $"'{CertificateFingerprint}' is not a SHA-256 fingerprint: expected the 64 hex digits the server showed, colons allowed.", CertificateFingerprint));
+            options.Tls.ServerFingerprint = CertificateFingerprint;
+        }
+        if (TrustedCaPath is not null) options.Tls.TrustedCaFile = GetUnresolvedProviderPathFromPSPath(TrustedCaPath);
         if (ConfigPath is null || bound.ContainsKey(nameof(PoolSize))) options.PoolCount = PoolSize;
         if (ConfigPath is null || bound.ContainsKey(nameof(TimeoutSec))) options.ConnectTimeout = TimeSpan.FromSeconds(TimeoutSec);
         RequireToken(options.Token, ConfigPath);

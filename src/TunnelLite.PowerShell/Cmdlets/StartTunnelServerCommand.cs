@@ -49,6 +49,29 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
     [Parameter]
     public ForwardingMode ForwardingMode { get; set; }
 
+    /// <summary>Require TLS on the control port (control and data connections). Without -CertificatePath the server makes a
+    /// self-signed certificate at start and shows its SHA-256 fingerprint (the job's CertificateFingerprint) for clients to pin.
+    /// Default: the config's transport.tls.enable, else off.</summary>
+    [Parameter]
+    public SwitchParameter Tls { get; set; }
+
+    /// <summary>The server's certificate for -Tls: a PEM file (with -CertificateKeyPath, unless it holds the key too) or a
+    /// PFX/PKCS#12 file (.pfx, .p12; with -CertificatePassword if it has one).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? CertificatePath { get; set; }
+
+    /// <summary>The PEM private key of a PEM -CertificatePath.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? CertificateKeyPath { get; set; }
+
+    /// <summary>The password of a PFX -CertificatePath. A SecureString, or a plain string that is converted.</summary>
+    [Parameter]
+    [SecureStringTransformation]
+    [ValidateNotNull]
+    public SecureString? CertificatePassword { get; set; }
+
     /// <summary>Name of the job. Default 'server-PORT'.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -84,6 +107,8 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
             ThrowTerminatingError(TunnelErrors.From(e, target));
             return;
         }
+        if (server.CertificateFingerprint is { } fingerprint)
+            WriteVerbose($"TLS is on; certificate SHA-256 fingerprint {fingerprint}.");
         var job = new TunnelServerJob(Name ?? $"server-{server.ControlEndpoint!.Port}", MyInvocation.Line ?? "Start-TunnelServer", logger);
         job.Attach(server);
         TunnelJobSourceAdapter.Register(this, job);
@@ -108,6 +133,7 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
         if (ConfigPath is null || bound.ContainsKey(nameof(ControlPort))) options.ControlPort = ControlPort;
         if (Token is not null) options.Token = SecureStringTransformationAttribute.ToPlainText(Token);
         if (bound.ContainsKey(nameof(ForwardingMode))) options.ForwardingMode = ForwardingMode;
+        ApplyTls(options.Tls, bound);
         if (AllowPorts is not null)
         {
             options.AllowPorts.Clear();
@@ -126,5 +152,26 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
         // A file that gives every client a token of its own ([[clients]]) needs no shared one.
         if (options.Clients.Count == 0) RequireToken(options.Token, ConfigPath);
         return options;
+    }
+
+    /// <summary>-Tls and the certificate parameters over the config's transport.tls; a certificate given here replaces the config's.</summary>
+    private void ApplyTls(ServerTlsOptions tls, Dictionary<string, object> bound)
+    {
+        if (bound.ContainsKey(nameof(Tls))) tls.Enabled = Tls.IsPresent;
+        if ((CertificateKeyPath is not null || CertificatePassword is not null) && CertificatePath is null)
+            ThrowTerminatingError(TunnelErrors.InvalidArgument("CertificatePathRequired", "-CertificateKeyPath and -CertificatePassword belong to a -CertificatePath.", null));
+        if (CertificatePath is null) return;
+        if (!tls.Enabled)
+            ThrowTerminatingError(TunnelErrors.InvalidArgument("TlsRequired", "-CertificatePath is used only with -Tls (or transport.tls.enable = true).", CertificatePath));
+        var path = GetUnresolvedProviderPathFromPSPath(CertificatePath);
+        var isPfx = Path.GetExtension(path).ToLowerInvariant() is ".pfx" or ".p12";
+        if (isPfx && CertificateKeyPath is not null)
+            ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidCertificateOptions", "A PFX file holds its key; -CertificateKeyPath is for a PEM certificate.", CertificateKeyPath));
+        if (!isPfx && CertificatePassword is not null)
+            ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidCertificateOptions", "-CertificatePassword is for a PFX file (.pfx, .p12); a PEM key must not be encrypted.", CertificatePath));
+        tls.CertificateFile = isPfx ? null : path;
+        tls.KeyFile = isPfx || CertificateKeyPath is null ? null : GetUnresolvedProviderPathFromPSPath(CertificateKeyPath);
+        tls.PfxFile = isPfx ? path : null;
+        tls.PfxPassword = isPfx && CertificatePassword is not null ? SecureStringTransformationAttribute.ToPlainText(CertificatePassword) : null;
     }
 }

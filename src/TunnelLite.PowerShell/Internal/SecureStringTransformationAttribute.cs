@@ -4,7 +4,7 @@ using System.Security;
 
 namespace TunnelLite.PowerShell.Internal;
 
-/// <summary>Lets a SecureString parameter also take a plain string, so that scripts can pass a token from a variable or a file.</summary>
+/// <summary>Lets a SecureString parameter (a token, a certificate password) also take a plain string, so that scripts can pass it from a variable or a file.</summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
 public sealed class SecureStringTransformationAttribute : ArgumentTransformationAttribute
 {
@@ -23,7 +23,7 @@ public sealed class SecureStringTransformationAttribute : ArgumentTransformation
                 secure.MakeReadOnly();
                 return secure;
             default:
-                throw new ArgumentTransformationMetadataException($"A token must be a SecureString or a string, not {value.GetType().Name}.");
+                throw new ArgumentTransformationMetadataException($"Expected a SecureString or a string, not {value.GetType().Name}.");
         }
     }
 

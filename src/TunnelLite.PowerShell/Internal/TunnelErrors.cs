@@ -25,6 +25,9 @@ internal static class TunnelErrors
         TunnelErrorCode.VersionMismatch or TunnelErrorCode.ProtocolError => ErrorCategory.ProtocolError,
         TunnelErrorCode.BadRequest => ErrorCategory.InvalidArgument,
         TunnelErrorCode.QuotaExceeded => ErrorCategory.QuotaExceeded,
+        TunnelErrorCode.TlsMismatch => ErrorCategory.ProtocolError,
+        TunnelErrorCode.CertificateMismatch or TunnelErrorCode.CertificateUntrusted => ErrorCategory.SecurityError,
+        TunnelErrorCode.CertificateLoadFailed => ErrorCategory.ReadError,
         _ => ErrorCategory.NotSpecified,
     };
 }

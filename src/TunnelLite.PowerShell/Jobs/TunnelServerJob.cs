@@ -23,6 +23,10 @@ public sealed class TunnelServerJob : TunnelJobBase
     /// <summary>The control port (the real one when 0 was asked).</summary>
     public int ControlPort => _server?.ControlEndpoint?.Port ?? 0;
 
+    /// <summary>SHA-256 fingerprint of the server's TLS certificate, which clients pin with New-Tunnel -CertificateFingerprint;
+    /// empty when the server does not use TLS.</summary>
+    public string CertificateFingerprint => _server?.CertificateFingerprint ?? "";
+
     /// <inheritdoc />
     public override string Location => ControlEndpoint;
 

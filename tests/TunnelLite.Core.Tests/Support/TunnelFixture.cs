@@ -14,16 +14,38 @@ public sealed class TunnelFixture : IAsyncDisposable
     private readonly List<IAsyncDisposable> _owned = new();
     private readonly ForwardingMode _mode;
 
-    /// <summary>A fixture whose servers and clients use <paramref name="mode"/> unless their options say otherwise.</summary>
-    public TunnelFixture(ForwardingMode mode = ForwardingMode.Auto) => _mode = mode;
+    /// <summary>A fixture whose servers and clients use <paramref name="mode"/> unless their options say otherwise; with
+    /// <paramref name="tls"/> its servers use TLS with <see cref="SharedCertificate"/> (clients follow their server).</summary>
+    public TunnelFixture(ForwardingMode mode = ForwardingMode.Auto, bool tls = false)
+    {
+        _mode = mode;
+        Tls = tls;
+    }
 
     public ForwardingMode Mode => _mode;
+
+    public bool Tls { get; }
+
+    /// <summary>One certificate for every TLS server of the run, so that a restarted server keeps its fingerprint.</summary>
+    public static TestCertificates SharedCertificate => SharedCertificateLazy.Value;
+
+    private static readonly Lazy<TestCertificates> SharedCertificateLazy = new(() =>
+    {
+        var certs = new TestCertificates();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => certs.Dispose();
+        return certs;
+    });
+
+    private static bool UsesSharedCertificate(TunnelServer server) =>
+        server.Options.Tls.Enabled && SharedCertificateLazy.IsValueCreated && server.Options.Tls.CertificateFile == SharedCertificate.CertFile;
 
     /// <summary>Engine log of everything this fixture started.</summary>
     public static readonly TestLog Log = new();
 
-    public static TunnelServerOptions ServerOptions(string bind = "127.0.0.1") => new()
+    /// <summary>Loopback server options with short timeouts; with <paramref name="tls"/>, TLS with <see cref="SharedCertificate"/>.</summary>
+    public static TunnelServerOptions ServerOptions(string bind = "127.0.0.1", bool tls = false) => new()
     {
+        Tls = tls ? new ServerTlsOptions { Enabled = true, CertificateFile = SharedCertificate.CertFile, KeyFile = SharedCertificate.KeyFile } : new(),
         BindAddress = bind,
         ControlPort = 0,
         Token = Token,
@@ -36,8 +58,11 @@ public sealed class TunnelFixture : IAsyncDisposable
         LoggerFactory = Log,
     };
 
+    /// <summary>Client options for <paramref name="server"/>. For a server of a TLS fixture (one with <see cref="SharedCertificate"/>)
+    /// they use TLS pinned to it, so that suites run unchanged over TLS; for any other server the test sets TLS itself.</summary>
     public static TunnelClientOptions ClientOptions(TunnelServer server, string address = "127.0.0.1", string token = Token) => new()
     {
+        Tls = UsesSharedCertificate(server) ? new ClientTlsOptions { Enabled = true, ServerFingerprint = server.CertificateFingerprint } : new(),
         ServerAddress = address,
         ServerPort = server.ControlEndpoint!.Port,
         Token = token,
@@ -53,7 +78,7 @@ public sealed class TunnelFixture : IAsyncDisposable
 
     public async Task<TunnelServer> StartServerAsync(TunnelServerOptions? options = null)
     {
-        options ??= ServerOptions();
+        options ??= ServerOptions(tls: Tls);
         if (options.ForwardingMode == ForwardingMode.Auto) options.ForwardingMode = _mode;
         var server = new TunnelServer(options);
         await server.StartAsync();

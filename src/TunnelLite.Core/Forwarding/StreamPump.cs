@@ -1,0 +1,94 @@
+using System.Buffers;
+using System.Net.Security;
+using System.Net.Sockets;
+using TunnelLite.Statistics;
+
+namespace TunnelLite.Forwarding;
+
+/// <summary>The pump for connections that must be read and written through a stream rather than the socket: TLS data
+/// connections, whose bytes are decrypted in user space, so that splice(2) cannot apply. It copies through pooled
+/// buffers like <see cref="BufferedPump"/>, waits with zero-byte reads so that an idle connection holds no buffer,
+/// and keeps its half-close and reset semantics: the end of a direction on a TLS side is sent as a TLS close_notify
+/// followed by a FIN; a reset or error resets both sockets.</summary>
+public sealed class StreamPump : IForwardingPump
+{
+    /// <summary>The shared instance; the pump holds no state of its own.</summary>
+    public static StreamPump Instance { get; } = new();
+
+    /// <inheritdoc />
+    public ForwardingMode Mode => ForwardingMode.Copy;
+
+    /// <inheritdoc />
+    public Task RunAsync(Socket user, Socket service, TrafficCounters counters, CancellationToken cancellationToken) =>
+        RunAsync(user, null, service, null, counters, cancellationToken);
+
+    /// <summary>Runs the pump between two sockets, each read and written through its stream when one is given (a TLS
+    /// stream over that socket) or directly otherwise. Takes ownership of sockets and streams; completes when both are closed.</summary>
+    public async Task RunAsync(Socket user, Stream? userStream, Socket service, Stream? serviceStream, TrafficCounters counters, CancellationToken cancellationToken)
+    {
+        counters.Forwarded(ForwardingMode.Copy, fellBack: false);
+        userStream ??= new NetworkStream(user, ownsSocket: false);
+        serviceStream ??= new NetworkStream(service, ownsSocket: false);
+        using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var ends = new StreamEnds();
+        var up = CopyAsync(user, userStream, service, serviceStream, counters.AddIn, ends, abort);
+        var down = CopyAsync(service, serviceStream, user, userStream, counters.AddOut, ends, abort);
+        await Task.WhenAll(up, down).ConfigureAwait(false);
+        await DisposeQuietlyAsync(userStream).ConfigureAwait(false);
+        await DisposeQuietlyAsync(serviceStream).ConfigureAwait(false);
+        user.Dispose();
+        service.Dispose();
+    }
+
+    private static async Task CopyAsync(Socket fromSocket, Stream from, Socket toSocket, Stream to, Action<long> count, StreamEnds ends, CancellationTokenSource abort)
+    {
+        var token = abort.Token;
+        byte[]? buffer = null;
+        try
+        {
+            while (true)
+            {
+                if (buffer is null)
+                {
+                    // Wait for data without holding memory (SslStream passes a zero-byte read through when it has nothing buffered).
+                    await from.ReadAsync(Memory<byte>.Empty, token).ConfigureAwait(false);
+                    buffer = ArrayPool<byte>.Shared.Rent(BufferedPump.BufferSize);
+                }
+                var n = await from.ReadAsync(buffer.AsMemory(0, BufferedPump.BufferSize), token).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    if (!ends.TryClaimPassOn(fromSocket, toSocket)) throw new SocketException((int)SocketError.ConnectionReset);
+                    if (to is SslStream tls) await tls.ShutdownAsync().WaitAsync(token).ConfigureAwait(false);
+                    SocketClose.ShutdownSend(toSocket);
+                    return;
+                }
+                await to.WriteAsync(buffer.AsMemory(0, n), token).ConfigureAwait(false);
+                count(n);
+                if (n < BufferedPump.BufferSize)
+                {
+                    // Drained for now: an idle connection holds no buffer.
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = null;
+                }
+            }
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException or IOException or InvalidOperationException)
+        {
+            // One side failed or we were cancelled: reset both so that each peer learns the connection broke.
+            // (InvalidOperationException: SslStream refuses a write once the other direction has failed it.)
+            abort.Cancel();
+            SocketClose.Reset(fromSocket);
+            SocketClose.Reset(toSocket);
+        }
+        finally
+        {
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static async ValueTask DisposeQuietlyAsync(Stream s)
+    {
+        try { await s.DisposeAsync().ConfigureAwait(false); }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException) { /* the socket is gone already */ }
+    }
+}
