@@ -1,6 +1,9 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Net.Sockets;
 using FsCheck.Fluent;
+using Xunit.Abstractions;
+using TunnelLite.Config;
 using TunnelLite.Protocol;
 using TunnelLite.Tests.Support;
 
@@ -8,9 +11,14 @@ namespace TunnelLite.Tests;
 
 /// <summary>Property-based fuzzing of the frame decoder: random, truncated, oversized, lying and glued-together input raises
 /// nothing but <see cref="ProtocolException"/>, never reads past a frame, never allocates in proportion to a claimed length,
-/// and valid frames round-trip exactly. Bounded for CI; see FUZZING.md for longer runs and replaying a seed.</summary>
+/// and valid frames round-trip exactly; and fuzzed conversations on a live server's control port get an error or a close in
+/// time while its tunnels keep serving. Bounded for CI; see FUZZING.md for longer runs and replaying a seed.</summary>
 public sealed class ProtocolFuzzTests
 {
+    private readonly ITestOutputHelper _output;
+
+    public ProtocolFuzzTests(ITestOutputHelper output) => _output = output;
+
     [Fact]
     public void TryDecode_of_any_input_needs_more_data_or_yields_a_frame_inside_the_buffer_or_raises_only_the_protocol_error()
     {
@@ -192,5 +200,138 @@ public sealed class ProtocolFuzzTests
         BinaryPrimitives.WriteUInt32BigEndian(h, claim);
         h[4] = (byte)type;
         return h;
+    }
+
+    [Fact]
+    public async Task Fuzzed_conversations_on_the_control_port_get_an_error_or_a_close_in_time_and_the_tunnels_keep_serving()
+    {
+        var log = new TestLog();
+        await using var f = new TunnelFixture();
+        await using var echo = new EchoService();
+        var so = TunnelFixture.ServerOptions();
+        so.HandshakeTimeout = TimeSpan.FromSeconds(1);
+        so.MaxPendingHandshakes = 64;
+        so.LoggerFactory = log;
+        var server = await f.StartServerAsync(so);
+        var port = server.ControlEndpoint!.Port;
+        var beforeOptions = TunnelFixture.ClientOptions(server);
+        beforeOptions.Tunnels.Add(new TunnelDefinition { Name = "before", LocalPort = echo.Port });
+        var before = await f.StartClientAsync(beforeOptions);
+        var beforePort = before.Tunnels.Single().RemotePort;
+
+        // A tunnel in use all through the fuzzing: every round trip must come back intact.
+        using var fuzzing = new CancellationTokenSource();
+        var traffic = Task.Run(async () =>
+        {
+            var rounds = 0;
+            while (!fuzzing.IsCancellationRequested)
+            {
+                using var user = await TunnelFixture.ConnectAsync(beforePort);
+                var r = await Transfer.EchoRoundTripAsync(user, 64 * 1024, rounds).WaitAsync(TimeSpan.FromSeconds(15));
+                Assert.Equal(r.Sent, r.Received);
+                rounds++;
+                await Task.Delay(10);
+            }
+            return rounds;
+        });
+
+        var conversations = FuzzRun.Sample(HandshakeGen.Conversation, FuzzRun.Count(200));
+        var deadline = so.HandshakeTimeout + TimeSpan.FromSeconds(4);
+        var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var results = new System.Collections.Concurrent.ConcurrentBag<HandshakeProbe.Result>();
+        using var slots = new SemaphoreSlim(12);
+        await Task.WhenAll(conversations.Select((steps, i) => Task.Run(async () =>
+        {
+            await slots.WaitAsync();
+            try
+            {
+                var result = await HandshakeProbe.RunAsync(port, steps, TunnelFixture.Token, deadline).WaitAsync(TimeSpan.FromSeconds(30));
+                results.Add(result);
+                if (result.Problem is not null) failures.Add($"#{i} {string.Join(" ", steps.Select(s => s.Describe()))}: {result.Problem}");
+            }
+            catch (Exception e)
+            {
+                failures.Add($"#{i} {string.Join(" ", steps.Select(s => s.Describe()))}: {e.GetType().Name}: {e.Message}");
+            }
+            finally
+            {
+                slots.Release();
+            }
+        }))).WaitAsync(TimeSpan.FromSeconds(120));
+        fuzzing.Cancel();
+        var rounds = await traffic.WaitAsync(TimeSpan.FromSeconds(20));
+        _output.WriteLine($"{conversations.Length} conversations ({FuzzRun.ReplayHint}): {results.Count(r => r.Authenticated)} authenticated, " +
+            $"{results.Count(r => r.Elapsed > so.HandshakeTimeout)} ran into the handshake timeout, longest {results.Max(r => r.Elapsed).TotalSeconds:F1} s; " +
+            $"{rounds} echo round trips through the tunnel meanwhile.");
+
+        var context = $"replay with {FuzzRun.ReplayHint}\n{log.Tail(30)}";
+        Assert.True(failures.IsEmpty, $"{failures.Count} conversations went wrong ({context}):\n{string.Join("\n", failures.Take(10))}");
+        // The server logs at Error level only what escaped its handling of a peer: anything but the protocol's own error.
+        Assert.True(log.Errors.Count == 0, $"unexpected failures on the server ({FuzzRun.ReplayHint}):\n{string.Join("\n", log.Errors.Take(5))}");
+        Assert.True(rounds > 0);
+
+        // Every handshake slot has come back: as many new connections as the cap are served, one more is refused.
+        Assert.True(await AllHandshakeSlotsFreeAsync(port, so.MaxPendingHandshakes), "handshake slots are still held after the fuzzing");
+        // The fuzzers' sessions are gone; the client that was there before is still the same session on the same port.
+        Assert.True(await TunnelFixture.WaitUntilAsync(() => server.ClientCount == 1, TimeSpan.FromSeconds(10)), $"clients left: {server.ClientCount}");
+        Assert.Equal(new[] { "before" }, server.GetTunnelStatistics().Select(t => t.Name));
+        Assert.Equal(beforePort, before.Tunnels.Single().RemotePort);
+
+        var afterOptions = TunnelFixture.ClientOptions(server);
+        afterOptions.Tunnels.Add(new TunnelDefinition { Name = "after", LocalPort = echo.Port });
+        var after = await f.StartClientAsync(afterOptions);
+        foreach (var tunnelPort in new[] { beforePort, after.Tunnels.Single().RemotePort })
+        {
+            using var user = await TunnelFixture.ConnectAsync(tunnelPort);
+            var r = await Transfer.EchoRoundTripAsync(user, 1 << 20, tunnelPort).WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(r.Sent, r.Received);
+        }
+    }
+
+    /// <summary>True when <paramref name="cap"/> connections each get a challenge and one more is refused: no handshake slot leaked.</summary>
+    private static async Task<bool> AllHandshakeSlotsFreeAsync(int port, int cap)
+    {
+        // A legitimate client's data connection may hold a slot for a moment; try a few times.
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var held = new List<FrameConnection>();
+            try
+            {
+                var served = 0;
+                for (var i = 0; i < cap; i++)
+                {
+                    var c = new FrameConnection(await TunnelFixture.ConnectAsync(port));
+                    held.Add(c);
+                    await c.SendAsync(new HelloMessage { Version = ProtocolConstants.Version }, default, withPreamble: true);
+                }
+                foreach (var c in held)
+                {
+                    using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                    try
+                    {
+                        if (await c.ReadAsync(cts.Token) is { Type: FrameType.Challenge }) served++;
+                    }
+                    catch (Exception e) when (e is IOException or SocketException or OperationCanceledException) { }
+                }
+                var refused = true;
+                try
+                {
+                    var extra = new FrameConnection(await TunnelFixture.ConnectAsync(port));
+                    held.Add(extra);
+                    await extra.SendAsync(new HelloMessage { Version = ProtocolConstants.Version }, default, withPreamble: true);
+                    using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                    refused = await extra.ReadAsync(cts.Token) is null;
+                }
+                catch (Exception e) when (e is IOException or SocketException) { }
+                catch (OperationCanceledException) { refused = false; }
+                if (served == cap && refused) return true;
+            }
+            finally
+            {
+                foreach (var c in held) c.Dispose();
+            }
+            await Task.Delay(500);
+        }
+        return false;
     }
 }

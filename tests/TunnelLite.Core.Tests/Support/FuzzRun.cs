@@ -40,7 +40,7 @@ public static class FuzzRun
     }
 
     /// <summary>A deterministic sample of <paramref name="count"/> values of <paramref name="gen"/> for this run's seed.</summary>
-    public static T[] Sample<T>(Gen<T> gen, int count, int size = 50) => gen.Sample(size, Seed, count);
+    public static T[] Sample<T>(Gen<T> gen, int count, int size = 50) => gen.Sample(count, Seed, size);
 
     private static Rnd ParseSeed(string? text)
     {
