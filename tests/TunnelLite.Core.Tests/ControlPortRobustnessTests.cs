@@ -168,7 +168,8 @@ public sealed class ControlPortRobustnessTests
         var started = DateTime.UtcNow;
         Assert.True(await TunnelFixture.WaitUntilAsync(() => EndToEndTests.CanBind(port), TimeSpan.FromSeconds(3)));
         Assert.InRange(DateTime.UtcNow - started, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2));
-        Assert.Equal(0, server.ClientCount);
+        // The session frees its ports first and leaves the client list just after: under load that can be a moment later.
+        Assert.True(await TunnelFixture.WaitUntilAsync(() => server.ClientCount == 0, TimeSpan.FromSeconds(2)));
     }
 
     [Fact]
