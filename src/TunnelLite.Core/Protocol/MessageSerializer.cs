@@ -55,7 +55,7 @@ public static class MessageSerializer
             var message = JsonSerializer.Deserialize(frame.Payload.Span, info)
                 ?? throw new ProtocolException($"The {frame.Type} frame holds null.");
             if (MissingField(message) is { } field)
-                throw new ProtocolException($"Malformed {frame.Type} frame: {field} is null.");
+                throw new ProtocolException($"Malformed {frame.Type} frame: {field} must not be null.");
             return message;
         }
         catch (JsonException e)
@@ -81,8 +81,8 @@ public static class MessageSerializer
         AuthMessage m when m.ClientId is null => "clientId",
         AuthOkMessage m when m.SessionId is null => "sessionId",
         ErrorMessage m when m.Message is null => "message",
-        RegisterMessage m when m.Tunnels is null || m.Tunnels.Any(t => t?.Name is null) => "tunnels",
-        RegisterResultMessage m when m.Results is null || m.Results.Any(r => r?.Name is null) => "results",
+        RegisterMessage m when m.Tunnels is null || m.Tunnels.Any(t => t?.Name is null) => "tunnels, a tunnel or its name",
+        RegisterResultMessage m when m.Results is null || m.Results.Any(r => r?.Name is null) => "results, a result or its name",
         UnregisterMessage m when m.Name is null => "name",
         RequestWorkConnMessage m when m.Nonce is null => "nonce",
         DataHelloMessage m when m.SessionId is null || m.Nonce is null || m.Proof is null => "sessionId, nonce or proof",
