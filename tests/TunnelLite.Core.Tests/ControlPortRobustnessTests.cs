@@ -87,8 +87,10 @@ public sealed class ControlPortRobustnessTests
         var so = TunnelFixture.ServerOptions();
         so.HandshakeTimeout = TimeSpan.FromMilliseconds(300);
         var server = await f.StartServerAsync(so);
-        using var s = await TunnelFixture.ConnectAsync(server.ControlEndpoint!.Port);
+        // The server's deadline starts at its accept, which may run well before this side's connect continuation does
+        // on a loaded machine: start the clock before connecting, so the lower bound cannot be undercut.
         var started = DateTime.UtcNow;
+        using var s = await TunnelFixture.ConnectAsync(server.ControlEndpoint!.Port);
         var (bytes, _) = await Transfer.DrainAsync(s, TimeSpan.FromSeconds(5));
         Assert.Equal(0, bytes);
         Assert.InRange(DateTime.UtcNow - started, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(3));
