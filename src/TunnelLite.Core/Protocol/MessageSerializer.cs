@@ -52,8 +52,11 @@ public static class MessageSerializer
         try
         {
             if (frame.Payload.IsEmpty) throw new ProtocolException($"The {frame.Type} frame is empty.");
-            return JsonSerializer.Deserialize(frame.Payload.Span, info)
+            var message = JsonSerializer.Deserialize(frame.Payload.Span, info)
                 ?? throw new ProtocolException($"The {frame.Type} frame holds null.");
+            if (MissingField(message) is { } field)
+                throw new ProtocolException($"Malformed {frame.Type} frame: {field} must not be null.");
+            return message;
         }
         catch (JsonException e)
         {
@@ -68,4 +71,23 @@ public static class MessageSerializer
             throw new ProtocolException($"Malformed {frame.Type} frame: {e.Message}", e);
         }
     }
+
+    // JSON may say null (or a list may hold null) where the message type promises an object; the handlers rely on the
+    // promise, so a null there is a malformed frame, caught here once rather than as a NullReferenceException deep inside.
+    private static string? MissingField(object message) => message switch
+    {
+        ChallengeMessage m when m.Nonce is null => "nonce",
+        AuthMessage m when m.Proof is null => "proof",
+        AuthMessage m when m.ClientId is null => "clientId",
+        AuthOkMessage m when m.SessionId is null => "sessionId",
+        ErrorMessage m when m.Message is null => "message",
+        RegisterMessage m when m.Tunnels is null || m.Tunnels.Any(t => t?.Name is null) => "tunnels, a tunnel or its name",
+        RegisterResultMessage m when m.Results is null || m.Results.Any(r => r?.Name is null) => "results, a result or its name",
+        UnregisterMessage m when m.Name is null => "name",
+        RequestWorkConnMessage m when m.Nonce is null => "nonce",
+        DataHelloMessage m when m.SessionId is null || m.Nonce is null || m.Proof is null => "sessionId, nonce or proof",
+        StartWorkMessage m when m.Tunnel is null => "tunnel",
+        WorkFailedMessage m when m.Tunnel is null || m.Message is null => "tunnel or message",
+        _ => null,
+    };
 }

@@ -7,6 +7,10 @@ namespace TunnelLite.Tests.Support;
 public sealed class TestLog : ILoggerFactory, ILogger
 {
     private readonly ConcurrentQueue<string> _lines = new();
+    private readonly ConcurrentQueue<string> _errors = new();
+
+    /// <summary>Every line logged at Error or above: the engine logs there only what it did not expect.</summary>
+    public IReadOnlyList<string> Errors => _errors.ToArray();
 
     public string Tail(int n = 40) => string.Join("\n", _lines.TakeLast(n));
 
@@ -18,7 +22,9 @@ public sealed class TestLog : ILoggerFactory, ILogger
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
-        _lines.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel}: {formatter(state, exception)}");
+        var line = $"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel}: {formatter(state, exception)}";
+        _lines.Enqueue(line);
+        if (logLevel >= LogLevel.Error && _errors.Count < 100) _errors.Enqueue(exception is null ? line : $"{line} {exception}");
         while (_lines.Count > 2000) _lines.TryDequeue(out _);
     }
 }

@@ -1,0 +1,387 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using FsCheck.Fluent;
+using Xunit.Abstractions;
+using TunnelLite.Config;
+using TunnelLite.Protocol;
+using TunnelLite.Tests.Support;
+
+namespace TunnelLite.Tests;
+
+/// <summary>Property-based fuzzing of the frame decoder: random, truncated, oversized, lying and glued-together input raises
+/// nothing but <see cref="ProtocolException"/>, never reads past a frame, never allocates in proportion to a claimed length,
+/// and valid frames round-trip exactly; and fuzzed conversations on a live server's control port get an error or a close in
+/// time while its tunnels keep serving. Bounded for CI; see FUZZING.md for longer runs and replaying a seed.</summary>
+public sealed class ProtocolFuzzTests
+{
+    private readonly ITestOutputHelper _output;
+
+    public ProtocolFuzzTests(ITestOutputHelper output) => _output = output;
+
+    [Fact]
+    public void TryDecode_of_any_input_needs_more_data_or_yields_a_frame_inside_the_buffer_or_raises_only_the_protocol_error()
+    {
+        FuzzRun.Check(FrameGen.AnyInput, 3000, input =>
+        {
+            // Decode the whole buffer frame by frame, as a reader over a growing buffer would.
+            var offset = 0;
+            while (true)
+            {
+                var rest = input.AsSpan(offset);
+                OperationStatus status;
+                Frame frame;
+                int consumed;
+                try
+                {
+                    status = FrameCodec.TryDecode(rest, out frame, out consumed);
+                }
+                catch (ProtocolException)
+                {
+                    return;
+                }
+                Assert.True(status is OperationStatus.Done or OperationStatus.NeedMoreData or OperationStatus.InvalidData, $"status {status}");
+                if (status != OperationStatus.Done)
+                {
+                    Assert.Equal(0, consumed);
+                    return;
+                }
+                Assert.InRange(consumed, ProtocolConstants.FrameHeaderSize, rest.Length);
+                Assert.Equal(consumed - ProtocolConstants.FrameHeaderSize, frame.Payload.Length);
+                Assert.True(frame.Payload.Span.SequenceEqual(rest.Slice(ProtocolConstants.FrameHeaderSize, frame.Payload.Length)));
+                Assert.True(Enum.IsDefined(frame.Type));
+                offset += consumed;
+            }
+        });
+    }
+
+    [Fact]
+    public void ReadAsync_over_a_chunked_stream_of_any_input_raises_only_the_protocol_error_and_never_reads_past_a_frame()
+    {
+        var gen = from input in FrameGen.AnyInput
+                  from chunkSeed in Gen.Choose(0, int.MaxValue)
+                  select (input, chunkSeed);
+        FuzzRun.Check(gen, 2000, c =>
+        {
+            var stream = new ChunkedStream(c.input, c.chunkSeed);
+            var position = 0L;
+            while (true)
+            {
+                Frame? frame;
+                try
+                {
+                    // Completes synchronously: the stream never waits.
+                    frame = FrameCodec.ReadAsync(stream, default).AsTask().GetAwaiter().GetResult();
+                }
+                catch (ProtocolException)
+                {
+                    return;
+                }
+                if (frame is null)
+                {
+                    Assert.Equal(c.input.Length, stream.Position);
+                    return;
+                }
+                // Exactly one frame was taken: raw bytes after it stay in the socket for the pump.
+                Assert.Equal(position + ProtocolConstants.FrameHeaderSize + frame.Value.Payload.Length, stream.Position);
+                Assert.Equal(OperationStatus.Done, FrameCodec.TryDecode(c.input.AsSpan((int)position), out var same, out _));
+                Assert.Equal(same.Type, frame.Value.Type);
+                Assert.True(same.Payload.Span.SequenceEqual(frame.Value.Payload.Span));
+                position = stream.Position;
+            }
+        });
+    }
+
+    [Fact]
+    public void Every_cut_of_a_valid_frame_needs_more_data_and_on_a_stream_raises_the_protocol_error()
+    {
+        FuzzRun.Check(FrameGen.ValidFrame(256), 300, f =>
+        {
+            for (var cut = 0; cut < f.Encoded.Length; cut++)
+            {
+                Assert.Equal(OperationStatus.NeedMoreData, FrameCodec.TryDecode(f.Encoded.AsSpan(0, cut), out _, out var consumed));
+                Assert.Equal(0, consumed);
+                var stream = new ChunkedStream(f.Encoded[..cut], cut);
+                if (cut == 0)
+                    Assert.Null(FrameCodec.ReadAsync(stream, default).AsTask().GetAwaiter().GetResult());
+                else
+                    Assert.Throws<ProtocolException>(() => FrameCodec.ReadAsync(stream, default).AsTask().GetAwaiter().GetResult());
+            }
+        });
+    }
+
+    [Fact]
+    public void Valid_frames_round_trip_exactly_through_TryDecode_and_through_ReadAsync_fed_in_random_chunks()
+    {
+        var gen = from frames in Gen.ArrayOf(FrameGen.ValidFrame(), 3)
+                  from trailing in FrameGen.Bytes(0, 16)
+                  from chunkSeed in Gen.Choose(0, int.MaxValue)
+                  from maxChunk in Gen.Elements(1, 3, 7, 64, 4096)
+                  select (frames, trailing, chunkSeed, maxChunk);
+        FuzzRun.Check(gen, 400, c =>
+        {
+            foreach (var f in c.frames)
+            {
+                // Bytes after a frame (the next frame, or raw data) do not change what is decoded.
+                var withTail = f.Encoded.Concat(c.trailing).ToArray();
+                Assert.Equal(OperationStatus.Done, FrameCodec.TryDecode(withTail, out var frame, out var consumed));
+                Assert.Equal(f.Encoded.Length, consumed);
+                Assert.Equal(f.Type, frame.Type);
+                Assert.Equal(f.Payload, frame.Payload.ToArray());
+            }
+            var all = c.frames.SelectMany(f => f.Encoded).ToArray();
+            var stream = new ChunkedStream(all, c.chunkSeed, c.maxChunk);
+            foreach (var f in c.frames)
+            {
+                var read = FrameCodec.ReadAsync(stream, default).AsTask().GetAwaiter().GetResult();
+                Assert.NotNull(read);
+                Assert.Equal(f.Type, read.Value.Type);
+                Assert.Equal(f.Payload, read.Value.Payload.ToArray());
+            }
+            Assert.Null(FrameCodec.ReadAsync(stream, default).AsTask().GetAwaiter().GetResult());
+        });
+    }
+
+    [Fact]
+    public void A_claim_over_the_cap_is_refused_before_the_payload_and_allocates_nothing_in_proportion_to_it()
+    {
+        var gen = from claim in Gen.Choose(ProtocolConstants.MaxFrameSize + 1, int.MaxValue).Select(n => (uint)n)
+                      .Or(Gen.Elements(0x80000000u, 0xFFFFFFFFu, (uint)ProtocolConstants.MaxFrameSize + 1))
+                  from type in FrameGen.Type
+                  from behind in FrameGen.Bytes(0, 32)
+                  select (claim, type, behind);
+        FuzzRun.Check(gen, 500, c =>
+        {
+            var bytes = Header(c.claim, c.type).Concat(c.behind).ToArray();
+            var stream = new ChunkedStream(bytes, (int)c.claim, stallAtEnd: true);
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            // The stream never ends, so only a refusal of the header itself can finish this read.
+            var read = FrameCodec.ReadAsync(stream, default);
+            var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.True(read.IsCompleted, "the decoder waited for the payload of a frame over the cap");
+            var e = Assert.Throws<ProtocolException>(() => read.AsTask().GetAwaiter().GetResult());
+            Assert.Contains("exceeds", e.Message);
+            Assert.Equal(ProtocolConstants.FrameHeaderSize, stream.Position);
+            Assert.True(allocated < 16 * 1024, $"refusing a {c.claim}-byte claim allocated {allocated} bytes");
+        });
+    }
+
+    [Fact]
+    public void A_claim_within_the_cap_with_few_bytes_behind_it_allocates_at_most_the_cap()
+    {
+        // ReadAsync allocates the announced payload before it arrives; the cap is what bounds that allocation.
+        var gen = from claim in Gen.Choose(1, ProtocolConstants.MaxFrameSize)
+                  from type in FrameGen.Type
+                  from behind in Gen.Choose(0, 16)
+                  select (claim, type, behind: Math.Min(behind, claim - 1));
+        FuzzRun.Check(gen, 300, c =>
+        {
+            var bytes = Header((uint)c.claim, c.type).Concat(new byte[c.behind]).ToArray();
+            using var cts = new CancellationTokenSource();
+            var stream = new ChunkedStream(bytes, c.claim, stallAtEnd: true);
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            var read = FrameCodec.ReadAsync(stream, cts.Token);
+            var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.False(read.IsCompleted);
+            Assert.True(allocated < ProtocolConstants.MaxFrameSize + 16 * 1024, $"waiting for a {c.claim}-byte frame allocated {allocated} bytes");
+            cts.Cancel();
+            Assert.ThrowsAny<OperationCanceledException>(() => read.AsTask().GetAwaiter().GetResult());
+
+            // A stream that ends instead of stalling gives the protocol error.
+            var ended = new ChunkedStream(bytes, c.claim);
+            var e = Assert.Throws<ProtocolException>(() => FrameCodec.ReadAsync(ended, default).AsTask().GetAwaiter().GetResult());
+            Assert.Contains("ended inside", e.Message);
+        });
+    }
+
+    [Fact]
+    public void Any_payload_decodes_to_a_message_that_keeps_its_promises_or_raises_only_the_protocol_error()
+    {
+        var gen = from type in FrameGen.Type
+                  from payload in HandshakeGen.Payload(type)
+                  select (type, payload);
+        FuzzRun.Check(gen, 3000, c =>
+        {
+            var messageType = typeof(HelloMessage).Assembly.GetType($"TunnelLite.Protocol.{c.type}Message")!;
+            var read = typeof(MessageSerializer).GetMethod(nameof(MessageSerializer.Read))!.MakeGenericMethod(messageType);
+            object message;
+            try
+            {
+                message = read.Invoke(null, new object[] { new Frame(c.type, c.payload) })!;
+            }
+            catch (System.Reflection.TargetInvocationException e) when (e.InnerException is ProtocolException)
+            {
+                return;
+            }
+            // What the handlers rely on: no null where the message type says there is none (in lists too).
+            Assert.Null(NullWherePromised(message, messageType.Name));
+        });
+    }
+
+    private static readonly System.Reflection.NullabilityInfoContext Nullability = new();
+
+    private static string? NullWherePromised(object value, string path)
+    {
+        foreach (var p in value.GetType().GetProperties())
+        {
+            if (p.PropertyType.IsValueType) continue;
+            var v = p.GetValue(value);
+            var info = Nullability.Create(p);
+            if (v is null)
+            {
+                if (info.ReadState == System.Reflection.NullabilityState.NotNull) return $"{path}.{p.Name}";
+                continue;
+            }
+            if (v is System.Collections.IList list && p.PropertyType.IsGenericType)
+            {
+                for (var i = 0; i < list.Count; i++)
+                {
+                    if (list[i] is null) return $"{path}.{p.Name}[{i}]";
+                    if (NullWherePromised(list[i]!, $"{path}.{p.Name}[{i}]") is { } inner) return inner;
+                }
+            }
+        }
+        return null;
+    }
+
+    private static byte[] Header(uint claim, FrameType type)
+    {
+        var h = new byte[ProtocolConstants.FrameHeaderSize];
+        BinaryPrimitives.WriteUInt32BigEndian(h, claim);
+        h[4] = (byte)type;
+        return h;
+    }
+
+    [Fact]
+    public async Task Fuzzed_conversations_on_the_control_port_get_an_error_or_a_close_in_time_and_the_tunnels_keep_serving()
+    {
+        var log = new TestLog();
+        await using var f = new TunnelFixture();
+        await using var echo = new EchoService();
+        var so = TunnelFixture.ServerOptions();
+        so.HandshakeTimeout = TimeSpan.FromSeconds(1);
+        so.MaxPendingHandshakes = 64;
+        so.LoggerFactory = log;
+        var server = await f.StartServerAsync(so);
+        var port = server.ControlEndpoint!.Port;
+        var beforeOptions = TunnelFixture.ClientOptions(server);
+        beforeOptions.Tunnels.Add(new TunnelDefinition { Name = "before", LocalPort = echo.Port });
+        var before = await f.StartClientAsync(beforeOptions);
+        var beforePort = before.Tunnels.Single().RemotePort;
+
+        // A tunnel in use all through the fuzzing: every round trip must come back intact.
+        using var fuzzing = new CancellationTokenSource();
+        var traffic = Task.Run(async () =>
+        {
+            var rounds = 0;
+            while (!fuzzing.IsCancellationRequested)
+            {
+                using var user = await TunnelFixture.ConnectAsync(beforePort);
+                var r = await Transfer.EchoRoundTripAsync(user, 16 * 1024, rounds).WaitAsync(TimeSpan.FromSeconds(15));
+                Assert.Equal(r.Sent, r.Received);
+                rounds++;
+                await Task.Delay(25); // steady use, not load: the rest of the suite runs alongside
+            }
+            return rounds;
+        });
+
+        var conversations = FuzzRun.Sample(HandshakeGen.Conversation, FuzzRun.Count(200));
+        var deadline = so.HandshakeTimeout + TimeSpan.FromSeconds(4);
+        var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var results = new System.Collections.Concurrent.ConcurrentBag<HandshakeProbe.Result>();
+        using var slots = new SemaphoreSlim(8);
+        await Task.WhenAll(conversations.Select((steps, i) => Task.Run(async () =>
+        {
+            await slots.WaitAsync();
+            try
+            {
+                var result = await HandshakeProbe.RunAsync(port, steps, TunnelFixture.Token, deadline).WaitAsync(TimeSpan.FromSeconds(30));
+                results.Add(result);
+                if (result.Problem is not null) failures.Add($"#{i} {string.Join(" ", steps.Select(s => s.Describe()))}: {result.Problem}");
+            }
+            catch (Exception e)
+            {
+                failures.Add($"#{i} {string.Join(" ", steps.Select(s => s.Describe()))}: {e.GetType().Name}: {e.Message}");
+            }
+            finally
+            {
+                slots.Release();
+            }
+        }))).WaitAsync(TimeSpan.FromSeconds(120));
+        fuzzing.Cancel();
+        var rounds = await traffic.WaitAsync(TimeSpan.FromSeconds(20));
+        _output.WriteLine($"{conversations.Length} conversations ({FuzzRun.ReplayHint}): {results.Count(r => r.Authenticated)} authenticated, " +
+            $"{results.Count(r => r.Elapsed > so.HandshakeTimeout)} ran into the handshake timeout, longest {results.Max(r => r.Elapsed).TotalSeconds:F1} s; " +
+            $"{rounds} echo round trips through the tunnel meanwhile.");
+
+        var context = $"replay with {FuzzRun.ReplayHint}\n{log.Tail(30)}";
+        Assert.True(failures.IsEmpty, $"{failures.Count} conversations went wrong ({context}):\n{string.Join("\n", failures.Take(10))}");
+        // The server logs at Error level only what escaped its handling of a peer: anything but the protocol's own error.
+        Assert.True(log.Errors.Count == 0, $"unexpected failures on the server ({FuzzRun.ReplayHint}):\n{string.Join("\n", log.Errors.Take(5))}");
+        Assert.True(rounds > 0);
+
+        // Every handshake slot has come back: as many new connections as the cap are served, one more is refused.
+        Assert.True(await AllHandshakeSlotsFreeAsync(port, so.MaxPendingHandshakes), "handshake slots are still held after the fuzzing");
+        // The fuzzers' sessions are gone; the client that was there before is still the same session on the same port.
+        Assert.True(await TunnelFixture.WaitUntilAsync(() => server.ClientCount == 1, TimeSpan.FromSeconds(10)), $"clients left: {server.ClientCount}");
+        Assert.Equal(new[] { "before" }, server.GetTunnelStatistics().Select(t => t.Name));
+        Assert.Equal(beforePort, before.Tunnels.Single().RemotePort);
+
+        var afterOptions = TunnelFixture.ClientOptions(server);
+        afterOptions.Tunnels.Add(new TunnelDefinition { Name = "after", LocalPort = echo.Port });
+        var after = await f.StartClientAsync(afterOptions);
+        foreach (var tunnelPort in new[] { beforePort, after.Tunnels.Single().RemotePort })
+        {
+            using var user = await TunnelFixture.ConnectAsync(tunnelPort);
+            var r = await Transfer.EchoRoundTripAsync(user, 1 << 20, tunnelPort).WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(r.Sent, r.Received);
+        }
+    }
+
+    /// <summary>True when <paramref name="cap"/> connections each get a challenge and one more is refused: no handshake slot leaked.</summary>
+    private static async Task<bool> AllHandshakeSlotsFreeAsync(int port, int cap)
+    {
+        // A legitimate client's data connection may hold a slot for a moment; try a few times.
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var held = new List<FrameConnection>();
+            try
+            {
+                var served = 0;
+                for (var i = 0; i < cap; i++)
+                {
+                    var c = new FrameConnection(await TunnelFixture.ConnectAsync(port));
+                    held.Add(c);
+                    await c.SendAsync(new HelloMessage { Version = ProtocolConstants.Version }, default, withPreamble: true);
+                }
+                foreach (var c in held)
+                {
+                    using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                    try
+                    {
+                        if (await c.ReadAsync(cts.Token) is { Type: FrameType.Challenge }) served++;
+                    }
+                    catch (Exception e) when (e is IOException or SocketException or OperationCanceledException) { }
+                }
+                var refused = true;
+                try
+                {
+                    var extra = new FrameConnection(await TunnelFixture.ConnectAsync(port));
+                    held.Add(extra);
+                    await extra.SendAsync(new HelloMessage { Version = ProtocolConstants.Version }, default, withPreamble: true);
+                    using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                    refused = await extra.ReadAsync(cts.Token) is null;
+                }
+                catch (Exception e) when (e is IOException or SocketException) { }
+                catch (OperationCanceledException) { refused = false; }
+                if (served == cap && refused) return true;
+            }
+            finally
+            {
+                foreach (var c in held) c.Dispose();
+            }
+            await Task.Delay(500);
+        }
+        return false;
+    }
+}
