@@ -627,6 +627,7 @@ public class ServerClientsConfigTests
 
             [transport]
             maxConnectionsPerTunnel = 100
+            maxTunnelsPerClient = 16
             maxPendingHandshakes = 64
             maxPendingUserConnections = 500
             authFailureDelay = 2
@@ -642,6 +643,7 @@ public class ServerClientsConfigTests
         Assert.Empty(o.Clients[1].AllowPorts);
         Assert.Equal(0, o.Clients[1].MaxTunnels);
         Assert.Equal(100, o.MaxConnectionsPerTunnel);
+        Assert.Equal(16, o.MaxTunnelsPerClient);
         Assert.Equal(64, o.MaxPendingHandshakes);
         Assert.Equal(500, o.MaxPendingUserConnections);
         Assert.Equal(TimeSpan.FromSeconds(2), o.AuthFailureDelay);

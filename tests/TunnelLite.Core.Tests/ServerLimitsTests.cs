@@ -173,4 +173,22 @@ public sealed class ServerLimitsTests
         Assert.True(await TunnelFixture.WaitUntilAsync(() => server.GetTunnelStatistics().Single().FailedConnections == 3, TimeSpan.FromSeconds(5)));
         Assert.Contains("No data connection from the client within 1 s", server.GetTunnelStatistics().Single().LastError);
     }
+
+    [Fact]
+    public async Task A_client_of_the_shared_token_holds_at_most_the_servers_tunnel_cap()
+    {
+        await using var f = new TunnelFixture();
+        await using var echo = new EchoService();
+        var so = TunnelFixture.ServerOptions();
+        so.MaxTunnelsPerClient = 2;
+        var server = await f.StartServerAsync(so);
+        var options = TunnelFixture.ClientOptions(server);
+        options.Tunnels.Add(new TunnelDefinition { Name = "t1", LocalPort = echo.Port });
+        options.Tunnels.Add(new TunnelDefinition { Name = "t2", LocalPort = echo.Port });
+        var client = await f.StartClientAsync(options);
+        var e = await Assert.ThrowsAsync<TunnelException>(() => client.AddTunnelAsync(new TunnelDefinition { Name = "t3", LocalPort = echo.Port }));
+        Assert.Equal(TunnelErrorCode.QuotaExceeded, e.Code);
+        Assert.Contains("maxTunnelsPerClient", e.Message);
+        Assert.Equal(2, server.GetTunnelStatistics().Count);
+    }
 }

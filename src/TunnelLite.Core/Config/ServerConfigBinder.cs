@@ -29,6 +29,7 @@ internal static class ServerConfigBinder
             if (transport.GetInt("maxPendingHandshakes", 1, 100_000) is { } pending) options.MaxPendingHandshakes = pending;
             if (transport.GetInt("maxPendingUserConnections", 1, 1_000_000) is { } waiting) options.MaxPendingUserConnections = waiting;
             if (transport.GetInt("maxConnectionsPerTunnel", 1, 1_000_000) is { } perTunnel) options.MaxConnectionsPerTunnel = perTunnel;
+            if (transport.GetInt("maxTunnelsPerClient", 1, 100_000) is { } tunnelsPerClient) options.MaxTunnelsPerClient = tunnelsPerClient;
             if (transport.GetInt("authFailureDelay", 0, 3600) is { } authDelay)
             {
                 options.AuthFailureDelay = TimeSpan.FromSeconds(authDelay);

@@ -42,6 +42,10 @@ public sealed class TunnelServerOptions
     /// <summary>Cap on user connections waiting for a data connection, per tunnel.</summary>
     public int MaxPendingUserConnections { get; set; } = 1024;
 
+    /// <summary>Cap on the tunnels one client may hold at once, for clients of the shared token and for accounts without a
+    /// maxTunnels of their own: without it, one client could bind every allowed port.</summary>
+    public int MaxTunnelsPerClient { get; set; } = 128;
+
     /// <summary>Cap on user connections open at once through one tunnel; users beyond it are refused at once and counted in
     /// <see cref="TunnelStats.RefusedConnections"/>.</summary>
     public int MaxConnectionsPerTunnel { get; set; } = 4096;
@@ -80,6 +84,7 @@ public sealed class TunnelServerOptions
         if (UserConnectionTimeout <= TimeSpan.Zero) throw new ArgumentException("UserConnectionTimeout must be positive.", nameof(UserConnectionTimeout));
         if (MaxPendingHandshakes < 1) throw new ArgumentException("MaxPendingHandshakes must be at least 1.", nameof(MaxPendingHandshakes));
         if (MaxPendingUserConnections < 1) throw new ArgumentException("MaxPendingUserConnections must be at least 1.", nameof(MaxPendingUserConnections));
+        if (MaxTunnelsPerClient < 1) throw new ArgumentException("MaxTunnelsPerClient must be at least 1.", nameof(MaxTunnelsPerClient));
         if (MaxConnectionsPerTunnel < 1) throw new ArgumentException("MaxConnectionsPerTunnel must be at least 1.", nameof(MaxConnectionsPerTunnel));
         if (AuthFailureDelay < TimeSpan.Zero || MaxAuthFailureDelay < AuthFailureDelay)
             throw new ArgumentException("AuthFailureDelay must be zero or positive, and MaxAuthFailureDelay at least as long.", nameof(AuthFailureDelay));

@@ -188,9 +188,11 @@ public sealed class TunnelServer : IAsyncDisposable
             {
                 if (_tunnelsByName.ContainsKey(request.Name!))
                     throw new TunnelException(TunnelErrorCode.DuplicateName, $"A tunnel named '{request.Name}' is already registered on this server. Choose another name.");
-                // Counted over all sessions of the account: a second process with the same token shares the quota.
+                // An account's quota counts over all its sessions: a second process with the same token shares it.
                 if (session.Account is { MaxTunnels: > 0 } account && _tunnelsByName.Values.Count(t => t.Session.Account == account) >= account.MaxTunnels)
                     throw new TunnelException(TunnelErrorCode.QuotaExceeded, $"Client '{account.Name}' may have at most {account.MaxTunnels} tunnel(s) open; close one first.");
+                if (session.Account is not { MaxTunnels: > 0 } && session.TunnelCount >= Options.MaxTunnelsPerClient)
+                    throw new TunnelException(TunnelErrorCode.QuotaExceeded, $"A client may have at most {Options.MaxTunnelsPerClient} tunnel(s) open on this server (transport.maxTunnelsPerClient); close one first.");
                 var listener = _ports!.Bind(request.RemotePort, session.Account?.AllowPorts);
                 var tunnel = new PublicTunnel(this, session, request.Name!, listener, _log);
                 _tunnelsByName[tunnel.Name] = tunnel;
