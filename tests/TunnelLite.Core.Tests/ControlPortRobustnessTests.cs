@@ -153,19 +153,8 @@ public sealed class ControlPortRobustnessTests
         so.HeartbeatTimeout = TimeSpan.FromSeconds(1);
         var server = await f.StartServerAsync(so);
         // Authenticate by hand, register, then never send another frame.
-        using var c = await RawAsync(server.ControlEndpoint!.Port);
-        await c.SendAsync(new HelloMessage { Version = ProtocolConstants.Version }, default, withPreamble: true);
-        var ch = await c.ReadExpectedAsync<ChallengeMessage>(default);
-        await c.SendAsync(new AuthMessage { Proof = TokenProof.ForControl(TunnelFixture.Token, ch.Nonce), ClientId = "silent", PoolCount = 0 }, default);
-        await c.ReadExpectedAsync<AuthOkMessage>(default);
-        await c.SendAsync(new RegisterMessage { RequestId = 1, Tunnels = { new TunnelRequest { Name = "ghost" } } }, default);
-        RegisterResultMessage? res = null;
-        while (res is null)
-        {
-            var fr = await c.ReadRequiredAsync(default);
-            if (fr.Type == FrameType.RegisterResult) res = MessageSerializer.Read<RegisterResultMessage>(fr);
-        }
-        var port = res.Results.Single().RemotePort;
+        var (control, port) = await RawControlClient.RegisterAsync(server.ControlEndpoint!.Port, TunnelFixture.Token, "silent", "ghost");
+        using var c = control;
         Assert.False(EndToEndTests.CanBind(port));
         var started = DateTime.UtcNow;
         Assert.True(await TunnelFixture.WaitUntilAsync(() => EndToEndTests.CanBind(port), TimeSpan.FromSeconds(3)));

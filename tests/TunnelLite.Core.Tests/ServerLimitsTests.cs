@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using TunnelLite.Client;
 using TunnelLite.Config;
-using TunnelLite.Protocol;
 using TunnelLite.Server;
 using TunnelLite.Tests.Support;
 
@@ -134,22 +133,8 @@ public sealed class ServerLimitsTests
         so.MaxPendingUserConnections = 2;
         var server = await f.StartServerAsync(so);
         // A client that registers a tunnel but never opens a data connection, so that users can only wait.
-        using var raw = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await raw.ConnectAsync(new IPEndPoint(IPAddress.Loopback, server.ControlEndpoint!.Port));
-        using var c = new FrameConnection(raw);
-        await c.SendAsync(new HelloMessage { Version = ProtocolConstants.Version }, default, withPreamble: true);
-        var ch = await c.ReadExpectedAsync<ChallengeMessage>(default);
-        await c.SendAsync(new AuthMessage { Proof = TokenProof.ForControl(TunnelFixture.Token, ch.Nonce), ClientId = "stingy", PoolCount = 0 }, default);
-        await c.ReadExpectedAsync<AuthOkMessage>(default);
-        await c.SendAsync(new RegisterMessage { RequestId = 1, Tunnels = { new TunnelRequest { Name = "starved" } } }, default);
-        RegisterResultMessage? res = null;
-        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
-            while (res is null)
-            {
-                var fr = await c.ReadRequiredAsync(cts.Token);
-                if (fr.Type == FrameType.RegisterResult) res = MessageSerializer.Read<RegisterResultMessage>(fr);
-            }
-        var port = res.Results.Single().RemotePort;
+        var (control, port) = await RawControlClient.RegisterAsync(server.ControlEndpoint!.Port, TunnelFixture.Token, "stingy", "starved");
+        using var c = control;
 
         var started = DateTime.UtcNow;
         using var first = await TunnelFixture.ConnectAsync(port);
