@@ -26,7 +26,7 @@ public sealed class ConcurrencyTests
         await using var echo = new EchoService();
         var serverOptions = TunnelFixture.ServerOptions();
         // A burst of 1000 users outruns any pool: they wait for data connections, which must not time out meanwhile.
-        serverOptions.UserConnectionTimeout = TimeSpan.FromSeconds(60);
+        serverOptions.UserConnectionTimeout = TimeSpan.FromSeconds(30);
         serverOptions.MaxPendingUserConnections = 2 * Connections;
         var server = await f.StartServerAsync(serverOptions);
         var clientOptions = TunnelFixture.ClientOptions(server);
