@@ -32,8 +32,12 @@ function Write-Soak([string] $Message) { Write-Host "[$([DateTime]::Now.ToString
 function Get-ProcessFigures([int] $ProcessId) {
     # Open fds, threads and resident memory of a process, from /proc.
     $status = Get-Content -LiteralPath "/proc/$ProcessId/status"
+    # What the fds are: sockets (connections, listeners), pipes (the splice pool keeps some), the rest (files, eventfds).
+    $targets = @(Get-ChildItem -LiteralPath "/proc/$ProcessId/fd" -ErrorAction SilentlyContinue | ForEach-Object { $_.LinkTarget })
     [pscustomobject]@{
-        Fds     = @(Get-ChildItem -LiteralPath "/proc/$ProcessId/fd" -ErrorAction SilentlyContinue).Count
+        Fds     = $targets.Count
+        Sockets = @($targets | Where-Object { $_ -like 'socket:*' }).Count
+        Pipes   = @($targets | Where-Object { $_ -like 'pipe:*' }).Count
         Threads = [int](($status | Where-Object { $_ -match '^Threads:' }) -replace '\D', '')
         RssKiB  = [long](($status | Where-Object { $_ -match '^VmRSS:' }) -replace '\D', '')
     }
@@ -87,7 +91,7 @@ remotePort = $echoPort
     if (-not $run.Wait(60000)) { throw 'The warm-up load did not stop within 60 s.' }
     Write-Soak "warm-up: $($warmup.Connections) connections, $($warmup.Failures) failures, $($warmup.Mismatches) mismatches"
     $baseline = Get-SettledFigures $server 10
-    Write-Soak "baseline: $($baseline.Fds) fds, $($baseline.Threads) threads, $([Math]::Round($baseline.RssKiB / 1024)) MiB RSS"
+    Write-Soak "baseline: $($baseline.Fds) fds ($($baseline.Sockets) sockets, $($baseline.Pipes) pipes), $($baseline.Threads) threads, $([Math]::Round($baseline.RssKiB / 1024)) MiB RSS"
 
     $load = [TunnelLite.Soak.SoakLoad]::new($httpPort, $echoPort)
     $stop = [Threading.CancellationTokenSource]::new()
@@ -100,7 +104,8 @@ remotePort = $echoPort
         $f = Get-ProcessFigures $server.Pid
         Write-Soak ("load: {0} connections, {1:N0} MiB, {2} failures, {3} mismatches; server {4} fds, {5} threads, {6} MiB RSS" -f
             $load.Connections, ($load.Bytes / 1MB), $load.Failures, $load.Mismatches, $f.Fds, $f.Threads, [Math]::Round($f.RssKiB / 1024))
-        if ($clock.Elapsed.TotalMinutes -ge $Minutes) { break }
+        # No restart in the last seconds: the end reading should see a client that has settled, as the baseline did.
+        if ($clock.Elapsed.TotalSeconds -ge $Minutes * 60 - 5) { break }
         if ($restarts -eq 1) {
             $client.Process.StandardInput.WriteLine('stop')
             $null = Read-ChildLine -Process $client.Process -Pattern '^(STOPPED)$' -TimeoutSec 30
@@ -129,6 +134,8 @@ remotePort = $echoPort
 
     $rows = @(
         [pscustomobject]@{ Figure = 'Open fds'; Baseline = $baseline.Fds; End = $end.Fds; Limit = $baseline.Fds + $FdTolerance }
+        [pscustomobject]@{ Figure = '  of them sockets'; Baseline = $baseline.Sockets; End = $end.Sockets; Limit = '(reported)' }
+        [pscustomobject]@{ Figure = '  of them pipes'; Baseline = $baseline.Pipes; End = $end.Pipes; Limit = '(reported)' }
         [pscustomobject]@{ Figure = 'Threads'; Baseline = $baseline.Threads; End = $end.Threads; Limit = $baseline.Threads + $ThreadTolerance }
         [pscustomobject]@{ Figure = 'RSS (MiB)'; Baseline = [Math]::Round($baseline.RssKiB / 1024, 1); End = [Math]::Round($end.RssKiB / 1024, 1); Limit = '(reported)' }
     )

@@ -1,5 +1,5 @@
-# Faults with separate processes: a client killed with SIGKILL mid-transfer, a server killed and started again on the same
-# port, a local service that goes away and comes back. Heartbeats are short (interval 1 s, timeout 3 s) so that each test
+# Faults with separate processes: a client killed with SIGKILL mid-transfer, a client frozen with SIGSTOP, a server killed
+# and started again on the same port, a local service that goes away and comes back. Heartbeats are short (interval 1 s, timeout 3 s) so that each test
 # takes seconds; every download that must work is checked by SHA-256.
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'Support/TestHelpers.psm1') -Force
@@ -31,7 +31,7 @@ Describe 'Faults' {
             # A's download is far larger than what the socket buffers on its path hold, so it is still in flight at the kill.
             $size = 128MB
             $partial = Open-HttpDownload -Port $a.RemotePort -Size $size -MinBytes 1MB
-            $bSize = 16MB
+            $bSize = 4MB
             $during = Start-HttpDownloadTask -Port $b.RemotePort -Size $bSize
 
             $clock = [Diagnostics.Stopwatch]::StartNew()
@@ -55,7 +55,35 @@ Describe 'Faults' {
         finally {
             if ($partial) { $partial.Socket.Dispose() }
             if ($a) { Stop-ChildPwsh $a.Process }
-            Stop-ChildPwsh $b.Process
+            if ($b) { Stop-ChildPwsh $b.Process }
+            if ($server) { Stop-Tunnel -InputObject $server; Remove-Job -Job $server -Force }
+        }
+    }
+
+    It 'drops a frozen client (SIGSTOP, sockets left open) after the heartbeat timeout; resumed, it registers again' {
+        $server = $null; $c = $null
+        try {
+            $server = Start-TunnelServer -ConfigPath (New-FaultServerConfig -Directory $script:Dir -Token $script:Token) -ControlPort 0 -Name "faults-freeze-$([guid]::NewGuid().ToString('N'))"
+            $remotePort = Get-FreeTcpPort
+            $c = Start-FaultTunnel -ConfigPath (New-FaultClientConfig -Directory $script:Dir -Token $script:Token -ServerPort $server.ControlPort -Name "freeze-$([guid]::NewGuid().ToString('N'))" -LocalPort $script:Http.Port -RemotePort $remotePort)
+            Get-Sha256Hex (Invoke-HttpDownload -Port $remotePort -Path '/bytes/100000') | Should -Be (Get-ExpectedPayloadHash 100000)
+
+            # A stopped process keeps its sockets open and sends nothing: only the heartbeat timeout can notice it.
+            & kill -STOP $c.Pid
+            Wait-Until { Test-TcpPortFree $remotePort } -TimeoutSec ($script:HeartbeatTimeout + $script:Margin) |
+                Should -BeTrue -Because "the server must drop a silent client within its heartbeat timeout ($($script:HeartbeatTimeout) s)"
+            (Get-TunnelStats -InputObject $server).Tunnels | Should -Be 0
+            (Get-TunnelStats -InputObject $server).Clients | Should -Be 0
+
+            & kill -CONT $c.Pid
+            Wait-Until { (Get-TunnelStats -InputObject $server).Tunnels -eq 1 } -TimeoutSec 20 | Should -BeTrue -Because 'the resumed client reconnects'
+            $stats = Get-ChildStats $c.Process | Where-Object Role -EQ 'Client'
+            $stats.Reconnects | Should -BeGreaterOrEqual 1
+            $size = 4MB
+            Get-Sha256Hex (Invoke-HttpDownload -Port $remotePort -Path "/bytes/$size") | Should -Be (Get-ExpectedPayloadHash $size)
+        }
+        finally {
+            if ($c) { & kill -CONT $c.Pid 2>$null; Stop-ChildPwsh $c.Process }
             if ($server) { Stop-Tunnel -InputObject $server; Remove-Job -Job $server -Force }
         }
     }
