@@ -59,9 +59,9 @@ internal static class WorkConnection
         }
     }
 
-    // A burst of user connections makes the server ask for as many data connections at once; the control port's accept
-    // queue then overflows and some connects are reset. Nothing was sent yet, so the nonce is still good: try again shortly,
-    // or the user waiting for this connection would be dropped after the server's user connection timeout.
+    // A burst of user connections makes the server ask for as many data connections at once, more than its cap on unfinished
+    // handshakes (MaxPendingHandshakes), so it resets some of them at once. Nothing was sent yet, so the nonce is still good:
+    // try again shortly, or the user waiting for this connection would be dropped after the server's user connection timeout.
     private const int ConnectAttempts = 5;
 
     private static async Task<Socket> ConnectWithRetryAsync(IPEndPoint server, CancellationToken cancellationToken)
