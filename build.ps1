@@ -7,7 +7,7 @@
     Needs only the .NET SDK: run it with the repo's local PowerShell tool,
 
         dotnet tool restore
-        dotnet pwsh ./build.ps1 [Build|Test|Docs|Demo|Package|Clean|Bench|MicroBench|Soak] [-Configuration Release|Debug] [-Quick]
+        dotnet pwsh ./build.ps1 [Build|Test|Docs|Demo|Package|Clean|Bench|MicroBench|Soak] [-Configuration Release|Debug] [-Quick] [-SoakMinutes N]
 
     Everything else it needs (Pester) comes from NuGet through build/tools/TunnelLite.BuildTools.csproj.
 
@@ -24,6 +24,10 @@
             MB/s and CPU s/GB, new connections/s, keep-alive request/reply, RSS per 1,000 idle connections.
             Prints a markdown table and writes bench/results/latest.md. About 3 minutes; -Quick for a smoke run.
     MicroBench  BenchmarkDotNet benchmarks of the pumps and the frame codec (bench/TunnelLite.Benchmarks).
+    Soak    Build, then build/Invoke-Soak.ps1 (not in CI; Linux): -SoakMinutes (10) of mixed load (bulk downloads,
+            short connections, keep-alive request/reply, all checked) through a server and a client in separate pwsh
+            processes, the client killed and restarted every ~60 s (once stopped gracefully); prints the server's open
+            fds, threads and RSS at baseline and at the end, and fails if fds or threads stay up or a byte arrived wrong.
     Clean   Removes out/ and the bin/ and obj/ folders of the projects under src, tests, bench and build.
 #>
 [CmdletBinding()]
@@ -32,7 +36,9 @@ param(
     [string] $Task = 'Build',
     [string] $Configuration = 'Release',
     # Bench: a shorter run (smaller transfers, fewer rounds) to check that the benchmark works, not to quote.
-    [switch] $Quick
+    [switch] $Quick,
+    # Soak: minutes of load (fractions allowed; 1 for a smoke run).
+    [double] $SoakMinutes = 10
 )
 
 Set-StrictMode -Version Latest
@@ -351,7 +357,14 @@ function Invoke-MicroBenchTask {
     Write-Step 'Running the BenchmarkDotNet benchmarks (bench/TunnelLite.Benchmarks)'
     Invoke-Native dotnet @('run', '-c', 'Release', '--project', (Join-Path $Root 'bench/TunnelLite.Benchmarks'), '--', '--filter', '*')
 }
-function Invoke-SoakTask { throw 'Soak: not implemented yet.' }
+function Invoke-SoakTask {
+    Invoke-BuildTask
+    $pwsh = Get-PwshCommand
+    Write-Step "Soak: $SoakMinutes minute(s) of mixed load with client restarts (loopback only)"
+    $code = Invoke-Native $pwsh.FilePath (@($pwsh.Prefix) + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'build/Invoke-Soak.ps1'),
+            '-Minutes', "$SoakMinutes", '-ModuleRoot', $OutDir)) -AllowFailure
+    if ($code -ne 0) { $script:ExitCode = 1 }
+}
 
 #endregion
 

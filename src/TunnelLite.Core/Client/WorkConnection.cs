@@ -15,7 +15,7 @@ internal static class WorkConnection
         FrameConnection? data = null;
         try
         {
-            var socket = await ControlSession.ConnectAsync(session.ServerEndpoint.Address.ToString(), session.ServerEndpoint.Port, cancellationToken).ConfigureAwait(false);
+            var socket = await ConnectWithRetryAsync(session.ServerEndpoint, cancellationToken).ConfigureAwait(false);
             using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
                 handshake.CancelAfter(client.Options.ConnectTimeout);
@@ -60,6 +60,26 @@ internal static class WorkConnection
         finally
         {
             data?.Dispose();
+        }
+    }
+
+    // A burst of user connections makes the server ask for as many data connections at once, more than its cap on unfinished
+    // handshakes (MaxPendingHandshakes), so it resets some of them at once. Nothing was sent yet, so the nonce is still good:
+    // try again shortly, or the user waiting for this connection would be dropped after the server's user connection timeout.
+    private const int ConnectAttempts = 5;
+
+    private static async Task<Socket> ConnectWithRetryAsync(IPEndPoint server, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await ControlSession.ConnectAsync(server.Address.ToString(), server.Port, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TunnelException) when (attempt < ConnectAttempts && !cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50 * (1 << attempt) + Random.Shared.Next(50)), cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 

@@ -1,0 +1,151 @@
+# Shared by the fault tests and the soak: TOML files with short heartbeats, child hosts that can be killed, polling, and
+# raw HTTP downloads that can be left hanging mid-transfer.
+Set-StrictMode -Version Latest
+
+Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1')   # Start-ChildPwsh, Read-ChildLine
+
+function New-FaultServerConfig {
+    # Writes a server TOML file (frps keys) into Directory and returns its path.
+    param([Parameter(Mandatory)] [string] $Directory, [Parameter(Mandatory)] [string] $Token, [int] $ControlPort = 0,
+        [int] $HeartbeatInterval = 1, [int] $HeartbeatTimeout = 3)
+    $path = Join-Path $Directory "server-$([guid]::NewGuid().ToString('N')).toml"
+    @"
+bindAddr = "127.0.0.1"
+bindPort = $(if ($ControlPort -gt 0) { $ControlPort } else { 7000 })
+auth.token = "$Token"
+
+[transport]
+heartbeatInterval = $HeartbeatInterval
+heartbeatTimeout = $HeartbeatTimeout
+userConnectionTimeout = 10
+"@ | Set-Content -LiteralPath $path -Encoding utf8NoBOM
+    $path
+}
+
+function New-FaultClientConfig {
+    # Writes a client TOML file (frpc keys) with one tunnel into Directory and returns its path.
+    param([Parameter(Mandatory)] [string] $Directory, [Parameter(Mandatory)] [string] $Token, [Parameter(Mandatory)] [int] $ServerPort,
+        [Parameter(Mandatory)] [string] $Name, [Parameter(Mandatory)] [int] $LocalPort, [int] $RemotePort = 0, [int] $PoolCount = 4,
+        [int] $HeartbeatInterval = 1, [int] $HeartbeatTimeout = 3)
+    $path = Join-Path $Directory "client-$([guid]::NewGuid().ToString('N')).toml"
+    @"
+serverAddr = "127.0.0.1"
+serverPort = $ServerPort
+auth.token = "$Token"
+
+[transport]
+poolCount = $PoolCount
+heartbeatInterval = $HeartbeatInterval
+heartbeatTimeout = $HeartbeatTimeout
+
+[[proxies]]
+name = "$Name"
+type = "tcp"
+localIP = "127.0.0.1"
+localPort = $LocalPort
+remotePort = $RemotePort
+"@ | Set-Content -LiteralPath $path -Encoding utf8NoBOM
+    $path
+}
+
+function Start-FaultServer {
+    # A server child from ConfigPath (Run-FaultServer.ps1); returns @{ Process; Pid; ControlPort }.
+    param([Parameter(Mandatory)] [string] $ConfigPath, [int] $ControlPort = -1)
+    $proc = Start-ChildPwsh -Script (Join-Path $PSScriptRoot 'Run-FaultServer.ps1') -ArgumentList @('-ConfigPath', $ConfigPath, '-ControlPort', "$ControlPort")
+    $childPid = [int](Read-ChildLine -Process $proc -Pattern '^PID=(\d+)')
+    $port = [int](Read-ChildLine -Process $proc -Pattern '^CONTROLPORT=(\d+)')
+    [pscustomobject]@{ Process = $proc; Pid = $childPid; ControlPort = $port }
+}
+
+function Start-FaultTunnel {
+    # A client child from ConfigPath (Run-FaultTunnel.ps1) with one tunnel; returns @{ Process; Pid; RemotePort }.
+    param([Parameter(Mandatory)] [string] $ConfigPath)
+    $proc = Start-ChildPwsh -Script (Join-Path $PSScriptRoot 'Run-FaultTunnel.ps1') -ArgumentList @('-ConfigPath', $ConfigPath)
+    $childPid = [int](Read-ChildLine -Process $proc -Pattern '^PID=(\d+)')
+    $port = [int](Read-ChildLine -Process $proc -Pattern '^REMOTEPORT=[^:]+:(\d+)')
+    [pscustomobject]@{ Process = $proc; Pid = $childPid; RemotePort = $port }
+}
+
+function Get-ChildStats {
+    # Asks a Run-Fault* child for its Get-TunnelStats; returns the objects.
+    param([Parameter(Mandatory)] [System.Diagnostics.Process] $Process)
+    $Process.StandardInput.WriteLine('stats')
+    $Process.StandardInput.Flush()
+    @(Read-ChildLine -Process $Process -Pattern '^STATS=(.*)$' -TimeoutSec 20 | ConvertFrom-Json)
+}
+
+function Stop-ChildHard {
+    # SIGKILL (Process.Kill on Linux) of the child itself; waits until it is gone.
+    param([Parameter(Mandatory)] [System.Diagnostics.Process] $Process)
+    if (-not $Process.HasExited) { $Process.Kill() }
+    if (-not $Process.WaitForExit(10000)) { throw "Child $($Process.Id) did not die within 10 s of SIGKILL." }
+}
+
+function Wait-Until {
+    # Polls Condition every 100 ms; returns $true once it holds, $false after TimeoutSec.
+    param([Parameter(Mandatory)] [scriptblock] $Condition, [double] $TimeoutSec = 10)
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSec)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        if (& $Condition) { return $true }
+        Start-Sleep -Milliseconds 100
+    }
+    [bool](& $Condition)
+}
+
+function Test-TcpPortFree {
+    # True when a listener can bind 127.0.0.1:Port, i.e. nobody listens there any more.
+    param([Parameter(Mandatory)] [int] $Port)
+    $l = [System.Net.Sockets.TcpListener]::new([ipaddress]::Loopback, $Port)
+    try { $l.Start(); $true } catch { $false } finally { $l.Stop() }
+}
+
+function Open-HttpDownload {
+    # Connects to 127.0.0.1:Port, asks for /bytes/Size and reads until at least MinBytes have arrived; returns the socket
+    # and the count, leaving the rest of the download in flight (nobody reads it until Receive-HttpRest).
+    param([Parameter(Mandatory)] [int] $Port, [Parameter(Mandatory)] [int] $Size, [int] $MinBytes = 1MB)
+    $s = [System.Net.Sockets.Socket]::new([System.Net.Sockets.SocketType]::Stream, [System.Net.Sockets.ProtocolType]::Tcp)
+    $s.Connect([ipaddress]::Loopback, $Port)
+    $null = $s.Send([Text.Encoding]::ASCII.GetBytes("GET /bytes/$Size HTTP/1.1`r`nHost: 127.0.0.1`r`n`r`n"))
+    $s.ReceiveTimeout = 10000
+    $buf = [byte[]]::new(64KB)
+    $total = 0
+    while ($total -lt $MinBytes) {
+        $n = $s.Receive($buf)
+        if ($n -eq 0) { throw "The download through port $Port ended after $total bytes, before $MinBytes." }
+        $total += $n
+    }
+    [pscustomobject]@{ Socket = $s; Received = [long]$total }
+}
+
+function Receive-HttpRest {
+    # Reads the rest of an Open-HttpDownload until EOF, a reset or TimeoutSec; returns the total and how it ended
+    # (Eof, Reset or Timeout).
+    param([Parameter(Mandatory)] $Download, [double] $TimeoutSec = 10)
+    $s = $Download.Socket
+    $buf = [byte[]]::new(256KB)
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSec)
+    $end = 'Timeout'
+    try {
+        while ([DateTime]::UtcNow -lt $deadline) {
+            $task = $s.ReceiveAsync([ArraySegment[byte]]::new($buf), [System.Net.Sockets.SocketFlags]::None)
+            if (-not $task.Wait([Math]::Max(1, [int]($deadline - [DateTime]::UtcNow).TotalMilliseconds))) { break }
+            if ($task.Result -eq 0) { $end = 'Eof'; break }
+            $Download.Received += $task.Result
+        }
+    }
+    catch { $end = 'Reset' }
+    finally { $s.Dispose() }
+    [pscustomobject]@{ Received = $Download.Received; End = $end }
+}
+
+function Start-HttpDownloadTask {
+    # Starts a download of /bytes/Size from 127.0.0.1:Port without waiting; returns @{ Client; Task } (Task gives the body).
+    param([Parameter(Mandatory)] [int] $Port, [Parameter(Mandatory)] [int] $Size)
+    $http = [System.Net.Http.HttpClient]::new()
+    $http.Timeout = [TimeSpan]::FromSeconds(30)
+    [pscustomobject]@{ Client = $http; Task = $http.GetByteArrayAsync("http://127.0.0.1:$Port/bytes/$Size") }
+}
+
+function Get-Sha256Hex([byte[]] $Bytes) { [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($Bytes)) }
+
+Export-ModuleMember -Function *
