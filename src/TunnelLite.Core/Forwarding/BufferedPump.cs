@@ -18,15 +18,9 @@ public sealed class BufferedPump : IForwardingPump
     public ForwardingMode Mode => ForwardingMode.Copy;
 
     /// <inheritdoc />
-    public Task RunAsync(Socket user, Socket service, TrafficCounters counters, CancellationToken cancellationToken)
+    public async Task RunAsync(Socket user, Socket service, TrafficCounters counters, CancellationToken cancellationToken)
     {
         counters.Forwarded(ForwardingMode.Copy, fellBack: false);
-        return RunCoreAsync(user, service, counters, fellBack: false, cancellationToken);
-    }
-
-    /// <summary>Runs without counting the mode; used by other pumps when they fall back to copying.</summary>
-    internal static async Task RunCoreAsync(Socket user, Socket service, TrafficCounters counters, bool fellBack, CancellationToken cancellationToken)
-    {
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var ends = new StreamEnds();
         var up = CopyAsync(user, service, counters.AddIn, ends, abort);
