@@ -39,4 +39,9 @@ public enum TunnelErrorCode
     CertificateLoadFailed,
     /// <summary>Too many failed authentications from the client's address; it must wait before it tries again.</summary>
     AuthenticationThrottled,
+    /// <summary>The server could not prove that it knows the token: it is not the server the client meant (or its token differs).
+    /// The client opened no data connection and made no local connection for it.</summary>
+    ServerAuthenticationFailed,
+    /// <summary>The account, or the client's address, already has as many sessions open as the server allows.</summary>
+    TooManySessions,
 }

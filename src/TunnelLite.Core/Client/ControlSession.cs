@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using TunnelLite.Logging;
 using TunnelLite.Protocol;
 
 namespace TunnelLite.Client;
@@ -14,37 +15,76 @@ internal sealed class ControlSession : ControlChannel
     private readonly ConcurrentDictionary<int, TaskCompletionSource<RegisterResultMessage>> _pending = new();
     private int _nextRequestId;
 
-    private ControlSession(TunnelClient client, FrameConnection control, IPEndPoint server, byte[] sessionId, ILogger log)
+    private readonly byte[] _sessionKey;
+    private long _dataCounter;
+
+    private ControlSession(TunnelClient client, FrameConnection control, IPEndPoint server, byte[] sessionId, byte[] sessionKey, int poolCount, ILogger log)
         : base(control, client.Options.HeartbeatInterval, client.Options.HeartbeatTimeout, log)
     {
         _client = client;
         ServerEndpoint = server;
         SessionId = sessionId;
+        _sessionKey = sessionKey;
+        PoolCount = poolCount;
     }
 
     public IPEndPoint ServerEndpoint { get; }
     public byte[] SessionId { get; }
 
-    /// <summary>Opens TLS if the client uses it, proves the token over a connected socket and opens a session.</summary>
-    /// <exception cref="TunnelException">ServerUnreachable, AuthenticationFailed, VersionMismatch, ProtocolError; TlsMismatch,
-    /// CertificateMismatch, CertificateUntrusted.</exception>
+    /// <summary>The pool size the server granted.</summary>
+    public int PoolCount { get; }
+
+    /// <summary>The first frame of a new data connection: the next counter, proved with the session key.</summary>
+    public DataHelloMessage NextDataHello()
+    {
+        var counter = Interlocked.Increment(ref _dataCounter);
+        return new DataHelloMessage
+        {
+            Version = ProtocolConstants.Version,
+            SessionId = SessionId,
+            Counter = counter,
+            Proof = TokenProof.ForData(_sessionKey, SessionId, counter),
+        };
+    }
+
+    /// <summary>Opens TLS if the client uses it, proves the token over a connected socket, checks the server's proof in
+    /// return, and opens a session. Nothing else happens for a server whose proof does not check: no registration, no data
+    /// connection, no local connection.</summary>
+    /// <exception cref="TunnelException">ServerUnreachable, AuthenticationFailed, ServerAuthenticationFailed, VersionMismatch,
+    /// ProtocolError; TlsMismatch, CertificateMismatch, CertificateUntrusted.</exception>
     public static async Task<ControlSession> OpenAsync(TunnelClient client, Socket socket, ILogger log, CancellationToken cancellationToken)
     {
         var o = client.Options;
         var control = await client.OpenConnectionAsync(socket, cancellationToken).ConfigureAwait(false);
         try
         {
-            await control.SendAsync(new HelloMessage { Version = ProtocolConstants.Version, Software = $"TunnelLite {typeof(ControlSession).Assembly.GetName().Version}" }, cancellationToken, withPreamble: true).ConfigureAwait(false);
+            var clientNonce = TokenProof.NewNonce();
+            await control.SendAsync(new HelloMessage
+            {
+                Version = ProtocolConstants.Version,
+                Software = $"TunnelLite {typeof(ControlSession).Assembly.GetName().Version}",
+                Nonce = clientNonce,
+                Account = client.ClientName,
+            }, cancellationToken, withPreamble: true).ConfigureAwait(false);
             var challenge = await control.ReadExpectedAsync<ChallengeMessage>(cancellationToken).ConfigureAwait(false);
+            if (challenge.Version != ProtocolConstants.Version)
+                throw new TunnelException(TunnelErrorCode.VersionMismatch,
+                    $"The server at {o.ServerAddress}:{o.ServerPort} speaks TunnelLite protocol {challenge.Version}, this client {ProtocolConstants.Version}. Install matching TunnelLite versions on both ends.");
+            if (challenge.Nonce.Length != ProtocolConstants.NonceSize)
+                throw new ProtocolException($"The server's challenge nonce must be {ProtocolConstants.NonceSize} bytes.");
             await control.SendAsync(new AuthMessage
             {
-                Proof = TokenProof.ForControl(o.Token, challenge.Nonce),
+                Proof = TokenProof.ForClient(o.Token, clientNonce, challenge.Nonce),
                 ClientId = client.ClientId,
-                ClientName = client.ClientName,
                 PoolCount = o.PoolCount,
             }, cancellationToken).ConfigureAwait(false);
             var ok = await control.ReadExpectedAsync<AuthOkMessage>(cancellationToken).ConfigureAwait(false);
-            var session = new ControlSession(client, control, (IPEndPoint)socket.RemoteEndPoint!, ok.SessionId, log);
+            if (ok.SessionId.Length != ProtocolConstants.NonceSize
+                || !TokenProof.Matches(TokenProof.ForServer(o.Token, clientNonce, challenge.Nonce, ok.SessionId), ok.Proof))
+                throw new TunnelException(TunnelErrorCode.ServerAuthenticationFailed,
+                    $"The server at {o.ServerAddress}:{o.ServerPort} could not prove that it knows the token: it is not the server you meant, or its token differs from this client's. Nothing was exposed to it. Check the address and the token; on an untrusted network use TLS with a pinned certificate.");
+            var session = new ControlSession(client, control, (IPEndPoint)socket.RemoteEndPoint!, ok.SessionId,
+                TokenProof.SessionKey(o.Token, clientNonce, challenge.Nonce), Math.Max(0, ok.PoolCount), log);
             session.StartLoops();
             return session;
         }
@@ -162,7 +202,7 @@ internal sealed class ControlSession : ControlChannel
                 return true;
             case FrameType.RequestWorkConn:
                 var req = MessageSerializer.Read<RequestWorkConnMessage>(frame);
-                _client.OpenWorkConnection(this, req.Nonce);
+                _client.RequestWorkConnections(this, req.Count);
                 return true;
             case FrameType.RegisterResult:
                 var res = MessageSerializer.Read<RegisterResultMessage>(frame);
@@ -170,13 +210,13 @@ internal sealed class ControlSession : ControlChannel
                 return true;
             case FrameType.Error:
                 var err = MessageSerializer.Read<ErrorMessage>(frame);
-                Log.LogWarning("The server reported {Code}: {Message}", err.Code, err.Message);
+                Log.LogWarning("The server reported {Code}: {Message}", err.Code, PeerText.Escape(err.Message));
                 if (err.RequestId != 0 && _pending.TryRemove(err.RequestId, out var failed))
                     failed.TrySetException(new TunnelException(err.Code, err.Message));
                 return err.RequestId != 0;
             case FrameType.Goodbye:
                 var bye = MessageSerializer.Read<GoodbyeMessage>(frame);
-                Log.LogWarning("The server closed the session: {Reason}", bye.Reason);
+                Log.LogWarning("The server closed the session: {Reason}", PeerText.Escape(bye.Reason));
                 return false;
             default:
                 throw new ProtocolException($"Unexpected {frame.Type} frame from the server.");

@@ -26,6 +26,17 @@ public sealed class TunnelClient : IAsyncDisposable
     private Task _sampler = Task.CompletedTask;
     private int _state = (int)ClientState.NotStarted;
     private volatile LastErrorInfo? _serverError; // trouble with the server, which concerns every tunnel
+    private readonly object _dataGate = new();
+    private ControlSession? _dataSession; // the session the counts below belong to
+    private int _dataOpen;                // data connections connecting or idle (not yet paired)
+    private int _dataOwed;                // requested by the server, not yet opened
+    private long _dataRequestsDropped;
+
+    /// <summary>Data connections allowed beyond the granted pool, connecting or idle at once: room for a burst of users.</summary>
+    internal const int DataConnectionMargin = 32;
+
+    /// <summary>Requests for data connections the client keeps owing beyond its bound; more are ignored (a hostile server).</summary>
+    internal const int MaxOwedDataConnections = 4096;
 
     /// <summary>Creates a client; <see cref="StartAsync"/> connects it.</summary>
     /// <exception cref="ArgumentException">The options are invalid.</exception>
@@ -186,12 +197,67 @@ public sealed class TunnelClient : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
 
-    internal void OpenWorkConnection(ControlSession session, byte[] nonce)
+    /// <summary>The server asks for <paramref name="count"/> data connections. They are opened within a bound: at most the
+    /// granted pool plus <see cref="DataConnectionMargin"/> may be connecting or idle at once (one paired with a user no
+    /// longer counts), so a hostile server cannot make the client open connections without end. Requests beyond the bound
+    /// wait, counted, until earlier connections are paired; beyond <see cref="MaxOwedDataConnections"/> they are dropped.</summary>
+    internal void RequestWorkConnections(ControlSession session, int count)
     {
-        if (_stopping.IsCancellationRequested) return;
-        var t = WorkConnection.RunAsync(this, session, nonce, _log, _hardStop.Token);
-        _work.TryAdd(t, 0);
-        _ = t.ContinueWith(done => _work.TryRemove(done, out _), TaskScheduler.Default);
+        if (_stopping.IsCancellationRequested || count <= 0) return;
+        var dropped = 0;
+        lock (_dataGate)
+        {
+            if (!ReferenceEquals(session, _dataSession))
+            {
+                // A new session: what was owed to the old one is void, and its connections end with it.
+                _dataSession = session;
+                _dataOwed = 0;
+            }
+            var room = MaxOwedDataConnections - _dataOwed;
+            if (count > room) dropped = count - room;
+            _dataOwed += Math.Min(count, room);
+        }
+        if (dropped > 0)
+        {
+            Interlocked.Add(ref _dataRequestsDropped, dropped);
+            _log.LogWarning("The server asked for {Count} more data connections than this client keeps owing ({Max}); they were ignored.", dropped, MaxOwedDataConnections);
+        }
+        OpenOwedDataConnections();
+    }
+
+    /// <summary>A data connection stopped counting against the bound: it was paired with a user, or it ended.</summary>
+    internal void DataConnectionSettled(ControlSession session)
+    {
+        lock (_dataGate)
+        {
+            if (ReferenceEquals(session, _dataSession)) _dataOpen--;
+        }
+        OpenOwedDataConnections();
+    }
+
+    /// <summary>Data connections requested beyond the bound and ignored, since start.</summary>
+    internal long DataRequestsDropped => Interlocked.Read(ref _dataRequestsDropped);
+
+    /// <summary>Data connections connecting or idle now (for tests).</summary>
+    internal int DataConnectionsOpen { get { lock (_dataGate) return _dataOpen; } }
+
+    private void OpenOwedDataConnections()
+    {
+        while (true)
+        {
+            ControlSession session;
+            lock (_dataGate)
+            {
+                if (_dataSession is null || _dataOwed == 0 || _dataOpen >= _dataSession.PoolCount + DataConnectionMargin) return;
+                if (_stopping.IsCancellationRequested || _dataSession.Closing.IsCancellationRequested) return;
+                _dataOwed--;
+                _dataOpen++;
+                session = _dataSession;
+            }
+            var t = WorkConnection.RunAsync(this, session, _log, _hardStop.Token);
+            _work.TryAdd(t, 0);
+            _ = t.ContinueWith(done => _work.TryRemove(done, out _), TaskScheduler.Default);
+        }
     }
 
     private void RecordServerError(string message)

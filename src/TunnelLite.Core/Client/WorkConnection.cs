@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using TunnelLite.Forwarding;
+using TunnelLite.Logging;
 using TunnelLite.Protocol;
 
 namespace TunnelLite.Client;
@@ -10,46 +11,57 @@ namespace TunnelLite.Client;
 /// connection is paired with it, then connects the tunnel's local service and pumps.</summary>
 internal static class WorkConnection
 {
-    public static async Task RunAsync(TunnelClient client, ControlSession session, byte[] nonce, ILogger log, CancellationToken cancellationToken)
+    public static async Task RunAsync(TunnelClient client, ControlSession session, ILogger log, CancellationToken cancellationToken)
     {
+        var settled = false;
+        void Settle()
+        {
+            if (settled) return;
+            settled = true;
+            client.DataConnectionSettled(session);
+        }
         FrameConnection? data = null;
         try
         {
-            var socket = await ConnectWithRetryAsync(session.ServerEndpoint, cancellationToken).ConfigureAwait(false);
-            using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            Frame? frame;
+            for (var attempt = 1; ; attempt++)
             {
-                handshake.CancelAfter(client.Options.ConnectTimeout);
-                data = await client.OpenConnectionAsync(socket, handshake.Token).ConfigureAwait(false);
+                try
+                {
+                    data = await OpenAsync(client, session, cancellationToken).ConfigureAwait(false);
+                    // Idle in the pool: a zero-byte read waits without holding a buffer.
+                    await data.Stream.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+                    frame = await data.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    break;
+                }
+                catch (Exception e) when (IsReset(e) && attempt < ConnectAttempts && !cancellationToken.IsCancellationRequested && !session.Closing.IsCancellationRequested)
+                {
+                    // Reset before any answer: the server closed it while its first frame was still pending (it makes
+                    // room that way when strangers flood its control port). It was never used: open another.
+                    data?.Dispose();
+                    data = null;
+                    await Task.Delay(RetryDelay(attempt), cancellationToken).ConfigureAwait(false);
+                }
             }
-            await data.SendAsync(new DataHelloMessage
-            {
-                Version = ProtocolConstants.Version,
-                SessionId = session.SessionId,
-                Nonce = nonce,
-                Proof = TokenProof.ForData(client.Options.Token, session.SessionId, nonce),
-            }, cancellationToken, withPreamble: true).ConfigureAwait(false);
-
-            // Idle in the pool: a zero-byte read waits without holding a buffer.
-            await data.Stream.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
-            var frame = await data.ReadAsync(cancellationToken).ConfigureAwait(false);
             if (frame is null) return; // the server closed an idle pooled connection
             if (frame.Value.Type == FrameType.Error)
             {
                 var err = MessageSerializer.Read<ErrorMessage>(frame.Value);
-                log.LogWarning("The server refused a data connection: {Error}", err.Message);
+                log.LogWarning("The server refused a data connection: {Error}", PeerText.Escape(err.Message));
                 return;
             }
             var start = MessageSerializer.Read<StartWorkMessage>(frame.Value);
+            Settle(); // paired with a user: the bound on connecting and idle ones has room again
             var tunnel = client.FindTunnel(start.Tunnel);
             if (tunnel is null)
             {
-                log.LogWarning("The server paired a connection for unknown tunnel {Tunnel}.", start.Tunnel);
+                log.LogWarning("The server paired a connection for unknown tunnel {Tunnel}.", PeerText.Escape(start.Tunnel));
                 return;
             }
-            await ServeAsync(client, session, tunnel, data, log, cancellationToken).ConfigureAwait(false);
+            await ServeAsync(client, session, tunnel, data!, log, cancellationToken).ConfigureAwait(false);
             data = null; // the pump owns and closed the socket
         }
-        catch (Exception e) when (e is TunnelException or SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e) when (e is TunnelException or SocketException or IOException or OperationCanceledException or ObjectDisposedException or System.Security.Authentication.AuthenticationException)
         {
             if (!cancellationToken.IsCancellationRequested) log.LogDebug("Data connection ended: {Error}", e.Message);
         }
@@ -59,13 +71,41 @@ internal static class WorkConnection
         }
         finally
         {
+            Settle();
             data?.Dispose();
         }
     }
 
-    // A burst of user connections makes the server ask for as many data connections at once, more than its cap on unfinished
-    // handshakes (MaxPendingHandshakes), so it resets some of them at once. Nothing was sent yet, so the nonce is still good:
-    // try again shortly, or the user waiting for this connection would be dropped after the server's user connection timeout.
+    /// <summary>Connects to the server (TLS when on) and sends the data hello with the session's next counter.</summary>
+    private static async Task<FrameConnection> OpenAsync(TunnelClient client, ControlSession session, CancellationToken cancellationToken)
+    {
+        var socket = await ConnectWithRetryAsync(session.ServerEndpoint, cancellationToken).ConfigureAwait(false);
+        FrameConnection data;
+        using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            handshake.CancelAfter(client.Options.ConnectTimeout);
+            data = await client.OpenConnectionAsync(socket, handshake.Token).ConfigureAwait(false);
+        }
+        try
+        {
+            await data.SendAsync(session.NextDataHello(), cancellationToken, withPreamble: true).ConfigureAwait(false);
+            return data;
+        }
+        catch
+        {
+            data.Dispose();
+            throw;
+        }
+    }
+
+    private static bool IsReset(Exception e) =>
+        (e as SocketException ?? e.InnerException as SocketException) is { SocketErrorCode: SocketError.ConnectionReset or SocketError.ConnectionAborted };
+
+    private static TimeSpan RetryDelay(int attempt) => TimeSpan.FromMilliseconds(50 * (1 << attempt) + Random.Shared.Next(50));
+
+    // A connect can be reset when the server's accept queue overflows (a burst of users, or strangers flooding the control
+    // port), and a connection can be reset before its first frame was read. Try again shortly, or the user waiting for this
+    // connection would be dropped after the server's user connection timeout.
     private const int ConnectAttempts = 5;
 
     private static async Task<Socket> ConnectWithRetryAsync(IPEndPoint server, CancellationToken cancellationToken)
@@ -78,7 +118,7 @@ internal static class WorkConnection
             }
             catch (TunnelException) when (attempt < ConnectAttempts && !cancellationToken.IsCancellationRequested)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(50 * (1 << attempt) + Random.Shared.Next(50)), cancellationToken).ConfigureAwait(false);
+                await Task.Delay(RetryDelay(attempt), cancellationToken).ConfigureAwait(false);
             }
         }
     }

@@ -26,7 +26,12 @@ internal static class ServerConfigBinder
             if (transport.GetSeconds("heartbeatTimeout") is { } timeout) options.HeartbeatTimeout = timeout;
             if (transport.GetSeconds("handshakeTimeout") is { } handshake) options.HandshakeTimeout = handshake;
             if (transport.GetSeconds("userConnectionTimeout") is { } user) options.UserConnectionTimeout = user;
+            if (transport.GetSeconds("preambleTimeout") is { } preamble) options.PreambleTimeout = preamble;
             if (transport.GetInt("maxPendingHandshakes", 1, 100_000) is { } pending) options.MaxPendingHandshakes = pending;
+            if (transport.GetInt("maxPendingHandshakesPerSource", 1, 100_000) is { } pendingPerSource) options.MaxPendingHandshakesPerSource = pendingPerSource;
+            if (transport.GetInt("maxSessionsPerAccount", 1, 100_000) is { } sessionsPerAccount) options.MaxSessionsPerAccount = sessionsPerAccount;
+            if (transport.GetInt("maxSessionsPerSource", 1, 100_000) is { } sessionsPerSource) options.MaxSessionsPerSource = sessionsPerSource;
+            if (transport.GetInt("descriptorReserve", 64, 1_000_000) is { } reserve) options.DescriptorReserve = reserve;
             if (transport.GetInt("maxPendingUserConnections", 1, 1_000_000) is { } waiting) options.MaxPendingUserConnections = waiting;
             if (transport.GetInt("maxConnectionsPerTunnel", 1, 1_000_000) is { } perTunnel) options.MaxConnectionsPerTunnel = perTunnel;
             if (transport.GetInt("maxTunnelsPerClient", 1, 100_000) is { } tunnelsPerClient) options.MaxTunnelsPerClient = tunnelsPerClient;

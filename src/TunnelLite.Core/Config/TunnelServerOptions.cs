@@ -30,11 +30,33 @@ public sealed class TunnelServerOptions
     /// <summary>A client silent for this long is dropped and its ports are freed (frp: transport.heartbeatTimeout).</summary>
     public TimeSpan HeartbeatTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>The default of <see cref="DescriptorReserve"/>.</summary>
+    public const int DefaultDescriptorReserve = 512;
+
     /// <summary>A connection that has not completed its handshake by then is closed.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Cap on connections to the control port that have not yet authenticated; extra ones are closed at once.</summary>
+    /// <summary>A new connection must send its preamble and first frame (after TLS, when on) within this time, or it is
+    /// closed: a real client sends them at once, a silent stranger should not hold a slot for the whole handshake timeout.</summary>
+    public TimeSpan PreambleTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Cap on connections to the control port that have not yet shown who they are (no first frame yet, or a login
+    /// not yet through). At the cap the oldest such connection is closed to make room for the new one.</summary>
     public int MaxPendingHandshakes { get; set; } = 256;
+
+    /// <summary>The same cap per source address (IPv4) or /64 (IPv6): at it, the source's own oldest pending connection
+    /// is closed to make room. A client's burst of data connections stays well below it (pool plus a margin).</summary>
+    public int MaxPendingHandshakesPerSource { get; set; } = 64;
+
+    /// <summary>Cap on the sessions (logged-in control connections) of one account; the shared token is one account.</summary>
+    public int MaxSessionsPerAccount { get; set; } = 64;
+
+    /// <summary>Cap on the sessions from one source address (IPv4) or /64 (IPv6), whatever their accounts.</summary>
+    public int MaxSessionsPerSource { get; set; } = 32;
+
+    /// <summary>Descriptors kept for the control port and logins: user connections, their data connections and splice pipes
+    /// stop at RLIMIT_NOFILE minus this; a user beyond it is reset at once.</summary>
+    public int DescriptorReserve { get; set; } = DefaultDescriptorReserve;
 
     /// <summary>How long a user connection waits for a data connection from the client before it is closed.</summary>
     public TimeSpan UserConnectionTimeout { get; set; } = TimeSpan.FromSeconds(10);
@@ -42,16 +64,17 @@ public sealed class TunnelServerOptions
     /// <summary>Cap on user connections waiting for a data connection, per tunnel.</summary>
     public int MaxPendingUserConnections { get; set; } = 1024;
 
-    /// <summary>Cap on the tunnels one client may hold at once, for clients of the shared token and for accounts without a
-    /// maxTunnels of their own: without it, one client could bind every allowed port.</summary>
+    /// <summary>Cap on the tunnels one account may hold at once over all its sessions, for the shared token (one account)
+    /// and for accounts without a maxTunnels of their own: without it, one client could bind every allowed port.</summary>
     public int MaxTunnelsPerClient { get; set; } = 128;
 
     /// <summary>Cap on user connections open at once through one tunnel; users beyond it are refused at once and counted in
     /// <see cref="TunnelStats.RefusedConnections"/>.</summary>
     public int MaxConnectionsPerTunnel { get; set; } = 4096;
 
-    /// <summary>After a failed authentication, the source address may not try again for this long, doubling with each further
-    /// failure (up to <see cref="MaxAuthFailureDelay"/>); a success clears it. Zero turns the throttle off.</summary>
+    /// <summary>After the second failed authentication in a row, the source (and the account, when the hello names one) may
+    /// not try again for this long, doubling with each further failure (up to <see cref="MaxAuthFailureDelay"/>); a success
+    /// clears only the named account's own failures. Zero turns the throttle off.</summary>
     public TimeSpan AuthFailureDelay { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>The longest wait <see cref="AuthFailureDelay"/> grows to.</summary>
@@ -82,7 +105,12 @@ public sealed class TunnelServerOptions
         if (HeartbeatTimeout <= HeartbeatInterval) throw new ArgumentException("HeartbeatTimeout must be longer than HeartbeatInterval.", nameof(HeartbeatTimeout));
         if (HandshakeTimeout <= TimeSpan.Zero) throw new ArgumentException("HandshakeTimeout must be positive.", nameof(HandshakeTimeout));
         if (UserConnectionTimeout <= TimeSpan.Zero) throw new ArgumentException("UserConnectionTimeout must be positive.", nameof(UserConnectionTimeout));
+        if (PreambleTimeout <= TimeSpan.Zero) throw new ArgumentException("PreambleTimeout must be positive.", nameof(PreambleTimeout));
         if (MaxPendingHandshakes < 1) throw new ArgumentException("MaxPendingHandshakes must be at least 1.", nameof(MaxPendingHandshakes));
+        if (MaxPendingHandshakesPerSource < 1) throw new ArgumentException("MaxPendingHandshakesPerSource must be at least 1.", nameof(MaxPendingHandshakesPerSource));
+        if (MaxSessionsPerAccount < 1) throw new ArgumentException("MaxSessionsPerAccount must be at least 1.", nameof(MaxSessionsPerAccount));
+        if (MaxSessionsPerSource < 1) throw new ArgumentException("MaxSessionsPerSource must be at least 1.", nameof(MaxSessionsPerSource));
+        if (DescriptorReserve < 64) throw new ArgumentException("DescriptorReserve must be at least 64.", nameof(DescriptorReserve));
         if (MaxPendingUserConnections < 1) throw new ArgumentException("MaxPendingUserConnections must be at least 1.", nameof(MaxPendingUserConnections));
         if (MaxTunnelsPerClient < 1) throw new ArgumentException("MaxTunnelsPerClient must be at least 1.", nameof(MaxTunnelsPerClient));
         if (MaxConnectionsPerTunnel < 1) throw new ArgumentException("MaxConnectionsPerTunnel must be at least 1.", nameof(MaxConnectionsPerTunnel));

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace TunnelLite.Forwarding;
 
-/// <summary>The few libc calls the splice pump needs. Constants are the Linux values (the same on x64 and arm64).</summary>
+/// <summary>The few libc calls the splice pump and the descriptor budget need. Constants are the Linux values (the same on x64 and arm64).</summary>
 internal static unsafe partial class LinuxNative
 {
     public const int O_NONBLOCK = 0x800;
@@ -33,4 +33,17 @@ internal static unsafe partial class LinuxNative
 
     [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
     public static partial nint Read(int fd, byte* buffer, nuint count);
+
+    public const int RLIMIT_NOFILE = 7;
+
+    /// <summary>struct rlimit of 64-bit Linux.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+
+    [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
+    public static partial int GetRLimit(int resource, RLimit* limit);
 }

@@ -22,6 +22,10 @@ internal sealed class SplicePipePool
     public int MaxIdle { get; }
     public int PipeSize { get; }
 
+    // Descriptors a pipe may not eat into: the pool is shared by the whole process, so the default of the servers'
+    // transport.descriptorReserve rather than any one server's.
+    private const int DescriptorReserve = Config.TunnelServerOptions.DefaultDescriptorReserve;
+
     /// <summary>Pipes in existence now (in use and idle).</summary>
     public int Total => Volatile.Read(ref _total);
 
@@ -35,6 +39,8 @@ internal sealed class SplicePipePool
         }
         // Claim a slot without ever counting past the cap: a caller that is turned away must not, even for a moment,
         // make Total exceed MaxPipes, nor make a concurrent caller find the pool full while a slot is still free.
+        // Near the descriptor limit a pipe's two descriptors are worth more to a connection than to an optimisation.
+        if (!DescriptorBudget.Process.MayOpenPipe(DescriptorReserve)) return null;
         var total = Volatile.Read(ref _total);
         while (true)
         {
@@ -52,6 +58,7 @@ internal sealed class SplicePipePool
             pipe = null;
         }
         if (pipe is null) Interlocked.Decrement(ref _total);
+        else DescriptorBudget.Process.Opened(2);
         return pipe;
     }
 

@@ -11,6 +11,12 @@ public sealed class HelloMessage
     public int Version { get; set; }
     /// <summary>Product version, for logs.</summary>
     public string? Software { get; set; }
+    /// <summary>The client's fresh random bytes: both proofs and the session key cover them, so a server cannot replay an
+    /// old session's answer.</summary>
+    public byte[] Nonce { get; set; } = Array.Empty<byte>();
+    /// <summary>The account (client name) whose token the client will prove, when it has one of its own; the server then
+    /// checks only that token and throttles failures per account too. Null for the shared token.</summary>
+    public string? Account { get; set; }
 }
 
 /// <summary>The server's nonce for the token proof.</summary>
@@ -18,19 +24,17 @@ public sealed class ChallengeMessage
 {
     /// <summary>Protocol version of the server.</summary>
     public int Version { get; set; }
-    /// <summary>Fresh random bytes; the client returns HMAC(token, nonce).</summary>
+    /// <summary>Fresh random bytes; the client's proof covers them and its own nonce.</summary>
     public byte[] Nonce { get; set; } = Array.Empty<byte>();
 }
 
 /// <summary>The client's proof and its wishes.</summary>
 public sealed class AuthMessage
 {
-    /// <summary>HMAC-SHA256 over the challenge nonce, keyed with the token.</summary>
+    /// <summary>HMAC-SHA256 over both nonces, keyed with the token (<see cref="TokenProof.ForClient"/>).</summary>
     public byte[] Proof { get; set; } = Array.Empty<byte>();
     /// <summary>Stable id of this client instance: a reconnecting client replaces its own stale session.</summary>
     public string ClientId { get; set; } = "";
-    /// <summary>Optional client name (per-client tokens).</summary>
-    public string? ClientName { get; set; }
     /// <summary>Idle data connections the client wants pooled.</summary>
     public int PoolCount { get; set; }
 }
@@ -46,6 +50,9 @@ public sealed class AuthOkMessage
     public int HeartbeatIntervalMs { get; set; }
     /// <summary>Server's heartbeat timeout, in milliseconds.</summary>
     public int HeartbeatTimeoutMs { get; set; }
+    /// <summary>The server's proof that it knows the token too, over both nonces and the session id
+    /// (<see cref="TokenProof.ForServer"/>); the client does nothing for a server whose proof does not check.</summary>
+    public byte[] Proof { get; set; } = Array.Empty<byte>();
 }
 
 /// <summary>A failure.</summary>
@@ -106,11 +113,11 @@ public sealed class UnregisterMessage
     public string Name { get; set; } = "";
 }
 
-/// <summary>Ask for a data connection.</summary>
+/// <summary>Ask for data connections.</summary>
 public sealed class RequestWorkConnMessage
 {
-    /// <summary>One-time nonce the data connection proves itself with.</summary>
-    public byte[] Nonce { get; set; } = Array.Empty<byte>();
+    /// <summary>How many (at least 1); the client opens them within its own bound.</summary>
+    public int Count { get; set; } = 1;
 }
 
 /// <summary>First frame of a data connection.</summary>
@@ -120,9 +127,10 @@ public sealed class DataHelloMessage
     public int Version { get; set; }
     /// <summary>Session it belongs to.</summary>
     public byte[] SessionId { get; set; } = Array.Empty<byte>();
-    /// <summary>The one-time nonce from <see cref="RequestWorkConnMessage"/>.</summary>
-    public byte[] Nonce { get; set; } = Array.Empty<byte>();
-    /// <summary>HMAC-SHA256 over session id and nonce, keyed with the token.</summary>
+    /// <summary>The client's counter for this session's data connections, from 1 up; each value is good once, and only
+    /// within the server's window behind the highest seen.</summary>
+    public long Counter { get; set; }
+    /// <summary>HMAC-SHA256 over session id and counter, keyed with the session key (<see cref="TokenProof.ForData"/>).</summary>
     public byte[] Proof { get; set; } = Array.Empty<byte>();
 }
 

@@ -67,7 +67,8 @@ internal sealed class FrameConnection : IDisposable
         if (frame.Type == FrameType.Error && typeof(T) != typeof(ErrorMessage))
         {
             var err = MessageSerializer.Read<ErrorMessage>(frame);
-            throw new TunnelException(err.Code, err.Message);
+            // The peer's words reach the user's console and logs: no control characters, no endless text.
+            throw new TunnelException(err.Code, Logging.PeerText.Escape(err.Message, 512));
         }
         return MessageSerializer.Read<T>(frame);
     }

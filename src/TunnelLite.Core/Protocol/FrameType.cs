@@ -21,7 +21,7 @@ public enum FrameType : byte
     Unregister = 8,
     /// <summary>Either way: liveness.</summary>
     Heartbeat = 9,
-    /// <summary>Server to client: open one data connection, proving it with this one-time nonce.</summary>
+    /// <summary>Server to client: open data connections (proved with the session key and a counter).</summary>
     RequestWorkConn = 10,
     /// <summary>Client to server, first frame of a data connection.</summary>
     DataHello = 11,

@@ -77,15 +77,15 @@ public static class MessageSerializer
     private static string? MissingField(object message) => message switch
     {
         ChallengeMessage m when m.Nonce is null => "nonce",
+        HelloMessage m when m.Nonce is null => "nonce",
         AuthMessage m when m.Proof is null => "proof",
         AuthMessage m when m.ClientId is null => "clientId",
-        AuthOkMessage m when m.SessionId is null => "sessionId",
+        AuthOkMessage m when m.SessionId is null || m.Proof is null => "sessionId or proof",
         ErrorMessage m when m.Message is null => "message",
         RegisterMessage m when m.Tunnels is null || m.Tunnels.Any(t => t?.Name is null) => "tunnels, a tunnel or its name",
         RegisterResultMessage m when m.Results is null || m.Results.Any(r => r?.Name is null) => "results, a result or its name",
         UnregisterMessage m when m.Name is null => "name",
-        RequestWorkConnMessage m when m.Nonce is null => "nonce",
-        DataHelloMessage m when m.SessionId is null || m.Nonce is null || m.Proof is null => "sessionId, nonce or proof",
+        DataHelloMessage m when m.SessionId is null || m.Proof is null => "sessionId or proof",
         StartWorkMessage m when m.Tunnel is null => "tunnel",
         WorkFailedMessage m when m.Tunnel is null || m.Message is null => "tunnel or message",
         _ => null,

@@ -3,8 +3,9 @@ namespace TunnelLite.Protocol;
 /// <summary>Fixed facts of the wire protocol.</summary>
 public static class ProtocolConstants
 {
-    /// <summary>The protocol version this build speaks.</summary>
-    public const int Version = 1;
+    /// <summary>The protocol version this build speaks. 2: mutual authentication (the client proves first, the server
+    /// answers with a proof of its own) and data connections proved with a session key and a counter instead of one-time nonces.</summary>
+    public const int Version = 2;
 
     /// <summary>Hard cap of a frame's payload, checked before anything is allocated.</summary>
     public const int MaxFrameSize = 64 * 1024;

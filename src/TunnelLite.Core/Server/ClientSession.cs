@@ -4,6 +4,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using TunnelLite.Config;
 using TunnelLite.Forwarding;
+using TunnelLite.Logging;
 using TunnelLite.Protocol;
 
 namespace TunnelLite.Server;
@@ -12,30 +13,34 @@ namespace TunnelLite.Server;
 internal sealed class ClientSession : ControlChannel
 {
     private readonly TunnelServer _server;
+    // Idle data connections beyond the pool and the users waiting now: slack for requests still in flight.
+    private const int IdleMargin = 16;
     private readonly Channel<FrameConnection> _idle = Channel.CreateUnbounded<FrameConnection>();
-    private readonly ConcurrentDictionary<string, byte> _nonces = new();
+    private readonly DataConnectionWindow _window = new();
     private readonly ConcurrentDictionary<string, PublicTunnel> _tunnels = new(StringComparer.Ordinal);
-    private readonly int _maxOutstandingNonces;
+    private readonly byte[] _sessionKey;
+    private int _idleCount;
+    private int _waitingUsers;
 
-    public ClientSession(TunnelServer server, FrameConnection control, string token, ClientAccount? account, string clientId, string? clientName, int poolCount, ILogger log)
+    public ClientSession(TunnelServer server, FrameConnection control, byte[] sessionKey, ClientAccount? account, string clientId, string? clientName, int poolCount, SourcePrefix source, ILogger log)
         : base(control, server.Options.HeartbeatInterval, server.Options.HeartbeatTimeout, log)
     {
         _server = server;
-        Token = token;
+        _sessionKey = sessionKey;
         Account = account;
         ClientId = clientId;
         ClientName = clientName;
         PoolCount = poolCount;
+        Source = source;
         Id = TokenProof.NewNonce();
         IdText = Convert.ToHexString(Id);
         RemoteEndpoint = control.Socket.RemoteEndPoint?.ToString() ?? "?";
-        // A nonce is issued for each pooled connection and for each waiting user; more than that is a misbehaving client.
-        _maxOutstandingNonces = poolCount + server.Options.MaxPendingUserConnections + 16;
     }
 
     public byte[] Id { get; }
     public string IdText { get; }
-    public string Token { get; }
+    /// <summary>Where the client connects from, for the per-source session cap.</summary>
+    public SourcePrefix Source { get; }
     /// <summary>The client's own account, or null when it proved the shared token.</summary>
     public ClientAccount? Account { get; }
     public string ClientId { get; }
@@ -48,27 +53,43 @@ internal sealed class ClientSession : ControlChannel
     /// <summary>Starts the read and heartbeat loops and fills the pool.</summary>
     public void Start()
     {
-        for (var i = 0; i < PoolCount; i++) RequestWorkConnection();
+        if (PoolCount > 0) RequestWorkConnections(PoolCount);
         StartLoops();
     }
 
-    /// <summary>Asks the client for one more data connection (bounded by the outstanding nonces).</summary>
-    public void RequestWorkConnection()
+    /// <summary>Asks the client for <paramref name="count"/> more data connections. Nothing is issued ahead that a missing
+    /// connection could hold: the client proves each one with the session key and its next counter.</summary>
+    public void RequestWorkConnections(int count = 1)
     {
-        if (Closing.IsCancellationRequested || _nonces.Count >= _maxOutstandingNonces) return;
-        var nonce = TokenProof.NewNonce();
-        _nonces[Convert.ToHexString(nonce)] = 0;
-        _ = SendOrCloseAsync(new RequestWorkConnMessage { Nonce = nonce });
+        if (Closing.IsCancellationRequested) return;
+        _ = SendOrCloseAsync(new RequestWorkConnMessage { Count = count });
     }
 
-    /// <summary>Checks a data connection's one-time nonce and proof; on success it joins the idle pool.</summary>
-    public bool TryAcceptDataConnection(DataHelloMessage hello, FrameConnection connection)
+    /// <summary>Checks a data connection's proof and counter; on success it joins the idle pool. Returns why it was
+    /// refused, or null when it was taken.</summary>
+    public string? TryAcceptDataConnection(DataHelloMessage hello, FrameConnection connection)
     {
-        if (!_nonces.TryRemove(Convert.ToHexString(hello.Nonce), out _)) return false;
-        var expected = TokenProof.ForData(Token, Id, hello.Nonce);
-        if (!TokenProof.Matches(expected, hello.Proof)) return false;
-        if (Closing.IsCancellationRequested || !_idle.Writer.TryWrite(connection)) return false;
-        return true;
+        // The proof first, so that nobody without the session key can spend this session's counters.
+        if (!TokenProof.Matches(TokenProof.ForData(_sessionKey, Id, hello.Counter), hello.Proof)) return "its proof is wrong";
+        if (_window.TryAccept(hello.Counter) is { } stale) return stale;
+        if (Closing.IsCancellationRequested) return "its session is closing";
+        // More idle connections than the pool, the users waiting now and a margin is a client opening them unasked.
+        var cap = PoolCount + Volatile.Read(ref _waitingUsers) + IdleMargin;
+        if (Interlocked.Increment(ref _idleCount) > cap)
+        {
+            Interlocked.Decrement(ref _idleCount);
+            return $"its session already pools {cap} idle data connections";
+        }
+        if (_idle.Writer.TryWrite(connection)) return null;
+        Interlocked.Decrement(ref _idleCount);
+        return "its session is closing";
+    }
+
+    /// <summary>A user connection of one of this session's tunnels starts, or stops, waiting for a data connection.</summary>
+    public void UserWaiting(bool waiting)
+    {
+        if (waiting) Interlocked.Increment(ref _waitingUsers);
+        else Interlocked.Decrement(ref _waitingUsers);
     }
 
     /// <summary>Takes an idle data connection, skipping ones the client has closed meanwhile.</summary>
@@ -77,9 +98,10 @@ internal sealed class ClientSession : ControlChannel
         while (true)
         {
             var c = await _idle.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            Interlocked.Decrement(ref _idleCount);
             if (!SocketClose.PeerClosed(c.Socket)) return c;
             c.Dispose();
-            RequestWorkConnection();
+            RequestWorkConnections();
         }
     }
 
@@ -109,18 +131,16 @@ internal sealed class ClientSession : ControlChannel
             case FrameType.WorkFailed:
                 var wf = MessageSerializer.Read<WorkFailedMessage>(frame);
                 if (_tunnels.TryGetValue(wf.Tunnel, out var tunnel))
-                    tunnel.Counters.ConnectionFailed($"The client could not reach its local service: {Truncate(wf.Message)}");
+                    tunnel.Counters.ConnectionFailed($"The client could not reach its local service: {PeerText.Escape(wf.Message)}");
                 return true;
             case FrameType.Goodbye:
                 var bye = MessageSerializer.Read<GoodbyeMessage>(frame);
-                Log.LogInformation("Client {Client} said goodbye: {Reason}", RemoteEndpoint, Truncate(bye.Reason ?? ""));
+                Log.LogInformation("Client {Client} said goodbye: {Reason}", RemoteEndpoint, PeerText.Escape(bye.Reason));
                 return false;
             default:
                 throw new ProtocolException($"Unexpected {frame.Type} frame on an open control connection.");
         }
     }
-
-    private static string Truncate(string s) => s.Length <= 256 ? s : s[..256] + "...";
 
     protected override void OnSilence(double timeoutSeconds) =>
         Log.LogWarning("Client {Client} silent for more than {Timeout} s; dropping it and freeing its ports.", RemoteEndpoint, timeoutSeconds);

@@ -69,6 +69,7 @@ internal sealed class PublicTunnel
             {
                 return;
             }
+            _server.Descriptors.Opened();
             _ = HandleUserAsync(user);
         }
     }
@@ -79,6 +80,17 @@ internal sealed class PublicTunnel
         if (Counters.ActiveConnections >= _server.Options.MaxConnectionsPerTunnel)
         {
             Counters.ConnectionRefused();
+            SocketClose.Reset(user);
+            return;
+        }
+        // Each user connection holds two descriptors here (its own and its data connection's). Near the limit, or when
+        // this tunnel already holds as much as is left free for the others, the user is reset at once: never a hang.
+        if (!_server.Descriptors.MayOpenForTunnel(2 * Counters.ActiveConnections, 2, _server.Options.DescriptorReserve))
+        {
+            Counters.ConnectionRefused();
+            _server.Refused.DescriptorRefused();
+            _log.LogWarning("Tunnel {Tunnel}: reset a user connection: the descriptor budget is reached ({Open} of {Limit} open, {Reserve} kept for logins; this tunnel holds {Held}).",
+                Name, _server.Descriptors.Estimate(), _server.Descriptors.Limit, _server.Options.DescriptorReserve, 2 * Counters.ActiveConnections);
             SocketClose.Reset(user);
             return;
         }
@@ -97,7 +109,8 @@ internal sealed class PublicTunnel
             try
             {
                 // One request per user connection keeps the pool at its size: it replaces the one this user takes.
-                Session.RequestWorkConnection();
+                Session.UserWaiting(true);
+                Session.RequestWorkConnections();
                 using var wait = CancellationTokenSource.CreateLinkedTokenSource(_closed.Token, Session.Closing, _server.HardStop);
                 wait.CancelAfter(_server.Options.UserConnectionTimeout);
                 data = await Session.TakeDataConnectionAsync(wait.Token).ConfigureAwait(false);
@@ -108,6 +121,7 @@ internal sealed class PublicTunnel
             }
             finally
             {
+                Session.UserWaiting(false);
                 Interlocked.Decrement(ref _pendingUsers);
             }
             if (data is null)

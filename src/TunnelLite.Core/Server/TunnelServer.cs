@@ -24,8 +24,10 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly object _registry = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _hardStop = new();
-    private readonly SemaphoreSlim _handshakeSlots;
+    private readonly HandshakeAdmission _admission;
     private readonly AuthThrottle _throttle;
+    private readonly AdmissionCounters _refused = new();
+    private readonly DescriptorBudget _descriptors = DescriptorBudget.Process;
     private readonly IPAddress _bindAddress;
     private PortAllocator? _ports;
     private ServerCertificate? _certificate;
@@ -44,7 +46,7 @@ public sealed class TunnelServer : IAsyncDisposable
         Options = options;
         _bindAddress = SocketListener.ParseBindAddress(options.BindAddress);
         _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Server");
-        _handshakeSlots = new SemaphoreSlim(options.MaxPendingHandshakes, options.MaxPendingHandshakes);
+        _admission = new HandshakeAdmission(options.MaxPendingHandshakes, options.MaxPendingHandshakesPerSource);
         _throttle = new AuthThrottle(options.AuthFailureDelay, options.MaxAuthFailureDelay);
         Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled);
     }
@@ -74,6 +76,8 @@ public sealed class TunnelServer : IAsyncDisposable
 
     internal IForwardingPump Pump { get; }
     internal CancellationToken HardStop => _hardStop.Token;
+    internal AdmissionCounters Refused => _refused;
+    internal DescriptorBudget Descriptors => _descriptors;
 
     /// <summary>Binds the control port and starts accepting clients.</summary>
     /// <exception cref="TunnelException">ControlPortInUse when the port is taken; CertificateLoadFailed when TLS is on and its certificate cannot be used.</exception>
@@ -159,6 +163,17 @@ public sealed class TunnelServer : IAsyncDisposable
             Port = ControlEndpoint?.Port ?? Options.ControlPort,
             Clients = _sessions.Count,
             Tunnels = _tunnelsByName.Count,
+            HandshakesEvicted = _admission.EvictedPerSource + _admission.EvictedGlobal,
+            HandshakeTimeouts = _refused.HandshakeTimeouts,
+            GarbageConnections = _refused.Garbage,
+            LoginsFailed = _throttle.Failed,
+            LoginsThrottled = _throttle.Throttled,
+            SessionsRefused = _refused.SessionsRefused,
+            DataConnectionsRefused = _refused.DataConnectionsRefused,
+            DescriptorRefusals = _refused.DescriptorRefusals,
+            PendingHandshakes = _admission.Pending,
+            OpenDescriptors = _descriptors.IsBounded ? _descriptors.Estimate() : 0,
+            DescriptorLimit = _descriptors.IsBounded ? _descriptors.Limit : 0,
         };
     }
 
@@ -191,8 +206,11 @@ public sealed class TunnelServer : IAsyncDisposable
                 // An account's quota counts over all its sessions: a second process with the same token shares it.
                 if (session.Account is { MaxTunnels: > 0 } account && _tunnelsByName.Values.Count(t => t.Session.Account == account) >= account.MaxTunnels)
                     throw new TunnelException(TunnelErrorCode.QuotaExceeded, $"Client '{account.Name}' may have at most {account.MaxTunnels} tunnel(s) open; close one first.");
-                if (session.Account is not { MaxTunnels: > 0 } && session.TunnelCount >= Options.MaxTunnelsPerClient)
-                    throw new TunnelException(TunnelErrorCode.QuotaExceeded, $"A client may have at most {Options.MaxTunnelsPerClient} tunnel(s) open on this server (transport.maxTunnelsPerClient); close one first.");
+                // The shared token is one account too: its cap counts the tunnels of every session that proved it.
+                if (session.Account is not { MaxTunnels: > 0 } && _tunnelsByName.Values.Count(t => t.Session.Account == session.Account) >= Options.MaxTunnelsPerClient)
+                    throw new TunnelException(TunnelErrorCode.QuotaExceeded, session.Account is null
+                        ? $"The clients of the shared token may have at most {Options.MaxTunnelsPerClient} tunnel(s) open on this server in all (transport.maxTunnelsPerClient); close one first."
+                        : $"Client '{session.Account.Name}' may have at most {Options.MaxTunnelsPerClient} tunnel(s) open (transport.maxTunnelsPerClient); close one first.");
                 var listener = _ports!.Bind(request.RemotePort, session.Account?.AllowPorts);
                 var tunnel = new PublicTunnel(this, session, request.Name!, listener, _log);
                 _tunnelsByName[tunnel.Name] = tunnel;
@@ -255,30 +273,38 @@ public sealed class TunnelServer : IAsyncDisposable
                 await Task.Delay(100).ConfigureAwait(false);
                 continue;
             }
-            if (!_handshakeSlots.Wait(0))
+            _descriptors.Opened();
+            var remote = s.RemoteEndPoint as IPEndPoint;
+            if (!_descriptors.MayOpenControl())
             {
-                // Too many unauthenticated connections: refuse at once rather than queue.
+                // At the very edge of the descriptor limit even the reserve is gone: refuse rather than fail later.
+                _refused.DescriptorRefused();
+                _log.LogWarning("Reset a connection from {Remote} to the control port: the process is within a few descriptors of its limit ({Limit}).", remote, _descriptors.Limit);
                 SocketClose.Reset(s);
                 continue;
             }
-            var t = HandleIncomingAsync(s);
+            var ticket = _admission.Admit(remote is null ? SourcePrefix.Unknown : SourcePrefix.Of(remote.Address));
+            var t = HandleIncomingAsync(s, ticket);
             _handshakes.TryAdd(t, 0);
             _ = t.ContinueWith(done => _handshakes.TryRemove(done, out _), TaskScheduler.Default);
         }
     }
 
-    private async Task HandleIncomingAsync(Socket socket)
+    /// <summary>One new connection to the control port, from its first byte until it is a session, a pooled data
+    /// connection, or closed. It holds an admission slot until its first frame shows what it is (a data connection then
+    /// leaves at once) or, for a login, until the login is through.</summary>
+    private async Task HandleIncomingAsync(Socket socket, HandshakeAdmission.Ticket ticket)
     {
         socket.NoDelay = true;
         var connection = new FrameConnection(socket);
         var handedOff = false;
-        var slotHeld = true;
         var remoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
         var remote = remoteEndPoint?.ToString() ?? "?";
+        var started = Environment.TickCount64;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, ticket.Evicted);
         try
         {
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-            deadline.CancelAfter(Options.HandshakeTimeout);
+            deadline.CancelAfter(Options.PreambleTimeout);
             if (_certificate is not null)
             {
                 var tls = await ControlPortTls.AcceptAsync(connection, _certificate, _log, remote, deadline.Token).ConfigureAwait(false);
@@ -289,26 +315,28 @@ public sealed class TunnelServer : IAsyncDisposable
             var first = await connection.ReadRequiredAsync(deadline.Token).ConfigureAwait(false);
             switch (first.Type)
             {
-                case FrameType.Hello:
-                    if (remoteEndPoint is not null && _throttle.RemainingWait(remoteEndPoint.Address) is { } wait && wait > TimeSpan.Zero)
+                case FrameType.DataHello:
+                    // A data connection needs no slot from here: it is checked at once, without waiting for anything.
+                    _admission.Release(ticket);
+                    var refusal = AcceptDataConnection(connection, MessageSerializer.Read<DataHelloMessage>(first));
+                    handedOff = refusal is null;
+                    if (!handedOff)
                     {
-                        // Debug, not warning: a guesser would otherwise fill the log at the rate it connects.
-                        _log.LogDebug("Refused {Remote}: throttled after failed authentications.", remote);
-                        await connection.TrySendErrorAsync(TunnelErrorCode.AuthenticationThrottled,
-                            $"Too many failed authentications from this address; try again in {Math.Ceiling(wait.TotalSeconds):0} s.", deadline.Token).ConfigureAwait(false);
-                        return;
+                        _refused.DataConnectionRefused();
+                        _log.LogWarning("Refused a data connection from {Remote}: {Reason}.", remote, refusal);
+                        await connection.TrySendErrorAsync(TunnelErrorCode.AuthenticationFailed, "The data connection was refused.", CancellationToken.None).ConfigureAwait(false);
                     }
-                    var session = await AuthenticateAsync(connection, MessageSerializer.Read<HelloMessage>(first), remoteEndPoint, remote, deadline.Token).ConfigureAwait(false);
+                    return;
+                case FrameType.Hello:
+                    // A login may take the rest of the handshake timeout (a challenge and an answer over a slow link).
+                    var left = Options.HandshakeTimeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
+                    deadline.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+                    var session = await AuthenticateAsync(connection, MessageSerializer.Read<HelloMessage>(first), ticket.Source, remote, deadline.Token).ConfigureAwait(false);
                     if (session is null) return;
                     handedOff = true;
-                    _handshakeSlots.Release();
-                    slotHeld = false;
+                    _admission.Release(ticket);
+                    deadline.CancelAfter(Timeout.InfiniteTimeSpan);
                     await session.Completion.ConfigureAwait(false);
-                    return;
-                case FrameType.DataHello:
-                    handedOff = AcceptDataConnection(connection, MessageSerializer.Read<DataHelloMessage>(first));
-                    if (!handedOff)
-                        await connection.TrySendErrorAsync(TunnelErrorCode.AuthenticationFailed, "The data connection's proof was rejected.", CancellationToken.None).ConfigureAwait(false);
                     return;
                 default:
                     throw new ProtocolException($"A connection must open with Hello or DataHello, not {first.Type}.");
@@ -316,13 +344,23 @@ public sealed class TunnelServer : IAsyncDisposable
         }
         catch (ProtocolException e)
         {
+            _refused.GarbageClosed();
             _log.LogWarning("Rejected {Remote} on the control port: {Error}", remote, e.Message);
             await connection.TrySendErrorAsync(TunnelErrorCode.ProtocolError, e.Message, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ticket.EvictionReason is { } why)
+        {
+            _log.LogWarning("Closed {Remote} before it finished its handshake: {Reason}.", remote, why);
+            // A reset, so that a real client whose connection was evicted knows it was never answered and retries.
+            SocketClose.Reset(socket);
         }
         catch (OperationCanceledException)
         {
             if (!_stopping.IsCancellationRequested)
+            {
+                _refused.HandshakeTimedOut();
                 _log.LogWarning("Closed {Remote}: no handshake within {Timeout} s.", remote, Options.HandshakeTimeout.TotalSeconds);
+            }
         }
         catch (AuthenticationException e)
         {
@@ -340,12 +378,12 @@ public sealed class TunnelServer : IAsyncDisposable
         }
         finally
         {
-            if (slotHeld) _handshakeSlots.Release();
+            _admission.Release(ticket);
             if (!handedOff) connection.Dispose();
         }
     }
 
-    private async Task<ClientSession?> AuthenticateAsync(FrameConnection connection, HelloMessage hello, IPEndPoint? remoteEndPoint, string remote, CancellationToken cancellationToken)
+    private async Task<ClientSession?> AuthenticateAsync(FrameConnection connection, HelloMessage hello, SourcePrefix source, string remote, CancellationToken cancellationToken)
     {
         if (hello.Version != ProtocolConstants.Version)
         {
@@ -354,75 +392,127 @@ public sealed class TunnelServer : IAsyncDisposable
             _log.LogWarning("Rejected {Remote}: protocol version {Version}.", remote, hello.Version);
             return null;
         }
-        var nonce = TokenProof.NewNonce();
-        await connection.SendAsync(new ChallengeMessage { Version = ProtocolConstants.Version, Nonce = nonce }, cancellationToken).ConfigureAwait(false);
+        if (hello.Nonce.Length != ProtocolConstants.NonceSize)
+            throw new ProtocolException($"The hello's nonce must be {ProtocolConstants.NonceSize} bytes.");
+        if (hello.Account is { } named && (named.Length is 0 or > 128 || named.Any(char.IsControl)))
+            throw new ProtocolException("The account a hello names must be 1-128 printable characters.");
+        // Only accounts the server knows get a throttle entry of their own: made-up names must not grow its table.
+        var knownAccount = hello.Account is null ? null : Options.Clients.FirstOrDefault(c => c.Name == hello.Account)?.Name;
+        if (_throttle.RemainingWait(source, knownAccount) is var early && early > TimeSpan.Zero)
+            return await RefuseThrottledAsync(connection, remote, early, cancellationToken).ConfigureAwait(false);
+
+        var serverNonce = TokenProof.NewNonce();
+        await connection.SendAsync(new ChallengeMessage { Version = ProtocolConstants.Version, Nonce = serverNonce }, cancellationToken).ConfigureAwait(false);
         var auth = MessageSerializer.Read<AuthMessage>(await connection.ReadRequiredAsync(cancellationToken).ConfigureAwait(false));
-        if (!TryIdentify(nonce, auth.Proof, out var token, out var account))
+
+        // The throttle is decided where the proof is checked, one attempt of a source at a time, so parallel guesses count.
+        Identity? identity = null;
+        var (verdict, wait) = _throttle.Attempt(source, knownAccount, () => (identity = Identify(hello, serverNonce, auth.Proof)) is not null);
+        if (verdict == AuthThrottle.Verdict.Throttled)
+            return await RefuseThrottledAsync(connection, remote, wait, cancellationToken).ConfigureAwait(false);
+        if (verdict == AuthThrottle.Verdict.Failed || identity is null)
         {
-            var wait = remoteEndPoint is null ? TimeSpan.Zero : _throttle.Failed(remoteEndPoint.Address);
             Totals.RecordError($"Authentication failed from {remote}.");
             _log.LogWarning("Authentication failed from {Remote}; it may try again in {Wait} s.", remote, Math.Ceiling(wait.TotalSeconds));
             await connection.TrySendErrorAsync(TunnelErrorCode.AuthenticationFailed,
                 "The server rejected the token. Check that the client's token matches the server's auth.token.", cancellationToken).ConfigureAwait(false);
             return null;
         }
-        if (remoteEndPoint is not null) _throttle.Succeeded(remoteEndPoint.Address);
-        if (auth.ClientId.Length is 0 or > 64 || (auth.ClientName?.Length ?? 0) > 128)
-            throw new ProtocolException("Client id or name is missing or too long.");
+        if (auth.ClientId.Length is 0 or > 64)
+            throw new ProtocolException("Client id is missing or too long.");
         if (_stopping.IsCancellationRequested)
         {
             await connection.TrySendErrorAsync(TunnelErrorCode.ServerShuttingDown, "The server is shutting down.", cancellationToken).ConfigureAwait(false);
             return null;
         }
-        // A client that reconnects before its old session timed out replaces it, so that its ports can be bound again at once.
-        // Only a session of the same account: a client id is not a secret, and one client must not end another's session.
-        foreach (var old in _sessions.Values.Where(s => s.ClientId == auth.ClientId && s.Account == account).ToList())
+        var account = identity.Account;
+        var pool = Math.Clamp(auth.PoolCount, 0, Options.MaxPoolCount);
+        var sessionKey = TokenProof.SessionKey(identity.Token, hello.Nonce, serverNonce);
+        var session = new ClientSession(this, connection, sessionKey, account, auth.ClientId, account?.Name, pool, source, _log);
+        List<ClientSession> replaced;
+        string? full;
+        lock (_registry)
+        {
+            // A client that reconnects before its old session timed out replaces it, so that its ports can be bound again at once.
+            // Only a session of the same account: a client id is not a secret, and one client must not end another's session.
+            replaced = _sessions.Values.Where(s => s.ClientId == auth.ClientId && s.Account == account).ToList();
+            var others = _sessions.Values.Except(replaced).ToList();
+            var ofAccount = others.Count(s => s.Account == account);
+            var ofSource = others.Count(s => s.Source == source);
+            full = ofAccount >= Options.MaxSessionsPerAccount
+                ? $"{(account is null ? "The shared token" : $"Client '{account.Name}'")} already has {ofAccount} sessions open, the most this server allows (transport.maxSessionsPerAccount). Stop one, or raise the limit on the server."
+                : ofSource >= Options.MaxSessionsPerSource
+                    ? $"This address already has {ofSource} sessions open, the most this server allows (transport.maxSessionsPerSource). Stop one, or raise the limit on the server."
+                    : null;
+            if (full is null) _sessions[session.IdText] = session;
+        }
+        if (full is not null)
+        {
+            _refused.SessionRefused();
+            _log.LogWarning("Refused a session for {Remote}: {Reason}", remote, full);
+            await connection.TrySendErrorAsync(TunnelErrorCode.TooManySessions, full, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        foreach (var old in replaced)
         {
             _log.LogInformation("Client {Client} reconnected; replacing its previous session.", remote);
             await old.CloseAsync("replaced by a new session of the same client").ConfigureAwait(false);
         }
-        var pool = Math.Clamp(auth.PoolCount, 0, Options.MaxPoolCount);
-        var session = new ClientSession(this, connection, token, account, auth.ClientId, account?.Name ?? auth.ClientName, pool, _log);
-        _sessions[session.IdText] = session;
-        await connection.SendAsync(new AuthOkMessage
+        try
         {
-            SessionId = session.Id,
-            PoolCount = pool,
-            HeartbeatIntervalMs = (int)Options.HeartbeatInterval.TotalMilliseconds,
-            HeartbeatTimeoutMs = (int)Options.HeartbeatTimeout.TotalMilliseconds,
-        }, cancellationToken).ConfigureAwait(false);
+            await connection.SendAsync(new AuthOkMessage
+            {
+                SessionId = session.Id,
+                PoolCount = pool,
+                HeartbeatIntervalMs = (int)Options.HeartbeatInterval.TotalMilliseconds,
+                HeartbeatTimeoutMs = (int)Options.HeartbeatTimeout.TotalMilliseconds,
+                // Only now, after the client proved the token, does the server prove it: a stranger learns nothing to guess against.
+                Proof = TokenProof.ForServer(identity.Token, hello.Nonce, serverNonce, session.Id),
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            RemoveSession(session);
+            throw;
+        }
         session.Start();
         _log.LogInformation("Client {Client} authenticated (pool {Pool}).", remote, pool);
         return session;
     }
 
-    /// <summary>Which secret the proof was made with: the shared token or one client's own. Every candidate is checked, in
-    /// constant time each, so the time taken does not tell which one matched.</summary>
-    private bool TryIdentify(byte[] nonce, byte[] proof, out string token, out ClientAccount? account)
+    private async Task<ClientSession?> RefuseThrottledAsync(FrameConnection connection, string remote, TimeSpan wait, CancellationToken cancellationToken)
     {
-        token = "";
-        account = null;
-        var found = false;
-        if (Options.Token.Length > 0 && TokenProof.Matches(TokenProof.ForControl(Options.Token, nonce), proof))
-        {
-            token = Options.Token;
-            found = true;
-        }
+        _log.LogWarning("Refused a login from {Remote}: throttled after failed authentications for {Wait} s more.", remote, Math.Ceiling(wait.TotalSeconds));
+        await connection.TrySendErrorAsync(TunnelErrorCode.AuthenticationThrottled,
+            $"Too many failed authentications from this address or for this account; try again in {Math.Ceiling(wait.TotalSeconds):0} s.", cancellationToken).ConfigureAwait(false);
+        return null;
+    }
+
+    /// <summary>Who proved the token: the shared token (no account) or one client's own.</summary>
+    private sealed record Identity(string Token, ClientAccount? Account);
+
+    /// <summary>Which secret the proof was made with. A hello that names an account is checked against that account's token
+    /// only; one that names none against the shared token and every account, each in constant time, so the time taken
+    /// does not tell which one matched.</summary>
+    private Identity? Identify(HelloMessage hello, byte[] serverNonce, byte[] proof)
+    {
+        Identity? found = null;
+        if (hello.Account is null && Options.Token.Length > 0 && TokenProof.Matches(TokenProof.ForClient(Options.Token, hello.Nonce, serverNonce), proof))
+            found = new Identity(Options.Token, null);
         foreach (var c in Options.Clients)
         {
-            if (TokenProof.Matches(TokenProof.ForControl(c.Token, nonce), proof) && !found)
-            {
-                token = c.Token;
-                account = c;
-                found = true;
-            }
+            if (hello.Account is not null && c.Name != hello.Account) continue;
+            if (TokenProof.Matches(TokenProof.ForClient(c.Token, hello.Nonce, serverNonce), proof) && found is null)
+                found = new Identity(c.Token, c);
         }
         return found;
     }
 
-    private bool AcceptDataConnection(FrameConnection connection, DataHelloMessage hello)
+    /// <summary>Hands a data connection to its session; returns why it was refused, or null when it was taken.</summary>
+    private string? AcceptDataConnection(FrameConnection connection, DataHelloMessage hello)
     {
-        if (hello.Version != ProtocolConstants.Version) return false;
-        return _sessions.TryGetValue(Convert.ToHexString(hello.SessionId), out var session) && session.TryAcceptDataConnection(hello, connection);
+        if (hello.Version != ProtocolConstants.Version) return $"it speaks protocol {hello.Version}";
+        if (!_sessions.TryGetValue(Convert.ToHexString(hello.SessionId), out var session)) return "its session is unknown";
+        return session.TryAcceptDataConnection(hello, connection);
     }
 }

@@ -59,6 +59,32 @@ public sealed record TunnelStats
     /// <summary>When this snapshot was taken.</summary>
     public DateTimeOffset Timestamp { get; init; }
 
+    // What the server refused (server objects only; zero elsewhere). Every bound a peer can hit is counted.
+
+    /// <summary>Server: connections to the control port closed to make room for newer ones, at the per-source or the global
+    /// cap on unfinished handshakes.</summary>
+    public long HandshakesEvicted { get; init; }
+    /// <summary>Server: connections closed for not sending their preamble, first frame or login in time.</summary>
+    public long HandshakeTimeouts { get; init; }
+    /// <summary>Server: connections closed for not speaking the protocol (garbage, HTTP, TLS on a plain port, bad frames).</summary>
+    public long GarbageConnections { get; init; }
+    /// <summary>Server: logins whose proof was checked and was wrong.</summary>
+    public long LoginsFailed { get; init; }
+    /// <summary>Server: logins refused without a check because their source or account must wait after failures.</summary>
+    public long LoginsThrottled { get; init; }
+    /// <summary>Server: logins refused at a session cap (transport.maxSessionsPerAccount, maxSessionsPerSource).</summary>
+    public long SessionsRefused { get; init; }
+    /// <summary>Server: data connections refused (unknown session, wrong proof, replayed or stale counter, pool full).</summary>
+    public long DataConnectionsRefused { get; init; }
+    /// <summary>Server: connections reset at once because the descriptor budget was reached.</summary>
+    public long DescriptorRefusals { get; init; }
+    /// <summary>Server: connections to the control port that have not yet shown who they are, now.</summary>
+    public int PendingHandshakes { get; init; }
+    /// <summary>Server: descriptors the process has open now (as the budget estimates them); 0 where unknown.</summary>
+    public long OpenDescriptors { get; init; }
+    /// <summary>Server: the process's descriptor limit (RLIMIT_NOFILE); 0 where there is none.</summary>
+    public long DescriptorLimit { get; init; }
+
     /// <summary>Fills the counter fields from <paramref name="c"/> at <paramref name="now"/>.</summary>
     internal static TunnelStats From(TrafficCounters c, DateTimeOffset now, DateTimeOffset started, string name, TunnelRole role, string state, ForwardingMode mode)
     {
