@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
 using TunnelLite.Config;
+using TunnelLite.Forwarding;
 using TunnelLite.Protocol;
 using TunnelLite.Tests.Support;
 
@@ -97,40 +98,75 @@ public sealed class ControlPortRobustnessTests
     }
 
     [Fact]
-    public async Task Pending_handshakes_are_capped()
+    public async Task Pending_handshakes_are_capped_and_the_oldest_makes_room_so_a_login_always_gets_in()
     {
         await using var f = new TunnelFixture();
         await using var echo = new EchoService();
         var so = TunnelFixture.ServerOptions();
         so.MaxPendingHandshakes = 4;
-        so.HandshakeTimeout = TimeSpan.FromSeconds(3);
+        so.HandshakeTimeout = TimeSpan.FromSeconds(10);
+        so.PreambleTimeout = TimeSpan.FromSeconds(10);
         var server = await f.StartServerAsync(so);
+        var port = server.ControlEndpoint!.Port;
         var idle = new List<Socket>();
-        for (var i = 0; i < 4; i++) idle.Add(await TunnelFixture.ConnectAsync(server.ControlEndpoint!.Port));
-        await Task.Delay(200);
-        // The fifth unauthenticated connection is refused at once.
-        var started = DateTime.UtcNow;
         try
         {
-            using var extra = await TunnelFixture.ConnectAsync(server.ControlEndpoint!.Port);
-            await Transfer.DrainAsync(extra, TimeSpan.FromSeconds(5));
+            for (var i = 0; i < 4; i++) idle.Add(await TunnelFixture.ConnectAsync(port));
+            Assert.True(await TunnelFixture.WaitUntilAsync(() => server.GetStatistics().PendingHandshakes == 4, TimeSpan.FromSeconds(5)));
+            // With every slot held by silent connections, a real client still logs in at once: the oldest is evicted.
+            var options = TunnelFixture.ClientOptions(server);
+            options.Tunnels.Add(new TunnelDefinition { Name = "during", LocalPort = echo.Port });
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await f.StartClientAsync(options);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"login took {clock.Elapsed}");
+            // The evicted one was the oldest silent connection, and it saw a reset, not a hang.
+            var (bytes, end) = await Transfer.DrainAsync(idle[0], TimeSpan.FromSeconds(5));
+            Assert.Equal(0, bytes);
+            var stats = server.GetStatistics();
+            Assert.True(stats.HandshakesEvicted >= 1, $"evicted {stats.HandshakesEvicted}");
+            Assert.InRange(stats.PendingHandshakes, 0, 4);
         }
-        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        finally
         {
-            // Reset even before the connect completed: refused, as it should be.
+            foreach (var s in idle) s.Dispose();
         }
-        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(2));
-        foreach (var s in idle) s.Dispose();
-        // Slots come back once those connections are gone.
-        var options = TunnelFixture.ClientOptions(server);
-        options.Tunnels.Add(new TunnelDefinition { Name = "after", LocalPort = echo.Port });
-        var ok = false;
-        for (var attempt = 0; attempt < 20 && !ok; attempt++)
+    }
+
+    [Fact]
+    public async Task One_source_at_its_cap_evicts_only_its_own_oldest_pending_connection()
+    {
+        await using var f = new TunnelFixture();
+        var so = TunnelFixture.ServerOptions();
+        so.MaxPendingHandshakes = 100;
+        so.MaxPendingHandshakesPerSource = 3;
+        so.HandshakeTimeout = TimeSpan.FromSeconds(10);
+        so.PreambleTimeout = TimeSpan.FromSeconds(10);
+        var server = await f.StartServerAsync(so);
+        var port = server.ControlEndpoint!.Port;
+        var other = new List<Socket>();
+        var flooder = new List<Socket>();
+        try
         {
-            try { await f.StartClientAsync(options); ok = true; }
-            catch (TunnelException) { await Task.Delay(100); }
+            for (var i = 0; i < 2; i++) other.Add(await ConnectFromAsync("127.0.0.1", port));
+            for (var i = 0; i < 6; i++) flooder.Add(await ConnectFromAsync("127.0.0.2", port));
+            Assert.True(await TunnelFixture.WaitUntilAsync(() => server.GetStatistics().HandshakesEvicted == 3, TimeSpan.FromSeconds(5)));
+            // The flooder's first three were evicted; the other source's connections were not touched.
+            for (var i = 0; i < 3; i++) Assert.Equal(0, (await Transfer.DrainAsync(flooder[i], TimeSpan.FromSeconds(5))).Item1);
+            Assert.Equal(5, server.GetStatistics().PendingHandshakes);
+            foreach (var s in other) Assert.False(SocketClose.PeerClosed(s));
         }
-        Assert.True(ok);
+        finally
+        {
+            foreach (var s in other.Concat(flooder)) s.Dispose();
+        }
+    }
+
+    private static async Task<Socket> ConnectFromAsync(string source, int port)
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        s.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(source), 0));
+        await s.ConnectAsync(System.Net.IPAddress.Loopback, port);
+        return s;
     }
 
     [Fact]
@@ -139,7 +175,7 @@ public sealed class ControlPortRobustnessTests
         await using var f = new TunnelFixture();
         var server = await f.StartServerAsync();
         using var c = await RawAsync(server.ControlEndpoint!.Port);
-        await c.SendAsync(new DataHelloMessage { Version = 1, SessionId = new byte[32], Nonce = new byte[32], Proof = new byte[32] }, default, withPreamble: true);
+        await c.SendAsync(new DataHelloMessage { Version = ProtocolConstants.Version, SessionId = new byte[32], Counter = 1, Proof = new byte[32] }, default, withPreamble: true);
         var err = await ReadErrorAsync(c);
         Assert.Equal(TunnelErrorCode.AuthenticationFailed, err!.Code);
     }
@@ -164,17 +200,14 @@ public sealed class ControlPortRobustnessTests
     }
 
     [Fact]
-    public async Task A_nonce_cannot_be_replayed()
+    public async Task A_data_connection_counter_cannot_be_replayed()
     {
         await using var f = new TunnelFixture();
         var server = await f.StartServerAsync();
         using var c = await RawAsync(server.ControlEndpoint!.Port);
-        await c.SendAsync(new HelloMessage { Version = ProtocolConstants.Version }, default, withPreamble: true);
-        var ch = await c.ReadExpectedAsync<ChallengeMessage>(default);
-        await c.SendAsync(new AuthMessage { Proof = TokenProof.ForControl(TunnelFixture.Token, ch.Nonce), ClientId = "replayer", PoolCount = 1 }, default);
-        var ok = await c.ReadExpectedAsync<AuthOkMessage>(default);
-        var req = await c.ReadExpectedAsync<RequestWorkConnMessage>(default);
-        var hello = new DataHelloMessage { Version = 1, SessionId = ok.SessionId, Nonce = req.Nonce, Proof = TokenProof.ForData(TunnelFixture.Token, ok.SessionId, req.Nonce) };
+        var session = await TestLogin.LoginAsync(c, TunnelFixture.Token, "replayer", poolCount: 1);
+        await c.ReadExpectedAsync<RequestWorkConnMessage>(default);
+        var hello = session.DataHello(1);
         using var d1 = await RawAsync(server.ControlEndpoint!.Port);
         await d1.SendAsync(hello, default, withPreamble: true);
         await Task.Delay(200);

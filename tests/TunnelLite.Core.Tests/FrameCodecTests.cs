@@ -138,12 +138,19 @@ public sealed class FrameCodecTests
     [Fact]
     public void Token_proofs_differ_by_token_nonce_and_purpose()
     {
-        var nonce = TokenProof.NewNonce();
-        var a = TokenProof.ForControl("t1", nonce);
-        Assert.True(TokenProof.Matches(a, TokenProof.ForControl("t1", nonce)));
-        Assert.False(TokenProof.Matches(a, TokenProof.ForControl("t2", nonce)));
-        Assert.False(TokenProof.Matches(a, TokenProof.ForControl("t1", TokenProof.NewNonce())));
-        Assert.False(TokenProof.Matches(a, TokenProof.ForData("t1", Array.Empty<byte>(), nonce)));
+        var cn = TokenProof.NewNonce();
+        var sn = TokenProof.NewNonce();
+        var a = TokenProof.ForClient("t1", cn, sn);
+        Assert.True(TokenProof.Matches(a, TokenProof.ForClient("t1", cn, sn)));
+        Assert.False(TokenProof.Matches(a, TokenProof.ForClient("t2", cn, sn)));
+        Assert.False(TokenProof.Matches(a, TokenProof.ForClient("t1", TokenProof.NewNonce(), sn)));
+        Assert.False(TokenProof.Matches(a, TokenProof.ForClient("t1", cn, TokenProof.NewNonce())));
+        // The server's proof is not the client's, nor the session key: a client proof cannot be reflected back as the server's.
+        Assert.False(TokenProof.Matches(a, TokenProof.ForServer("t1", cn, sn, Array.Empty<byte>())));
+        Assert.False(TokenProof.Matches(a, TokenProof.SessionKey("t1", cn, sn)));
+        var key = TokenProof.SessionKey("t1", cn, sn);
+        Assert.False(TokenProof.Matches(TokenProof.ForData(key, cn, 1), TokenProof.ForData(key, cn, 2)));
+        Assert.False(TokenProof.Matches(TokenProof.ForData(key, cn, 1), TokenProof.ForData(TokenProof.SessionKey("t2", cn, sn), cn, 1)));
         Assert.False(TokenProof.Matches(a, a.AsSpan(0, 16)));
         Assert.False(TokenProof.Matches(a, Array.Empty<byte>()));
     }

@@ -7,11 +7,11 @@ using TunnelLite.Tests.Support;
 
 namespace TunnelLite.Tests;
 
-/// <summary>The server's limits against abuse: failed logins throttled per address, a cap on connections per tunnel.</summary>
+/// <summary>The server's limits against abuse: failed logins throttled per source and account, a cap on connections per tunnel.</summary>
 public sealed class ServerLimitsTests
 {
     [Fact]
-    public async Task Failed_logins_are_throttled_per_address_with_a_growing_wait_and_a_success_clears_it()
+    public async Task Failed_logins_are_throttled_per_address_with_a_growing_wait_and_the_right_token_gets_in_after_it()
     {
         await using var f = new TunnelFixture();
         var so = TunnelFixture.ServerOptions();
@@ -35,38 +35,101 @@ public sealed class ServerLimitsTests
         Assert.Equal(1, server.ClientCount);
     }
 
+    private static TimeSpan Fail(AuthThrottle t, SourcePrefix source, string? account = null)
+    {
+        var (verdict, wait) = t.Attempt(source, account, () => false);
+        Assert.Equal(AuthThrottle.Verdict.Failed, verdict);
+        return wait;
+    }
+
     [Fact]
     public void The_wait_doubles_with_each_failure_up_to_the_cap_and_old_failures_are_forgiven()
     {
         long now = 0;
         var t = new AuthThrottle(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(8), () => now);
-        var a = IPAddress.Parse("192.0.2.1");
-        Assert.Equal(TimeSpan.Zero, t.Failed(a));
-        Assert.Equal(TimeSpan.FromSeconds(1), t.Failed(a));
-        Assert.Equal(TimeSpan.FromSeconds(2), t.Failed(a));
-        Assert.Equal(TimeSpan.FromSeconds(4), t.Failed(a));
-        Assert.Equal(TimeSpan.FromSeconds(8), t.Failed(a));
-        Assert.Equal(TimeSpan.FromSeconds(8), t.Failed(a));
-        Assert.Equal(TimeSpan.FromSeconds(8), t.RemainingWait(a));
-        Assert.Equal(TimeSpan.Zero, t.RemainingWait(IPAddress.Parse("192.0.2.2")));
-        // An IPv4 address seen through a dual-stack socket is the same address.
-        Assert.Equal(TimeSpan.FromSeconds(8), t.RemainingWait(a.MapToIPv6()));
-        now += 3_000;
-        Assert.Equal(TimeSpan.FromSeconds(5), t.RemainingWait(a));
-        now += 30_000; // long after the wait: counted as a first failure again
-        Assert.Equal(TimeSpan.Zero, t.Failed(a));
-        Assert.Equal(TimeSpan.FromSeconds(1), t.Failed(a));
-        t.Succeeded(a);
-        Assert.Equal(TimeSpan.Zero, t.RemainingWait(a));
+        var a = SourcePrefix.Of(IPAddress.Parse("192.0.2.1"));
+        void Pass(long ms) { now += ms; }
+        Assert.Equal(TimeSpan.Zero, Fail(t, a));
+        Assert.Equal(TimeSpan.FromSeconds(1), Fail(t, a));
+        Pass(1_000);
+        Assert.Equal(TimeSpan.FromSeconds(2), Fail(t, a));
+        Pass(2_000);
+        Assert.Equal(TimeSpan.FromSeconds(4), Fail(t, a));
+        Pass(4_000);
+        Assert.Equal(TimeSpan.FromSeconds(8), Fail(t, a));
+        Pass(8_000);
+        Assert.Equal(TimeSpan.FromSeconds(8), Fail(t, a));
+        Assert.Equal(TimeSpan.FromSeconds(8), t.RemainingWait(a, null));
+        Assert.Equal(TimeSpan.Zero, t.RemainingWait(SourcePrefix.Of(IPAddress.Parse("192.0.2.2")), null));
+        // An IPv4 address seen through a dual-stack socket is the same source.
+        Assert.Equal(TimeSpan.FromSeconds(8), t.RemainingWait(SourcePrefix.Of(IPAddress.Parse("192.0.2.1").MapToIPv6()), null));
+        // Attempts during the wait are refused without the proof being checked.
+        var (verdict, _) = t.Attempt(a, null, () => throw new InvalidOperationException("checked while throttled"));
+        Assert.Equal(AuthThrottle.Verdict.Throttled, verdict);
+        Pass(3_000);
+        Assert.Equal(TimeSpan.FromSeconds(5), t.RemainingWait(a, null));
+        Pass(30_000); // long after the wait: counted as a first failure again
+        Assert.Equal(TimeSpan.Zero, Fail(t, a));
+        Assert.Equal(TimeSpan.FromSeconds(1), Fail(t, a));
+        Assert.Equal(1, t.Count);
+    }
+
+    [Fact]
+    public void One_accounts_success_never_clears_another_accounts_failures_nor_unnamed_guesses()
+    {
+        long now = 0;
+        var t = new AuthThrottle(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), () => now);
+        var tenant = SourcePrefix.Of(IPAddress.Parse("198.51.100.9"));
+        // A tenant alternates guesses at another account, and unnamed guesses, with its own successful logins.
+        for (var i = 0; i < 6; i++)
+        {
+            var (v, _) = t.Attempt(tenant, i % 2 == 0 ? "victim" : null, () => false);
+            if (v == AuthThrottle.Verdict.Throttled) break;
+            now += (long)t.RemainingWait(tenant, "victim").TotalMilliseconds; // wait it out, so that the next guess is checked
+            Assert.Equal(AuthThrottle.Verdict.Succeeded, t.Attempt(tenant, "tenant", () => true).Verdict);
+            Assert.Equal(AuthThrottle.Verdict.Succeeded, t.Attempt(tenant, null, () => true).Verdict);
+        }
+        // Its failures still count: the next guess waits, doubling, whatever it does in between.
+        Assert.True(Fail(t, tenant, "victim") >= TimeSpan.FromSeconds(16));
+        // The named account has failures of its own, which another source's guess also sees.
+        Assert.True(t.RemainingWait(SourcePrefix.Of(IPAddress.Parse("203.0.113.1")), "victim") > TimeSpan.Zero);
+        Assert.Equal(TimeSpan.Zero, t.RemainingWait(SourcePrefix.Of(IPAddress.Parse("203.0.113.1")), "tenant"));
+    }
+
+    [Fact]
+    public void A_success_of_the_named_account_clears_its_own_failures()
+    {
+        long now = 0;
+        var t = new AuthThrottle(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), () => now);
+        var a = SourcePrefix.Of(IPAddress.Parse("192.0.2.7"));
+        Fail(t, a, "alice");
+        Assert.Equal(TimeSpan.FromSeconds(1), Fail(t, a, "alice"));
+        now += 1_000;
+        Assert.Equal(AuthThrottle.Verdict.Succeeded, t.Attempt(a, "alice", () => true).Verdict);
+        Assert.Equal(TimeSpan.Zero, t.RemainingWait(a, "alice"));
         Assert.Equal(0, t.Count);
+    }
+
+    [Fact]
+    public void IPv6_sources_are_counted_per_64()
+    {
+        long now = 0;
+        var t = new AuthThrottle(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), () => now);
+        Fail(t, SourcePrefix.Of(IPAddress.Parse("2001:db8:1:2::1")));
+        Fail(t, SourcePrefix.Of(IPAddress.Parse("2001:db8:1:2:ffff::9")));
+        Assert.True(t.RemainingWait(SourcePrefix.Of(IPAddress.Parse("2001:db8:1:2::77")), null) > TimeSpan.Zero);
+        Assert.Equal(TimeSpan.Zero, t.RemainingWait(SourcePrefix.Of(IPAddress.Parse("2001:db8:1:3::1")), null));
+        Assert.Equal("2001:db8:1:2::/64", SourcePrefix.Of(IPAddress.Parse("2001:db8:1:2::1")).ToString());
     }
 
     [Fact]
     public void A_zero_delay_turns_the_throttle_off()
     {
         var t = new AuthThrottle(TimeSpan.Zero, TimeSpan.Zero);
-        Assert.Equal(TimeSpan.Zero, t.Failed(IPAddress.Loopback));
-        Assert.Equal(TimeSpan.Zero, t.RemainingWait(IPAddress.Loopback));
+        var lo = SourcePrefix.Of(IPAddress.Loopback);
+        Assert.Equal(TimeSpan.Zero, Fail(t, lo));
+        Assert.Equal(TimeSpan.Zero, Fail(t, lo));
+        Assert.Equal(TimeSpan.Zero, t.RemainingWait(lo, null));
     }
 
     [Fact]

@@ -304,7 +304,7 @@ public sealed class TunnelServer : IAsyncDisposable
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, ticket.Evicted);
         try
         {
-            deadline.CancelAfter(Options.PreambleTimeout);
+            deadline.CancelAfter(Options.PreambleTimeout < Options.HandshakeTimeout ? Options.PreambleTimeout : Options.HandshakeTimeout);
             if (_certificate is not null)
             {
                 var tls = await ControlPortTls.AcceptAsync(connection, _certificate, _log, remote, deadline.Token).ConfigureAwait(false);

@@ -41,9 +41,9 @@ public static class HandshakeGen
 
     private static Gen<string> PlausibleJson(FrameType type) => type switch
     {
-        FrameType.Hello => Object(Field("version", Gen.Elements("1", "1", "0", "2", "-1", "null", "\"1\"")), Field("software", JsonValue)),
-        FrameType.Auth => Object(Field("proof", JsonValue), Field("clientId", JsonValue), Field("clientName", JsonValue), Field("poolCount", JsonValue)),
-        FrameType.DataHello => Object(Field("version", Gen.Elements("1", "2")), Field("sessionId", JsonValue), Field("nonce", JsonValue), Field("proof", JsonValue)),
+        FrameType.Hello => Object(Field("version", Gen.Elements("2", "2", "1", "0", "3", "-1", "null", "\"2\"")), Field("software", JsonValue), Field("nonce", JsonValue), Field("account", JsonValue)),
+        FrameType.Auth => Object(Field("proof", JsonValue), Field("clientId", JsonValue), Field("poolCount", JsonValue)),
+        FrameType.DataHello => Object(Field("version", Gen.Elements("1", "2")), Field("sessionId", JsonValue), Field("counter", JsonValue), Field("proof", JsonValue)),
         FrameType.Register => Object(Field("requestId", JsonValue), Field("tunnels", Tunnels)),
         FrameType.Unregister => Object(Field("name", TunnelName)),
         FrameType.WorkFailed => Object(Field("tunnel", TunnelName), Field("message", JsonValue)),
@@ -62,7 +62,10 @@ public static class HandshakeGen
 
     private static HandshakeStep Raw(string label, byte[] bytes, int chunks = 1) => new(HandshakeStepKind.Raw, label, bytes, Chunks: chunks);
 
-    private static byte[] HelloV1 => MessageSerializer.ToFrame(new HelloMessage { Version = ProtocolConstants.Version, Software = "fuzz" });
+    /// <summary>The client nonce of every hello the fuzzer sends, so that the probe can compute a valid proof over it.</summary>
+    public static readonly byte[] ClientNonce = Enumerable.Repeat((byte)0x42, ProtocolConstants.NonceSize).ToArray();
+
+    private static byte[] HelloV1 => MessageSerializer.ToFrame(new HelloMessage { Version = ProtocolConstants.Version, Software = "fuzz", Nonce = ClientNonce });
 
     /// <summary>A frame of any defined type (or an undefined type byte) with a fuzzed payload.</summary>
     public static Gen<HandshakeStep> AnyFrame =>
@@ -96,7 +99,7 @@ public static class HandshakeGen
     /// <summary>Any later step, valid or not, in any order.</summary>
     public static Gen<HandshakeStep> Step => Gen.Frequency(
         (5, from id in Gen.Elements("\"fuzz-a\"", "\"fuzz-b\"", "\"fuzz-a\"", "null", "\"\"", "7", "\"" + new string('c', 65) + "\"")
-            from name in Gen.Elements("", ",\"clientName\":null", ",\"clientName\":\"n\"", ",\"clientName\":\"" + new string('m', 129) + "\"")
+            from name in Gen.Elements("", ",\"account\":null", ",\"account\":\"n\"", ",\"account\":\"" + new string('m', 129) + "\"")
             from pool in Gen.Elements("", ",\"poolCount\":0", ",\"poolCount\":2", ",\"poolCount\":-5", ",\"poolCount\":2147483647")
             select new HandshakeStep(HandshakeStepKind.AuthWithProof, "Auth", Array.Empty<byte>(), $",\"clientId\":{id}{name}{pool}")),
         (2, Payload(FrameType.Register).Select(p => Raw("Register", Frame(FrameType.Register, p)))),

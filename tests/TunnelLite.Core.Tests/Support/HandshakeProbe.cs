@@ -43,7 +43,7 @@ public static class HandshakeProbe
                     case HandshakeStepKind.AuthWithProof:
                         var challenge = await WaitForAsync(received, reader, FrameType.Challenge, TimeSpan.FromSeconds(3));
                         var nonce = challenge is null ? TokenProof.NewNonce() : MessageSerializer.Read<ChallengeMessage>(challenge.Value).Nonce;
-                        var json = $"{{\"proof\":\"{Convert.ToBase64String(TokenProof.ForControl(token, nonce))}\"{step.Json}}}";
+                        var json = $"{{\"proof\":\"{Convert.ToBase64String(TokenProof.ForClient(token, HandshakeGen.ClientNonce, nonce))}\"{step.Json}}}";
                         await socket.SendAsync(FrameCodec.Encode(FrameType.Auth, Encoding.UTF8.GetBytes(json)), SocketFlags.None);
                         break;
                     case HandshakeStepKind.DataHelloForSession:
@@ -82,7 +82,7 @@ public static class HandshakeProbe
         using var c = new FrameConnection(s);
         try
         {
-            await c.SendAsync(new DataHelloMessage { Version = ProtocolConstants.Version, SessionId = session, Nonce = TokenProof.NewNonce(), Proof = TokenProof.NewNonce() }, default, withPreamble: true);
+            await c.SendAsync(new DataHelloMessage { Version = ProtocolConstants.Version, SessionId = session, Counter = 1, Proof = TokenProof.NewNonce() }, default, withPreamble: true);
             using var cts = new CancellationTokenSource(closeDeadline);
             var f = await c.ReadAsync(cts.Token);
             if (f is null) return null;

@@ -14,10 +14,7 @@ internal static class RawControlClient
         var c = new FrameConnection(await TunnelFixture.ConnectAsync(controlPort));
         try
         {
-            await c.SendAsync(new HelloMessage { Version = ProtocolConstants.Version }, cts.Token, withPreamble: true);
-            var ch = await c.ReadExpectedAsync<ChallengeMessage>(cts.Token);
-            await c.SendAsync(new AuthMessage { Proof = TokenProof.ForControl(token, ch.Nonce), ClientId = clientId, PoolCount = 0 }, cts.Token);
-            await c.ReadExpectedAsync<AuthOkMessage>(cts.Token);
+            await TestLogin.LoginAsync(c, token, clientId, 0, cancellationToken: cts.Token);
             await c.SendAsync(new RegisterMessage { RequestId = 1, Tunnels = { new TunnelRequest { Name = tunnel } } }, cts.Token);
             while (true)
             {
