@@ -235,6 +235,16 @@ public sealed class TunnelClient : IAsyncDisposable
         OpenOwedDataConnections();
     }
 
+    /// <summary>The server refused a data connection because its pool is full: requests still owed are for users who gave
+    /// up (after an outage of the data path, say), so opening them would only churn.</summary>
+    internal void DataPoolFull(ControlSession session)
+    {
+        lock (_dataGate)
+        {
+            if (ReferenceEquals(session, _dataSession)) _dataOwed = 0;
+        }
+    }
+
     /// <summary>Data connections requested beyond the bound and ignored, since start.</summary>
     internal long DataRequestsDropped => Interlocked.Read(ref _dataRequestsDropped);
 

@@ -47,7 +47,13 @@ internal static class WorkConnection
             if (frame.Value.Type == FrameType.Error)
             {
                 var err = MessageSerializer.Read<ErrorMessage>(frame.Value);
-                log.LogWarning("The server refused a data connection: {Error}", PeerText.Escape(err.Message));
+                if (err.Code == TunnelErrorCode.QuotaExceeded)
+                {
+                    // The server pools enough: what this client still owes (requests for users who gave up) is void.
+                    client.DataPoolFull(session);
+                    log.LogDebug("The server's pool is full; dropping the data connections still owed.");
+                }
+                else log.LogWarning("The server refused a data connection: {Error}", PeerText.Escape(err.Message));
                 return;
             }
             var start = MessageSerializer.Read<StartWorkMessage>(frame.Value);

@@ -67,22 +67,23 @@ internal sealed class ClientSession : ControlChannel
 
     /// <summary>Checks a data connection's proof and counter; on success it joins the idle pool. Returns why it was
     /// refused, or null when it was taken.</summary>
-    public string? TryAcceptDataConnection(DataHelloMessage hello, FrameConnection connection)
+    public DataRefusal? TryAcceptDataConnection(DataHelloMessage hello, FrameConnection connection)
     {
         // The proof first, so that nobody without the session key can spend this session's counters.
-        if (!TokenProof.Matches(TokenProof.ForData(_sessionKey, Id, hello.Counter), hello.Proof)) return "its proof is wrong";
-        if (_window.TryAccept(hello.Counter) is { } stale) return stale;
-        if (Closing.IsCancellationRequested) return "its session is closing";
-        // More idle connections than the pool, the users waiting now and a margin is a client opening them unasked.
+        if (!TokenProof.Matches(TokenProof.ForData(_sessionKey, Id, hello.Counter), hello.Proof)) return DataRefusal.Rejected("its proof is wrong");
+        if (_window.TryAccept(hello.Counter) is { } stale) return DataRefusal.Rejected(stale);
+        if (Closing.IsCancellationRequested) return DataRefusal.Rejected("its session is closing");
+        // More idle connections than the pool, the users waiting now and a margin is a client opening them unasked, or
+        // one catching up on requests for users who gave up: tell it, so that it stops.
         var cap = PoolCount + Volatile.Read(ref _waitingUsers) + IdleMargin;
         if (Interlocked.Increment(ref _idleCount) > cap)
         {
             Interlocked.Decrement(ref _idleCount);
-            return $"its session already pools {cap} idle data connections";
+            return DataRefusal.PoolFull($"its session already pools {cap} idle data connections");
         }
         if (_idle.Writer.TryWrite(connection)) return null;
         Interlocked.Decrement(ref _idleCount);
-        return "its session is closing";
+        return DataRefusal.Rejected("its session is closing");
     }
 
     /// <summary>A user connection of one of this session's tunnels starts, or stops, waiting for a data connection.</summary>

@@ -320,11 +320,12 @@ public sealed class TunnelServer : IAsyncDisposable
                     _admission.Release(ticket);
                     var refusal = AcceptDataConnection(connection, MessageSerializer.Read<DataHelloMessage>(first));
                     handedOff = refusal is null;
-                    if (!handedOff)
+                    if (refusal is not null)
                     {
                         _refused.DataConnectionRefused();
-                        _log.LogWarning("Refused a data connection from {Remote}: {Reason}.", remote, refusal);
-                        await connection.TrySendErrorAsync(TunnelErrorCode.AuthenticationFailed, "The data connection was refused.", CancellationToken.None).ConfigureAwait(false);
+                        _log.LogWarning("Refused a data connection from {Remote}: {Reason}.", remote, refusal.Reason);
+                        await connection.TrySendErrorAsync(refusal.Code, refusal.Code == TunnelErrorCode.QuotaExceeded
+                            ? "The session has enough idle data connections." : "The data connection was refused.", CancellationToken.None).ConfigureAwait(false);
                     }
                     return;
                 case FrameType.Hello:
@@ -509,10 +510,10 @@ public sealed class TunnelServer : IAsyncDisposable
     }
 
     /// <summary>Hands a data connection to its session; returns why it was refused, or null when it was taken.</summary>
-    private string? AcceptDataConnection(FrameConnection connection, DataHelloMessage hello)
+    private DataRefusal? AcceptDataConnection(FrameConnection connection, DataHelloMessage hello)
     {
-        if (hello.Version != ProtocolConstants.Version) return $"it speaks protocol {hello.Version}";
-        if (!_sessions.TryGetValue(Convert.ToHexString(hello.SessionId), out var session)) return "its session is unknown";
+        if (hello.Version != ProtocolConstants.Version) return DataRefusal.Rejected($"it speaks protocol {hello.Version}");
+        if (!_sessions.TryGetValue(Convert.ToHexString(hello.SessionId), out var session)) return DataRefusal.Rejected("its session is unknown");
         return session.TryAcceptDataConnection(hello, connection);
     }
 }
