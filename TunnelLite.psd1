@@ -9,7 +9,7 @@
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('TunnelLite.format.ps1xml')
-    CmdletsToExport      = @('Start-TunnelServer', 'New-Tunnel', 'Get-TunnelStats', 'Stop-Tunnel', 'Get-Tunnel')
+    CmdletsToExport      = @('Start-TunnelServer', 'New-Tunnel', 'Get-TunnelStats', 'Stop-Tunnel', 'Get-Tunnel', 'New-TunnelToken')
     FunctionsToExport    = @()
     VariablesToExport    = @()
     AliasesToExport      = @()

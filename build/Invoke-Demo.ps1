@@ -13,7 +13,7 @@ Import-Module $ModulePath -Force
 Add-Type -Path (Join-Path $PSScriptRoot 'LocalHttpService.cs')
 
 # The embedded default: loopback only, ports picked by the OS, a fresh random token.
-$token = [Convert]::ToHexString([System.Security.Cryptography.RandomNumberGenerator]::GetBytes(16))
+$token = New-TunnelToken -AsSecureString
 $web = [TunnelLite.Demo.LocalHttpService]::new(0)
 try {
     Write-Host "1. A local HTTP service (the thing behind NAT) listens on 127.0.0.1:$($web.Port)."

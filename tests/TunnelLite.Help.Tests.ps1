@@ -1,6 +1,6 @@
 # Help: every cmdlet has real Get-Help (from docs/*.md compiled to MAML), and its doc names exactly its parameters.
 BeforeDiscovery {
-    $script:Cmdlets = 'Start-TunnelServer', 'New-Tunnel', 'Get-TunnelStats', 'Stop-Tunnel', 'Get-Tunnel'
+    $script:Cmdlets = 'Start-TunnelServer', 'New-Tunnel', 'Get-TunnelStats', 'Stop-Tunnel', 'Get-Tunnel', 'New-TunnelToken'
 }
 
 BeforeAll {
@@ -59,8 +59,11 @@ Describe 'Help of <_>' -ForEach $script:Cmdlets {
         }
     }
 
-    It 'names its output type' {
-        ($script:Help.ReturnValues.ReturnValue.Type.Name -join ' ') | Should -Match 'TunnelLite'
+    It 'names each output type that the cmdlet declares' {
+        $named = @($script:Help.ReturnValues.ReturnValue.Type.Name)
+        $declared = @($script:Command.OutputType.Name)
+        $declared | Should -Not -BeNullOrEmpty
+        foreach ($type in $declared) { $named | Should -Contain $type -Because "docs/$($script:Name).md OUTPUTS should name it" }
     }
 }
 

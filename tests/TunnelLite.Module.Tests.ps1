@@ -2,7 +2,8 @@
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'Support/TestHelpers.psm1') -Force
     Import-TunnelLiteUnderTest
-    $script:Token = 'pester-token'
+    # A strong token, so that the jobs do not warn about it (the weak-token warnings have tests of their own).
+    $script:Token = New-TunnelToken
     $script:Http = New-LocalHttpService
 
     function script:Start-TestServer([string] $Name = "srv-$([guid]::NewGuid().ToString('N').Substring(0, 6))", [string[]] $AllowPorts) {
@@ -468,15 +469,91 @@ Describe 'Jobs' {
     }
 }
 
+Describe 'New-TunnelToken and weak tokens' {
+    Context 'New-TunnelToken' {
+        It 'returns a 43-character base64url string of 256 bits by default' {
+            $t = New-TunnelToken
+            $t | Should -BeOfType [string]
+            $t | Should -MatchExactly '^[A-Za-z0-9_-]{43}$'
+        }
+
+        It '-Bits <Bits> gives <Length> characters' -ForEach @(
+            @{ Bits = 128; Length = 22 }, @{ Bits = 192; Length = 32 }, @{ Bits = 256; Length = 43 }, @{ Bits = 384; Length = 64 }, @{ Bits = 512; Length = 86 }
+        ) {
+            New-TunnelToken -Bits $Bits | Should -MatchExactly "^[A-Za-z0-9_-]{$Length}$"
+            New-TunnelToken $Bits | Should -MatchExactly "^[A-Za-z0-9_-]{$Length}$"
+        }
+
+        It 'makes a different token each time' {
+            $tokens = 1..20 | ForEach-Object { New-TunnelToken }
+            @($tokens | Sort-Object -Unique -CaseSensitive).Count | Should -Be 20
+            New-TunnelToken -Bits 128 | Should -Not -Be (New-TunnelToken -Bits 128)
+        }
+
+        It '-AsSecureString returns a read-only SecureString of the token' {
+            $s = New-TunnelToken -AsSecureString
+            $s | Should -BeOfType [securestring]
+            $s.IsReadOnly() | Should -BeTrue
+            $s.Length | Should -Be 43
+            (ConvertFrom-SecureString $s -AsPlainText) | Should -MatchExactly '^[A-Za-z0-9_-]{43}$'
+            (New-TunnelToken -Bits 128 -AsSecureString).Length | Should -Be 22
+        }
+
+        It 'refuses a -Bits value outside the set when the parameters are bound' {
+            { New-TunnelToken -Bits 100 } | Should -Throw -ErrorId 'ParameterArgumentValidationError,TunnelLite.PowerShell.Cmdlets.NewTunnelTokenCommand'
+            { New-TunnelToken -Bits 1024 } | Should -Throw -ErrorId 'ParameterArgumentValidationError,TunnelLite.PowerShell.Cmdlets.NewTunnelTokenCommand'
+        }
+    }
+
+    Context 'Weak-token warnings' {
+        AfterEach { Get-Tunnel | Stop-Tunnel -Confirm:$false; Get-Job | Where-Object PSJobTypeName -in 'Tunnel', 'TunnelServer' | Remove-Job -Force }
+
+        It 'a server and a tunnel with the token change-me warn in their jobs, without showing it' {
+            $s = Start-TunnelServer -BindAddress 127.0.0.1 -ControlPort 0 -Token 'change-me' -Name 'weak-srv'
+            $t = New-Tunnel -Server "127.0.0.1:$($s.ControlPort)" -Token 'change-me' -LocalPort $script:Http.Port -Name 'weak-tun'
+            $serverWarnings = @($s.Warning) -join "`n"
+            $serverWarnings | Should -Match 'The shared token \(auth\.token, -Token\) is weak: it is a well-known example value'
+            $serverWarnings | Should -Match 'New-TunnelToken'
+            $serverWarnings | Should -Not -Match 'change-me'
+            $tunnelWarnings = @($t.Warning) -join "`n"
+            $tunnelWarnings | Should -Match 'The token \(auth\.token, -Token\) is weak'
+            $tunnelWarnings | Should -Not -Match 'change-me'
+        }
+
+        It 'names a weak [[clients]] token by its client' {
+            $file = Join-Path $TestDrive 'weak-clients.toml'
+            @"
+bindAddr = "127.0.0.1"
+bindPort = $(Get-FreeTcpPort)
+auth.token = "$(New-TunnelToken)"
+
+[[clients]]
+name = "dave"
+token = "dave-pester-secret"
+"@ | Set-Content $file
+            $s = Start-TunnelServer -ConfigPath $file -Name 'weak-clients-srv'
+            $warnings = @($s.Warning) -join "`n"
+            $warnings | Should -Match "The token of client 'dave' \(\[\[clients\]\]\) is weak: it has about \d+ bits of randomness"
+            $warnings | Should -Not -Match 'dave-pester-secret'
+            $warnings | Should -Not -Match 'shared token'
+        }
+
+        It 'a server with a token from New-TunnelToken does not warn' {
+            $s = Start-TunnelServer -BindAddress 127.0.0.1 -ControlPort 0 -Token (New-TunnelToken -AsSecureString) -Name 'strong-srv'
+            @($s.Warning) -join "`n" | Should -Not -Match 'weak'
+        }
+    }
+}
+
 Describe 'Discoverability' {
     It 'every cmdlet declares its output type' {
-        foreach ($name in 'Start-TunnelServer', 'New-Tunnel', 'Get-TunnelStats', 'Stop-Tunnel', 'Get-Tunnel') {
+        foreach ($name in 'Start-TunnelServer', 'New-Tunnel', 'Get-TunnelStats', 'Stop-Tunnel', 'Get-Tunnel', 'New-TunnelToken') {
             (Get-Command $name).OutputType | Should -Not -BeNullOrEmpty -Because $name
         }
     }
 
-    It 'the module exports exactly the five cmdlets' {
-        (Get-Command -Module TunnelLite).Name | Sort-Object | Should -Be @('Get-Tunnel', 'Get-TunnelStats', 'New-Tunnel', 'Start-TunnelServer', 'Stop-Tunnel')
+    It 'the module exports exactly the six cmdlets' {
+        (Get-Command -Module TunnelLite).Name | Sort-Object | Should -Be @('Get-Tunnel', 'Get-TunnelStats', 'New-Tunnel', 'New-TunnelToken', 'Start-TunnelServer', 'Stop-Tunnel')
     }
 
     It 'completes -Name from the live jobs' {

@@ -88,6 +88,7 @@ public sealed class TunnelClient : IAsyncDisposable
     {
         if (Interlocked.CompareExchange(ref _state, (int)ClientState.Connecting, (int)ClientState.NotStarted) != (int)ClientState.NotStarted)
             throw new InvalidOperationException("The client was already started.");
+        if (Security.TokenStrength.WarningFor(Options) is { } weak) _log.LogWarning("{Warning}", weak);
         try
         {
             _session = await ConnectAndRegisterAsync(cancellationToken).ConfigureAwait(false);

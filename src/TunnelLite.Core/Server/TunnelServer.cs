@@ -84,6 +84,7 @@ public sealed class TunnelServer : IAsyncDisposable
     public Task StartAsync(CancellationToken cancellationToken = default)
     {
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0) throw new InvalidOperationException("The server was already started.");
+        foreach (var weak in TokenStrength.WarningsFor(Options)) _log.LogWarning("{Warning}", weak);
         try
         {
             if (Options.Tls.Enabled) _certificate = ServerCertificate.Load(Options.Tls);
