@@ -59,6 +59,9 @@ internal sealed class AuthThrottle
     /// <summary>Proofs checked and found wrong, since start.</summary>
     public long Failed => Interlocked.Read(ref _failed);
 
+    /// <summary>Counts an attempt refused before its proof arrived (the source was already waiting at its hello).</summary>
+    public void NoteThrottled() => Interlocked.Increment(ref _throttled);
+
     /// <summary>How long <paramref name="source"/> (or the named <paramref name="account"/>) must still wait; zero when it may try now.</summary>
     public TimeSpan RemainingWait(SourcePrefix source, string? account)
     {

@@ -401,7 +401,10 @@ public sealed class TunnelServer : IAsyncDisposable
         // Only accounts the server knows get a throttle entry of their own: made-up names must not grow its table.
         var knownAccount = hello.Account is null ? null : Options.Clients.FirstOrDefault(c => c.Name == hello.Account)?.Name;
         if (_throttle.RemainingWait(source, knownAccount) is var early && early > TimeSpan.Zero)
+        {
+            _throttle.NoteThrottled();
             return await RefuseThrottledAsync(connection, remote, early, cancellationToken).ConfigureAwait(false);
+        }
 
         var serverNonce = TokenProof.NewNonce();
         await connection.SendAsync(new ChallengeMessage { Version = ProtocolConstants.Version, Nonce = serverNonce }, cancellationToken).ConfigureAwait(false);

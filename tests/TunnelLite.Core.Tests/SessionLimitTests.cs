@@ -1,0 +1,79 @@
+using TunnelLite.Client;
+using TunnelLite.Config;
+using TunnelLite.Tests.Support;
+
+namespace TunnelLite.Tests;
+
+/// <summary>Sessions are capped per account and per source, and tunnel quotas count every session of an account.</summary>
+public sealed class SessionLimitTests
+{
+    [Fact]
+    public async Task Sessions_of_the_shared_token_are_capped_as_one_account()
+    {
+        await using var f = new TunnelFixture();
+        var so = TunnelFixture.ServerOptions();
+        so.MaxSessionsPerAccount = 2;
+        var server = await f.StartServerAsync(so);
+        var first = await f.StartClientAsync(TunnelFixture.ClientOptions(server));
+        await f.StartClientAsync(TunnelFixture.ClientOptions(server));
+        var e = await Assert.ThrowsAsync<TunnelException>(() => new TunnelClient(TunnelFixture.ClientOptions(server)).StartAsync());
+        Assert.Equal(TunnelErrorCode.TooManySessions, e.Code);
+        Assert.Contains("maxSessionsPerAccount", e.Message);
+        Assert.Equal(1, server.GetStatistics().SessionsRefused);
+        // A slot comes back when a session ends.
+        await first.StopAsync();
+        Assert.True(await TunnelFixture.WaitUntilAsync(() => server.ClientCount == 1, TimeSpan.FromSeconds(5)));
+        await f.StartClientAsync(TunnelFixture.ClientOptions(server));
+        Assert.Equal(2, server.ClientCount);
+    }
+
+    [Fact]
+    public async Task Sessions_from_one_source_are_capped_whatever_their_accounts()
+    {
+        await using var f = new TunnelFixture();
+        var so = TunnelFixture.ServerOptions();
+        so.MaxSessionsPerSource = 2;
+        so.Clients.Add(new ClientAccount { Name = "a", Token = "token-of-a-8c1f" });
+        so.Clients.Add(new ClientAccount { Name = "b", Token = "token-of-b-27d0" });
+        var server = await f.StartServerAsync(so);
+        await f.StartClientAsync(TunnelFixture.ClientOptions(server, token: "token-of-a-8c1f"));
+        await f.StartClientAsync(TunnelFixture.ClientOptions(server, token: "token-of-b-27d0"));
+        var e = await Assert.ThrowsAsync<TunnelException>(() => new TunnelClient(TunnelFixture.ClientOptions(server)).StartAsync());
+        Assert.Equal(TunnelErrorCode.TooManySessions, e.Code);
+        Assert.Contains("maxSessionsPerSource", e.Message);
+    }
+
+    [Fact]
+    public async Task A_reconnecting_client_replaces_its_own_session_even_at_the_cap()
+    {
+        await using var f = new TunnelFixture();
+        var so = TunnelFixture.ServerOptions();
+        so.MaxSessionsPerAccount = 1;
+        var server = await f.StartServerAsync(so);
+        var first = await f.StartClientAsync(TunnelFixture.ClientOptions(server));
+        // The same client id, as after a reconnect whose old session has not timed out yet.
+        var again = new TunnelClient(TunnelFixture.ClientOptions(server)) { ClientId = first.ClientId };
+        await again.StartAsync();
+        await again.StopAsync();
+    }
+
+    [Fact]
+    public async Task The_shared_tokens_tunnel_cap_counts_every_session()
+    {
+        await using var f = new TunnelFixture();
+        await using var echo = new EchoService();
+        var so = TunnelFixture.ServerOptions();
+        so.MaxTunnelsPerClient = 2;
+        var server = await f.StartServerAsync(so);
+        var a = TunnelFixture.ClientOptions(server);
+        a.Tunnels.Add(new TunnelDefinition { Name = "s1", LocalPort = echo.Port });
+        a.Tunnels.Add(new TunnelDefinition { Name = "s2", LocalPort = echo.Port });
+        await f.StartClientAsync(a);
+        var b = TunnelFixture.ClientOptions(server);
+        b.Tunnels.Add(new TunnelDefinition { Name = "s3", LocalPort = echo.Port });
+        var e = await Assert.ThrowsAsync<TunnelException>(() => f.StartClientAsync(b));
+        Assert.Equal(TunnelErrorCode.QuotaExceeded, e.Code);
+        Assert.Contains("shared token", e.Message);
+        Assert.Equal(2, server.GetTunnelStatistics().Count);
+    }
+}
