@@ -6,8 +6,8 @@ namespace TunnelLite.Logging;
 
 /// <summary>Logs the warnings strangers cause without letting them flood the log: per kind of event, the first few in a window
 /// are logged one by one, the rest only counted per source, and when the window ends one line sums them up, naming the
-/// source that caused the most ("9995 connections closed for garbage in the last 10 s: 9000 from 203.0.113.7 and 995 from
-/// 63 other addresses"). Anyone can connect to the control port as often as they like; without this, every connection
+/// source that caused the most ("10000 connections closed for garbage in the last 10 s: 9000 from 203.0.113.7 and 1000 from
+/// 63 other addresses; the first 5 were logged one by one"). Anyone can connect to the control port as often as they like; without this, every connection
 /// would be a line, and a sink that keeps a bounded number of lines would lose the ones that matter.
 /// A window ends on the next <see cref="Report"/> after it, or on <see cref="Flush"/>, which the server calls from a timer so
 /// that a summary is not held back by a quiet kind. Failed authentications and throttled logins carry
