@@ -138,7 +138,7 @@ public class StrangerLogTests
         strangers.Flush();
         Assert.DoesNotContain(_log.Entries, IsSummary);
         strangers.Flush(force: true);
-        Assert.Contains("6 user connections reset at the descriptor budget in the last 2 s", Assert.Single(_log.Entries, IsSummary).Message);
+        Assert.Contains("6 connections reset at the descriptor budget in the last 2 s", Assert.Single(_log.Entries, IsSummary).Message);
     }
 
     [Fact]

@@ -22,7 +22,8 @@ internal enum StrangerEvent
     /// <summary>A data connection was refused: its proof or nonce was wrong or its session is gone.</summary>
     DataConnectionRefused,
 
-    /// <summary>A user connection to a public port was reset because the server reached its descriptor budget.</summary>
+    /// <summary>A connection (a user's to a public port, or a stranger's to the control port) was reset because the server
+    /// reached its descriptor budget.</summary>
     DescriptorRefusal,
 
     /// <summary>A session was refused because the server or the account has as many sessions as it may.</summary>

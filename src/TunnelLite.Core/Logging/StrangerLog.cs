@@ -32,7 +32,7 @@ internal sealed class StrangerLog
         "Refused a login from {Remote} while it is throttled after failed authentications",
         "Authentication from {Remote} failed",
         "Refused a data connection from {Remote}",
-        "Reset a user connection from {Remote} at the descriptor budget",
+        "Reset a connection from {Remote} at the descriptor budget",
         "Refused a session from {Remote} at the session limit",
     ];
 
@@ -44,7 +44,7 @@ internal sealed class StrangerLog
         "logins refused while throttled",
         "failed authentications",
         "data connections refused",
-        "user connections reset at the descriptor budget",
+        "connections reset at the descriptor budget",
         "sessions refused at the session limit",
     ];
 
