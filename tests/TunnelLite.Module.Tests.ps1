@@ -467,6 +467,44 @@ Describe 'Jobs' {
         ((Receive-Job $t).Message -join "`n") | Should -Match 'Reconnected'
         [Text.Encoding]::UTF8.GetString((Invoke-HttpDownload -Port $t.RemotePort)) | Should -Match 'behind the NAT'
     }
+
+    Context 'streams under a flood of garbage on the control port' {
+        BeforeAll {
+            # Connects Count times and sends an HTTP request, which is not TunnelLite; reads each answer to its end, so that
+            # the server has logged the connection before the next one starts.
+            function script:Send-Garbage([int] $Port, [int] $Count) {
+                $garbage = [Text.Encoding]::ASCII.GetBytes("GET / HTTP/1.1`r`nHost: x`r`n`r`n")
+                $buffer = [byte[]]::new(4096)
+                foreach ($i in 1..$Count) {
+                    $c = [System.Net.Sockets.TcpClient]::new('127.0.0.1', $Port)
+                    try {
+                        $stream = $c.GetStream()
+                        $stream.ReadTimeout = 5000
+                        $stream.Write($garbage, 0, $garbage.Length)
+                        while ($stream.Read($buffer, 0, $buffer.Length) -gt 0) { }
+                    }
+                    catch [System.IO.IOException] { }
+                    finally { $c.Dispose() }
+                }
+            }
+        }
+
+        It 'keeps each stream bounded, and Receive-Job drains it and lets it fill again' {
+            $s = Start-TestServer -Name 'job-flood'
+            Send-Garbage -Port $s.ControlPort -Count 1100
+            # The job holds at most 1,000 ordinary records per stream (fewer once the server sums up what strangers do).
+            $s.Warning.Count | Should -BeGreaterThan 0
+            $s.Warning.Count | Should -BeLessOrEqual 1000
+            $before = $s.Warning.Count
+            $null = Receive-Job -Job $s -WarningVariable drained -WarningAction SilentlyContinue
+            $drained.Count | Should -Be $before
+            $s.Warning.Count | Should -Be 0
+            # The streams count again after Receive-Job emptied them: new events still come in.
+            $null = New-Tunnel -Server "127.0.0.1:$($s.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -Name 'job-flood-tun'
+            foreach ($i in 1..50) { if ($s.Output.Count -gt 0) { break }; Start-Sleep -Milliseconds 100 }
+            ((Receive-Job -Job $s).Message -join "`n") | Should -Match 'registered tunnel job-flood-tun'
+        }
+    }
 }
 
 Describe 'New-TunnelToken and weak tokens' {

@@ -1,20 +1,34 @@
 using System.Management.Automation;
 using Microsoft.Extensions.Logging;
+using TunnelLite.Logging;
 
 namespace TunnelLite.PowerShell.Jobs;
 
 /// <summary>Routes the engine's log events into a job's streams, so that Receive-Job shows connects, reconnects and errors:
-/// Information to the output as TunnelEvent objects, Warning to warnings, Error and Critical to errors, Debug and Trace to verbose.</summary>
+/// Information to the output as TunnelEvent objects, Warning to warnings, Error and Critical to errors, Debug and Trace to verbose.
+/// Security events (<see cref="LogEvents.Security"/>: failed authentications, throttled logins) have a budget of their own in
+/// each stream, so that a stranger flooding the server with garbage cannot push them out of a job nobody reads.</summary>
 internal sealed class JobStreamLogger : ILogger, ILoggerFactory
 {
     // Streams of a long-running job must not grow without bound while nobody calls Receive-Job.
     private const int MaxRecordsPerStream = 1000;
+    // On top of the ordinary records: enough to see a guessing campaign, bounded too.
+    private const int MaxSecurityRecordsPerStream = 1000;
     private readonly object _gate = new();
-    private Job[] _jobs = Array.Empty<Job>();
+    private JobStreams[] _jobs = Array.Empty<JobStreams>();
 
     // Events logged before the first job exists (while the cmdlet connects); replayed into that job.
     private const int MaxEarlyEvents = 100;
-    private readonly Queue<(LogLevel Level, string Message, Exception? Error)> _early = new();
+    private const int MaxEarlySecurityEvents = 100;
+    private readonly List<EarlyEvent> _early = new();
+    private readonly BoundedRecordList<EarlyEvent> _earlyBounded;
+
+    public JobStreamLogger()
+    {
+        _earlyBounded = new BoundedRecordList<EarlyEvent>(_early, MaxEarlyEvents, MaxEarlySecurityEvents);
+    }
+
+    private sealed record EarlyEvent(LogLevel Level, string Message, Exception? Error, bool Security);
 
     /// <summary>Adds a job whose streams receive the events (several tunnel jobs may share one client).
     /// The first job also gets what was logged before it existed.</summary>
@@ -22,13 +36,13 @@ internal sealed class JobStreamLogger : ILogger, ILoggerFactory
     {
         lock (_gate)
         {
+            var streams = new JobStreams(job);
             if (_jobs.Length == 0)
-                while (_early.Count > 0)
-                {
-                    var (level, message, error) = _early.Dequeue();
-                    Write(job, level, message, error);
-                }
-            _jobs = _jobs.Append(job).ToArray();
+            {
+                foreach (var e in _early) Write(streams, e.Level, e.Message, e.Error, e.Security);
+                _early.Clear();
+            }
+            _jobs = _jobs.Append(streams).ToArray();
         }
     }
 
@@ -39,6 +53,7 @@ internal sealed class JobStreamLogger : ILogger, ILoggerFactory
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
         var message = formatter(state, exception);
+        var security = LogEvents.IsSecurity(eventId);
         var jobs = Volatile.Read(ref _jobs);
         if (jobs.Length == 0)
         {
@@ -46,39 +61,39 @@ internal sealed class JobStreamLogger : ILogger, ILoggerFactory
             {
                 if (_jobs.Length == 0)
                 {
-                    if (_early.Count >= MaxEarlyEvents) _early.Dequeue();
-                    _early.Enqueue((logLevel, message, exception));
+                    _earlyBounded.Add(new EarlyEvent(logLevel, message, exception, security), security);
                     return;
                 }
                 jobs = _jobs;
             }
         }
-        foreach (var job in jobs) Write(job, logLevel, message, exception);
+        foreach (var job in jobs) Write(job, logLevel, message, exception, security);
     }
 
-    private static void Write(Job _job, LogLevel logLevel, string message, Exception? exception)
+    private static void Write(JobStreams streams, LogLevel logLevel, string message, Exception? exception, bool security)
     {
-        var text = $"[{DateTime.Now:HH:mm:ss}] {_job.Name}: {message}";
+        var job = streams.Job;
+        var text = $"[{DateTime.Now:HH:mm:ss}] {job.Name}: {message}";
         try
         {
             switch (logLevel)
             {
                 case LogLevel.Trace:
                 case LogLevel.Debug:
-                    Add(_job.Verbose, new VerboseRecord(text));
+                    streams.Verbose.Add(new VerboseRecord(text), security);
                     break;
                 case LogLevel.Information:
                     // Output, not the information stream, so that Receive-Job shows events by default and scripts can filter them.
-                    Add(_job.Output, new PSObject(new TunnelEvent(DateTimeOffset.Now, _job.Name, message)));
+                    streams.Output.Add(new PSObject(new TunnelEvent(DateTimeOffset.Now, job.Name, message)), security);
                     break;
                 case LogLevel.Warning:
-                    Add(_job.Warning, new WarningRecord(text));
+                    streams.Warning.Add(new WarningRecord(text), security);
                     break;
                 default:
-                    Add(_job.Error, new ErrorRecord(exception ?? new InvalidOperationException(text), "TunnelEngineError", ErrorCategory.NotSpecified, _job.Name)
+                    streams.Error.Add(new ErrorRecord(exception ?? new InvalidOperationException(text), "TunnelEngineError", ErrorCategory.NotSpecified, job.Name)
                     {
                         ErrorDetails = new ErrorDetails(text),
-                    });
+                    }, security);
                     break;
             }
         }
@@ -88,10 +103,14 @@ internal sealed class JobStreamLogger : ILogger, ILoggerFactory
         }
     }
 
-    private static void Add<T>(PSDataCollection<T> stream, T record)
+    /// <summary>A job with the bounds of the streams the engine writes to.</summary>
+    private sealed class JobStreams(Job job)
     {
-        while (stream.Count >= MaxRecordsPerStream) stream.RemoveAt(0);
-        stream.Add(record);
+        public Job Job { get; } = job;
+        public BoundedRecordList<PSObject> Output { get; } = new(job.Output, MaxRecordsPerStream, MaxSecurityRecordsPerStream);
+        public BoundedRecordList<WarningRecord> Warning { get; } = new(job.Warning, MaxRecordsPerStream, MaxSecurityRecordsPerStream);
+        public BoundedRecordList<ErrorRecord> Error { get; } = new(job.Error, MaxRecordsPerStream, MaxSecurityRecordsPerStream);
+        public BoundedRecordList<VerboseRecord> Verbose { get; } = new(job.Verbose, MaxRecordsPerStream, MaxSecurityRecordsPerStream);
     }
 
     ILogger ILoggerFactory.CreateLogger(string categoryName) => this;
