@@ -175,7 +175,7 @@ internal sealed class ControlSession : ControlChannel
 
     protected override Task OnProtocolErrorAsync(ProtocolException error)
     {
-        Log.LogWarning("Protocol error from the server: {Error}", error.Message);
+        Log.LogWarning("Protocol error from the server: {Error}", PeerText.Escape(error.Message));
         return Task.CompletedTask;
     }
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using TunnelLite.Config;
 using TunnelLite.Forwarding;
+using TunnelLite.Logging;
 using TunnelLite.Protocol;
 using TunnelLite.Statistics;
 
@@ -336,7 +337,7 @@ public sealed class TunnelClient : IAsyncDisposable
                 var t = tunnels.FirstOrDefault(x => x.Name == r.Name);
                 if (t is null) continue;
                 if (r.Error == TunnelErrorCode.Unknown && r.RemotePort > 0) t.RemotePort = r.RemotePort;
-                else first ??= new TunnelException(r.Error, $"Tunnel '{r.Name}': {r.Message}");
+                else first ??= new TunnelException(r.Error, $"Tunnel '{PeerText.Escape(r.Name, 128)}': {PeerText.Escape(r.Message, 512)}");
             }
             if (first is not null) throw first;
         }

@@ -53,6 +53,19 @@ internal static class PeerText
         return builder.ToString();
     }
 
+    /// <summary>True when <paramref name="text"/> has nothing <see cref="Escape"/> would change but a backslash: what a name
+    /// that a peer chooses (a tunnel, an account) may consist of, so that it shows the same in every log and table.</summary>
+    public static bool IsPrintable(string text)
+    {
+        var first = FirstSpecial(text);
+        while (first >= 0 && text[first] == '\\')
+        {
+            var next = FirstSpecial(text[(first + 1)..]);
+            first = next < 0 ? -1 : first + 1 + next;
+        }
+        return first < 0;
+    }
+
     /// <summary>Index of the first character that must be escaped, or -1: surrogate pairs are skipped, so that text with
     /// emoji or other supplementary characters takes the fast path.</summary>
     private static int FirstSpecial(string text)

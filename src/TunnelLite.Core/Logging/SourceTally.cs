@@ -1,3 +1,5 @@
+using TunnelLite.Server;
+
 namespace TunnelLite.Logging;
 
 /// <summary>Counts events per source in a fixed number of slots, whatever the number of sources (the Space-Saving scheme):
@@ -7,8 +9,8 @@ namespace TunnelLite.Logging;
 /// thread-safe: the owner locks.</summary>
 internal sealed class SourceTally
 {
-    private readonly Dictionary<StrangerSource, int> _slotOf;
-    private readonly StrangerSource[] _sources;
+    private readonly Dictionary<SourcePrefix, int> _slotOf;
+    private readonly SourcePrefix[] _sources;
     private readonly long[] _counts;
     private readonly long[] _errors;
     private int _used;
@@ -17,8 +19,8 @@ internal sealed class SourceTally
     public SourceTally(int capacity)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
-        _slotOf = new Dictionary<StrangerSource, int>(capacity);
-        _sources = new StrangerSource[capacity];
+        _slotOf = new Dictionary<SourcePrefix, int>(capacity);
+        _sources = new SourcePrefix[capacity];
         _counts = new long[capacity];
         _errors = new long[capacity];
     }
@@ -30,7 +32,7 @@ internal sealed class SourceTally
     public bool Overflowed { get; private set; }
 
     /// <summary>Counts one event of <paramref name="source"/>.</summary>
-    public void Add(StrangerSource source)
+    public void Add(SourcePrefix source)
     {
         if (_slotOf.TryGetValue(source, out var slot))
         {
@@ -60,12 +62,12 @@ internal sealed class SourceTally
 
     /// <summary>The source that surely caused the most events, with that many (a lower bound once <see cref="Overflowed"/>);
     /// (Unknown, 0) when nothing was counted.</summary>
-    public (StrangerSource Source, long AtLeast) Top()
+    public (SourcePrefix Source, long AtLeast) Top()
     {
         var best = -1;
         for (var i = 0; i < _used; i++)
             if (best < 0 || _counts[i] - _errors[i] > _counts[best] - _errors[best]) best = i;
-        return best < 0 ? (StrangerSource.Unknown, 0) : (_sources[best], _counts[best] - _errors[best]);
+        return best < 0 ? (SourcePrefix.Unknown, 0) : (_sources[best], _counts[best] - _errors[best]);
     }
 
     /// <summary>Forgets every source (the slots stay allocated for the next window).</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Logging;
+using TunnelLite.Server;
 
 namespace TunnelLite.Logging;
 
@@ -98,7 +99,7 @@ internal sealed class StrangerLog
         var index = (int)kind;
         if ((uint)index >= (uint)_windows.Length) throw new ArgumentOutOfRangeException(nameof(kind));
         var window = _windows[index];
-        var source = StrangerSource.Of(remote);
+        var source = SourcePrefix.Of(remote);
         var now = _now();
         Summary? ended;
         bool single;
@@ -164,7 +165,7 @@ internal sealed class StrangerLog
 
     /// <summary>What a window that ended had to say: <see cref="Count"/> events, of which the first <see cref="Shown"/> were
     /// logged one by one; at least <see cref="TopCount"/> from <see cref="Top"/>; <see cref="Tracked"/> sources counted apart.</summary>
-    private readonly record struct Summary(long Count, int Shown, long ElapsedMs, StrangerSource Top, long TopCount, int Tracked, bool Overflowed);
+    private readonly record struct Summary(long Count, int Shown, long ElapsedMs, SourcePrefix Top, long TopCount, int Tracked, bool Overflowed);
 
     /// <summary>One kind's current window; guarded by locking the instance.</summary>
     private sealed class Window(int maxSources)
@@ -176,7 +177,7 @@ internal sealed class StrangerLog
         private long _events;
 
         /// <summary>Counts an event, opening a window if none is; returns its number in the window (1 for the first).</summary>
-        public long Count(StrangerSource source, long now, long windowMs)
+        public long Count(SourcePrefix source, long now, long windowMs)
         {
             if (_events == 0)
             {

@@ -148,7 +148,7 @@ internal sealed class ClientSession : ControlChannel
 
     protected override Task OnProtocolErrorAsync(ProtocolException error)
     {
-        Log.LogWarning("Client {Client}: protocol error, closing its session: {Error}", RemoteEndpoint, error.Message);
+        Log.LogWarning("Client {Client}: protocol error, closing its session: {Error}", RemoteEndpoint, PeerText.Escape(error.Message));
         return Connection.TrySendErrorAsync(TunnelErrorCode.ProtocolError, error.Message, CancellationToken.None);
     }
 

@@ -1,7 +1,7 @@
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
-using Microsoft.Extensions.Logging;
+using TunnelLite.Logging;
 using TunnelLite.Protocol;
 using TunnelLite.Security;
 
@@ -18,7 +18,7 @@ internal static class ControlPortTls
     /// to use TLS. <paramref name="plain"/> stays the caller's to dispose on failure or null.</summary>
     /// <exception cref="ProtocolException">The peer speaks neither TLS nor TunnelLite.</exception>
     /// <exception cref="AuthenticationException">The TLS handshake failed.</exception>
-    public static async Task<FrameConnection?> AcceptAsync(FrameConnection plain, ServerCertificate certificate, ILogger log, string remote, CancellationToken cancellationToken)
+    public static async Task<FrameConnection?> AcceptAsync(FrameConnection plain, ServerCertificate certificate, StrangerLog strangers, System.Net.EndPoint? remote, CancellationToken cancellationToken)
     {
         // Peek, so that a ClientHello stays in the socket for SslStream.
         var first = new byte[1];
@@ -28,7 +28,7 @@ internal static class ControlPortTls
             await FrameCodec.ReadPreambleAsync(plain.Stream, cancellationToken).ConfigureAwait(false);
             // Read the client's first frame too: closing with unread bytes would reset the connection and lose the answer.
             await plain.ReadRequiredAsync(cancellationToken).ConfigureAwait(false);
-            log.LogWarning("Rejected {Remote}: it does not use TLS, which this server requires.", remote);
+            strangers.Report(StrangerEvent.Garbage, remote, "it does not use TLS, which this server requires");
             await plain.TrySendErrorAsync(TunnelErrorCode.TlsMismatch,
                 "The server requires TLS; use -Tls (transport.tls.enable = true) and pin the certificate fingerprint the server printed.", cancellationToken).ConfigureAwait(false);
             Forwarding.SocketClose.ShutdownSend(plain.Socket);

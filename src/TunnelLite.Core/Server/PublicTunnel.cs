@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using TunnelLite.Forwarding;
+using TunnelLite.Logging;
 using TunnelLite.Protocol;
 using TunnelLite.Statistics;
 
@@ -89,8 +90,8 @@ internal sealed class PublicTunnel
         {
             Counters.ConnectionRefused();
             _server.Refused.DescriptorRefused();
-            _log.LogWarning("Tunnel {Tunnel}: reset a user connection: the descriptor budget is reached ({Open} of {Limit} open, {Reserve} kept for logins; this tunnel holds {Held}).",
-                Name, _server.Descriptors.Estimate(), _server.Descriptors.Limit, _server.Options.DescriptorReserve, 2 * Counters.ActiveConnections);
+            _server.Strangers.Report(StrangerEvent.DescriptorRefusal, user.RemoteEndPoint,
+                $"tunnel {Name}: {_server.Descriptors.Estimate()} of {_server.Descriptors.Limit} descriptors open, {_server.Options.DescriptorReserve} kept for logins; this tunnel holds {2 * Counters.ActiveConnections}");
             SocketClose.Reset(user);
             return;
         }

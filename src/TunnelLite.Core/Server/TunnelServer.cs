@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using TunnelLite.Config;
 using TunnelLite.Forwarding;
+using TunnelLite.Logging;
 using TunnelLite.Protocol;
 using TunnelLite.Security;
 using TunnelLite.Statistics;
@@ -28,6 +29,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly AuthThrottle _throttle;
     private readonly AdmissionCounters _refused = new();
     private readonly DescriptorBudget _descriptors = DescriptorBudget.Process;
+    private readonly StrangerLog _strangers;
     private readonly IPAddress _bindAddress;
     private PortAllocator? _ports;
     private ServerCertificate? _certificate;
@@ -48,6 +50,7 @@ public sealed class TunnelServer : IAsyncDisposable
         _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Server");
         _admission = new HandshakeAdmission(options.MaxPendingHandshakes, options.MaxPendingHandshakesPerSource);
         _throttle = new AuthThrottle(options.AuthFailureDelay, options.MaxAuthFailureDelay);
+        _strangers = new StrangerLog(_log);
         Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled);
     }
 
@@ -78,6 +81,7 @@ public sealed class TunnelServer : IAsyncDisposable
     internal CancellationToken HardStop => _hardStop.Token;
     internal AdmissionCounters Refused => _refused;
     internal DescriptorBudget Descriptors => _descriptors;
+    internal StrangerLog Strangers => _strangers;
 
     /// <summary>Binds the control port and starts accepting clients.</summary>
     /// <exception cref="TunnelException">ControlPortInUse when the port is taken; CertificateLoadFailed when TLS is on and its certificate cannot be used.</exception>
@@ -115,7 +119,9 @@ public sealed class TunnelServer : IAsyncDisposable
         _ports = new PortAllocator(_bindAddress, Options.AllowPorts, p => p == ControlEndpoint.Port || _tunnelsByPort.ContainsKey(p));
         _started = DateTimeOffset.UtcNow;
         _acceptLoop = AcceptLoopAsync();
-        _sampler = RateSampler.RunAsync(() => _tunnelsByName.Values.Select(t => t.Counters).Prepend(Totals), _stopping.Token);
+        _sampler = Task.WhenAll(
+            RateSampler.RunAsync(() => _tunnelsByName.Values.Select(t => t.Counters).Prepend(Totals), _stopping.Token),
+            FlushStrangerLogAsync(_stopping.Token));
         _log.LogInformation("TunnelLite server listening on {Endpoint}.", ControlEndpoint);
         if (_certificate is { } c)
             _log.LogInformation("TLS is on; {Kind} certificate SHA-256 fingerprint {Fingerprint}. Clients pin it with -CertificateFingerprint (transport.tls.serverFingerprint).",
@@ -144,6 +150,7 @@ public sealed class TunnelServer : IAsyncDisposable
         await _acceptLoop.ConfigureAwait(false);
         await Task.WhenAll(_handshakes.Keys).ConfigureAwait(false);
         await _sampler.ConfigureAwait(false);
+        _strangers.Flush(force: true);
         _state = 3;
         _log.LogInformation("TunnelLite server stopped.");
         _completionSource.TrySetResult();
@@ -190,6 +197,19 @@ public sealed class TunnelServer : IAsyncDisposable
             }).ToList();
     }
 
+    /// <summary>Sums up the strangers' rate-limited warnings each second, so a flood that stops is still reported.</summary>
+    private async Task FlushStrangerLogAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false)) _strangers.Flush();
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     internal void RemoveSession(ClientSession session) => _sessions.TryRemove(new KeyValuePair<string, ClientSession>(session.IdText, session));
 
     internal TunnelResult RegisterTunnel(ClientSession session, TunnelRequest request)
@@ -203,7 +223,7 @@ public sealed class TunnelServer : IAsyncDisposable
             lock (_registry)
             {
                 if (_tunnelsByName.ContainsKey(request.Name!))
-                    throw new TunnelException(TunnelErrorCode.DuplicateName, $"A tunnel named '{request.Name}' is already registered on this server. Choose another name.");
+                    throw new TunnelException(TunnelErrorCode.DuplicateName, $"A tunnel named '{PeerText.Escape(request.Name, 128)}' is already registered on this server. Choose another name.");
                 // An account's quota counts over all its sessions: a second process with the same token shares it.
                 if (session.Account is { MaxTunnels: > 0 } account && _tunnelsByName.Values.Count(t => t.Session.Account == account) >= account.MaxTunnels)
                     throw new TunnelException(TunnelErrorCode.QuotaExceeded, $"Client '{account.Name}' may have at most {account.MaxTunnels} tunnel(s) open; close one first.");
@@ -220,13 +240,14 @@ public sealed class TunnelServer : IAsyncDisposable
                 tunnel.Start();
                 result.RemotePort = tunnel.Port;
             }
-            _log.LogInformation("Client {Client} registered tunnel {Tunnel} on port {Port}.", session.RemoteEndpoint, request.Name, result.RemotePort);
+            _log.LogInformation("Client {Client} registered tunnel {Tunnel} on port {Port}.", session.RemoteEndpoint, PeerText.Escape(request.Name, 128), result.RemotePort);
         }
         catch (TunnelException e)
         {
             result.Error = e.Code;
             result.Message = e.Message;
-            _log.LogWarning("Client {Client}: tunnel {Tunnel} refused: {Error}", session.RemoteEndpoint, request.Name, e.Message);
+            // Debug, not warning: one Register frame may carry 64 refused names, which an authenticated client controls.
+            _log.LogDebug("Client {Client}: tunnel {Tunnel} refused: {Error}", session.RemoteEndpoint, PeerText.Escape(request.Name, 128), e.Message);
         }
         catch (SocketException e)
         {
@@ -251,7 +272,7 @@ public sealed class TunnelServer : IAsyncDisposable
 
     private static void ValidateName(string? name)
     {
-        if (string.IsNullOrWhiteSpace(name) || name.Length > 128 || name.Any(char.IsControl))
+        if (string.IsNullOrWhiteSpace(name) || name.Length > 128 || !PeerText.IsPrintable(name))
             throw new TunnelException(TunnelErrorCode.BadRequest, "A tunnel name must be 1-128 printable characters.");
     }
 
@@ -280,7 +301,7 @@ public sealed class TunnelServer : IAsyncDisposable
             {
                 // At the very edge of the descriptor limit even the reserve is gone: refuse rather than fail later.
                 _refused.DescriptorRefused();
-                _log.LogWarning("Reset a connection from {Remote} to the control port: the process is within a few descriptors of its limit ({Limit}).", remote, _descriptors.Limit);
+                _strangers.Report(StrangerEvent.DescriptorRefusal, remote, $"the control port: the process is within a few descriptors of its limit ({_descriptors.Limit})");
                 SocketClose.Reset(s);
                 continue;
             }
@@ -308,7 +329,7 @@ public sealed class TunnelServer : IAsyncDisposable
             deadline.CancelAfter(Options.PreambleTimeout < Options.HandshakeTimeout ? Options.PreambleTimeout : Options.HandshakeTimeout);
             if (_certificate is not null)
             {
-                var tls = await ControlPortTls.AcceptAsync(connection, _certificate, _log, remote, deadline.Token).ConfigureAwait(false);
+                var tls = await ControlPortTls.AcceptAsync(connection, _certificate, _strangers, remoteEndPoint, deadline.Token).ConfigureAwait(false);
                 if (tls is null) return;
                 connection = tls;
             }
@@ -324,7 +345,7 @@ public sealed class TunnelServer : IAsyncDisposable
                     if (refusal is not null)
                     {
                         _refused.DataConnectionRefused();
-                        _log.LogWarning("Refused a data connection from {Remote}: {Reason}.", remote, refusal.Reason);
+                        _strangers.Report(StrangerEvent.DataConnectionRefused, remoteEndPoint, refusal.Reason);
                         await connection.TrySendErrorAsync(refusal.Code, refusal.Code == TunnelErrorCode.QuotaExceeded
                             ? "The session has enough idle data connections." : "The data connection was refused.", CancellationToken.None).ConfigureAwait(false);
                     }
@@ -333,7 +354,7 @@ public sealed class TunnelServer : IAsyncDisposable
                     // A login may take the rest of the handshake timeout (a challenge and an answer over a slow link).
                     var left = Options.HandshakeTimeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
                     deadline.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
-                    var session = await AuthenticateAsync(connection, MessageSerializer.Read<HelloMessage>(first), ticket.Source, remote, deadline.Token).ConfigureAwait(false);
+                    var session = await AuthenticateAsync(connection, MessageSerializer.Read<HelloMessage>(first), ticket.Source, remoteEndPoint, deadline.Token).ConfigureAwait(false);
                     if (session is null) return;
                     handedOff = true;
                     _admission.Release(ticket);
@@ -347,12 +368,12 @@ public sealed class TunnelServer : IAsyncDisposable
         catch (ProtocolException e)
         {
             _refused.GarbageClosed();
-            _log.LogWarning("Rejected {Remote} on the control port: {Error}", remote, e.Message);
+            _strangers.Report(StrangerEvent.Garbage, remoteEndPoint, e.Message);
             await connection.TrySendErrorAsync(TunnelErrorCode.ProtocolError, e.Message, CancellationToken.None).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ticket.EvictionReason is { } why)
         {
-            _log.LogWarning("Closed {Remote} before it finished its handshake: {Reason}.", remote, why);
+            _strangers.Report(StrangerEvent.HandshakeEvicted, remoteEndPoint, why);
             // A reset, so that a real client whose connection was evicted knows it was never answered and retries.
             SocketClose.Reset(socket);
         }
@@ -361,13 +382,14 @@ public sealed class TunnelServer : IAsyncDisposable
             if (!_stopping.IsCancellationRequested)
             {
                 _refused.HandshakeTimedOut();
-                _log.LogWarning("Closed {Remote}: no handshake within {Timeout} s.", remote, Options.HandshakeTimeout.TotalSeconds);
+                _strangers.Report(StrangerEvent.HandshakeTimeout, remoteEndPoint,
+                    $"the deadline is {Options.PreambleTimeout.TotalSeconds:0.#} s for the first frame, {Options.HandshakeTimeout.TotalSeconds:0.#} s for a login");
             }
         }
         catch (AuthenticationException e)
         {
             // A client that rejects the certificate (a wrong pin) ends up here too; the client reports it.
-            _log.LogWarning("TLS handshake with {Remote} failed: {Error}", remote, e.Message);
+            _strangers.Report(StrangerEvent.Garbage, remoteEndPoint, $"TLS handshake failed: {e.Message}");
         }
         catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
         {
@@ -385,25 +407,26 @@ public sealed class TunnelServer : IAsyncDisposable
         }
     }
 
-    private async Task<ClientSession?> AuthenticateAsync(FrameConnection connection, HelloMessage hello, SourcePrefix source, string remote, CancellationToken cancellationToken)
+    private async Task<ClientSession?> AuthenticateAsync(FrameConnection connection, HelloMessage hello, SourcePrefix source, IPEndPoint? remoteEndPoint, CancellationToken cancellationToken)
     {
+        var remote = remoteEndPoint?.ToString() ?? "?";
         if (hello.Version != ProtocolConstants.Version)
         {
             await connection.TrySendErrorAsync(TunnelErrorCode.VersionMismatch,
                 $"The server speaks TunnelLite protocol {ProtocolConstants.Version} but the client speaks {hello.Version}. Install matching TunnelLite versions on both ends.", cancellationToken).ConfigureAwait(false);
-            _log.LogWarning("Rejected {Remote}: protocol version {Version}.", remote, hello.Version);
+            _strangers.Report(StrangerEvent.Garbage, remoteEndPoint, $"it speaks protocol version {hello.Version}");
             return null;
         }
         if (hello.Nonce.Length != ProtocolConstants.NonceSize)
             throw new ProtocolException($"The hello's nonce must be {ProtocolConstants.NonceSize} bytes.");
-        if (hello.Account is { } named && (named.Length is 0 or > 128 || named.Any(char.IsControl)))
+        if (hello.Account is { } named && (named.Length is 0 or > 128 || !PeerText.IsPrintable(named)))
             throw new ProtocolException("The account a hello names must be 1-128 printable characters.");
         // Only accounts the server knows get a throttle entry of their own: made-up names must not grow its table.
         var knownAccount = hello.Account is null ? null : Options.Clients.FirstOrDefault(c => c.Name == hello.Account)?.Name;
         if (_throttle.RemainingWait(source, knownAccount) is var early && early > TimeSpan.Zero)
         {
             _throttle.NoteThrottled();
-            return await RefuseThrottledAsync(connection, remote, early, cancellationToken).ConfigureAwait(false);
+            return await RefuseThrottledAsync(connection, remoteEndPoint, early, cancellationToken).ConfigureAwait(false);
         }
 
         var serverNonce = TokenProof.NewNonce();
@@ -414,11 +437,12 @@ public sealed class TunnelServer : IAsyncDisposable
         Identity? identity = null;
         var (verdict, wait) = _throttle.Attempt(source, knownAccount, () => (identity = Identify(hello, serverNonce, auth.Proof)) is not null);
         if (verdict == AuthThrottle.Verdict.Throttled)
-            return await RefuseThrottledAsync(connection, remote, wait, cancellationToken).ConfigureAwait(false);
+            return await RefuseThrottledAsync(connection, remoteEndPoint, wait, cancellationToken).ConfigureAwait(false);
         if (verdict == AuthThrottle.Verdict.Failed || identity is null)
         {
             Totals.RecordError($"Authentication failed from {remote}.");
-            _log.LogWarning("Authentication failed from {Remote}; it may try again in {Wait} s.", remote, Math.Ceiling(wait.TotalSeconds));
+            _strangers.Report(StrangerEvent.AuthenticationFailed, remoteEndPoint,
+                $"{(hello.Account is null ? "" : "for account " + hello.Account + "; ")}it may try again in {Math.Ceiling(wait.TotalSeconds)} s");
             await connection.TrySendErrorAsync(TunnelErrorCode.AuthenticationFailed,
                 "The server rejected the token. Check that the client's token matches the server's auth.token.", cancellationToken).ConfigureAwait(false);
             return null;
@@ -454,7 +478,7 @@ public sealed class TunnelServer : IAsyncDisposable
         if (full is not null)
         {
             _refused.SessionRefused();
-            _log.LogWarning("Refused a session for {Remote}: {Reason}", remote, full);
+            _strangers.Report(StrangerEvent.SessionLimit, remoteEndPoint, full);
             await connection.TrySendErrorAsync(TunnelErrorCode.TooManySessions, full, cancellationToken).ConfigureAwait(false);
             return null;
         }
@@ -485,9 +509,9 @@ public sealed class TunnelServer : IAsyncDisposable
         return session;
     }
 
-    private async Task<ClientSession?> RefuseThrottledAsync(FrameConnection connection, string remote, TimeSpan wait, CancellationToken cancellationToken)
+    private async Task<ClientSession?> RefuseThrottledAsync(FrameConnection connection, IPEndPoint? remote, TimeSpan wait, CancellationToken cancellationToken)
     {
-        _log.LogWarning("Refused a login from {Remote}: throttled after failed authentications for {Wait} s more.", remote, Math.Ceiling(wait.TotalSeconds));
+        _strangers.Report(StrangerEvent.Throttled, remote, $"it must wait {Math.Ceiling(wait.TotalSeconds)} s more");
         await connection.TrySendErrorAsync(TunnelErrorCode.AuthenticationThrottled,
             $"Too many failed authentications from this address or for this account; try again in {Math.Ceiling(wait.TotalSeconds):0} s.", cancellationToken).ConfigureAwait(false);
         return null;
