@@ -100,6 +100,12 @@ function New-ControlPortAttacker {
     $attacker
 }
 
+function Stop-ControlPortAttacker {
+    # Stops the attacker, resets what it holds, disposes it; returns its final AttackerStats.
+    param([Parameter(Mandatory)] [TunnelLite.Tests.ControlPortAttacker] $Attacker)
+    try { $Attacker.StopAsync().GetAwaiter().GetResult() } finally { $Attacker.Dispose() }
+}
+
 function Stop-ChildHard {
     # SIGKILL (Process.Kill on Linux) of the child itself; waits until it is gone.
     param([Parameter(Mandatory)] [System.Diagnostics.Process] $Process)
