@@ -8,6 +8,7 @@
 
         dotnet tool restore
         dotnet pwsh ./build.ps1 [Build|Test|Docs|Demo|Package|Clean|Bench|MicroBench|Soak] [-Configuration Release|Debug] [-Quick] [-SoakMinutes N]
+        dotnet pwsh ./build.ps1 Test -PesterPath tests/TunnelLite.Attacks.Tests.ps1 -SkipXunit    # one Pester file, no xunit
 
     Everything else it needs (Pester) comes from NuGet through build/tools/TunnelLite.BuildTools.csproj.
 
@@ -19,6 +20,7 @@
     Test    Build, then dotnet test on every tests/**/*.csproj (TRX in out/test-results/), then Pester on
             tests/**/*.Tests.ps1 in a child PowerShell process; prints one line per suite and ends with
             'N passed, N failed[, N skipped]'. Exits 1 if a test failed, a run crashed or no test ran.
+            -PesterPath runs only those Pester files (or folders); -SkipXunit leaves out the xunit projects.
     Bench   Build, then the end-to-end benchmark (bench/TunnelLite.EndToEndBench): direct loopback against
             tunnels in copy, splice and auto mode whose server and client are separate pwsh processes; bulk
             MB/s and CPU s/GB, new connections/s, keep-alive request/reply, RSS per 1,000 idle connections.
@@ -38,7 +40,11 @@ param(
     # Bench: a shorter run (smaller transfers, fewer rounds) to check that the benchmark works, not to quote.
     [switch] $Quick,
     # Soak: minutes of load (fractions allowed; 1 for a smoke run).
-    [double] $SoakMinutes = 10
+    [double] $SoakMinutes = 10,
+    # Test: run only these Pester files or folders (relative to the repository or absolute) instead of tests/**/*.Tests.ps1.
+    [string[]] $PesterPath = @(),
+    # Test: leave out the xunit projects (tests/**/*.csproj).
+    [switch] $SkipXunit
 )
 
 Set-StrictMode -Version Latest
@@ -210,7 +216,7 @@ function Invoke-TestTask {
     $inSolution = Get-SolutionProjects
 
     $testsDir = Join-Path $Root 'tests'
-    $projects = @(if (Test-Path -LiteralPath $testsDir) {
+    $projects = @(if (-not $SkipXunit -and (Test-Path -LiteralPath $testsDir)) {
             Get-ChildItem -LiteralPath $testsDir -Recurse -Filter *.csproj -File |
                 Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' } | Sort-Object FullName
         })
@@ -248,7 +254,14 @@ function Invoke-TestTask {
         $suites.Add($suite)
     }
 
-    $pesterFiles = @(if (Test-Path -LiteralPath $testsDir) {
+    $pesterFiles = @(if ($PesterPath.Count -gt 0) {
+            foreach ($p in $PesterPath) {
+                $full = [IO.Path]::GetFullPath($p, $Root)
+                if (-not (Test-Path -LiteralPath $full)) { throw "-PesterPath: $p does not exist." }
+                Get-Item -LiteralPath $full
+            }
+        }
+        elseif (Test-Path -LiteralPath $testsDir) {
             Get-ChildItem -LiteralPath $testsDir -Recurse -Filter *.Tests.ps1 -File |
                 Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' }
         })
@@ -256,14 +269,17 @@ function Invoke-TestTask {
         $pester = Get-PesterModulePath
         $summaryJson = Join-Path $TestResultsDir 'pester-summary.json'
         $pwsh = Get-PwshCommand
-        Write-Step "Pester ($($pesterFiles.Count) file(s)) in a child PowerShell"
+        # Several paths travel as one argument, separated like PATH (a child's -File argument is a single string).
+        $pesterTestPath = if ($PesterPath.Count -gt 0) { @($pesterFiles.FullName) -join [IO.Path]::PathSeparator } else { $testsDir }
+        Write-Step "Pester ($($pesterFiles.Count) $(if ($PesterPath.Count -gt 0) { 'path(s)' } else { 'file(s)' })) in a child PowerShell"
         $childArgs = @($pwsh.Prefix) + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'build/Invoke-PesterTests.ps1'),
-            '-PesterModule', $pester, '-TestPath', $testsDir, '-SummaryJson', $summaryJson,
+            '-PesterModule', $pester, '-TestPath', $pesterTestPath, '-SummaryJson', $summaryJson,
             '-ResultXml', (Join-Path $TestResultsDir 'pester.junit.xml'), '-ModuleRoot', $OutDir)
         if ([Console]::IsOutputRedirected -or $env:CI -or $env:NO_COLOR) { $childArgs += '-PlainOutput' }
         $code = Invoke-Native $pwsh.FilePath $childArgs -AllowFailure
 
-        $suite = [ordered]@{ Kind = 'pester'; Name = 'tests/**/*.Tests.ps1'; Passed = 0; Failed = 0; Skipped = 0; Note = '' }
+        $suiteName = if ($PesterPath.Count -gt 0) { $PesterPath -join ', ' } else { 'tests/**/*.Tests.ps1' }
+        $suite = [ordered]@{ Kind = 'pester'; Name = $suiteName; Passed = 0; Failed = 0; Skipped = 0; Note = '' }
         if (Test-Path -LiteralPath $summaryJson) {
             $p = Get-Content -LiteralPath $summaryJson -Raw | ConvertFrom-Json
             $suite.Passed = [int]$p.Passed

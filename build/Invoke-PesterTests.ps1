@@ -7,7 +7,7 @@
 #>
 param(
     [Parameter(Mandatory)] [string] $PesterModule,   # path of Pester.psd1
-    [Parameter(Mandatory)] [string] $TestPath,       # folder (or file) with *.Tests.ps1
+    [Parameter(Mandatory)] [string] $TestPath,       # folder (or file) with *.Tests.ps1; several separated by [IO.Path]::PathSeparator
     [Parameter(Mandatory)] [string] $SummaryJson,
     [Parameter(Mandatory)] [string] $ResultXml,
     [string] $ModuleRoot,                            # prepended to PSModulePath (out/), so 'Import-Module TunnelLite' finds the built module
@@ -26,7 +26,7 @@ if ($ModuleRoot -and (Test-Path -LiteralPath $ModuleRoot)) {
 $PSStyle.OutputRendering = 'PlainText'
 Import-Module -Name $PesterModule -Force
 $config = New-PesterConfiguration
-$config.Run.Path = $TestPath
+$config.Run.Path = @($TestPath.Split([IO.Path]::PathSeparator, [StringSplitOptions]::RemoveEmptyEntries))
 $config.Run.ExcludePath = @('*/bin/*', '*/obj/*')
 $config.Run.PassThru = $true
 $config.Run.Exit = $false

@@ -5,19 +5,26 @@ Set-StrictMode -Version Latest
 Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1')   # Start-ChildPwsh, Read-ChildLine
 
 function New-FaultServerConfig {
-    # Writes a server TOML file (frps keys) into Directory and returns its path.
+    # Writes a server TOML file (frps keys) into Directory and returns its path. Transport: more [transport] keys, in
+    # order, e.g. [ordered]@{ userConnectionTimeout = 2; maxConnectionsPerTunnel = 100000 }; they win over the ones above
+    # (strings are quoted, booleans written true/false, numbers as they are).
     param([Parameter(Mandatory)] [string] $Directory, [Parameter(Mandatory)] [string] $Token, [int] $ControlPort = 0,
-        [int] $HeartbeatInterval = 1, [int] $HeartbeatTimeout = 3)
+        [int] $HeartbeatInterval = 1, [int] $HeartbeatTimeout = 3, [System.Collections.IDictionary] $Transport = @{})
     $path = Join-Path $Directory "server-$([guid]::NewGuid().ToString('N')).toml"
+    $keys = [ordered]@{ heartbeatInterval = $HeartbeatInterval; heartbeatTimeout = $HeartbeatTimeout; userConnectionTimeout = 10 }
+    foreach ($k in $Transport.Keys) { $keys[$k] = $Transport[$k] }
+    $lines = foreach ($k in $keys.Keys) {
+        $v = $keys[$k]
+        $text = if ($v -is [bool]) { "$v".ToLowerInvariant() } elseif ($v -is [string]) { '"' + $v + '"' } else { [string]::Format([cultureinfo]::InvariantCulture, '{0}', $v) }
+        "$k = $text"
+    }
     @"
 bindAddr = "127.0.0.1"
 bindPort = $(if ($ControlPort -gt 0) { $ControlPort } else { 7000 })
 auth.token = "$Token"
 
 [transport]
-heartbeatInterval = $HeartbeatInterval
-heartbeatTimeout = $HeartbeatTimeout
-userConnectionTimeout = 10
+$($lines -join "`n")
 "@ | Set-Content -LiteralPath $path -Encoding utf8NoBOM
     $path
 }
@@ -49,9 +56,10 @@ remotePort = $RemotePort
 }
 
 function Start-FaultServer {
-    # A server child from ConfigPath (Run-FaultServer.ps1); returns @{ Process; Pid; ControlPort }.
-    param([Parameter(Mandatory)] [string] $ConfigPath, [int] $ControlPort = -1)
-    $proc = Start-ChildPwsh -Script (Join-Path $PSScriptRoot 'Run-FaultServer.ps1') -ArgumentList @('-ConfigPath', $ConfigPath, '-ControlPort', "$ControlPort")
+    # A server child from ConfigPath (Run-FaultServer.ps1); returns @{ Process; Pid; ControlPort }. Wrapper: see Start-ChildPwsh
+    # (e.g. @('prlimit', '--nofile=4096:4096', '--')).
+    param([Parameter(Mandatory)] [string] $ConfigPath, [int] $ControlPort = -1, [string[]] $Wrapper = @())
+    $proc = Start-ChildPwsh -Script (Join-Path $PSScriptRoot 'Run-FaultServer.ps1') -ArgumentList @('-ConfigPath', $ConfigPath, '-ControlPort', "$ControlPort") -Wrapper $Wrapper
     $childPid = [int](Read-ChildLine -Process $proc -Pattern '^PID=(\d+)')
     $port = [int](Read-ChildLine -Process $proc -Pattern '^CONTROLPORT=(\d+)')
     [pscustomobject]@{ Process = $proc; Pid = $childPid; ControlPort = $port }
@@ -72,6 +80,30 @@ function Get-ChildStats {
     $Process.StandardInput.WriteLine('stats')
     $Process.StandardInput.Flush()
     @(Read-ChildLine -Process $Process -Pattern '^STATS=(.*)$' -TimeoutSec 20 | ConvertFrom-Json)
+}
+
+function Initialize-ControlPortAttacker {
+    # Compiles ControlPortAttacker.cs (ControlPortAttacker, IdleTcpService, UserDownloads) once per process.
+    if (-not ('TunnelLite.Tests.ControlPortAttacker' -as [type])) { Add-Type -Path (Join-Path $PSScriptRoot 'ControlPortAttacker.cs') }
+}
+
+function New-ControlPortAttacker {
+    # A ControlPortAttacker (not started): holds up to Hold silent connections to 127.0.0.1:Port from SourceAddress
+    # (round-robin), opening at most PerSecond a second, for DurationSec (0: until StopAsync); MaxAttempts caps the connects
+    # in all (0: reopen what the server closes), CloseDeadlineSec closes and counts connections the server keeps longer.
+    param([Parameter(Mandatory)] [int] $Port, [Parameter(Mandatory)] [string[]] $SourceAddress, [Parameter(Mandatory)] [int] $Hold,
+        [Parameter(Mandatory)] [double] $PerSecond, [double] $DurationSec = 0, [long] $MaxAttempts = 0, [double] $CloseDeadlineSec = 0)
+    Initialize-ControlPortAttacker
+    $attacker = [TunnelLite.Tests.ControlPortAttacker]::new($Port, [string[]]$SourceAddress, $Hold, $PerSecond, $DurationSec)
+    $attacker.MaxAttempts = $MaxAttempts
+    $attacker.CloseDeadlineSeconds = $CloseDeadlineSec
+    $attacker
+}
+
+function Stop-ControlPortAttacker {
+    # Stops the attacker, resets what it holds, disposes it; returns its final AttackerStats.
+    param([Parameter(Mandatory)] [TunnelLite.Tests.ControlPortAttacker] $Attacker)
+    try { $Attacker.StopAsync().GetAwaiter().GetResult() } finally { $Attacker.Dispose() }
 }
 
 function Stop-ChildHard {

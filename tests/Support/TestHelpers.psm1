@@ -69,8 +69,14 @@ function Invoke-HttpDownload([int] $Port, [string] $Path = '/') {
 
 function Start-ChildPwsh {
     # Starts 'pwsh -File script args' as a separate process with redirected output; returns the Process.
-    param([Parameter(Mandatory)] [string] $Script, [string[]] $ArgumentList = @())
-    $psi = [System.Diagnostics.ProcessStartInfo]::new('dotnet')
+    # Wrapper: a command that execs the rest of its arguments in its own process (so the Process and the child's $PID stay
+    # the same), e.g. @('prlimit', '--nofile=4096:4096', '--') to start the child with a lower descriptor limit.
+    param([Parameter(Mandatory)] [string] $Script, [string[]] $ArgumentList = @(), [string[]] $Wrapper = @())
+    if ($Wrapper.Count -gt 0) {
+        $psi = [System.Diagnostics.ProcessStartInfo]::new($Wrapper[0])
+        foreach ($w in @($Wrapper | Select-Object -Skip 1) + @('dotnet')) { $psi.ArgumentList.Add($w) }
+    }
+    else { $psi = [System.Diagnostics.ProcessStartInfo]::new('dotnet') }
     $psi.ArgumentList.Add((Join-Path $PSHOME 'pwsh.dll'))
     foreach ($a in @('-NoProfile', '-NonInteractive', '-File', $Script) + $ArgumentList) { $psi.ArgumentList.Add($a) }
     $psi.RedirectStandardOutput = $true
