@@ -216,4 +216,32 @@ public sealed class ControlPortRobustnessTests
         var err = await ReadErrorAsync(d2);
         Assert.Equal(TunnelErrorCode.AuthenticationFailed, err!.Code);
     }
+
+    [Fact]
+    public async Task Text_a_peer_sends_is_logged_escaped_and_names_must_be_printable()
+    {
+        await using var f = new TunnelFixture();
+        var server = await f.StartServerAsync();
+        var port = server.ControlEndpoint!.Port;
+        using var c = await RawAsync(port);
+        await TestLogin.LoginAsync(c, TunnelFixture.Token, "forger");
+        // A tunnel name with a bidi override or a line break would show differently in every table and log: refused.
+        await c.SendAsync(new RegisterMessage { RequestId = 7, Tunnels = { new TunnelRequest { Name = "evil\u202Eeman" }, new TunnelRequest { Name = "two\nlines" } } }, default);
+        RegisterResultMessage? result = null;
+        while (result is null)
+        {
+            var frame = await c.ReadRequiredAsync(new CancellationTokenSource(TimeSpan.FromSeconds(5)).Token);
+            if (frame.Type == FrameType.RegisterResult) result = MessageSerializer.Read<RegisterResultMessage>(frame);
+        }
+        Assert.All(result.Results, r => Assert.Equal(TunnelErrorCode.BadRequest, r.Error));
+        // A goodbye reason that tries to forge a log line and colour the console comes out inert.
+        var marker = $"marker-{Guid.NewGuid():N}";
+        await c.SendAsync(new GoodbyeMessage { Reason = $"{marker}\u001b[31m\r\n12:00:00 Information: Client 10.0.0.1 authenticated" }, default);
+        Assert.True(await TunnelFixture.WaitUntilAsync(() => TunnelFixture.Log.Lines.Any(l => l.Contains(marker)), TimeSpan.FromSeconds(5)));
+        var line = TunnelFixture.Log.Lines.Single(l => l.Contains(marker));
+        Assert.DoesNotContain('\u001b', line);
+        Assert.DoesNotContain('\n', line);
+        Assert.DoesNotContain('\r', line);
+        Assert.Contains("\\x1B[31m\\r\\n12:00:00", line);
+    }
 }

@@ -12,6 +12,9 @@ public sealed class TestLog : ILoggerFactory, ILogger
     /// <summary>Every line logged at Error or above: the engine logs there only what it did not expect.</summary>
     public IReadOnlyList<string> Errors => _errors.ToArray();
 
+    /// <summary>The last lines logged (up to 2,000), by every test that shares this log.</summary>
+    public IReadOnlyList<string> Lines => _lines.ToArray();
+
     public string Tail(int n = 40) => string.Join("\n", _lines.TakeLast(n));
 
     public ILogger CreateLogger(string categoryName) => this;
