@@ -264,4 +264,31 @@ Describe 'Attacks' {
             if ($idle) { $idle.Dispose() }
         }
     }
+
+    It 'fails New-Tunnel with ServerAuthenticationFailed against a fake server without the token, and the local service sees nothing' {
+        $fake = $null; $idle = $null
+        try {
+            $idle = [TunnelLite.Tests.IdleTcpService]::new()
+            $fake = Start-ChildPwsh -Script (Join-Path $PSScriptRoot 'Support/Run-FakeServer.ps1') -ArgumentList @('-Seconds', '5')
+            $port = [int](Read-ChildLine -Process $fake -Pattern '^PORT=(\d+)$' -TimeoutSec 30)
+            $err = $null
+            try { $null = New-Tunnel -Server "127.0.0.1:$port" -Token $script:Token -LocalPort $idle.Port -Name "fooled-$([guid]::NewGuid().ToString('N'))" -TimeoutSec 5 -ErrorAction Stop }
+            catch { $err = $_ }
+            $err | Should -Not -BeNullOrEmpty -Because 'a server that cannot prove the token must not get a tunnel'
+            $err.FullyQualifiedErrorId | Should -BeLike 'ServerAuthenticationFailed*'
+            $err.Exception.Message | Should -Match 'could not prove that it knows the token'
+            $err.Exception.Message | Should -Not -Match ([regex]::Escape($script:Token)) -Because 'no error shows the token'
+            $data = [int](Read-ChildLine -Process $fake -Pattern '^DATA=(\d+)$' -TimeoutSec 30)
+            $logins = [int](Read-ChildLine -Process $fake -Pattern '^LOGINS=(\d+)$' -TimeoutSec 5)
+            Write-Figure 'fake server:' ([pscustomobject]@{ Logins = $logins; DataConnections = $data; LocalServiceAccepted = $idle.Accepted })
+            $logins | Should -Be 1
+            $data | Should -Be 0 -Because 'the client opens no data connection before the server has proved the token'
+            $idle.Accepted | Should -Be 0 -Because 'the client makes no local connection for a server that did not prove the token'
+            @(Get-Tunnel | Where-Object Name -Like 'fooled-*').Count | Should -Be 0
+        }
+        finally {
+            if ($fake) { Stop-ChildPwsh $fake }
+            if ($idle) { $idle.Dispose() }
+        }
+    }
 }
