@@ -290,6 +290,13 @@ public abstract class EndToEndTests
         using var user = await TunnelFixture.ConnectAsync(port);
         var r = await Transfer.EchoRoundTripAsync(user, 100_000, 7);
         Assert.Equal(r.Sent, r.Received);
+        // The bound on data connections starts afresh with the new session: a burst of users well beyond it is served.
+        var burst = await Task.WhenAll(Enumerable.Range(0, 3 * (options.PoolCount + TunnelClient.DataConnectionMargin)).Select(async i =>
+        {
+            using var u = await TunnelFixture.ConnectAsync(port);
+            return await Transfer.EchoRoundTripAsync(u, 4096, 100 + i);
+        })).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.All(burst, b => Assert.Equal(b.Sent, b.Received));
     }
 
     [Fact]

@@ -211,9 +211,11 @@ public sealed class TunnelClient : IAsyncDisposable
         {
             if (!ReferenceEquals(session, _dataSession))
             {
-                // A new session: what was owed to the old one is void, and its connections end with it.
+                // A new session: what was owed to the old one is void, and its idle connections end with it (they settle
+                // against the old session, which no longer counts).
                 _dataSession = session;
                 _dataOwed = 0;
+                _dataOpen = 0;
             }
             var room = MaxOwedDataConnections - _dataOwed;
             if (count > room) dropped = count - room;

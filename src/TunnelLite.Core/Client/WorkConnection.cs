@@ -24,14 +24,16 @@ internal static class WorkConnection
         try
         {
             Frame? frame;
+            // Until it is paired, a data connection belongs to its session: it ends when the session does.
+            using var unpaired = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, session.Closing);
             for (var attempt = 1; ; attempt++)
             {
                 try
                 {
-                    data = await OpenAsync(client, session, cancellationToken).ConfigureAwait(false);
+                    data = await OpenAsync(client, session, unpaired.Token).ConfigureAwait(false);
                     // Idle in the pool: a zero-byte read waits without holding a buffer.
-                    await data.Stream.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
-                    frame = await data.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    await data.Stream.ReadAsync(Memory<byte>.Empty, unpaired.Token).ConfigureAwait(false);
+                    frame = await data.ReadAsync(unpaired.Token).ConfigureAwait(false);
                     break;
                 }
                 catch (Exception e) when (IsReset(e) && attempt < ConnectAttempts && !cancellationToken.IsCancellationRequested && !session.Closing.IsCancellationRequested)
