@@ -122,7 +122,10 @@ token = "bob-pester-secret"
                 Should -Throw -ErrorId 'QuotaExceeded*'
             { New-Tunnel -Server "127.0.0.1:$port" -Token 'bob-pester-secret' -LocalPort $script:Http.Port -RemotePort $a.RemotePort -Name 'bob-steal' } |
                 Should -Throw -ErrorId 'PortInUse*'
-            $b = New-Tunnel -Server "127.0.0.1:$port" -Token 'bob-pester-secret' -LocalPort $script:Http.Port -Name 'bob-web'
+            # Naming the account: the proof is checked against bob's token only, so alice's token under bob's name fails.
+            { New-Tunnel -Server "127.0.0.1:$port" -Token 'alice-pester-secret' -ClientName 'bob' -LocalPort $script:Http.Port -Name 'bob-wrong' } |
+                Should -Throw -ErrorId 'AuthenticationFailed*'
+            $b = New-Tunnel -Server "127.0.0.1:$port" -Token 'bob-pester-secret' -ClientName 'bob' -LocalPort $script:Http.Port -Name 'bob-web'
             @(Get-TunnelStats -Name 'srv-clients').Count | Should -Be 1
             $perTunnel = @($s | Get-TunnelStats -PerTunnel)
             $perTunnel.Count | Should -Be 3

@@ -150,6 +150,15 @@ public class ConfigTests
     }
 
     [Fact]
+    public void ClientName_names_the_account_and_must_be_printable()
+    {
+        Assert.Equal("alice", TunnelConfigLoader.ParseClient(Token + "clientName = \"alice\"\n").Options.ClientName);
+        Assert.Null(TunnelConfigLoader.ParseClient(Token).Options.ClientName);
+        ClientError(Token + "clientName = \"bad\\u202Ename\"\n", 2, "clientName");
+        ClientError(Token + "clientName = \"\"\n", 2, "clientName");
+    }
+
+    [Fact]
     public void CrLfAndBom_AreAccepted()
     {
         var result = TunnelConfigLoader.ParseServer("\uFEFFbindPort = 7001\r\nauth.token = \"s\"\r\n", "server.toml");

@@ -88,8 +88,9 @@ public sealed class LoginThrottleTests
         so.Clients.Add(new ClientAccount { Name = "alice", Token = "alice-token-5d1e8b2c" });
         var server = await f.StartServerAsync(so);
         var o = TunnelFixture.ClientOptions(server, token: "alice-token-5d1e8b2c");
+        o.ClientName = "alice";
         o.Tunnels.Add(new TunnelDefinition { Name = "named", LocalPort = echo.Port });
-        await using var alice = new TunnelClient(o, clientName: "alice");
+        await using var alice = new TunnelClient(o);
         await alice.StartAsync();
         Assert.Equal("alice", server.GetTunnelStatistics().Single().ClientName);
         // The shared token under alice's name is wrong: a hello that names an account proves that account's token.

@@ -47,7 +47,7 @@ public sealed class TunnelClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
-        ClientName = clientName;
+        ClientName = clientName ?? options.ClientName;
         _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Client");
         foreach (var t in options.Tunnels) _tunnels[t.Name] = new ClientTunnel(t, Totals);
         Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled);
@@ -60,7 +60,8 @@ public sealed class TunnelClient : IAsyncDisposable
     /// <summary>Stable id of this client instance; a reconnect replaces its own stale session on the server.</summary>
     public string ClientId { get; internal set; } = Guid.NewGuid().ToString("N");
 
-    /// <summary>Optional name the client gives itself on the server.</summary>
+    /// <summary>The account the client names in its hello (<see cref="TunnelClientOptions.ClientName"/>, or the name given to
+    /// the constructor), or null for the shared token.</summary>
     public string? ClientName { get; }
 
     /// <summary>Where the client stands.</summary>

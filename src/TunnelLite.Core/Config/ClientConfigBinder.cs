@@ -13,6 +13,12 @@ internal static class ClientConfigBinder
         if (root.GetString("serverAddr") is { } serverAddr) options.ServerAddress = serverAddr;
         if (root.GetPort("serverPort") is { } serverPort) options.ServerPort = serverPort;
         options.Token = SharedConfigKeys.ReadToken(root, tokenFallback);
+        if (root.GetString("clientName") is { } clientName)
+        {
+            if (clientName.Length > MaxNameLength || !Logging.PeerText.IsPrintable(clientName))
+                throw root.ValueError(root.Find("clientName")!, $"a client name must be 1-{MaxNameLength} printable characters");
+            options.ClientName = clientName;
+        }
 
         var transport = root.GetTable("transport");
         if (transport is not null)

@@ -11,8 +11,12 @@ public sealed class TunnelClientOptions
     /// <summary>The server's control port (frp: serverPort).</summary>
     public int ServerPort { get; set; } = 7000;
 
-    /// <summary>The shared secret. Never sent over the wire.</summary>
+    /// <summary>The shared secret, or the client's own token. Never sent over the wire.</summary>
     public string Token { get; set; } = "";
+
+    /// <summary>The account (a server's <c>[[clients]]</c> name) whose token <see cref="Token"/> is, or null for the shared
+    /// token. Named in the hello, the server checks only that account's token and throttles failures per account too.</summary>
+    public string? ClientName { get; set; }
 
     /// <summary>Idle authenticated data connections kept open so that a user connection is paired without a round trip (frp: transport.poolCount).</summary>
     public int PoolCount { get; set; } = 4;
@@ -54,6 +58,8 @@ public sealed class TunnelClientOptions
         if (string.IsNullOrWhiteSpace(ServerAddress)) throw new ArgumentException("A server address is required (serverAddr).", nameof(ServerAddress));
         if (ServerPort < 1 || ServerPort > 65535) throw new ArgumentException($"ServerPort {ServerPort} is not a port (1-65535).", nameof(ServerPort));
         if (string.IsNullOrEmpty(Token)) throw new ArgumentException("A token is required (auth.token).", nameof(Token));
+        if (ClientName is not null && (ClientName.Length is 0 or > 128 || !Logging.PeerText.IsPrintable(ClientName)))
+            throw new ArgumentException("A client name must be 1-128 printable characters (clientName).", nameof(ClientName));
         if (PoolCount < 0 || PoolCount > 1000) throw new ArgumentException($"PoolCount {PoolCount} must be between 0 and 1000.", nameof(PoolCount));
         if (HeartbeatInterval <= TimeSpan.Zero) throw new ArgumentException("HeartbeatInterval must be positive.", nameof(HeartbeatInterval));
         if (HeartbeatTimeout <= HeartbeatInterval) throw new ArgumentException("HeartbeatTimeout must be longer than HeartbeatInterval.", nameof(HeartbeatTimeout));

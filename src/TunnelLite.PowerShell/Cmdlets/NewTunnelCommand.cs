@@ -50,6 +50,13 @@ public sealed class NewTunnelCommand : EngineCmdletBase
     [ValidateLength(1, 128)]
     public string? Name { get; set; }
 
+    /// <summary>The account on the server (its <c>[[clients]]</c> name) whose own token -Token is; the server then checks
+    /// only that token. Leave it out for the shared token.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    [ValidateLength(1, 128)]
+    public string? ClientName { get; set; }
+
     /// <summary>Idle data connections kept ready, so that a user connection starts without a round trip. Default 4.</summary>
     [Parameter]
     [ValidateRange(0, 1000)]
@@ -190,6 +197,7 @@ public sealed class NewTunnelCommand : EngineCmdletBase
             options.Tls.ServerFingerprint = CertificateFingerprint;
         }
         if (TrustedCaPath is not null) options.Tls.TrustedCaFile = GetUnresolvedProviderPathFromPSPath(TrustedCaPath);
+        if (ClientName is not null) options.ClientName = ClientName;
         if (ConfigPath is null || bound.ContainsKey(nameof(PoolSize))) options.PoolCount = PoolSize;
         if (ConfigPath is null || bound.ContainsKey(nameof(TimeoutSec))) options.ConnectTimeout = TimeSpan.FromSeconds(TimeoutSec);
         RequireToken(options.Token, ConfigPath);
