@@ -1,16 +1,18 @@
 namespace TunnelLite.Server;
 
 /// <summary>Slots for connections to the control port that have not yet shown who they are. Capped per source
-/// (<see cref="SourcePrefix"/>) and in all; at either cap the oldest pending connection (of that source, or of all) is
-/// evicted to make room, so a new connection is never turned away for what strangers hold. A real client sends its
-/// preamble and first frame as soon as it has connected and holds a slot for about one round trip; a silent connection
-/// ages to the front of the queue and is the one evicted. A flood therefore only recycles the flooder's own connections
-/// (per source) or the oldest silent ones (in all), and a data connection, which leaves its slot as soon as its first
-/// frame shows what it is, never waits behind strangers.</summary>
+/// (<see cref="SourcePrefix"/>) and in all; at either cap a pending connection is evicted to make room, so a new
+/// connection is never turned away for what strangers hold. The victim is the oldest connection that has sent nothing
+/// yet (of that source, or of all), and only when there is none the oldest login in progress: a real client sends its
+/// preamble and first frame as soon as it has connected and holds a slot for about a round trip, while a silent
+/// connection ages to the front of the queue. A flood therefore only recycles the flooder's own connections (per source)
+/// or the oldest silent ones (in all), and a data connection, which leaves its slot as soon as its first frame shows what
+/// it is, never waits behind strangers.</summary>
 internal sealed class HandshakeAdmission
 {
     private readonly object _gate = new();
-    private readonly LinkedList<Ticket> _all = new();
+    private readonly LinkedList<Ticket> _silent = new();   // no first frame yet, oldest first
+    private readonly LinkedList<Ticket> _logins = new();   // said hello, login in progress, oldest first
     private readonly Dictionary<SourcePrefix, LinkedList<Ticket>> _bySource = new();
     private long _evictedPerSource, _evictedGlobal;
 
@@ -24,7 +26,7 @@ internal sealed class HandshakeAdmission
     public int MaxPendingPerSource { get; }
 
     /// <summary>Connections holding a slot now.</summary>
-    public int Pending { get { lock (_gate) return _all.Count; } }
+    public int Pending { get { lock (_gate) return _silent.Count + _logins.Count; } }
 
     /// <summary>Sources holding at least one slot now.</summary>
     public int Sources { get { lock (_gate) return _bySource.Count; } }
@@ -38,15 +40,16 @@ internal sealed class HandshakeAdmission
     /// <summary>A pending connection's slot. <see cref="Evicted"/> is cancelled when it must make room for a newer one.</summary>
     public sealed class Ticket
     {
+        private readonly CancellationTokenSource _evicted = new();
         internal Ticket(SourcePrefix source) => Source = source;
         public SourcePrefix Source { get; }
-        internal LinkedListNode<Ticket>? AllNode;
+        internal LinkedListNode<Ticket>? StageNode;   // in _silent or _logins
         internal LinkedListNode<Ticket>? SourceNode;
-        private readonly CancellationTokenSource _evicted = new();
+        internal bool SaidHello;
         /// <summary>Cancelled on eviction; the handler links it into its deadline.</summary>
         public CancellationToken Evicted => _evicted.Token;
         /// <summary>Why it was evicted, for the log; null while it holds its slot or left on its own.</summary>
-        public string? EvictionReason { get; internal set; }
+        public string? EvictionReason { get; private set; }
         internal void Evict(string reason)
         {
             EvictionReason = reason;
@@ -54,28 +57,26 @@ internal sealed class HandshakeAdmission
         }
     }
 
-    /// <summary>Takes a slot for a new connection from <paramref name="source"/>, evicting the oldest pending connection of
-    /// the source, or of all, when a cap is reached.</summary>
+    /// <summary>Takes a slot for a new connection from <paramref name="source"/>, evicting a pending connection of the
+    /// source, or of all, when a cap is reached.</summary>
     public Ticket Admit(SourcePrefix source)
     {
         var ticket = new Ticket(source);
         Ticket? victimOfSource = null, victimOfAll = null;
         lock (_gate)
         {
-            if (!_bySource.TryGetValue(source, out var mine))
-                _bySource[source] = mine = new LinkedList<Ticket>();
-            if (mine.Count >= MaxPendingPerSource)
+            if (_bySource.TryGetValue(source, out var mine) && mine.Count >= MaxPendingPerSource)
             {
-                victimOfSource = mine.First!.Value;
+                victimOfSource = OldestSilentOf(mine) ?? mine.First!.Value;
                 RemoveLocked(victimOfSource);
             }
-            else if (_all.Count >= MaxPending)
+            else if (_silent.Count + _logins.Count >= MaxPending)
             {
-                victimOfAll = _all.First!.Value;
+                victimOfAll = (_silent.First ?? _logins.First)!.Value;
                 RemoveLocked(victimOfAll);
             }
-            if (!_bySource.ContainsKey(source)) _bySource[source] = mine; // the victim may have been its last
-            ticket.AllNode = _all.AddLast(ticket);
+            if (!_bySource.TryGetValue(source, out mine)) _bySource[source] = mine = new LinkedList<Ticket>();
+            ticket.StageNode = _silent.AddLast(ticket);
             ticket.SourceNode = mine.AddLast(ticket);
         }
         // Cancel outside the lock: the victim's continuations may run inline and call Release.
@@ -87,9 +88,21 @@ internal sealed class HandshakeAdmission
         if (victimOfAll is not null)
         {
             Interlocked.Increment(ref _evictedGlobal);
-            victimOfAll.Evict($"{MaxPending} unfinished handshakes were open (maxPendingHandshakes) and it was the oldest");
+            victimOfAll.Evict($"{MaxPending} unfinished handshakes were open (maxPendingHandshakes) and it was the oldest {(victimOfAll.SaidHello ? "login" : "silent one")}");
         }
         return ticket;
+    }
+
+    /// <summary>The connection said hello: from now on it is evicted only when no silent connection is left to evict.</summary>
+    public void SaidHello(Ticket ticket)
+    {
+        lock (_gate)
+        {
+            if (ticket.StageNode is null || ticket.SaidHello) return;
+            _silent.Remove(ticket.StageNode);
+            ticket.SaidHello = true;
+            ticket.StageNode = _logins.AddLast(ticket);
+        }
     }
 
     /// <summary>Gives the slot back (idempotent; a no-op after eviction, which already took it).</summary>
@@ -97,15 +110,23 @@ internal sealed class HandshakeAdmission
     {
         lock (_gate)
         {
-            if (ticket.AllNode is null) return;
+            if (ticket.StageNode is null) return;
             RemoveLocked(ticket);
         }
     }
 
+    // A source holds at most MaxPendingPerSource tickets, so the scan is short.
+    private static Ticket? OldestSilentOf(LinkedList<Ticket> tickets)
+    {
+        for (var n = tickets.First; n is not null; n = n.Next)
+            if (!n.Value.SaidHello) return n.Value;
+        return null;
+    }
+
     private void RemoveLocked(Ticket t)
     {
-        _all.Remove(t.AllNode!);
-        t.AllNode = null;
+        (t.SaidHello ? _logins : _silent).Remove(t.StageNode!);
+        t.StageNode = null;
         var list = t.SourceNode!.List!;
         list.Remove(t.SourceNode);
         t.SourceNode = null;

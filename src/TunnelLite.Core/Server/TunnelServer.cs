@@ -351,6 +351,7 @@ public sealed class TunnelServer : IAsyncDisposable
                     }
                     return;
                 case FrameType.Hello:
+                    _admission.SaidHello(ticket);
                     // A login may take the rest of the handshake timeout (a challenge and an answer over a slow link).
                     var left = Options.HandshakeTimeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
                     deadline.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
