@@ -72,5 +72,18 @@ public sealed class MutualAuthenticationTests
             $"data {fake.DataConnections}, local {local.Accepted}");
         await Task.Delay(500);
         Assert.Equal(bound + 10, fake.DataConnections);
+        Assert.Equal(0, client.DataRequestsDropped); // 3,000 owed is within what a client keeps owing
+    }
+
+    [Fact]
+    public async Task Requests_beyond_what_a_client_keeps_owing_are_dropped_and_counted()
+    {
+        await using var local = new EchoService();
+        await using var fake = new FakeServer(TunnelFixture.Token, askFor: TunnelClient.MaxOwedDataConnections + 5000);
+        await using var client = new TunnelClient(Options(fake.Port, localPort: local.Port));
+        await client.StartAsync();
+        Assert.True(await TunnelFixture.WaitUntilAsync(() => client.DataRequestsDropped > 0, TimeSpan.FromSeconds(5)));
+        Assert.True(client.DataRequestsDropped >= 5000);
+        Assert.True(await TunnelFixture.WaitUntilAsync(() => fake.DataConnections == 4 + TunnelClient.DataConnectionMargin, TimeSpan.FromSeconds(10)));
     }
 }

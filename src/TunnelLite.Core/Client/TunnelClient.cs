@@ -32,6 +32,7 @@ public sealed class TunnelClient : IAsyncDisposable
     private int _dataOpen;                // data connections connecting or idle (not yet paired)
     private int _dataOwed;                // requested by the server, not yet opened
     private long _dataRequestsDropped;
+    private bool _dataDropLogged;
 
     /// <summary>Data connections allowed beyond the granted pool, connecting or idle at once: room for a burst of users.</summary>
     internal const int DataConnectionMargin = 32;
@@ -208,6 +209,7 @@ public sealed class TunnelClient : IAsyncDisposable
     {
         if (_stopping.IsCancellationRequested || count <= 0) return;
         var dropped = 0;
+        var firstDrop = false;
         lock (_dataGate)
         {
             if (!ReferenceEquals(session, _dataSession))
@@ -217,16 +219,17 @@ public sealed class TunnelClient : IAsyncDisposable
                 _dataSession = session;
                 _dataOwed = 0;
                 _dataOpen = 0;
+                _dataDropLogged = false;
             }
             var room = MaxOwedDataConnections - _dataOwed;
             if (count > room) dropped = count - room;
             _dataOwed += Math.Min(count, room);
+            if (dropped > 0 && !_dataDropLogged) firstDrop = _dataDropLogged = true;
         }
-        if (dropped > 0)
-        {
-            Interlocked.Add(ref _dataRequestsDropped, dropped);
-            _log.LogWarning("The server asked for {Count} more data connections than this client keeps owing ({Max}); they were ignored.", dropped, MaxOwedDataConnections);
-        }
+        if (dropped > 0) Interlocked.Add(ref _dataRequestsDropped, dropped);
+        // Once per session: a server that keeps asking must not flood this client's log either.
+        if (firstDrop)
+            _log.LogWarning("The server asked for more data connections than this client keeps owing ({Max}); the rest are ignored for this session.", MaxOwedDataConnections);
         OpenOwedDataConnections();
     }
 
