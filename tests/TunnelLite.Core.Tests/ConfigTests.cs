@@ -46,7 +46,7 @@ public class ConfigTests
         var o = result.Options;
         Assert.Equal("0.0.0.0", o.BindAddress);
         Assert.Equal(7000, o.ControlPort);
-        Assert.Equal("12345678", o.Token);
+        Assert.Equal("12345678", o.Token.Reveal());
         Assert.Equal(new[] { new PortRange(2000, 3000), new PortRange(3001, 3001), new PortRange(3003, 3003), new PortRange(4000, 50000) }, o.AllowPorts);
         Assert.Equal(5, o.MaxPoolCount);
         Assert.Equal(TimeSpan.FromSeconds(90), o.HeartbeatTimeout);
@@ -60,7 +60,7 @@ public class ConfigTests
         var o = result.Options;
         Assert.Equal("x.x.x.x", o.ServerAddress);
         Assert.Equal(7000, o.ServerPort);
-        Assert.Equal("12345678", o.Token);
+        Assert.Equal("12345678", o.Token.Reveal());
         Assert.Equal(5, o.PoolCount);
         Assert.Equal(TimeSpan.FromSeconds(30), o.HeartbeatInterval);
         Assert.Equal(TimeSpan.FromSeconds(90), o.HeartbeatTimeout);
@@ -81,7 +81,7 @@ public class ConfigTests
         var o = result.Options;
         Assert.Equal("::", o.BindAddress);
         Assert.Equal(7443, o.ControlPort);
-        Assert.Equal("correct horse battery staple", o.Token);
+        Assert.Equal("correct horse battery staple", o.Token.Reveal());
         Assert.Empty(o.AllowPorts);
         Assert.Equal(20, o.MaxPoolCount);
         Assert.Equal(TimeSpan.FromSeconds(15), o.HeartbeatInterval);
@@ -98,7 +98,7 @@ public class ConfigTests
         var o = result.Options;
         Assert.Equal("tunnel.example.com", o.ServerAddress);
         Assert.Equal(7443, o.ServerPort);
-        Assert.Equal("correct horse battery staple", o.Token);
+        Assert.Equal("correct horse battery staple", o.Token.Reveal());
         Assert.Equal(2, o.PoolCount);
         Assert.Equal(TimeSpan.FromSeconds(15), o.HeartbeatInterval);
         Assert.Equal(TimeSpan.FromSeconds(45), o.HeartbeatTimeout);
@@ -133,7 +133,7 @@ public class ConfigTests
     public void AuthToken_AnyTomlSpelling_Loads(string toml)
     {
         var result = TunnelConfigLoader.ParseServer(toml, "server.toml");
-        Assert.Equal("s3", result.Options.Token);
+        Assert.Equal("s3", result.Options.Token.Reveal());
         Assert.Empty(result.Warnings);
     }
 
@@ -548,9 +548,9 @@ public sealed class ConfigTokenFallbackTests
     public void A_token_from_the_command_line_stands_in_for_a_missing_auth_token()
     {
         var server = TunnelLite.Config.TunnelConfigLoader.ParseServer("bindPort = 7100\n", "s.toml", tokenFallback: "from-cli");
-        Assert.Equal("from-cli", server.Options.Token);
+        Assert.Equal("from-cli", server.Options.Token.Reveal());
         var client = TunnelLite.Config.TunnelConfigLoader.ParseClient("serverAddr = \"h\"\n[[proxies]]\nname = \"a\"\ntype = \"tcp\"\nlocalPort = 22\n", "c.toml", tokenFallback: "from-cli");
-        Assert.Equal("from-cli", client.Options.Token);
+        Assert.Equal("from-cli", client.Options.Token.Reveal());
         // Without a fallback the missing token is still an error naming the key.
         var e = Assert.Throws<TunnelLite.Config.TunnelConfigException>(() => TunnelLite.Config.TunnelConfigLoader.ParseServer("bindPort = 7100\n", "s.toml"));
         Assert.Equal("auth.token", e.Key);
@@ -644,7 +644,7 @@ public class ServerClientsConfigTests
         var r = TunnelConfigLoader.ParseServer(toml, "server.toml");
         Assert.Empty(r.Warnings);
         var o = r.Options;
-        Assert.Equal("", o.Token);
+        Assert.Equal("", o.Token.Reveal());
         Assert.Equal(2, o.Clients.Count);
         Assert.Equal("alice", o.Clients[0].Name);
         Assert.Equal(new[] { new PortRange(20000, 20009), new PortRange(8080, 8080) }, o.Clients[0].AllowPorts);

@@ -8,7 +8,7 @@ public sealed class ClientAccount
     public string Name { get; set; } = "";
 
     /// <summary>This client's own secret; unique per server, and not the shared token.</summary>
-    public string Token { get; set; } = "";
+    public Security.Secret Token { get; set; } = Security.Secret.Empty;
 
     /// <summary>Ports this client may bind; empty means the server's <see cref="TunnelServerOptions.AllowPorts"/>. A port must
     /// be allowed by both.</summary>

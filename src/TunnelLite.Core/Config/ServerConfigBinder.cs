@@ -13,9 +13,10 @@ internal static class ServerConfigBinder
         if (root.GetPort("bindPort") is { } bindPort) options.ControlPort = bindPort;
         var clients = root.GetTableArray("clients");
         // With every client listed under [[clients]], the shared token is optional.
-        options.Token = SharedConfigKeys.ReadToken(root, tokenFallback ?? (clients is { Count: > 0 } ? "" : null));
+        var sharedToken = SharedConfigKeys.ReadToken(root, tokenFallback ?? (clients is { Count: > 0 } ? "" : null));
+        options.Token = sharedToken;
         if (root.GetArray("allowPorts") is { } allowPorts) options.AllowPorts = ReadAllowPorts(allowPorts);
-        if (clients is not null) options.Clients = ReadClients(clients, options.Token);
+        if (clients is not null) options.Clients = ReadClients(clients, sharedToken);
 
         var transport = root.GetTable("transport");
         if (transport is not null)

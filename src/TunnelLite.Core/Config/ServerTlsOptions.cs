@@ -18,7 +18,7 @@ public sealed class ServerTlsOptions
     public string? PfxFile { get; set; }
 
     /// <summary>Password of <see cref="PfxFile"/> (transport.tls.pfxPassword); null when it has none.</summary>
-    public string? PfxPassword { get; set; }
+    public Security.Secret? PfxPassword { get; set; }
 
     /// <summary>Throws <see cref="ArgumentException"/> when the settings contradict each other.</summary>
     public void Validate()

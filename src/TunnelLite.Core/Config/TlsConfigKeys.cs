@@ -1,3 +1,5 @@
+using TunnelLite.Security;
+
 namespace TunnelLite.Config;
 
 /// <summary>The <c>transport.tls</c> table of frps.toml and frpc.toml. Names follow frp where it has the key
@@ -13,7 +15,7 @@ internal static class TlsConfigKeys
             CertificateFile = ReadFile(tls, "certFile"),
             KeyFile = ReadFile(tls, "keyFile"),
             PfxFile = ReadFile(tls, "pfxFile"),
-            PfxPassword = tls.GetString("pfxPassword", allowEmpty: true),
+            PfxPassword = tls.GetString("pfxPassword", allowEmpty: true) is { } password ? Secret.From(password) : null,
         };
         if (options.PfxFile is not null && options.CertificateFile is not null)
             throw tls.ValueError(tls.Find("pfxFile")!, "write either pfxFile or certFile (with keyFile), not both");

@@ -12,7 +12,7 @@ public sealed class TunnelClientOptions
     public int ServerPort { get; set; } = 7000;
 
     /// <summary>The shared secret, or the client's own token. Never sent over the wire.</summary>
-    public string Token { get; set; } = "";
+    public Security.Secret Token { get; set; } = Security.Secret.Empty;
 
     /// <summary>The account (a server's <c>[[clients]]</c> name) whose token <see cref="Token"/> is, or null for the shared
     /// token. Named in the hello, the server checks only that account's token and throttles failures per account too.</summary>
@@ -57,7 +57,7 @@ public sealed class TunnelClientOptions
     {
         if (string.IsNullOrWhiteSpace(ServerAddress)) throw new ArgumentException("A server address is required (serverAddr).", nameof(ServerAddress));
         if (ServerPort < 1 || ServerPort > 65535) throw new ArgumentException($"ServerPort {ServerPort} is not a port (1-65535).", nameof(ServerPort));
-        if (string.IsNullOrEmpty(Token)) throw new ArgumentException("A token is required (auth.token).", nameof(Token));
+        if (Token is null || Token.IsEmpty) throw new ArgumentException("A token is required (auth.token).", nameof(Token));
         if (ClientName is not null && (ClientName.Length is 0 or > 128 || !Logging.PeerText.IsPrintable(ClientName)))
             throw new ArgumentException("A client name must be 1-128 printable characters (clientName).", nameof(ClientName));
         if (PoolCount < 0 || PoolCount > 1000) throw new ArgumentException($"PoolCount {PoolCount} must be between 0 and 1000.", nameof(PoolCount));

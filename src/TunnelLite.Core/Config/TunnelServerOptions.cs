@@ -13,7 +13,7 @@ public sealed class TunnelServerOptions
 
     /// <summary>The shared secret, for clients without an account of their own. Never sent over the wire. May be empty when
     /// <see cref="Clients"/> lists every client.</summary>
-    public string Token { get; set; } = "";
+    public Security.Secret Token { get; set; } = Security.Secret.Empty;
 
     /// <summary>Clients with their own tokens, ports and tunnel quota (config <c>[[clients]]</c>).</summary>
     public List<ClientAccount> Clients { get; set; } = new();
@@ -96,7 +96,8 @@ public sealed class TunnelServerOptions
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
     {
-        if (string.IsNullOrEmpty(Token) && Clients.Count == 0)
+        if (Token is null) throw new ArgumentException("Token must not be null; use Secret.Empty for none.", nameof(Token));
+        if (Token.IsEmpty && Clients.Count == 0)
             throw new ArgumentException("A token is required (auth.token), or clients with their own tokens ([[clients]]): clients prove they know one before they can open tunnels.", nameof(Token));
         ValidateClients();
         if (ControlPort < 0 || ControlPort > 65535) throw new ArgumentException($"ControlPort {ControlPort} is not a port (0-65535).", nameof(ControlPort));
@@ -123,16 +124,17 @@ public sealed class TunnelServerOptions
     private void ValidateClients()
     {
         var names = new HashSet<string>(StringComparer.Ordinal);
-        var tokens = new HashSet<string>(StringComparer.Ordinal);
+        var tokens = new List<Security.Secret>();
         foreach (var c in Clients)
         {
             if (string.IsNullOrWhiteSpace(c.Name) || c.Name.Length > 128 || c.Name.Any(char.IsControl))
                 throw new ArgumentException("Each client needs a name of 1-128 printable characters.", nameof(Clients));
             if (!names.Add(c.Name)) throw new ArgumentException($"Client '{c.Name}' is listed twice.", nameof(Clients));
-            if (string.IsNullOrEmpty(c.Token)) throw new ArgumentException($"Client '{c.Name}' has no token.", nameof(Clients));
+            if (c.Token is null || c.Token.IsEmpty) throw new ArgumentException($"Client '{c.Name}' has no token.", nameof(Clients));
             // A token must say who the client is: two accounts, or an account and the shared token, may not share one.
-            if (c.Token == Token || !tokens.Add(c.Token))
+            if (c.Token.SameAs(Token) || tokens.Any(t => t.SameAs(c.Token)))
                 throw new ArgumentException($"Client '{c.Name}' has a token that another client or the shared auth.token also has; each must be unique.", nameof(Clients));
+            tokens.Add(c.Token);
             if (c.MaxTunnels < 0) throw new ArgumentException($"Client '{c.Name}': maxTunnels must be 0 (no limit) or more.", nameof(Clients));
         }
     }

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
-using System.Text;
+using TunnelLite.Security;
 
 namespace TunnelLite.Protocol;
 
@@ -23,16 +23,16 @@ public static class TokenProof
     public static byte[] NewNonce() => RandomNumberGenerator.GetBytes(ProtocolConstants.NonceSize);
 
     /// <summary>The client's login proof: HMAC(token, label || clientNonce || serverNonce).</summary>
-    public static byte[] ForClient(string token, ReadOnlySpan<byte> clientNonce, ReadOnlySpan<byte> serverNonce) =>
-        Compute(Key(token), ClientLabel, clientNonce, serverNonce, default);
+    public static byte[] ForClient(Secret token, ReadOnlySpan<byte> clientNonce, ReadOnlySpan<byte> serverNonce) =>
+        Compute(token.Utf8, ClientLabel, clientNonce, serverNonce, default);
 
     /// <summary>The server's answering proof: HMAC(token, label || clientNonce || serverNonce || sessionId).</summary>
-    public static byte[] ForServer(string token, ReadOnlySpan<byte> clientNonce, ReadOnlySpan<byte> serverNonce, ReadOnlySpan<byte> sessionId) =>
-        Compute(Key(token), ServerLabel, clientNonce, serverNonce, sessionId);
+    public static byte[] ForServer(Secret token, ReadOnlySpan<byte> clientNonce, ReadOnlySpan<byte> serverNonce, ReadOnlySpan<byte> sessionId) =>
+        Compute(token.Utf8, ServerLabel, clientNonce, serverNonce, sessionId);
 
     /// <summary>The session key both ends derive: HMAC(token, label || clientNonce || serverNonce). A secret like the token.</summary>
-    public static byte[] SessionKey(string token, ReadOnlySpan<byte> clientNonce, ReadOnlySpan<byte> serverNonce) =>
-        Compute(Key(token), SessionLabel, clientNonce, serverNonce, default);
+    public static byte[] SessionKey(Secret token, ReadOnlySpan<byte> clientNonce, ReadOnlySpan<byte> serverNonce) =>
+        Compute(token.Utf8, SessionLabel, clientNonce, serverNonce, default);
 
     /// <summary>A data connection's proof: HMAC(sessionKey, label || sessionId || counter as 8 bytes big-endian).</summary>
     public static byte[] ForData(ReadOnlySpan<byte> sessionKey, ReadOnlySpan<byte> sessionId, long counter)
@@ -45,8 +45,6 @@ public static class TokenProof
     /// <summary>Constant-time comparison of an expected and a received proof.</summary>
     public static bool Matches(ReadOnlySpan<byte> expected, ReadOnlySpan<byte> received) =>
         expected.Length == received.Length && CryptographicOperations.FixedTimeEquals(expected, received);
-
-    private static byte[] Key(string token) => Encoding.UTF8.GetBytes(token);
 
     private static byte[] Compute(ReadOnlySpan<byte> key, ReadOnlySpan<byte> label, ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, ReadOnlySpan<byte> c)
     {

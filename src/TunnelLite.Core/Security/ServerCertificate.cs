@@ -51,11 +51,11 @@ internal sealed class ServerCertificate
         }
     }
 
-    private static ServerCertificate FromPfx(string pfxFile, string? password)
+    private static ServerCertificate FromPfx(string pfxFile, Secret? password)
     {
         try
         {
-            var cert = new X509Certificate2(pfxFile, password, KeyStorage);
+            var cert = new X509Certificate2(pfxFile, password?.Reveal(), KeyStorage);
             if (!cert.HasPrivateKey)
             {
                 cert.Dispose();

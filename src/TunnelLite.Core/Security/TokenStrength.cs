@@ -90,10 +90,11 @@ public static class TokenStrength
 
     /// <summary>The warning to log when <paramref name="token"/> is weak, or null when it is not. <paramref name="whose"/>
     /// names the token ("The shared token (auth.token)"); the warning never contains the token or any part of it.</summary>
-    public static string? WarningFor(string token, string whose)
+    public static string? WarningFor(Secret token, string whose)
     {
+        ArgumentNullException.ThrowIfNull(token);
         ArgumentNullException.ThrowIfNull(whose);
-        var assessment = Assess(token);
+        var assessment = Assess(token.Reveal());
         return assessment.IsWeak
             ? $"{whose} is weak: {assessment.Reason}. Without TLS an on-path observer who sees a login can test guesses against it offline; use New-TunnelToken for a strong one."
             : null;
@@ -104,7 +105,7 @@ public static class TokenStrength
     public static IEnumerable<string> WarningsFor(TunnelServerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (!string.IsNullOrEmpty(options.Token) && WarningFor(options.Token, "The shared token (auth.token, -Token)") is { } shared)
+        if (!options.Token.IsEmpty && WarningFor(options.Token, "The shared token (auth.token, -Token)") is { } shared)
             yield return shared;
         foreach (var client in options.Clients)
             if (WarningFor(client.Token, $"The token of client '{client.Name}' ([[clients]])") is { } own)

@@ -519,7 +519,7 @@ public sealed class TunnelServer : IAsyncDisposable
     }
 
     /// <summary>Who proved the token: the shared token (no account) or one client's own.</summary>
-    private sealed record Identity(string Token, ClientAccount? Account);
+    private sealed record Identity(Secret Token, ClientAccount? Account);
 
     /// <summary>Which secret the proof was made with. A hello that names an account is checked against that account's token
     /// only; one that names none against the shared token and every account, each in constant time, so the time taken
@@ -527,7 +527,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private Identity? Identify(HelloMessage hello, byte[] serverNonce, byte[] proof)
     {
         Identity? found = null;
-        if (hello.Account is null && Options.Token.Length > 0 && TokenProof.Matches(TokenProof.ForClient(Options.Token, hello.Nonce, serverNonce), proof))
+        if (hello.Account is null && !Options.Token.IsEmpty && TokenProof.Matches(TokenProof.ForClient(Options.Token, hello.Nonce, serverNonce), proof))
             found = new Identity(Options.Token, null);
         foreach (var c in Options.Clients)
         {

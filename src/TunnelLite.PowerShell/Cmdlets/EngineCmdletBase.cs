@@ -44,9 +44,9 @@ public abstract class EngineCmdletBase : PSCmdlet
     }
 
     /// <summary>Refuses options that ended up without a token.</summary>
-    private protected void RequireToken(string token, string? configPath)
+    private protected void RequireToken(Security.Secret token, string? configPath)
     {
-        if (string.IsNullOrEmpty(token))
+        if (token.IsEmpty)
             ThrowTerminatingError(TunnelErrors.InvalidArgument("TokenRequired", "A token is required: pass -Token, or set auth.token in the configuration file.", configPath));
     }
 }

@@ -5,6 +5,7 @@ using TunnelLite.Config;
 using TunnelLite.Forwarding;
 using TunnelLite.PowerShell.Internal;
 using TunnelLite.PowerShell.Jobs;
+using TunnelLite.Security;
 
 namespace TunnelLite.PowerShell.Cmdlets;
 
@@ -14,10 +15,12 @@ namespace TunnelLite.PowerShell.Cmdlets;
 public sealed class NewTunnelCommand : EngineCmdletBase
 {
     private const string ParametersSet = "Parameters";
+    private const string CredentialSet = "Credential";
     private const string ConfigSet = "Config";
 
     /// <summary>The server's control endpoint, 'host:port' (port 7000 when omitted; IPv6 as '[::1]:7000').</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = ParametersSet)]
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = CredentialSet)]
     [Parameter(ParameterSetName = ConfigSet)]
     [ValidateNotNullOrEmpty]
     public string? Server { get; set; }
@@ -29,23 +32,35 @@ public sealed class NewTunnelCommand : EngineCmdletBase
     [ValidateNotNull]
     public SecureString? Token { get; set; }
 
+    /// <summary>The client's account and token in one: the user name is the client name (its <c>[[clients]]</c> entry on
+    /// the server), the password the token. Instead of -Token and -ClientName, e.g. from Get-Credential or Get-Secret.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = CredentialSet)]
+    [Parameter(ParameterSetName = ConfigSet)]
+    [Credential]
+    [ValidateNotNull]
+    public PSCredential? Credential { get; set; }
+
     /// <summary>Port of the local service to expose.</summary>
     [Parameter(Mandatory = true, ParameterSetName = ParametersSet)]
+    [Parameter(Mandatory = true, ParameterSetName = CredentialSet)]
     [ValidateRange(1, 65535)]
     public int LocalPort { get; set; }
 
     /// <summary>Address of the local service, as seen from this machine. Default 127.0.0.1.</summary>
     [Parameter(ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = CredentialSet)]
     [ValidateNotNullOrEmpty]
     public string LocalAddress { get; set; } = "127.0.0.1";
 
     /// <summary>The public port on the server; 0 (the default) lets the server pick one from its allowed ports.</summary>
     [Parameter(ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = CredentialSet)]
     [ValidateRange(0, 65535)]
     public int RemotePort { get; set; }
 
     /// <summary>Name of the tunnel, unique on its server. Default 'MACHINE-LOCALPORT'.</summary>
     [Parameter(ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = CredentialSet)]
     [ValidateNotNullOrEmpty]
     [ValidateLength(1, 128)]
     public string? Name { get; set; }
@@ -137,7 +152,8 @@ public sealed class NewTunnelCommand : EngineCmdletBase
             return;
         }
         var shared = new SharedClient(client, logger);
-        var jobs = client.Tunnels.Select(t => new TunnelJob(t.Name, MyInvocation.Line ?? "New-Tunnel", shared)).ToList();
+        // The job's Command describes the tunnel rather than quoting the input line, which may hold a plain-text token.
+        var jobs = client.Tunnels.Select(t => new TunnelJob(t.Name, $"New-Tunnel {t.Name} -> {t.LocalEndpoint} via {target}", shared)).ToList();
         foreach (var job in jobs)
         {
             job.Start();
@@ -149,7 +165,7 @@ public sealed class NewTunnelCommand : EngineCmdletBase
 
     private TunnelClientOptions BuildOptions()
     {
-        RejectEmptyToken(Token);
+        RejectEmptyToken(Token ?? Credential?.Password);
         TunnelClientOptions options;
         if (ConfigPath is not null)
         {
@@ -180,7 +196,20 @@ public sealed class NewTunnelCommand : EngineCmdletBase
                 ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidServerAddress", e.Message, Server));
             }
         }
-        if (Token is not null) options.Token = SecureStringTransformationAttribute.ToPlainText(Token);
+        if (Token is not null && Credential is not null)
+            ThrowTerminatingError(TunnelErrors.InvalidArgument("TokenAndCredential", "Give the token once: -Token or -Credential, not both.", null));
+        if (Token is not null) options.Token = Secret.From(Token);
+        if (Credential is not null)
+        {
+            options.Token = Secret.From(Credential.Password);
+            var user = Credential.UserName?.TrimStart('\\');
+            if (!string.IsNullOrEmpty(user))
+            {
+                if (ClientName is not null && ClientName != user)
+                    ThrowTerminatingError(TunnelErrors.InvalidArgument("ClientNameMismatch", $"-ClientName '{ClientName}' and the user name of -Credential '{user}' differ; the user name is the client name.", ClientName));
+                options.ClientName = user;
+            }
+        }
         if (bound.ContainsKey(nameof(ForwardingMode))) options.ForwardingMode = ForwardingMode;
         if (bound.ContainsKey(nameof(Tls))) options.Tls.Enabled = Tls.IsPresent;
         if (CertificateFingerprint is not null || TrustedCaPath is not null)

@@ -4,6 +4,7 @@ using TunnelLite.Config;
 using TunnelLite.Forwarding;
 using TunnelLite.PowerShell.Internal;
 using TunnelLite.PowerShell.Jobs;
+using TunnelLite.Security;
 using TunnelLite.Server;
 
 namespace TunnelLite.PowerShell.Cmdlets;
@@ -109,7 +110,8 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
         }
         if (server.CertificateFingerprint is { } fingerprint)
             WriteVerbose($"TLS is on; certificate SHA-256 fingerprint {fingerprint}.");
-        var job = new TunnelServerJob(Name ?? $"server-{server.ControlEndpoint!.Port}", MyInvocation.Line ?? "Start-TunnelServer", logger);
+        // The job's Command describes the server rather than quoting the input line, which may hold a plain-text token.
+        var job = new TunnelServerJob(Name ?? $"server-{server.ControlEndpoint!.Port}", $"Start-TunnelServer on {server.ControlEndpoint}", logger);
         job.Attach(server);
         TunnelJobSourceAdapter.Register(this, job);
         WriteVerbose($"Tunnel server '{job.Name}' listens on {server.ControlEndpoint}; allowed ports: {(options.AllowPorts.Count == 0 ? "any" : string.Join(", ", options.AllowPorts))}.");
@@ -131,7 +133,7 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
         var bound = MyInvocation.BoundParameters;
         if (ConfigPath is null || bound.ContainsKey(nameof(BindAddress))) options.BindAddress = BindAddress;
         if (ConfigPath is null || bound.ContainsKey(nameof(ControlPort))) options.ControlPort = ControlPort;
-        if (Token is not null) options.Token = SecureStringTransformationAttribute.ToPlainText(Token);
+        if (Token is not null) options.Token = Secret.From(Token);
         if (bound.ContainsKey(nameof(ForwardingMode))) options.ForwardingMode = ForwardingMode;
         ApplyTls(options.Tls, bound);
         if (AllowPorts is not null)
@@ -172,6 +174,6 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
         tls.CertificateFile = isPfx ? null : path;
         tls.KeyFile = isPfx || CertificateKeyPath is null ? null : GetUnresolvedProviderPathFromPSPath(CertificateKeyPath);
         tls.PfxFile = isPfx ? path : null;
-        tls.PfxPassword = isPfx && CertificatePassword is not null ? SecureStringTransformationAttribute.ToPlainText(CertificatePassword) : null;
+        tls.PfxPassword = isPfx && CertificatePassword is not null ? Secret.From(CertificatePassword) : null;
     }
 }
