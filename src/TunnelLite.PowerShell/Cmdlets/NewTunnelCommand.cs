@@ -165,6 +165,8 @@ public sealed class NewTunnelCommand : EngineCmdletBase
 
     private TunnelClientOptions BuildOptions()
     {
+        if (Token is not null && Credential is not null)
+            ThrowTerminatingError(TunnelErrors.InvalidArgument("TokenAndCredential", "Give the token once: -Token or -Credential, not both.", null));
         RejectEmptyToken(Token ?? Credential?.Password);
         TunnelClientOptions options;
         if (ConfigPath is not null)
@@ -196,8 +198,6 @@ public sealed class NewTunnelCommand : EngineCmdletBase
                 ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidServerAddress", e.Message, Server));
             }
         }
-        if (Token is not null && Credential is not null)
-            ThrowTerminatingError(TunnelErrors.InvalidArgument("TokenAndCredential", "Give the token once: -Token or -Credential, not both.", null));
         if (Token is not null) options.Token = Secret.From(Token);
         if (Credential is not null)
         {
