@@ -52,7 +52,7 @@ public class TlsConfigTests
         var tls = TunnelConfigLoader.ParseServer(toml, "frps.toml").Options.Tls;
         Assert.True(tls.Enabled);
         Assert.Equal(certs.PfxFile, tls.PfxFile);
-        Assert.Equal(TestCertificates.PfxPassword, tls.PfxPassword);
+        Assert.Equal(TestCertificates.PfxPassword, tls.PfxPassword?.Reveal());
     }
 
     [Fact]
