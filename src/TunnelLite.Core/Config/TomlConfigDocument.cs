@@ -67,16 +67,18 @@ internal sealed class TomlConfigDocument
         {
             // Thrown rather than reported for limits such as nesting deeper than 64 levels; it may carry no position,
             // and its message may advise on TomlSerializerOptions, which means nothing to whoever edits the file.
+            // The inner exception is dropped: its message quotes the text of the file, which may hold a secret.
             if (e.Diagnostics is { Count: > 0 } diagnostics && diagnostics.FirstOrDefault(m => m.Kind == DiagnosticMessageKind.Error) is { } d)
-                throw document.Error(d.Span.Start.Line >= 0 ? d.Span.Start.Line + 1 : e.Line, null, "invalid TOML: " + d.Message, e);
-            throw document.Error(e.Line, null, "invalid TOML: " + FirstSentence(e.Message), e);
+                throw document.Error(d.Span.Start.Line >= 0 ? d.Span.Start.Line + 1 : e.Line, null, "invalid TOML: " + TomlDiagnostics.Clean(d.Message));
+            throw document.Error(e.Line, null, "invalid TOML: " + TomlDiagnostics.Clean(FirstSentence(e.Message)));
         }
 
         if (syntax.HasErrors)
         {
             // The first error is the cause; the ones after it are mostly the parser losing its footing.
             var first = syntax.Diagnostics.First(d => d.Kind == DiagnosticMessageKind.Error);
-            throw document.Error(first.Span.Start.Line >= 0 ? first.Span.Start.Line + 1 : null, null, "invalid TOML: " + first.Message);
+            int? line = first.Span.Start.Line >= 0 ? first.Span.Start.Line + 1 : null;
+            throw document.Error(line, null, "invalid TOML: " + TomlDiagnostics.Clean(first.Message) + TomlDiagnostics.Hint(text, line));
         }
 
         var builder = new Builder(document);

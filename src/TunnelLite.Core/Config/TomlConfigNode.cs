@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 using Tomlyn;
 
 namespace TunnelLite.Config;
@@ -25,6 +26,10 @@ internal abstract class TomlConfigNode
     /// <summary>1-based line where the key (or table header) was written.</summary>
     public int Line { get; }
 
+    /// <summary>The path without array indices, e.g. <c>proxies.localPort</c> for <c>proxies[1].localPort</c>: the form in
+    /// which tables of keys (<see cref="SecretKeys"/>) name a key.</summary>
+    public string SchemaPath => Regex.Replace(Path, @"\[\d+\]", "");
+
     /// <summary>"a string", "an integer"...: how the node reads in a "found ..." message.</summary>
     public abstract string Description { get; }
 
@@ -41,7 +46,7 @@ internal sealed class TomlConfigValue : TomlConfigNode
     /// <summary>string, long, double, bool or <see cref="TomlDateTime"/>.</summary>
     public object Value { get; }
 
-    public override string Description => Value switch
+    public override string Description => SecretKeys.IsSecret(SchemaPath) ? SecretKeys.Describe(Value) : Value switch
     {
         string s => $"a string (\"{Shorten(s)}\")",
         long l => $"an integer ({l.ToString(CultureInfo.InvariantCulture)})",
