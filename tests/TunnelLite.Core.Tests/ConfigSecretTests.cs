@@ -36,6 +36,10 @@ public class ConfigSecretTests
         { "pfxPassword as an integer", $"auth.token = \"x\"\ntransport.tls.pfxPassword = {Digits}\n" },
         { "pfxPassword without pfxFile", $"auth.token = \"x\"\ntransport.tls.pfxPassword = \"{Secret}\"\n" },
         { "empty method next to the token", $"auth.token = \"{Secret}\"\nauth.method = \"\"\n" },
+        { "misspelled token", $"auth.tokn = \"{Secret}\"\n" },
+        { "unknown key next to the token", $"auth.token = \"{Secret}\"\nallowPort = []\n" },
+        { "unknown key holding the secret", $"auth.token = \"x\"\nauth.secret = \"{Secret}\"\n" },
+        { "harmless key holding a secret", $"auth.token = \"{Secret}\"\nwebServer.password = \"{Secret}\"\n" },
     };
 
     public static TheoryData<string, string> ClientFiles => new()

@@ -38,15 +38,6 @@ internal sealed class TomlConfigDocument
     public ConfigWarning Warning(int line, string key, string detail) =>
         new(FilePath, line, key, TunnelConfigException.Format(FilePath, line, key, detail));
 
-    /// <summary>Warnings for all keys no binder read, in file order.</summary>
-    public IReadOnlyList<ConfigWarning> CollectUnknownKeys()
-    {
-        var warnings = new List<ConfigWarning>();
-        Root.CollectUnknownKeys(warnings);
-        warnings.Sort((a, b) => a.Line.CompareTo(b.Line));
-        return warnings;
-    }
-
     /// <summary>Parses TOML text; throws <see cref="TunnelConfigException"/> for text over the size cap and for TOML errors.</summary>
     public static TomlConfigDocument Parse(string text, string? filePath)
     {

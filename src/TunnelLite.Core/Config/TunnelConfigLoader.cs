@@ -7,10 +7,12 @@ namespace TunnelLite.Config;
 /// so that an existing frps.toml / frpc.toml using only what TunnelLite supports (tcp proxies) loads unchanged.
 /// </summary>
 /// <remarks>
-/// Keys TunnelLite does not know (frp has many: <c>log.*</c>, <c>webServer.*</c>, <c>transport.tcpMux</c>...) are
-/// returned as <see cref="ConfigWarning"/>s rather than refused, so that a file shared with frp still loads.
-/// Anything that would change behaviour (a proxy type other than tcp, another auth method, an out-of-range value)
-/// is a <see cref="TunnelConfigException"/> naming file, line and key. Files over 1 MiB are refused.
+/// Strict, like frp: a key TunnelLite does not know is a <see cref="TunnelConfigException"/> naming file, line and key,
+/// with the nearest known key as a suggestion, because a typo such as <c>allowPort</c> would otherwise leave the server
+/// wide open. frp's keys whose absence is harmless here (<c>log.*</c>, <c>webServer.*</c>, <c>transport.tcpMux</c>...)
+/// are returned as <see cref="ConfigWarning"/>s instead, so that a file shared with frp still loads; the list is
+/// <see cref="FrpKeys"/>. Anything that would change behaviour (a proxy type other than tcp, another auth method, an
+/// out-of-range value) is an error too. Files over 1 MiB are refused.
 /// </remarks>
 public static class TunnelConfigLoader
 {
@@ -65,8 +67,10 @@ public static class TunnelConfigLoader
         ArgumentNullException.ThrowIfNull(tomlText);
         var document = TomlConfigDocument.Parse(tomlText, fileName);
         var options = ServerConfigBinder.Bind(document, tokenFallback);
+        // Before Validate(): a complaint about a value may stem from a misspelled key that was not read.
+        var warnings = UnusedKeys.Check(document);
         ValidateOptions(document, options.Validate, ServerKeys);
-        return new ConfigLoadResult<TunnelServerOptions>(options, document.CollectUnknownKeys());
+        return new ConfigLoadResult<TunnelServerOptions>(options, warnings);
     }
 
     /// <summary>Reads a client configuration (frpc.toml) from <paramref name="path"/>.</summary>
@@ -90,8 +94,9 @@ public static class TunnelConfigLoader
         ArgumentNullException.ThrowIfNull(tomlText);
         var document = TomlConfigDocument.Parse(tomlText, fileName);
         var options = ClientConfigBinder.Bind(document, tokenFallback);
+        var warnings = UnusedKeys.Check(document);
         ValidateOptions(document, options.Validate, ClientKeys);
-        return new ConfigLoadResult<TunnelClientOptions>(options, document.CollectUnknownKeys());
+        return new ConfigLoadResult<TunnelClientOptions>(options, warnings);
     }
 
     /// <summary>
