@@ -6,7 +6,8 @@ using Tomlyn.Syntax;
 namespace TunnelLite.Config;
 
 /// <summary>
-/// A configuration file parsed into a <see cref="TomlConfigTable"/> tree that remembers the line of every key.
+/// A configuration file parsed into a <see cref="TomlConfigTable"/> tree that remembers the line of every key, with the
+/// <c>{{ .Envs.NAME }}</c> templates of its string values expanded (<see cref="EnvironmentTemplates"/>).
 /// Tomlyn's syntax tree (<see cref="SyntaxParser"/>) has the positions but spreads one table over dotted keys,
 /// <c>[header]</c> sections and inline tables; this class merges them the way TOML defines, so that
 /// <c>auth.token = "x"</c>, <c>[auth] token = "x"</c> and <c>auth = { token = "x" }</c> read the same.
@@ -135,7 +136,14 @@ internal sealed class TomlConfigDocument
         {
             switch (value)
             {
-                case StringValueSyntax s: return new TomlConfigValue(document, path, line, s.Value ?? "");
+                case StringValueSyntax s:
+                {
+                    var written = s.Value ?? "";
+                    var expansion = EnvironmentTemplates.Expand(written, Environment.GetEnvironmentVariable, detail => document.Error(line, path, detail));
+                    return expansion.Expanded
+                        ? new TomlConfigValue(document, path, line, expansion.Value, written, expansion.HasLiteralText)
+                        : new TomlConfigValue(document, path, line, written);
+                }
                 case IntegerValueSyntax i: return new TomlConfigValue(document, path, line, i.Value);
                 case FloatValueSyntax f: return new TomlConfigValue(document, path, line, f.Value);
                 case BooleanValueSyntax b: return new TomlConfigValue(document, path, line, b.Value);

@@ -40,14 +40,28 @@ internal abstract class TomlConfigNode
 /// <summary>A TOML scalar: string, integer, float, boolean or date-time.</summary>
 internal sealed class TomlConfigValue : TomlConfigNode
 {
-    public TomlConfigValue(TomlConfigDocument document, string path, int line, object value)
-        : base(document, path, line) => Value = value;
+    public TomlConfigValue(TomlConfigDocument document, string path, int line, object value, string? template = null, bool heldByFile = true)
+        : base(document, path, line)
+    {
+        Value = value;
+        Template = template;
+        HeldByFile = heldByFile;
+    }
 
-    /// <summary>string, long, double, bool or <see cref="TomlDateTime"/>.</summary>
+    /// <summary>string, long, double, bool or <see cref="TomlDateTime"/>; a string with its templates expanded.</summary>
     public object Value { get; }
+
+    /// <summary>The string as written, when it held <c>{{ .Envs.NAME }}</c> templates; null otherwise.</summary>
+    public string? Template { get; }
+
+    /// <summary>False when the value came from the environment only (the string was nothing but templates): then the
+    /// file does not hold it, which matters when it is a secret.</summary>
+    public bool HeldByFile { get; }
 
     public override string Description => SecretKeys.IsSecret(SchemaPath) ? SecretKeys.Describe(Value) : Value switch
     {
+        // The template, not what it expanded to: a variable may hold a secret that the key's name does not announce.
+        string when Template is { } t => $"a string (\"{Shorten(t)}\", expanded from the environment)",
         string s => $"a string (\"{Shorten(s)}\")",
         long l => $"an integer ({l.ToString(CultureInfo.InvariantCulture)})",
         double d => $"a float ({d.ToString(CultureInfo.InvariantCulture)})",
