@@ -5,7 +5,13 @@ namespace TunnelLite.Tests;
 
 public class ConfigTests
 {
-    private static string Data(string name) => Path.Combine(AppContext.BaseDirectory, "TestData", name);
+    private static string Data(string name)
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "TestData", name);
+        // Kept as an operator keeps a file with a token, readable by its owner only: others could read it (a warning).
+        TempFile.MakePrivate(path);
+        return path;
+    }
 
     private static string RepoFile(string relativePath)
     {
@@ -111,7 +117,9 @@ public class ConfigTests
     [Fact]
     public void ExampleServerConfig_Loads()
     {
-        var result = TunnelConfigLoader.LoadServer(RepoFile(Path.Combine("examples", "server.toml")));
+        // A private copy: a checkout leaves the example readable by others, which is a warning of its own.
+        using var copy = new TempFile(File.ReadAllText(RepoFile(Path.Combine("examples", "server.toml"))));
+        var result = TunnelConfigLoader.LoadServer(copy.Path);
         Assert.Empty(result.Warnings);
         Assert.Equal(7000, result.Options.ControlPort);
         Assert.Equal(new[] { new PortRange(20000, 20100), new PortRange(8080, 8080) }, result.Options.AllowPorts);
@@ -120,7 +128,8 @@ public class ConfigTests
     [Fact]
     public void ExampleClientConfig_Loads()
     {
-        var result = TunnelConfigLoader.LoadClient(RepoFile(Path.Combine("examples", "client.toml")));
+        using var copy = new TempFile(File.ReadAllText(RepoFile(Path.Combine("examples", "client.toml"))));
+        var result = TunnelConfigLoader.LoadClient(copy.Path);
         Assert.Empty(result.Warnings);
         Assert.Equal(new[] { "ssh", "web" }, result.Options.Tunnels.Select(t => t.Name));
     }
@@ -526,15 +535,22 @@ public class ConfigTests
         Assert.Equal("20000-20100", PortRange.Parse("20000-20100").ToString());
     }
 
-    private sealed class TempFile : IDisposable
+    /// <summary>A file with a token, readable and writable by its owner only (mode 600), as TunnelLite asks.</summary>
+    internal sealed class TempFile : IDisposable
     {
         public TempFile(string contents)
         {
             Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"tunnellite-config-{Guid.NewGuid():N}.toml");
             File.WriteAllText(Path, contents);
+            MakePrivate(Path);
         }
 
         public string Path { get; }
+
+        public static void MakePrivate(string path)
+        {
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
 
         public void Dispose() => File.Delete(Path);
     }

@@ -33,6 +33,24 @@ internal sealed class TomlConfigDocument
     /// <summary>Line of the key at <paramref name="path"/> if the file has it, e.g. to locate an error found by <c>Validate()</c>.</summary>
     public int? LineOf(string path) => _lines.TryGetValue(path, out var line) ? line : null;
 
+    /// <summary>Every node of the file (tables, arrays, their items and values), parents before children.</summary>
+    public IEnumerable<TomlConfigNode> Nodes() => Below(Root).Prepend(Root);
+
+    private static IEnumerable<TomlConfigNode> Below(TomlConfigNode node)
+    {
+        var children = node switch
+        {
+            TomlConfigTable t => t.Entries.Select(e => e.Value),
+            TomlConfigArray a => a.Items,
+            _ => [],
+        };
+        foreach (var child in children)
+        {
+            yield return child;
+            foreach (var grandchild in Below(child)) yield return grandchild;
+        }
+    }
+
     public TunnelConfigException Error(int? line, string? key, string detail, Exception? inner = null) =>
         new(FilePath, line, key, detail, inner);
 

@@ -54,7 +54,8 @@ public static class TunnelConfigLoader
     public static ConfigLoadResult<TunnelServerOptions> LoadServer(string path, string? tokenFallback = null)
     {
         var fullPath = ResolvePath(path);
-        return ParseServer(ReadFile(fullPath), fullPath, tokenFallback);
+        var (text, mode) = ReadFile(fullPath);
+        return Load(text, fullPath, mode, document => ServerConfigBinder.Bind(document, tokenFallback), o => o.Validate, ServerKeys);
     }
 
     /// <summary>Reads a server configuration (frps.toml) from TOML text.</summary>
@@ -65,12 +66,7 @@ public static class TunnelConfigLoader
     public static ConfigLoadResult<TunnelServerOptions> ParseServer(string tomlText, string? fileName = null, string? tokenFallback = null)
     {
         ArgumentNullException.ThrowIfNull(tomlText);
-        var document = TomlConfigDocument.Parse(tomlText, fileName);
-        var options = ServerConfigBinder.Bind(document, tokenFallback);
-        // Before Validate(): a complaint about a value may stem from a misspelled key that was not read.
-        var warnings = UnusedKeys.Check(document);
-        ValidateOptions(document, options.Validate, ServerKeys);
-        return new ConfigLoadResult<TunnelServerOptions>(options, warnings);
+        return Load(tomlText, fileName, null, document => ServerConfigBinder.Bind(document, tokenFallback), o => o.Validate, ServerKeys);
     }
 
     /// <summary>Reads a client configuration (frpc.toml) from <paramref name="path"/>.</summary>
@@ -81,7 +77,8 @@ public static class TunnelConfigLoader
     public static ConfigLoadResult<TunnelClientOptions> LoadClient(string path, string? tokenFallback = null)
     {
         var fullPath = ResolvePath(path);
-        return ParseClient(ReadFile(fullPath), fullPath, tokenFallback);
+        var (text, mode) = ReadFile(fullPath);
+        return Load(text, fullPath, mode, document => ClientConfigBinder.Bind(document, tokenFallback), o => o.Validate, ClientKeys);
     }
 
     /// <summary>Reads a client configuration (frpc.toml) from TOML text.</summary>
@@ -92,11 +89,23 @@ public static class TunnelConfigLoader
     public static ConfigLoadResult<TunnelClientOptions> ParseClient(string tomlText, string? fileName = null, string? tokenFallback = null)
     {
         ArgumentNullException.ThrowIfNull(tomlText);
-        var document = TomlConfigDocument.Parse(tomlText, fileName);
-        var options = ClientConfigBinder.Bind(document, tokenFallback);
-        var warnings = UnusedKeys.Check(document);
-        ValidateOptions(document, options.Validate, ClientKeys);
-        return new ConfigLoadResult<TunnelClientOptions>(options, warnings);
+        return Load(tomlText, fileName, null, document => ClientConfigBinder.Bind(document, tokenFallback), o => o.Validate, ClientKeys);
+    }
+
+    /// <summary>Parses, checks the file's permissions (<paramref name="mode"/> is null for text without a file, and on
+    /// Windows), binds, judges the keys no binder read, and validates.</summary>
+    private static ConfigLoadResult<T> Load<T>(string text, string? fileName, UnixFileMode? mode, Func<TomlConfigDocument, T> bind,
+        Func<T, Action> validate, Dictionary<string, string> keys)
+    {
+        var document = TomlConfigDocument.Parse(text, fileName);
+        var warnings = new List<ConfigWarning>();
+        // First: a secret that others can replace makes every other value of the file suspect.
+        if (mode is { } m) ConfigFilePermissions.Check(document, m, warnings);
+        var options = bind(document);
+        // Before Validate(): a complaint about a value may stem from a misspelled key that was not read.
+        warnings.AddRange(UnusedKeys.Check(document));
+        ValidateOptions(document, validate(options), keys);
+        return new ConfigLoadResult<T>(options, warnings.OrderBy(w => w.Line).ToList());
     }
 
     /// <summary>
@@ -130,8 +139,9 @@ public static class TunnelConfigLoader
         }
     }
 
-    /// <summary>Reads at most 1 MiB (plus one byte, to notice more) so that a wrong path cannot make us read a huge file.</summary>
-    private static string ReadFile(string fullPath)
+    /// <summary>Reads at most 1 MiB (plus one byte, to notice more) so that a wrong path cannot make us read a huge file;
+    /// also returns the mode of the file read (null on Windows), taken from the same handle so that it is this file's.</summary>
+    private static (string Text, UnixFileMode? Mode) ReadFile(string fullPath)
     {
         if (Directory.Exists(fullPath))
             throw new TunnelConfigException(fullPath, null, null, "this is a directory, not a configuration file");
@@ -140,9 +150,11 @@ public static class TunnelConfigLoader
 
         byte[] buffer;
         int length = 0;
+        UnixFileMode? mode = null;
         try
         {
             using var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            if (!OperatingSystem.IsWindows()) mode = File.GetUnixFileMode(stream.SafeFileHandle);
             if (stream.CanSeek && stream.Length > TomlConfigDocument.MaxSizeBytes) throw TooLarge(fullPath);
             buffer = new byte[TomlConfigDocument.MaxSizeBytes + 1];
             int read;
@@ -165,7 +177,7 @@ public static class TunnelConfigLoader
         try
         {
             // TOML is UTF-8 by definition; refusing bad bytes beats silently turning them into U+FFFD inside a token.
-            return StrictUtf8.GetString(bytes);
+            return (StrictUtf8.GetString(bytes), mode);
         }
         catch (DecoderFallbackException e)
         {

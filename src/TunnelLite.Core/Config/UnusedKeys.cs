@@ -96,29 +96,12 @@ internal static class UnusedKeys
             var caseOnly = string.Equals(near, key, StringComparison.OrdinalIgnoreCase);
             return $"; did you mean {table.ChildPath(near)}?{(caseOnly ? " (keys are case-sensitive)" : "")}";
         }
-        foreach (var other in Tables(document.Root))
+        foreach (var other in document.Nodes().OfType<TomlConfigTable>())
         {
             if (ReferenceEquals(other, table)) continue;
             if (other.Known.FirstOrDefault(k => string.Equals(k, key, StringComparison.OrdinalIgnoreCase)) is { } elsewhere)
                 return $"; did you mean {other.ChildPath(elsewhere)}?";
         }
         return "";
-    }
-
-    private static IEnumerable<TomlConfigTable> Tables(TomlConfigTable table)
-    {
-        yield return table;
-        foreach (var (_, node) in table.Entries)
-        {
-            var children = node switch
-            {
-                TomlConfigTable t => [t],
-                TomlConfigArray a => a.Items.OfType<TomlConfigTable>(),
-                _ => [],
-            };
-            foreach (var child in children)
-                foreach (var t in Tables(child))
-                    yield return t;
-        }
     }
 }
