@@ -216,6 +216,21 @@ public class ConfigStrictnessTests
         }
     }
 
+    [Fact]
+    public void The_help_lists_every_ignored_and_refused_frp_key()
+    {
+        string? root = null;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null && root is null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "TunnelLite.slnx"))) root = dir.FullName;
+        var help = File.ReadAllText(Path.Combine(root!, "docs", "about_TunnelLite.md"));
+        foreach (var entry in FrpKeys.Harmless.Concat(FrpKeys.Refused))
+        {
+            // The help lists a proxy's keys under [[proxies]] entries, without the prefix.
+            var written = entry.Pattern.StartsWith("proxies.", StringComparison.Ordinal) ? entry.Pattern["proxies.".Length..] : entry.Pattern;
+            Assert.True(help.Contains(written, StringComparison.Ordinal), $"docs/about_TunnelLite.md does not name {written}");
+        }
+    }
+
     private static string Concrete(string pattern) => pattern.EndsWith(".*", StringComparison.Ordinal) ? pattern[..^2] + ".x" : pattern;
 
     /// <summary>Loads <paramref name="path"/> = "x" as a client key (inside a proxy for proxies.*) and as a server key.</summary>
