@@ -6,7 +6,7 @@ namespace TunnelLite.Tests;
 /// such messages end up in consoles, job streams and bug reports.</summary>
 public class ConfigSecretTests
 {
-    private const string Secret = "Zq8wK3vN7pR2xT5m";
+    private const string Secret = "kQzVxwN7pR2xT5mJ";
     private const string Digits = "8472913650";
 
     // Each file is broken (or merely warned about) on purpose, with the secret where a secret goes.
