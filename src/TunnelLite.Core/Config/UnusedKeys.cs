@@ -32,8 +32,8 @@ internal static class UnusedKeys
                     errors.Add((node, more => table.ValueError(node, $"frp key not supported: {entry.Reason}{more}")));
                     break;
                 default:
-                    var detail = "unknown key" + Suggestion(document, table, key);
-                    errors.Add((node, more => table.ValueError(node, detail + more)));
+                    // Only the first error's message is made, so only one key is ever compared with the whole document.
+                    errors.Add((node, more => table.ValueError(node, "unknown key" + Suggestion(document, table, key) + more)));
                     break;
             }
         }
