@@ -96,6 +96,41 @@ transport.tcpMux = true
         $err.Exception.Message | Should -Match 'bad.toml:1: bindPort'
     }
 
+    It 'refuses an unknown key with InvalidConfig, suggesting the known one (allowPort: did you mean allowPorts?)' {
+        $file = Join-Path $TestDrive 'typo.toml'
+        "bindAddr = `"127.0.0.1`"`nbindPort = $(Get-FreeTcpPort)`nauth.token = `"$($script:Token)`"`nallowPort = [ { start = 25000, end = 25010 } ]" |
+            Set-Content $file
+        $err = $null
+        try { Start-TunnelServer -ConfigPath $file -Name 'srv-typo' } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -Be 'InvalidConfig,TunnelLite.PowerShell.Cmdlets.StartTunnelServerCommand'
+        $err.Exception.Message | Should -BeLike '*typo.toml:4: allowPort: unknown key; did you mean allowPorts?*'
+        Get-Tunnel -Name 'srv-typo' -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    }
+
+    It 'takes the token from {{ .Envs.NAME }}, and names an unset variable with InvalidConfig' {
+        $port = Get-FreeTcpPort
+        $name = "TUNNELLITE_PESTER_$([guid]::NewGuid().ToString('N').Substring(0, 8).ToUpperInvariant())"
+        $file = Join-Path $TestDrive 'env.toml'
+        "bindAddr = `"127.0.0.1`"`nbindPort = $port`nauth.token = `"{{ .Envs.$name }}`"" | Set-Content $file
+        try {
+            $err = $null
+            try { Start-TunnelServer -ConfigPath $file -Name 'srv-env' } catch { $err = $_ }
+            $err.FullyQualifiedErrorId | Should -BeLike 'InvalidConfig*'
+            $err.Exception.Message | Should -BeLike "*env.toml:3: auth.token: the environment variable $name is not set*"
+
+            [Environment]::SetEnvironmentVariable($name, $script:Token)
+            # Not held by the file, so no permission warning either.
+            $s = Start-TunnelServer -ConfigPath $file -Name 'srv-env' -WarningVariable warnings -WarningAction SilentlyContinue
+            $warnings | Should -BeNullOrEmpty
+            $t = New-Tunnel -Server "127.0.0.1:$port" -Token $script:Token -LocalPort $script:Http.Port -Name 'env-web'
+            [Text.Encoding]::UTF8.GetString((Invoke-HttpDownload -Port $t.RemotePort)) | Should -Match 'behind the NAT'
+        }
+        finally {
+            [Environment]::SetEnvironmentVariable($name, $null)
+            Get-Tunnel -Name 'env-web', 'srv-env' -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
+        }
+    }
+
     It 'serves clients with tokens of their own from [[clients]], each bound to its ports and quota' {
         $port = Get-FreeTcpPort
         $file = Join-Path $TestDrive 'clients.toml'

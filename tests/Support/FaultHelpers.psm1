@@ -4,6 +4,11 @@ Set-StrictMode -Version Latest
 
 Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1')   # Start-ChildPwsh, Read-ChildLine
 
+function Protect-ConfigFile([string] $Path) {
+    # The files hold the token: owner-only, as TunnelLite asks (readable by others is a warning, writable an error).
+    if (-not $IsWindows) { [IO.File]::SetUnixFileMode($Path, [IO.UnixFileMode]'UserRead, UserWrite') }
+}
+
 function New-FaultServerConfig {
     # Writes a server TOML file (frps keys) into Directory and returns its path. Transport: more [transport] keys, in
     # order, e.g. [ordered]@{ userConnectionTimeout = 2; maxConnectionsPerTunnel = 100000 }; they win over the ones above
@@ -26,6 +31,7 @@ auth.token = "$Token"
 [transport]
 $($lines -join "`n")
 "@ | Set-Content -LiteralPath $path -Encoding utf8NoBOM
+    Protect-ConfigFile $path
     $path
 }
 
@@ -52,6 +58,7 @@ localIP = "127.0.0.1"
 localPort = $LocalPort
 remotePort = $RemotePort
 "@ | Set-Content -LiteralPath $path -Encoding utf8NoBOM
+    Protect-ConfigFile $path
     $path
 }
 

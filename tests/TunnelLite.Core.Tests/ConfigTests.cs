@@ -5,7 +5,13 @@ namespace TunnelLite.Tests;
 
 public class ConfigTests
 {
-    private static string Data(string name) => Path.Combine(AppContext.BaseDirectory, "TestData", name);
+    private static string Data(string name)
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "TestData", name);
+        // Kept as an operator keeps a file with a token, readable by its owner only: others could read it (a warning).
+        TempFile.MakePrivate(path);
+        return path;
+    }
 
     private static string RepoFile(string relativePath)
     {
@@ -111,7 +117,9 @@ public class ConfigTests
     [Fact]
     public void ExampleServerConfig_Loads()
     {
-        var result = TunnelConfigLoader.LoadServer(RepoFile(Path.Combine("examples", "server.toml")));
+        // A private copy: a checkout leaves the example readable by others, which is a warning of its own.
+        using var copy = new TempFile(File.ReadAllText(RepoFile(Path.Combine("examples", "server.toml"))));
+        var result = TunnelConfigLoader.LoadServer(copy.Path);
         Assert.Empty(result.Warnings);
         Assert.Equal(7000, result.Options.ControlPort);
         Assert.Equal(new[] { new PortRange(20000, 20100), new PortRange(8080, 8080) }, result.Options.AllowPorts);
@@ -120,7 +128,8 @@ public class ConfigTests
     [Fact]
     public void ExampleClientConfig_Loads()
     {
-        var result = TunnelConfigLoader.LoadClient(RepoFile(Path.Combine("examples", "client.toml")));
+        using var copy = new TempFile(File.ReadAllText(RepoFile(Path.Combine("examples", "client.toml"))));
+        var result = TunnelConfigLoader.LoadClient(copy.Path);
         Assert.Empty(result.Warnings);
         Assert.Equal(new[] { "ssh", "web" }, result.Options.Tunnels.Select(t => t.Name));
     }
@@ -165,10 +174,10 @@ public class ConfigTests
         Assert.Equal(7001, result.Options.ControlPort);
     }
 
-    // ---- Warnings ----
+    // ---- Warnings and unknown keys (more in ConfigStrictnessTests) ----
 
     [Fact]
-    public void UnknownKeys_AreWarnings_WithFullPathAndLine()
+    public void HarmlessFrpKeys_AreWarnings_WithFullPathAndLine()
     {
         const string toml = """
             bindPort = 7000
@@ -188,14 +197,13 @@ public class ConfigTests
             result.Warnings.Select(w => (w.Key, w.Line)));
         var first = result.Warnings[0];
         Assert.Equal("frps.toml", first.FilePath);
-        Assert.StartsWith("frps.toml:3: transport.tcpMux: ", first.Message);
-        Assert.Contains("unknown", first.Message);
+        Assert.StartsWith("frps.toml:3: transport.tcpMux: frp key ignored: ", first.Message);
     }
 
     [Fact]
-    public void UnknownKeyInProxy_IsWarning_NamingTheProxyEntry()
+    public void KeysInProxy_HarmlessIsWarning_UnknownIsError_NamingTheProxyEntry()
     {
-        const string toml = ProxyHead + """
+        const string proxies = """
             [[proxies]]
             name = "a"
             type = "tcp"
@@ -205,23 +213,22 @@ public class ConfigTests
             name = "b"
             type = "tcp"
             localPort = 23
-            transport.useEncryption = true
+            healthCheck.type = "tcp"
             """;
-        var result = TunnelConfigLoader.ParseClient(toml, "client.toml");
+        var result = TunnelConfigLoader.ParseClient(ProxyHead + proxies, "client.toml");
         var w = Assert.Single(result.Warnings);
-        Assert.Equal("proxies[1].transport.useEncryption", w.Key);
+        Assert.Equal("proxies[1].healthCheck.type", w.Key);
         Assert.Equal(12, w.Line);
+
+        var e = ClientError(ProxyHead + proxies + "\nlocalAddr = \"10.0.0.1\"\n", 13, "proxies[1].localAddr");
+        Assert.Contains("proxy 'b': unknown key", e.Message);
     }
 
     [Fact]
-    public void MisCasedKey_IsWarning_SuggestingTheKnownKey()
+    public void MisCasedKey_IsError_SuggestingTheKnownKey()
     {
-        var result = TunnelConfigLoader.ParseServer("BindPort = 7001\n" + Token, "server.toml");
-        var w = Assert.Single(result.Warnings);
-        Assert.Equal("BindPort", w.Key);
-        Assert.Equal(1, w.Line);
-        Assert.Contains("did you mean 'bindPort'", w.Message);
-        Assert.Equal(7000, result.Options.ControlPort);
+        var e = ServerError("BindPort = 7001\n" + Token, 1, "BindPort");
+        Assert.Equal("server.toml:1: BindPort: unknown key; did you mean bindPort? (keys are case-sensitive)", e.Message);
     }
 
     // ---- Errors: ports ----
@@ -528,15 +535,22 @@ public class ConfigTests
         Assert.Equal("20000-20100", PortRange.Parse("20000-20100").ToString());
     }
 
-    private sealed class TempFile : IDisposable
+    /// <summary>A file with a token, readable and writable by its owner only (mode 600), as TunnelLite asks.</summary>
+    internal sealed class TempFile : IDisposable
     {
         public TempFile(string contents)
         {
             Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"tunnellite-config-{Guid.NewGuid():N}.toml");
             File.WriteAllText(Path, contents);
+            MakePrivate(Path);
         }
 
         public string Path { get; }
+
+        public static void MakePrivate(string path)
+        {
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
 
         public void Dispose() => File.Delete(Path);
     }
@@ -688,9 +702,14 @@ public class ServerClientsConfigTests
     }
 
     [Fact]
-    public void Unknown_keys_in_a_client_are_warnings()
+    public void Unknown_keys_in_a_client_are_errors_naming_it_with_a_suggestion()
     {
-        var r = TunnelConfigLoader.ParseServer("[[clients]]\nname = \"a\"\ntoken = \"x\"\ncolour = \"red\"\n", "server.toml");
-        Assert.Contains(r.Warnings, w => w.Message.Contains("colour") || w.ToString().Contains("colour"));
+        var e = Error("[[clients]]\nname = \"a\"\ntoken = \"x\"\ncolour = \"red\"\nmaxTunnel = 2\n");
+        Assert.Equal(4, e.Line);
+        Assert.Equal("clients[0].colour", e.Key);
+        Assert.Contains("unknown key", e.Message);
+        Assert.Contains("and 1 more: clients[0].maxTunnel (line 5)", e.Message);
+        e = Error("[[clients]]\nname = \"a\"\ntoken = \"x\"\nmaxTunnel = 2\n");
+        Assert.EndsWith("clients[0].maxTunnel: unknown key; did you mean clients[0].maxTunnels?", e.Message);
     }
 }

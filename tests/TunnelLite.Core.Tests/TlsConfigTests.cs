@@ -30,6 +30,7 @@ public class TlsConfigTests
             certFile = "server.pem"
             keyFile = "server.key"
             """);
+        ConfigTests.TempFile.MakePrivate(file); // else a warning: the file holds a token and others could read it
         var result = TunnelConfigLoader.LoadServer(file);
         var tls = result.Options.Tls;
         Assert.True(tls.Enabled);

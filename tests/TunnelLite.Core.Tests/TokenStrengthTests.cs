@@ -59,7 +59,9 @@ public sealed class TokenStrengthTests
     public void The_token_of_the_readme_is_known_to_be_an_example()
     {
         var readme = File.ReadAllLines(RepoFile("README.md"));
-        var tokens = readme.SelectMany(l => System.Text.RegularExpressions.Regex.Matches(l, "auth\\.token = \"([^\"]*)\"").Select(m => m.Groups[1].Value)).ToList();
+        var tokens = readme.SelectMany(l => System.Text.RegularExpressions.Regex.Matches(l, "auth\\.token = \"([^\"]*)\"").Select(m => m.Groups[1].Value))
+            .Where(t => !t.StartsWith("{{", StringComparison.Ordinal)) // a template, which takes the token from the environment
+            .ToList();
         Assert.NotEmpty(tokens);
         Assert.All(tokens, t => Assert.Equal("it is a well-known example value", TokenStrength.Assess(t).Reason));
     }

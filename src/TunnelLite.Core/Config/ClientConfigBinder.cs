@@ -28,14 +28,18 @@ internal static class ClientConfigBinder
             if (SharedConfigKeys.ReadForwardingMode(transport) is { } mode) options.ForwardingMode = mode;
             if (transport.GetSeconds("heartbeatTimeout") is { } timeout) options.HeartbeatTimeout = timeout;
             if (transport.GetTable("tls") is { } tls) options.Tls = TlsConfigKeys.ReadClient(tls);
+            // frpc's other protocols (kcp, quic, websocket, wss) would be spoken as plain TCP if ignored: wss would lose its TLS.
+            if (transport.GetString("protocol") is { } protocol && protocol != "tcp")
+                throw transport.ValueError(transport.Find("protocol")!,
+                    $"\"{protocol}\" is not supported; TunnelLite connects over TCP only (\"tcp\"), encrypted with transport.tls.enable = true");
         }
         SharedConfigKeys.CheckHeartbeats(transport, root, options.HeartbeatInterval, options.HeartbeatTimeout);
 
-        if (root.GetTableArray("proxies") is { } proxies) options.Tunnels = ReadProxies(proxies);
+        if (root.GetTableArray("proxies") is { } proxies) options.Tunnels = ReadProxies(proxies, options.Tls.Enabled);
         return options;
     }
 
-    private static List<TunnelDefinition> ReadProxies(IReadOnlyList<TomlConfigTable> proxies)
+    private static List<TunnelDefinition> ReadProxies(IReadOnlyList<TomlConfigTable> proxies, bool tls)
     {
         var tunnels = new List<TunnelDefinition>(proxies.Count);
         var firstLineByName = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -60,6 +64,12 @@ internal static class ClientConfigBinder
                             ?? throw proxy.MissingError("localPort", "localPort is required: the port of the local service to expose");
             // 0 asks the server to pick a free port from its allowPorts, as in frp.
             var remotePort = proxy.GetPort("remotePort", allowZero: true) ?? 0;
+
+            // frpc encrypts such a proxy's bytes with the token; TunnelLite encrypts whole connections with TLS, so the
+            // key is honoured only when TLS is on, never by sending in plain text what the file asked to encrypt.
+            if (proxy.GetTable("transport") is { } proxyTransport && proxyTransport.GetBool("useEncryption") is true && !tls)
+                throw proxy.ValueError(proxyTransport.Find("useEncryption")!,
+                    "useEncryption = true asks for encrypted traffic, which TunnelLite gives with TLS only: set transport.tls.enable = true at the top of the file");
 
             tunnels.Add(new TunnelDefinition { Name = name, LocalAddress = localAddress, LocalPort = localPort, RemotePort = remotePort });
         }

@@ -16,6 +16,6 @@ public sealed class ConfigLoadResult<T>
     /// <summary>The loaded options; they have passed their own <c>Validate()</c>.</summary>
     public T Options { get; }
 
-    /// <summary>Ignored keys and similar, in file order; empty when the file was used in full.</summary>
+    /// <summary>Ignored frp keys and similar, in file order; empty when the file was used in full.</summary>
     public IReadOnlyList<ConfigWarning> Warnings { get; }
 }

@@ -18,6 +18,13 @@ internal static class ServerConfigBinder
         if (root.GetArray("allowPorts") is { } allowPorts) options.AllowPorts = ReadAllowPorts(allowPorts);
         if (clients is not null) options.Clients = ReadClients(clients, sharedToken);
 
+        // frps' names for two limits that TunnelLite keeps under transport; 0 in maxPortsPerClient is frp's "no limit".
+        var maxPorts = root.GetInt("maxPortsPerClient", 0, MaxTunnelsLimit);
+        var maxPortsReading = SynonymKeys.Read<int>(root, "maxPortsPerClient", maxPorts is 0 ? MaxTunnelsLimit : maxPorts, _ => Show(maxPorts.GetValueOrDefault()));
+        var userConnReading = SynonymKeys.Read(root, "userConnTimeout", root.GetSeconds("userConnTimeout"), Seconds);
+        SynonymKeys.Reading<int> maxTunnelsReading = default;
+        SynonymKeys.Reading<TimeSpan> userConnectionReading = default;
+
         var transport = root.GetTable("transport");
         if (transport is not null)
         {
@@ -26,7 +33,7 @@ internal static class ServerConfigBinder
             if (SharedConfigKeys.ReadForwardingMode(transport) is { } mode) options.ForwardingMode = mode;
             if (transport.GetSeconds("heartbeatTimeout") is { } timeout) options.HeartbeatTimeout = timeout;
             if (transport.GetSeconds("handshakeTimeout") is { } handshake) options.HandshakeTimeout = handshake;
-            if (transport.GetSeconds("userConnectionTimeout") is { } user) options.UserConnectionTimeout = user;
+            userConnectionReading = SynonymKeys.Read(transport, "userConnectionTimeout", transport.GetSeconds("userConnectionTimeout"), Seconds);
             if (transport.GetSeconds("preambleTimeout") is { } preamble) options.PreambleTimeout = preamble;
             if (transport.GetInt("maxPendingHandshakes", 1, 100_000) is { } pending) options.MaxPendingHandshakes = pending;
             if (transport.GetInt("maxPendingHandshakesPerSource", 1, 100_000) is { } pendingPerSource) options.MaxPendingHandshakesPerSource = pendingPerSource;
@@ -35,7 +42,7 @@ internal static class ServerConfigBinder
             if (transport.GetInt("descriptorReserve", 64, 1_000_000) is { } reserve) options.DescriptorReserve = reserve;
             if (transport.GetInt("maxPendingUserConnections", 1, 1_000_000) is { } waiting) options.MaxPendingUserConnections = waiting;
             if (transport.GetInt("maxConnectionsPerTunnel", 1, 1_000_000) is { } perTunnel) options.MaxConnectionsPerTunnel = perTunnel;
-            if (transport.GetInt("maxTunnelsPerClient", 1, 100_000) is { } tunnelsPerClient) options.MaxTunnelsPerClient = tunnelsPerClient;
+            maxTunnelsReading = SynonymKeys.Read(transport, "maxTunnelsPerClient", transport.GetInt("maxTunnelsPerClient", 1, MaxTunnelsLimit), Show);
             if (transport.GetInt("authFailureDelay", 0, 3600) is { } authDelay)
             {
                 options.AuthFailureDelay = TimeSpan.FromSeconds(authDelay);
@@ -44,8 +51,17 @@ internal static class ServerConfigBinder
             if (transport.GetTable("tls") is { } tls) options.Tls = TlsConfigKeys.ReadServer(tls);
         }
         SharedConfigKeys.CheckHeartbeats(transport, root, options.HeartbeatInterval, options.HeartbeatTimeout);
+        if (SynonymKeys.Agree(maxPortsReading, maxTunnelsReading) is { } maxTunnels) options.MaxTunnelsPerClient = maxTunnels;
+        if (SynonymKeys.Agree(userConnReading, userConnectionReading) is { } userTimeout) options.UserConnectionTimeout = userTimeout;
         return options;
     }
+
+    /// <summary>The largest tunnel quota a file may set; it stands for frp's "no limit" (maxPortsPerClient = 0).</summary>
+    private const int MaxTunnelsLimit = 100_000;
+
+    private static string Show(int n) => n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary><c>[[clients]]</c>: name, token, allowPorts and maxTunnels of each client with a token of its own.</summary>
     private static List<ClientAccount> ReadClients(IReadOnlyList<TomlConfigTable> tables, string sharedToken)

@@ -5,7 +5,7 @@ namespace TunnelLite.Config;
 /// at start; clients then pin its SHA-256 fingerprint (<see cref="Server.TunnelServer.CertificateFingerprint"/>).</summary>
 public sealed class ServerTlsOptions
 {
-    /// <summary>Require TLS on the control port (transport.tls.enable). Off by default.</summary>
+    /// <summary>Require TLS on the control port (transport.tls.enable, or frp's transport.tls.force). Off by default.</summary>
     public bool Enabled { get; set; }
 
     /// <summary>PEM certificate (chain) file (transport.tls.certFile); needs <see cref="KeyFile"/> unless the file also holds the key.</summary>

@@ -3,15 +3,20 @@ using TunnelLite.Security;
 namespace TunnelLite.Config;
 
 /// <summary>The <c>transport.tls</c> table of frps.toml and frpc.toml. Names follow frp where it has the key
-/// (enable, certFile, keyFile, trustedCaFile, serverName); pfxFile, pfxPassword and serverFingerprint are TunnelLite's.
-/// Files are checked here, so that a missing one is reported at its line; relative paths are relative to the config file.</summary>
+/// (frps: force, certFile, keyFile; frpc: enable, trustedCaFile, serverName); the server's enable, and pfxFile,
+/// pfxPassword and serverFingerprint are TunnelLite's. Files are checked here, so that a missing one is reported at its
+/// line; relative paths are relative to the config file.</summary>
 internal static class TlsConfigKeys
 {
     public static ServerTlsOptions ReadServer(TomlConfigTable tls)
     {
+        // frps' force ("accept TLS connections only") is what TunnelLite's server-side enable means: TunnelLite has no
+        // mode that accepts both, so a file that says force = true gets TLS rather than the plain text frps would refuse.
+        var force = SynonymKeys.Read(tls, "force", tls.GetBool("force"), Bool);
+        var enable = SynonymKeys.Read(tls, "enable", tls.GetBool("enable"), Bool);
         var options = new ServerTlsOptions
         {
-            Enabled = tls.GetBool("enable") ?? false,
+            Enabled = SynonymKeys.Agree(force, enable) ?? false,
             CertificateFile = ReadFile(tls, "certFile"),
             KeyFile = ReadFile(tls, "keyFile"),
             PfxFile = ReadFile(tls, "pfxFile"),
@@ -39,6 +44,8 @@ internal static class TlsConfigKeys
             throw tls.ValueError(tls.Find("serverFingerprint")!, $"\"{pin}\" is not a SHA-256 fingerprint; write the 64 hex digits the server printed (colons allowed)");
         return options;
     }
+
+    private static string Bool(bool b) => b ? "true" : "false";
 
     /// <summary>A path that must name a readable file; made absolute against the config file's directory.</summary>
     private static string? ReadFile(TomlConfigTable tls, string key)

@@ -6,7 +6,8 @@ using Tomlyn.Syntax;
 namespace TunnelLite.Config;
 
 /// <summary>
-/// A configuration file parsed into a <see cref="TomlConfigTable"/> tree that remembers the line of every key.
+/// A configuration file parsed into a <see cref="TomlConfigTable"/> tree that remembers the line of every key, with the
+/// <c>{{ .Envs.NAME }}</c> templates of its string values expanded (<see cref="EnvironmentTemplates"/>).
 /// Tomlyn's syntax tree (<see cref="SyntaxParser"/>) has the positions but spreads one table over dotted keys,
 /// <c>[header]</c> sections and inline tables; this class merges them the way TOML defines, so that
 /// <c>auth.token = "x"</c>, <c>[auth] token = "x"</c> and <c>auth = { token = "x" }</c> read the same.
@@ -32,20 +33,29 @@ internal sealed class TomlConfigDocument
     /// <summary>Line of the key at <paramref name="path"/> if the file has it, e.g. to locate an error found by <c>Validate()</c>.</summary>
     public int? LineOf(string path) => _lines.TryGetValue(path, out var line) ? line : null;
 
+    /// <summary>Every node of the file (tables, arrays, their items and values), parents before children.</summary>
+    public IEnumerable<TomlConfigNode> Nodes() => Below(Root).Prepend(Root);
+
+    private static IEnumerable<TomlConfigNode> Below(TomlConfigNode node)
+    {
+        var children = node switch
+        {
+            TomlConfigTable t => t.Entries.Select(e => e.Value),
+            TomlConfigArray a => a.Items,
+            _ => [],
+        };
+        foreach (var child in children)
+        {
+            yield return child;
+            foreach (var grandchild in Below(child)) yield return grandchild;
+        }
+    }
+
     public TunnelConfigException Error(int? line, string? key, string detail, Exception? inner = null) =>
         new(FilePath, line, key, detail, inner);
 
     public ConfigWarning Warning(int line, string key, string detail) =>
         new(FilePath, line, key, TunnelConfigException.Format(FilePath, line, key, detail));
-
-    /// <summary>Warnings for all keys no binder read, in file order.</summary>
-    public IReadOnlyList<ConfigWarning> CollectUnknownKeys()
-    {
-        var warnings = new List<ConfigWarning>();
-        Root.CollectUnknownKeys(warnings);
-        warnings.Sort((a, b) => a.Line.CompareTo(b.Line));
-        return warnings;
-    }
 
     /// <summary>Parses TOML text; throws <see cref="TunnelConfigException"/> for text over the size cap and for TOML errors.</summary>
     public static TomlConfigDocument Parse(string text, string? filePath)
@@ -67,16 +77,18 @@ internal sealed class TomlConfigDocument
         {
             // Thrown rather than reported for limits such as nesting deeper than 64 levels; it may carry no position,
             // and its message may advise on TomlSerializerOptions, which means nothing to whoever edits the file.
+            // The inner exception is dropped: its message quotes the text of the file, which may hold a secret.
             if (e.Diagnostics is { Count: > 0 } diagnostics && diagnostics.FirstOrDefault(m => m.Kind == DiagnosticMessageKind.Error) is { } d)
-                throw document.Error(d.Span.Start.Line >= 0 ? d.Span.Start.Line + 1 : e.Line, null, "invalid TOML: " + d.Message, e);
-            throw document.Error(e.Line, null, "invalid TOML: " + FirstSentence(e.Message), e);
+                throw document.Error(d.Span.Start.Line >= 0 ? d.Span.Start.Line + 1 : e.Line, null, "invalid TOML: " + TomlDiagnostics.Clean(d.Message));
+            throw document.Error(e.Line, null, "invalid TOML: " + TomlDiagnostics.Clean(FirstSentence(e.Message)));
         }
 
         if (syntax.HasErrors)
         {
             // The first error is the cause; the ones after it are mostly the parser losing its footing.
             var first = syntax.Diagnostics.First(d => d.Kind == DiagnosticMessageKind.Error);
-            throw document.Error(first.Span.Start.Line >= 0 ? first.Span.Start.Line + 1 : null, null, "invalid TOML: " + first.Message);
+            int? line = first.Span.Start.Line >= 0 ? first.Span.Start.Line + 1 : null;
+            throw document.Error(line, null, "invalid TOML: " + TomlDiagnostics.Clean(first.Message) + TomlDiagnostics.Hint(text, line));
         }
 
         var builder = new Builder(document);
@@ -142,7 +154,14 @@ internal sealed class TomlConfigDocument
         {
             switch (value)
             {
-                case StringValueSyntax s: return new TomlConfigValue(document, path, line, s.Value ?? "");
+                case StringValueSyntax s:
+                {
+                    var written = s.Value ?? "";
+                    var expansion = EnvironmentTemplates.Expand(written, Environment.GetEnvironmentVariable, detail => document.Error(line, path, detail));
+                    return expansion.Expanded
+                        ? new TomlConfigValue(document, path, line, expansion.Value, written, expansion.HasLiteralText)
+                        : new TomlConfigValue(document, path, line, written);
+                }
                 case IntegerValueSyntax i: return new TomlConfigValue(document, path, line, i.Value);
                 case FloatValueSyntax f: return new TomlConfigValue(document, path, line, f.Value);
                 case BooleanValueSyntax b: return new TomlConfigValue(document, path, line, b.Value);

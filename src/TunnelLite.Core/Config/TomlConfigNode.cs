@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 using Tomlyn;
 
 namespace TunnelLite.Config;
@@ -25,6 +26,10 @@ internal abstract class TomlConfigNode
     /// <summary>1-based line where the key (or table header) was written.</summary>
     public int Line { get; }
 
+    /// <summary>The path without array indices, e.g. <c>proxies.localPort</c> for <c>proxies[1].localPort</c>: the form in
+    /// which the tables of keys (<see cref="FrpKeys"/>, <see cref="SecretKeys"/>) name a key.</summary>
+    public string SchemaPath => Regex.Replace(Path, @"\[\d+\]", "");
+
     /// <summary>"a string", "an integer"...: how the node reads in a "found ..." message.</summary>
     public abstract string Description { get; }
 
@@ -35,14 +40,28 @@ internal abstract class TomlConfigNode
 /// <summary>A TOML scalar: string, integer, float, boolean or date-time.</summary>
 internal sealed class TomlConfigValue : TomlConfigNode
 {
-    public TomlConfigValue(TomlConfigDocument document, string path, int line, object value)
-        : base(document, path, line) => Value = value;
+    public TomlConfigValue(TomlConfigDocument document, string path, int line, object value, string? template = null, bool heldByFile = true)
+        : base(document, path, line)
+    {
+        Value = value;
+        Template = template;
+        HeldByFile = heldByFile;
+    }
 
-    /// <summary>string, long, double, bool or <see cref="TomlDateTime"/>.</summary>
+    /// <summary>string, long, double, bool or <see cref="TomlDateTime"/>; a string with its templates expanded.</summary>
     public object Value { get; }
 
-    public override string Description => Value switch
+    /// <summary>The string as written, when it held <c>{{ .Envs.NAME }}</c> templates; null otherwise.</summary>
+    public string? Template { get; }
+
+    /// <summary>False when the value came from the environment only (the string was nothing but templates): then the
+    /// file does not hold it, which matters when it is a secret.</summary>
+    public bool HeldByFile { get; }
+
+    public override string Description => SecretKeys.IsSecret(SchemaPath) ? SecretKeys.Describe(Value) : Value switch
     {
+        // The template, not what it expanded to: a variable may hold a secret that the key's name does not announce.
+        string when Template is { } t => $"a string (\"{Shorten(t)}\", expanded from the environment)",
         string s => $"a string (\"{Shorten(s)}\")",
         long l => $"an integer ({l.ToString(CultureInfo.InvariantCulture)})",
         double d => $"a float ({d.ToString(CultureInfo.InvariantCulture)})",
@@ -69,7 +88,7 @@ internal sealed class TomlConfigArray : TomlConfigNode
 
 /// <summary>
 /// A TOML table (root, <c>[header]</c>, dotted key or inline). Reading a key through it records the key as known,
-/// which is how keys that TunnelLite does not use are found and reported as warnings afterwards.
+/// which is how keys that TunnelLite does not use are found afterwards (<see cref="UnusedKeys"/>).
 /// </summary>
 internal sealed class TomlConfigTable : TomlConfigNode
 {
@@ -88,6 +107,9 @@ internal sealed class TomlConfigTable : TomlConfigNode
     public string? Subject { get; set; }
 
     public IReadOnlyList<KeyValuePair<string, TomlConfigNode>> Entries => _entries;
+
+    /// <summary>The keys a binder looked up in this table, present or not: the keys TunnelLite knows here.</summary>
+    public IReadOnlyCollection<string> Known => _known;
 
     /// <summary>Path of a child key of this table.</summary>
     public string ChildPath(string key)
@@ -121,7 +143,17 @@ internal sealed class TomlConfigTable : TomlConfigNode
     /// </summary>
     public TunnelConfigException MissingError(string relativePath, string detail) =>
         Document.Error(Path.Length == 0 ? null : Line, Path.Length == 0 ? relativePath : Path + "." + relativePath,
-            Subject is null ? detail : $"{Subject}: {detail}");
+            (Subject is null ? detail : $"{Subject}: {detail}") + Misspelling(relativePath.Split('.')[0]));
+
+    /// <summary>A key is missing, and the binder stopped before the unused keys were looked at: a misspelling of it, which
+    /// would explain why it is missing, is pointed out here.</summary>
+    private string Misspelling(string wanted)
+    {
+        foreach (var (key, node) in _entries)
+            if (!_known.Contains(key) && KeySuggestion.IsClose(key, wanted))
+                return $" (line {node.Line.ToString(CultureInfo.InvariantCulture)} has {ChildPath(key)}: did you mean {wanted}?)";
+        return "";
+    }
 
     public string? GetString(string key, bool allowEmpty = false)
     {
@@ -200,40 +232,5 @@ internal sealed class TomlConfigTable : TomlConfigNode
         foreach (var item in array.Items)
             tables.Add(item as TomlConfigTable ?? throw ValueError(item, $"expected a table, found {item.Description}"));
         return tables;
-    }
-
-    /// <summary>
-    /// Adds a warning for every key of this table (and of the known tables below it) that was never read.
-    /// An unknown table is reported key by key so that each warning points at a line; an unknown array once.
-    /// </summary>
-    public void CollectUnknownKeys(List<ConfigWarning> warnings)
-    {
-        foreach (var (key, node) in _entries)
-        {
-            if (_known.Contains(key))
-            {
-                if (node is TomlConfigTable table) table.CollectUnknownKeys(warnings);
-                else if (node is TomlConfigArray array)
-                    foreach (var item in array.Items)
-                        if (item is TomlConfigTable t) t.CollectUnknownKeys(warnings);
-                continue;
-            }
-
-            var suggestion = _known.FirstOrDefault(k => string.Equals(k, key, StringComparison.OrdinalIgnoreCase));
-            if (suggestion is null && node is TomlConfigTable { Entries.Count: > 0 } unknownTable)
-                unknownTable.WarnAll(warnings);
-            else
-                warnings.Add(Document.Warning(node.Line, node.Path,
-                    suggestion is null ? "unknown key, ignored" : $"unknown key, ignored (keys are case-sensitive: did you mean '{ChildPath(suggestion)}'?)"));
-        }
-    }
-
-    private void WarnAll(List<ConfigWarning> warnings)
-    {
-        foreach (var (_, node) in _entries)
-        {
-            if (node is TomlConfigTable { Entries.Count: > 0 } table) table.WarnAll(warnings);
-            else warnings.Add(Document.Warning(node.Line, node.Path, "unknown key, ignored"));
-        }
     }
 }

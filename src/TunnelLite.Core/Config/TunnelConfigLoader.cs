@@ -7,10 +7,12 @@ namespace TunnelLite.Config;
 /// so that an existing frps.toml / frpc.toml using only what TunnelLite supports (tcp proxies) loads unchanged.
 /// </summary>
 /// <remarks>
-/// Keys TunnelLite does not know (frp has many: <c>log.*</c>, <c>webServer.*</c>, <c>transport.tcpMux</c>...) are
-/// returned as <see cref="ConfigWarning"/>s rather than refused, so that a file shared with frp still loads.
-/// Anything that would change behaviour (a proxy type other than tcp, another auth method, an out-of-range value)
-/// is a <see cref="TunnelConfigException"/> naming file, line and key. Files over 1 MiB are refused.
+/// Strict, like frp: a key TunnelLite does not know is a <see cref="TunnelConfigException"/> naming file, line and key,
+/// with the nearest known key as a suggestion, because a typo such as <c>allowPort</c> would otherwise leave the server
+/// wide open. frp's keys whose absence is harmless here (<c>log.*</c>, <c>webServer.*</c>, <c>transport.tcpMux</c>...)
+/// are returned as <see cref="ConfigWarning"/>s instead, so that a file shared with frp still loads; the list is
+/// <see cref="FrpKeys"/>. Anything that would change behaviour (a proxy type other than tcp, another auth method, an
+/// out-of-range value) is an error too. Files over 1 MiB are refused.
 /// </remarks>
 public static class TunnelConfigLoader
 {
@@ -52,7 +54,8 @@ public static class TunnelConfigLoader
     public static ConfigLoadResult<TunnelServerOptions> LoadServer(string path, string? tokenFallback = null)
     {
         var fullPath = ResolvePath(path);
-        return ParseServer(ReadFile(fullPath), fullPath, tokenFallback);
+        var (text, mode) = ReadFile(fullPath);
+        return Load(text, fullPath, mode, document => ServerConfigBinder.Bind(document, tokenFallback), o => o.Validate, ServerKeys);
     }
 
     /// <summary>Reads a server configuration (frps.toml) from TOML text.</summary>
@@ -63,10 +66,7 @@ public static class TunnelConfigLoader
     public static ConfigLoadResult<TunnelServerOptions> ParseServer(string tomlText, string? fileName = null, string? tokenFallback = null)
     {
         ArgumentNullException.ThrowIfNull(tomlText);
-        var document = TomlConfigDocument.Parse(tomlText, fileName);
-        var options = ServerConfigBinder.Bind(document, tokenFallback);
-        ValidateOptions(document, options.Validate, ServerKeys);
-        return new ConfigLoadResult<TunnelServerOptions>(options, document.CollectUnknownKeys());
+        return Load(tomlText, fileName, null, document => ServerConfigBinder.Bind(document, tokenFallback), o => o.Validate, ServerKeys);
     }
 
     /// <summary>Reads a client configuration (frpc.toml) from <paramref name="path"/>.</summary>
@@ -77,7 +77,8 @@ public static class TunnelConfigLoader
     public static ConfigLoadResult<TunnelClientOptions> LoadClient(string path, string? tokenFallback = null)
     {
         var fullPath = ResolvePath(path);
-        return ParseClient(ReadFile(fullPath), fullPath, tokenFallback);
+        var (text, mode) = ReadFile(fullPath);
+        return Load(text, fullPath, mode, document => ClientConfigBinder.Bind(document, tokenFallback), o => o.Validate, ClientKeys);
     }
 
     /// <summary>Reads a client configuration (frpc.toml) from TOML text.</summary>
@@ -88,10 +89,23 @@ public static class TunnelConfigLoader
     public static ConfigLoadResult<TunnelClientOptions> ParseClient(string tomlText, string? fileName = null, string? tokenFallback = null)
     {
         ArgumentNullException.ThrowIfNull(tomlText);
-        var document = TomlConfigDocument.Parse(tomlText, fileName);
-        var options = ClientConfigBinder.Bind(document, tokenFallback);
-        ValidateOptions(document, options.Validate, ClientKeys);
-        return new ConfigLoadResult<TunnelClientOptions>(options, document.CollectUnknownKeys());
+        return Load(tomlText, fileName, null, document => ClientConfigBinder.Bind(document, tokenFallback), o => o.Validate, ClientKeys);
+    }
+
+    /// <summary>Parses, checks the file's permissions (<paramref name="mode"/> is null for text without a file, and on
+    /// Windows), binds, judges the keys no binder read, and validates.</summary>
+    private static ConfigLoadResult<T> Load<T>(string text, string? fileName, UnixFileMode? mode, Func<TomlConfigDocument, T> bind,
+        Func<T, Action> validate, Dictionary<string, string> keys)
+    {
+        var document = TomlConfigDocument.Parse(text, fileName);
+        var warnings = new List<ConfigWarning>();
+        // First: a secret that others can replace makes every other value of the file suspect.
+        if (mode is { } m) ConfigFilePermissions.Check(document, m, warnings);
+        var options = bind(document);
+        // Before Validate(): a complaint about a value may stem from a misspelled key that was not read.
+        warnings.AddRange(UnusedKeys.Check(document));
+        ValidateOptions(document, validate(options), keys);
+        return new ConfigLoadResult<T>(options, warnings.OrderBy(w => w.Line).ToList());
     }
 
     /// <summary>
@@ -125,8 +139,9 @@ public static class TunnelConfigLoader
         }
     }
 
-    /// <summary>Reads at most 1 MiB (plus one byte, to notice more) so that a wrong path cannot make us read a huge file.</summary>
-    private static string ReadFile(string fullPath)
+    /// <summary>Reads at most 1 MiB (plus one byte, to notice more) so that a wrong path cannot make us read a huge file;
+    /// also returns the mode of the file read (null on Windows), taken from the same handle so that it is this file's.</summary>
+    private static (string Text, UnixFileMode? Mode) ReadFile(string fullPath)
     {
         if (Directory.Exists(fullPath))
             throw new TunnelConfigException(fullPath, null, null, "this is a directory, not a configuration file");
@@ -135,9 +150,11 @@ public static class TunnelConfigLoader
 
         byte[] buffer;
         int length = 0;
+        UnixFileMode? mode = null;
         try
         {
             using var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            if (!OperatingSystem.IsWindows()) mode = File.GetUnixFileMode(stream.SafeFileHandle);
             if (stream.CanSeek && stream.Length > TomlConfigDocument.MaxSizeBytes) throw TooLarge(fullPath);
             buffer = new byte[TomlConfigDocument.MaxSizeBytes + 1];
             int read;
@@ -160,7 +177,7 @@ public static class TunnelConfigLoader
         try
         {
             // TOML is UTF-8 by definition; refusing bad bytes beats silently turning them into U+FFFD inside a token.
-            return StrictUtf8.GetString(bytes);
+            return (StrictUtf8.GetString(bytes), mode);
         }
         catch (DecoderFallbackException e)
         {

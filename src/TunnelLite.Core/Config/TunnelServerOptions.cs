@@ -58,14 +58,16 @@ public sealed class TunnelServerOptions
     /// stop at RLIMIT_NOFILE minus this; a user beyond it is reset at once.</summary>
     public int DescriptorReserve { get; set; } = DefaultDescriptorReserve;
 
-    /// <summary>How long a user connection waits for a data connection from the client before it is closed.</summary>
+    /// <summary>How long a user connection waits for a data connection from the client before it is closed
+    /// (transport.userConnectionTimeout; frp: userConnTimeout).</summary>
     public TimeSpan UserConnectionTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Cap on user connections waiting for a data connection, per tunnel.</summary>
     public int MaxPendingUserConnections { get; set; } = 1024;
 
     /// <summary>Cap on the tunnels one account may hold at once over all its sessions, for the shared token (one account)
-    /// and for accounts without a maxTunnels of their own: without it, one client could bind every allowed port.</summary>
+    /// and for accounts without a maxTunnels of their own: without it, one client could bind every allowed port
+    /// (transport.maxTunnelsPerClient; frp: maxPortsPerClient, whose 0 means 100,000).</summary>
     public int MaxTunnelsPerClient { get; set; } = 128;
 
     /// <summary>Cap on user connections open at once through one tunnel; users beyond it are refused at once and counted in
