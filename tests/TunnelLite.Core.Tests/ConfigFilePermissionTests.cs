@@ -64,7 +64,7 @@ public sealed class ConfigFilePermissionTests : IDisposable
         {
             var path = Write($"auth.token = \"{Secret}\"\nlog.level = \"info\"\n", mode);
             var r = TunnelConfigLoader.LoadServer(path);
-            Assert.Equal(Secret, r.Options.Token);
+            Assert.Equal(Secret, r.Options.Token.Reveal());
             Assert.Equal(new[] { ("auth.token", 1), ("log.level", 2) }, r.Warnings.Select(w => (w.Key, w.Line)));
             Assert.Contains("readable by others", r.Warnings[0].Message);
             Assert.Contains("chmod 600", r.Warnings[0].Message);
@@ -97,7 +97,7 @@ public sealed class ConfigFilePermissionTests : IDisposable
         try
         {
             var r = TunnelConfigLoader.LoadServer(Write($"auth.token = \"{{{{ .Envs.{name} }}}}\"\n", Mode666));
-            Assert.Equal(Secret, r.Options.Token);
+            Assert.Equal(Secret, r.Options.Token.Reveal());
             Assert.Empty(r.Warnings);
             // Text written around the template is in the file, so the file holds (part of) the secret.
             var e = Assert.Throws<TunnelConfigException>(() => TunnelConfigLoader.LoadServer(Write($"auth.token = \"x{{{{ .Envs.{name} }}}}\"\n", Mode666)));

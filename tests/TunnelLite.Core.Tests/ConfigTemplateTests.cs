@@ -32,7 +32,7 @@ public sealed class ConfigTemplateTests : IDisposable
     {
         var name = Env("TOKEN", "from-the-environment");
         var r = Server($"auth.token = \"{{{{ .Envs.{name} }}}}\"\n");
-        Assert.Equal("from-the-environment", r.Options.Token);
+        Assert.Equal("from-the-environment", r.Options.Token.Reveal());
         Assert.Empty(r.Warnings);
     }
 
@@ -57,7 +57,7 @@ public sealed class ConfigTemplateTests : IDisposable
                    $"[[proxies]]\nname = \"{T(host)}-ssh\"\ntype = \"tcp\"\nlocalPort = 22\n";
         var o = TunnelConfigLoader.ParseClient(toml, "client.toml").Options;
         Assert.Equal("tunnel-vps.example.net", o.ServerAddress);
-        Assert.Equal("t0k3n-t0k3n", o.Token);
+        Assert.Equal("t0k3n-t0k3n", o.Token.Reveal());
         Assert.Equal("vps-ssh", o.Tunnels[0].Name);
     }
 
@@ -86,7 +86,7 @@ public sealed class ConfigTemplateTests : IDisposable
         var evil = $"x\"\nbindPort = 1\n[transport]\nmaxPoolCount = 999\n# {{{{ .Envs.{other} }}}}\n'''\"\"\"";
         var name = Env("EVIL", evil);
         var r = Server($"auth.token = \"{{{{ .Envs.{name} }}}}\"\n");
-        Assert.Equal(evil, r.Options.Token); // verbatim, the template inside it not expanded
+        Assert.Equal(evil, r.Options.Token.Reveal()); // verbatim, the template inside it not expanded
         Assert.Equal(7000, r.Options.ControlPort);
         Assert.Equal(50, r.Options.MaxPoolCount);
         Assert.Empty(r.Warnings);
@@ -108,7 +108,7 @@ public sealed class ConfigTemplateTests : IDisposable
         var name = Env("KEY", "bindPort");
         var unset = _prefix + "UNSET";
         // A comment may mention an unset variable; a quoted key stays the text it is, so it is unknown.
-        Assert.Equal("s", Server($"# auth.token = \"{{{{ .Envs.{unset} }}}}\"\nauth.token = \"s\" # {{{{ .Envs.{unset} }}}}\n").Options.Token);
+        Assert.Equal("s", Server($"# auth.token = \"{{{{ .Envs.{unset} }}}}\"\nauth.token = \"s\" # {{{{ .Envs.{unset} }}}}\n").Options.Token.Reveal());
         var e = Assert.Throws<TunnelConfigException>(() => Server($"auth.token = \"s\"\n\"{{{{ .Envs.{name} }}}}\" = 7001\n"));
         Assert.Equal($"\"{{{{ .Envs.{name} }}}}\"", e.Key);
         Assert.Contains("unknown key", e.Message);
