@@ -4,7 +4,7 @@
 function Get-StatsLine {
     # Every property, so that a counter added to TunnelStats shows up in the tests' output without a change here.
     $stats = @(Get-TunnelStats | Select-Object -Property (@('*') + @{ Name = 'UptimeSeconds'; Expression = { [Math]::Round($_.Uptime.TotalSeconds, 1) } }) -ExcludeProperty Uptime)
-    "STATS=$(ConvertTo-Json -InputObject $stats -Compress -Depth 3 -EnumsAsStrings)"
+    "STATS=$(ConvertTo-Json -InputObject $stats -Compress -Depth 3)"
 }
 
 # Once before any command: loads what 'stats' needs (assemblies, the error console) while descriptors are plenty, so that a
