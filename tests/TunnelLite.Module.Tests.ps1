@@ -239,15 +239,32 @@ Describe 'New-Tunnel' {
         $err.Exception.Message | Should -Match 'Cannot reach'
     }
 
-    It 'fails with RegistrationTimeout when the server never answers' {
-        # A listener that accepts and then says nothing.
+    It 'fails with ProtocolError, not RegistrationTimeout, when the server never answers the hello' {
+        # A listener that accepts and then says nothing: a TunnelLite server answers a hello at once, even to refuse it.
         $mute = [System.Net.Sockets.TcpListener]::new([ipaddress]::Loopback, 0)
         $mute.Start()
         try {
-            { New-Tunnel -Server "127.0.0.1:$($mute.LocalEndpoint.Port)" -Token x -LocalPort $script:Http.Port -TimeoutSec 1 } |
-                Should -Throw -ErrorId 'RegistrationTimeout,TunnelLite.PowerShell.Cmdlets.NewTunnelCommand'
+            $err = $null
+            try { New-Tunnel -Server "127.0.0.1:$($mute.LocalEndpoint.Port)" -Token x -LocalPort $script:Http.Port -TimeoutSec 1 } catch { $err = $_ }
+            $err.FullyQualifiedErrorId | Should -Be 'ProtocolError,TunnelLite.PowerShell.Cmdlets.NewTunnelCommand'
+            $err.Exception.Message | Should -Match 'did not answer the TunnelLite hello within 1 s: not a TunnelLite server\?'
         }
         finally { $mute.Stop() }
+    }
+
+    It 'fails with ProtocolError within a few seconds when the server is a web server' {
+        # The issue: an HTTP server cost the whole -TimeoutSec and was reported as RegistrationTimeout. The local HTTP
+        # service waits for a full request, as most do, so it never answers the hello.
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        $err = $null
+        try { New-Tunnel -Server "127.0.0.1:$($script:Http.Port)" -Token $script:Token -LocalPort $script:Http.Port -Name 'at-http' } catch { $err = $_ }
+        $clock.Stop()
+        $err.FullyQualifiedErrorId | Should -Be 'ProtocolError,TunnelLite.PowerShell.Cmdlets.NewTunnelCommand'
+        $err.CategoryInfo.Category | Should -Be 'ProtocolError'
+        $err.Exception.Message | Should -Match 'not a TunnelLite server'
+        $err.Exception.Message | Should -Match 'control port'
+        $clock.Elapsed.TotalSeconds | Should -BeLessThan 6
+        Get-Tunnel -Name 'at-http' -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
     }
 
     It 'rejects a malformed -Server with InvalidServerAddress' {

@@ -305,9 +305,10 @@ public sealed class TunnelClient : IAsyncDisposable
         try
         {
             var socket = await ControlSession.ConnectAsync(Options.ServerAddress, Options.ServerPort, cts.Token).ConfigureAwait(false);
-            // Connected: from here on silence means the server did not confirm, not that it is unreachable.
-            phase = "register";
-            session = await ControlSession.OpenAsync(this, socket, _log, cts.Token).ConfigureAwait(false);
+            // Connected: from here on silence means something else listens there (until the first answer), or that the
+            // server did not confirm (after it), not that it is unreachable.
+            phase = "hello";
+            session = await ControlSession.OpenAsync(this, socket, _log, () => phase = "register", cts.Token).ConfigureAwait(false);
             var tunnels = _tunnels.Values.ToList();
             if (tunnels.Count > 0) await RegisterAsync(session, tunnels, cts.Token).ConfigureAwait(false);
             return session;
@@ -315,9 +316,13 @@ public sealed class TunnelClient : IAsyncDisposable
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_stopping.IsCancellationRequested)
         {
             if (session is not null) await session.CloseAsync("registration timed out").ConfigureAwait(false);
-            throw phase == "connect"
-                ? new TunnelException(TunnelErrorCode.ServerUnreachable, $"No answer from the tunnel server at {Options.ServerAddress}:{Options.ServerPort} within {Options.ConnectTimeout.TotalSeconds:0.#} s. Check the address and that the server is running.")
-                : new TunnelException(TunnelErrorCode.RegistrationTimeout, $"The server at {Options.ServerAddress}:{Options.ServerPort} did not confirm the tunnels within {Options.ConnectTimeout.TotalSeconds:0.#} s. Try again, or raise the timeout.");
+            throw phase switch
+            {
+                "connect" => new TunnelException(TunnelErrorCode.ServerUnreachable, $"No answer from the tunnel server at {Options.ServerAddress}:{Options.ServerPort} within {Options.ConnectTimeout.TotalSeconds:0.#} s. Check the address and that the server is running."),
+                // A connect timeout shorter than the wait for the first answer ran out first: the same silence.
+                "hello" => ServerAnswer.NoAnswer($"{Options.ServerAddress}:{Options.ServerPort}", Options.ConnectTimeout, Options.Tls.Enabled),
+                _ => new TunnelException(TunnelErrorCode.RegistrationTimeout, $"The server at {Options.ServerAddress}:{Options.ServerPort} did not confirm the tunnels within {Options.ConnectTimeout.TotalSeconds:0.#} s. Try again, or raise the timeout."),
+            };
         }
         catch
         {
