@@ -59,6 +59,7 @@ public sealed class AuthOkMessage
 public sealed class ErrorMessage
 {
     /// <summary>What failed.</summary>
+    [JsonConverter(typeof(ErrorCodeJsonConverter))]
     public TunnelErrorCode Code { get; set; }
     /// <summary>For people.</summary>
     public string Message { get; set; } = "";
@@ -90,6 +91,7 @@ public sealed class TunnelResult
     /// <summary>Tunnel name.</summary>
     public string Name { get; set; } = "";
     /// <summary>Unknown when it succeeded, else why not.</summary>
+    [JsonConverter(typeof(ErrorCodeJsonConverter))]
     public TunnelErrorCode Error { get; set; }
     /// <summary>For people, on failure.</summary>
     public string? Message { get; set; }

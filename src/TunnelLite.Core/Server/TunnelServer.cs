@@ -84,7 +84,9 @@ public sealed class TunnelServer : IAsyncDisposable
     internal StrangerLog Strangers => _strangers;
 
     /// <summary>Binds the control port and starts accepting clients.</summary>
-    /// <exception cref="TunnelException">ControlPortInUse when the port is taken; CertificateLoadFailed when TLS is on and its certificate cannot be used.</exception>
+    /// <exception cref="TunnelException">ControlPortInUse when the port is taken; AddressNotAvailable when this host has no
+    /// such bind address; PortNotAllowed when it may not bind the port; CertificateLoadFailed when TLS is on and its
+    /// certificate cannot be used.</exception>
     public Task StartAsync(CancellationToken cancellationToken = default)
     {
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0) throw new InvalidOperationException("The server was already started.");
@@ -113,7 +115,14 @@ public sealed class TunnelServer : IAsyncDisposable
         {
             _state = 3;
             _completionSource.TrySetResult();
-            throw new TunnelException(TunnelErrorCode.Unknown, $"Cannot listen on {Options.BindAddress}:{Options.ControlPort}: {e.Message}", e);
+            throw e.SocketErrorCode switch
+            {
+                SocketError.AddressNotAvailable => new TunnelException(TunnelErrorCode.AddressNotAvailable,
+                    $"Cannot listen on {Options.BindAddress}:{Options.ControlPort}: this host has no address {Options.BindAddress}. Bind one of its addresses, 0.0.0.0 (or ::) for all of them, or 127.0.0.1 for this host only (bindAddr / -BindAddress).", e),
+                SocketError.AccessDenied => new TunnelException(TunnelErrorCode.PortNotAllowed,
+                    $"Cannot listen on {Options.BindAddress}:{Options.ControlPort}: permission denied ({e.Message}). Ports below 1024 need privileges; choose a port from 1024 up (bindPort / -ControlPort).", e),
+                _ => new TunnelException(TunnelErrorCode.Unknown, $"Cannot listen on {Options.BindAddress}:{Options.ControlPort}: {e.Message}", e),
+            };
         }
         ControlEndpoint = (IPEndPoint)_listener.LocalEndPoint!;
         _ports = new PortAllocator(_bindAddress, Options.AllowPorts, p => p == ControlEndpoint.Port || _tunnelsByPort.ContainsKey(p));

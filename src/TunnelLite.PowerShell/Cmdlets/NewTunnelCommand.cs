@@ -128,7 +128,7 @@ public sealed class NewTunnelCommand : EngineCmdletBase
         }
         catch (ArgumentException e)
         {
-            ThrowTerminatingError(new ErrorRecord(e, "InvalidTunnelOptions", ErrorCategory.InvalidArgument, target));
+            ThrowTerminatingError(TunnelErrors.InvalidOptions("InvalidTunnelOptions", e, target));
             return;
         }
         catch (TunnelException e)
