@@ -26,7 +26,7 @@ public sealed class TunnelClient : IAsyncDisposable
     private Task _loop = Task.CompletedTask;
     private Task _sampler = Task.CompletedTask;
     private int _state = (int)ClientState.NotStarted;
-    private volatile LastErrorInfo? _serverError; // trouble with the server, which concerns every tunnel
+    private volatile ClientError? _serverError; // trouble with the server, which concerns every tunnel
     private readonly object _dataGate = new();
     private ControlSession? _dataSession; // the session the counts below belong to
     private int _dataOpen;                // data connections connecting or idle (not yet paired)
@@ -65,8 +65,13 @@ public sealed class TunnelClient : IAsyncDisposable
     /// the constructor), or null for the shared token.</summary>
     public string? ClientName { get; }
 
-    /// <summary>Where the client stands.</summary>
+    /// <summary>Where the client stands. Reconnecting while it retries, whatever the reason: a lost server, or one that
+    /// now refuses it (a changed certificate, a changed token); <see cref="LastError"/> says which.</summary>
     public ClientState State => (ClientState)Volatile.Read(ref _state);
+
+    /// <summary>The latest trouble with the server since the start (a lost connection, a failed reconnect), or null; it
+    /// stays after a successful reconnect, with its time.</summary>
+    public ClientError? LastError => _serverError;
 
     /// <summary>Totals over all tunnels of this client.</summary>
     public TrafficCounters Totals { get; } = new();
@@ -278,9 +283,9 @@ public sealed class TunnelClient : IAsyncDisposable
         }
     }
 
-    private void RecordServerError(string message)
+    private void RecordServerError(TunnelErrorCode code, string message)
     {
-        _serverError = new LastErrorInfo(message, DateTimeOffset.UtcNow);
+        _serverError = new ClientError(code, message, DateTimeOffset.UtcNow);
         Totals.RecordError(message);
     }
 
@@ -367,7 +372,7 @@ public sealed class TunnelClient : IAsyncDisposable
             await session.Completion.ConfigureAwait(false);
             if (_stopping.IsCancellationRequested) return;
             SetState(ClientState.Reconnecting);
-            RecordServerError($"Lost the server {Options.ServerAddress}:{Options.ServerPort}; reconnecting.");
+            RecordServerError(TunnelErrorCode.ServerUnreachable, $"Lost the server {Options.ServerAddress}:{Options.ServerPort}; reconnecting.");
             _log.LogWarning("Lost the server {Server}:{Port}; reconnecting.", Options.ServerAddress, Options.ServerPort);
             while (!_stopping.IsCancellationRequested)
             {
@@ -388,12 +393,12 @@ public sealed class TunnelClient : IAsyncDisposable
                 }
                 catch (TunnelException e)
                 {
-                    RecordServerError(e.Message);
+                    RecordServerError(e.Code, e.Message);
                     _log.LogWarning("Reconnect failed ({Code}): {Error}", e.Code, e.Message);
                 }
                 catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ProtocolException)
                 {
-                    RecordServerError(e.Message);
+                    RecordServerError(TunnelErrorCode.ServerUnreachable, e.Message);
                     _log.LogWarning("Reconnect failed: {Error}", e.Message);
                 }
             }

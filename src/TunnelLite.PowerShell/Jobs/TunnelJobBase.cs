@@ -144,4 +144,7 @@ public abstract class TunnelJobBase : Job2
     }
 
     private static bool IsFinishedState(JobState s) => s is JobState.Completed or JobState.Failed or JobState.Stopped;
+
+    /// <summary>True once the job has stopped, completed or failed.</summary>
+    private protected bool IsFinished => IsFinishedState(JobStateInfo.State);
 }
