@@ -175,6 +175,23 @@ token = "bob-pester-secret"
         }
     }
 
+    It 'names a shared-token client in -PerTunnel by its host name, or by -ClientName' {
+        $s = Start-TestServer -Name 'srv-names'
+        try {
+            $byHost = New-Tunnel -Server "127.0.0.1:$($s.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -Name 'names-host'
+            $byName = New-Tunnel -Server "127.0.0.1:$($s.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -Name 'names-given' -ClientName 'ci-runner-7'
+            $byHost.Client.ClientName | Should -Be ([Environment]::MachineName)
+            $perTunnel = @($s | Get-TunnelStats -PerTunnel)
+            ($perTunnel | Where-Object Name -eq 'names-host').ClientName | Should -Be ([Environment]::MachineName)
+            ($perTunnel | Where-Object Name -eq 'names-given').ClientName | Should -Be 'ci-runner-7'
+            (Get-TunnelStats -Name 'names-given').ClientName | Should -Be 'ci-runner-7'
+        }
+        finally {
+            Get-Tunnel -Name 'names-*' -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
+            $s | Stop-Tunnel -Confirm:$false
+        }
+    }
+
     It 'requires a token from the command line or the file' {
         $file = Join-Path $TestDrive 'notoken.toml'
         "bindPort = 7000" | Set-Content $file

@@ -48,7 +48,7 @@ public sealed class TunnelClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
-        ClientName = clientName ?? options.ClientName;
+        ClientName = clientName ?? options.ClientName ?? HostName();
         _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Client");
         foreach (var t in options.Tunnels) _tunnels[t.Name] = new ClientTunnel(t, Totals);
         Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled);
@@ -61,9 +61,26 @@ public sealed class TunnelClient : IAsyncDisposable
     /// <summary>Stable id of this client instance; a reconnect replaces its own stale session on the server.</summary>
     public string ClientId { get; internal set; } = Guid.NewGuid().ToString("N");
 
-    /// <summary>The account the client names in its hello (<see cref="TunnelClientOptions.ClientName"/>, or the name given to
-    /// the constructor), or null for the shared token.</summary>
+    /// <summary>The name the client gives in its hello (<see cref="TunnelClientOptions.ClientName"/>, or the name given to
+    /// the constructor, else the host name): a server's <c>[[clients]]</c> account, whose token alone the server then checks,
+    /// or, with the shared token, just how the server's statistics name this client. Null only when the host name is not
+    /// a usable name (over 128 characters or not printable).</summary>
     public string? ClientName { get; }
+
+    /// <summary>The host name as a client's name, or null when it cannot be one.</summary>
+    internal static string? HostName()
+    {
+        string name;
+        try
+        {
+            name = Environment.MachineName;
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+        return name.Length is > 0 and <= 128 && Logging.PeerText.IsPrintable(name) ? name : null;
+    }
 
     /// <summary>Where the client stands. Reconnecting while it retries, whatever the reason: a lost server, or one that
     /// now refuses it (a changed certificate, a changed token); <see cref="LastError"/> says which.</summary>

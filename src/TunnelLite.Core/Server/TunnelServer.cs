@@ -82,6 +82,7 @@ public sealed class TunnelServer : IAsyncDisposable
     internal AdmissionCounters Refused => _refused;
     internal DescriptorBudget Descriptors => _descriptors;
     internal StrangerLog Strangers => _strangers;
+    internal AuthThrottle Throttle => _throttle;
 
     /// <summary>Binds the control port and starts accepting clients.</summary>
     /// <exception cref="TunnelException">ControlPortInUse when the port is taken; AddressNotAvailable when this host has no
@@ -431,7 +432,9 @@ public sealed class TunnelServer : IAsyncDisposable
             throw new ProtocolException($"The hello's nonce must be {ProtocolConstants.NonceSize} bytes.");
         if (hello.Account is { } named && (named.Length is 0 or > 128 || !PeerText.IsPrintable(named)))
             throw new ProtocolException("The account a hello names must be 1-128 printable characters.");
-        // Only accounts the server knows get a throttle entry of their own: made-up names must not grow its table.
+        // A name the server knows is an account, checked against its token only. Any other name (a client's host name, by
+        // default) is just a name: checked like no name, so that it never breaks a login, and with no throttle entry of its
+        // own, so that made-up names cannot grow the throttle's table.
         var knownAccount = hello.Account is null ? null : Options.Clients.FirstOrDefault(c => c.Name == hello.Account)?.Name;
         if (_throttle.RemainingWait(source, knownAccount) is var early && early > TimeSpan.Zero)
         {
@@ -445,14 +448,14 @@ public sealed class TunnelServer : IAsyncDisposable
 
         // The throttle is decided where the proof is checked, one attempt of a source at a time, so parallel guesses count.
         Identity? identity = null;
-        var (verdict, wait) = _throttle.Attempt(source, knownAccount, () => (identity = Identify(hello, serverNonce, auth.Proof)) is not null);
+        var (verdict, wait) = _throttle.Attempt(source, knownAccount, () => (identity = Identify(hello, knownAccount, serverNonce, auth.Proof)) is not null);
         if (verdict == AuthThrottle.Verdict.Throttled)
             return await RefuseThrottledAsync(connection, remoteEndPoint, wait, cancellationToken).ConfigureAwait(false);
         if (verdict == AuthThrottle.Verdict.Failed || identity is null)
         {
             Totals.RecordError($"Authentication failed from {remote}.");
             _strangers.Report(StrangerEvent.AuthenticationFailed, remoteEndPoint,
-                $"{(hello.Account is null ? "" : "for account " + hello.Account + "; ")}it may try again in {Math.Ceiling(wait.TotalSeconds)} s");
+                $"{(knownAccount is not null ? $"for account {knownAccount}; " : hello.Account is not null ? $"naming itself {PeerText.Escape(hello.Account, 128)}; " : "")}it may try again in {Math.Ceiling(wait.TotalSeconds)} s");
             await connection.TrySendErrorAsync(TunnelErrorCode.AuthenticationFailed,
                 "The server rejected the token. Check that the client's token matches the server's auth.token.", cancellationToken).ConfigureAwait(false);
             return null;
@@ -467,7 +470,8 @@ public sealed class TunnelServer : IAsyncDisposable
         var account = identity.Account;
         var pool = Math.Clamp(auth.PoolCount, 0, Options.MaxPoolCount);
         var sessionKey = TokenProof.SessionKey(identity.Token, hello.Nonce, serverNonce);
-        var session = new ClientSession(this, connection, sessionKey, account, auth.ClientId, account?.Name, pool, source, _log);
+        // An account's clients are named by their account; a shared-token client by the name it gave (printable, checked above).
+        var session = new ClientSession(this, connection, sessionKey, account, auth.ClientId, account?.Name ?? hello.Account, pool, source, _log);
         List<ClientSession> replaced;
         string? full;
         lock (_registry)
@@ -515,7 +519,7 @@ public sealed class TunnelServer : IAsyncDisposable
             throw;
         }
         session.Start();
-        _log.LogInformation("Client {Client} authenticated (pool {Pool}).", remote, pool);
+        _log.LogInformation("Client {Client} ({Name}) authenticated (pool {Pool}).", remote, PeerText.Escape(session.ClientName, 128), pool);
         return session;
     }
 
@@ -530,17 +534,17 @@ public sealed class TunnelServer : IAsyncDisposable
     /// <summary>Who proved the token: the shared token (no account) or one client's own.</summary>
     private sealed record Identity(Secret Token, ClientAccount? Account);
 
-    /// <summary>Which secret the proof was made with. A hello that names an account is checked against that account's token
-    /// only; one that names none against the shared token and every account, each in constant time, so the time taken
-    /// does not tell which one matched.</summary>
-    private Identity? Identify(HelloMessage hello, byte[] serverNonce, byte[] proof)
+    /// <summary>Which secret the proof was made with. A hello that names a known account (<paramref name="knownAccount"/>)
+    /// is checked against that account's token only; any other, named or not, against the shared token and every account,
+    /// each in constant time, so the time taken does not tell which one matched.</summary>
+    private Identity? Identify(HelloMessage hello, string? knownAccount, byte[] serverNonce, byte[] proof)
     {
         Identity? found = null;
-        if (hello.Account is null && !Options.Token.IsEmpty && TokenProof.Matches(TokenProof.ForClient(Options.Token, hello.Nonce, serverNonce), proof))
+        if (knownAccount is null && !Options.Token.IsEmpty && TokenProof.Matches(TokenProof.ForClient(Options.Token, hello.Nonce, serverNonce), proof))
             found = new Identity(Options.Token, null);
         foreach (var c in Options.Clients)
         {
-            if (hello.Account is not null && c.Name != hello.Account) continue;
+            if (knownAccount is not null && c.Name != knownAccount) continue;
             if (TokenProof.Matches(TokenProof.ForClient(c.Token, hello.Nonce, serverNonce), proof) && found is null)
                 found = new Identity(c.Token, c);
         }
