@@ -645,6 +645,41 @@ Describe 'Jobs' {
         [Text.Encoding]::UTF8.GetString((Invoke-HttpDownload -Port $t.RemotePort)) | Should -Match 'behind the NAT'
     }
 
+    It 'a stopped tunnel and a stopped server keep the Uptime they had when they stopped' {
+        $s = Start-TestServer -Name 'uptime-srv'
+        $t = New-Tunnel -Server "127.0.0.1:$($s.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -Name 'uptime-tun'
+        Start-Sleep -Milliseconds 300
+        $t, $s | Stop-Tunnel -Confirm:$false
+        $first = @(Get-TunnelStats -Name 'uptime-tun', 'uptime-srv')
+        Start-Sleep -Seconds 1
+        $second = @(Get-TunnelStats -Name 'uptime-tun', 'uptime-srv')
+        $first.Count | Should -Be 2
+        foreach ($i in 0, 1) {
+            $second[$i].State | Should -Be 'Stopped'
+            $second[$i].Uptime | Should -Be $first[$i].Uptime -Because "$($second[$i].Name) stopped"
+            $second[$i].Uptime | Should -BeGreaterThan ([TimeSpan]::FromMilliseconds(250))
+        }
+    }
+
+    It 'a stopped tunnel of a client that serves others keeps its statistics and its frozen Uptime' {
+        $s = Start-TestServer -Name 'uptime-shared-srv'
+        $file = Join-Path $TestDrive 'two-proxies.toml'
+        "serverAddr = '127.0.0.1'`nserverPort = $($s.ControlPort)`n[[proxies]]`nname = 'uptime-a'`ntype = 'tcp'`nlocalPort = $($script:Http.Port)`n[[proxies]]`nname = 'uptime-b'`ntype = 'tcp'`nlocalPort = $($script:Http.Port)" |
+            Set-Content $file
+        $a, $b = New-Tunnel -ConfigPath $file -Token $script:Token
+        $port = $a.RemotePort
+        $a | Stop-Tunnel -Confirm:$false
+        $first = Get-TunnelStats -Name 'uptime-a'
+        Start-Sleep -Seconds 1
+        $second = Get-TunnelStats -Name 'uptime-a'
+        $second.State | Should -Be 'Stopped'
+        $second.Uptime | Should -Be $first.Uptime
+        $a.RemotePort | Should -Be $port
+        (Get-TunnelStats -Name 'uptime-b').State | Should -Be 'Connected'
+        $a.Status | Should -Be 'Stopped'
+        $b.Status | Should -Be 'Connected'
+    }
+
     Context 'streams under a flood of garbage on the control port' {
         BeforeAll {
             # Connects Count times and sends an HTTP request, which is not TunnelLite; reads each answer to its end, so that

@@ -121,6 +121,7 @@ public sealed class TunnelClient : IAsyncDisposable
         catch
         {
             SetState(ClientState.Stopped);
+            MarkTunnelsStopped();
             _completion.TrySetResult();
             throw;
         }
@@ -158,7 +159,8 @@ public sealed class TunnelClient : IAsyncDisposable
     /// <summary>Releases a tunnel: the server closes its public port. Connections in flight finish.</summary>
     public async Task RemoveTunnelAsync(string name, CancellationToken cancellationToken = default)
     {
-        if (!_tunnels.TryRemove(name, out _)) return;
+        if (!_tunnels.TryRemove(name, out var removed)) return;
+        removed.MarkStopped(DateTimeOffset.UtcNow);
         var session = _session;
         if (session is null) return;
         try
@@ -178,22 +180,31 @@ public sealed class TunnelClient : IAsyncDisposable
     public IReadOnlyList<TunnelStats> GetStatistics()
     {
         var now = DateTimeOffset.UtcNow;
-        var state = State.ToString();
+        return Tunnels.Select(t => Snapshot(t, now)).ToList();
+    }
+
+    /// <summary>A snapshot of <paramref name="tunnel"/>, one of this client's tunnels now or before it was removed; a
+    /// stopped tunnel's Uptime is the time it ran.</summary>
+    public TunnelStats GetStatistics(ClientTunnel tunnel)
+    {
+        ArgumentNullException.ThrowIfNull(tunnel);
+        return Snapshot(tunnel, DateTimeOffset.UtcNow);
+    }
+
+    private TunnelStats Snapshot(ClientTunnel t, DateTimeOffset now)
+    {
         var clientError = _serverError;
-        return Tunnels.Select(t =>
+        var s = TunnelStats.From(t.Counters, now, t.Started, t.Name, TunnelRole.Client, State.ToString(), Pump.Mode, t.Stopped) with
         {
-            var s = TunnelStats.From(t.Counters, now, t.Started, t.Name, TunnelRole.Client, state, Pump.Mode) with
-            {
-                Port = t.RemotePort,
-                LocalEndpoint = t.LocalEndpoint,
-                ClientName = ClientName,
-                Reconnects = Totals.Reconnects,
-            };
-            // A lost server is every tunnel's latest error too, when it is newer than the tunnel's own.
-            return clientError is not null && (s.LastErrorTime is null || clientError.Time > s.LastErrorTime)
-                ? s with { LastError = clientError.Message, LastErrorTime = clientError.Time }
-                : s;
-        }).ToList();
+            Port = t.RemotePort,
+            LocalEndpoint = t.LocalEndpoint,
+            ClientName = ClientName,
+            Reconnects = Totals.Reconnects,
+        };
+        // A lost server is every tunnel's latest error too, when it is newer than the tunnel's own.
+        return clientError is not null && (s.LastErrorTime is null || clientError.Time > s.LastErrorTime)
+            ? s with { LastError = clientError.Message, LastErrorTime = clientError.Time }
+            : s;
     }
 
     /// <summary>Stops: closes the control connection (the server frees the ports), closes idle data connections,
@@ -216,8 +227,16 @@ public sealed class TunnelClient : IAsyncDisposable
         await _loop.ConfigureAwait(false);
         await Task.WhenAll(_work.Keys).ConfigureAwait(false);
         await _sampler.ConfigureAwait(false);
+        MarkTunnelsStopped();
         _log.LogInformation("Client stopped.");
         _completion.TrySetResult();
+    }
+
+    /// <summary>The client stopped: its tunnels' Uptime stops now (a tunnel removed before keeps its own stop time).</summary>
+    private void MarkTunnelsStopped()
+    {
+        var now = DateTimeOffset.UtcNow;
+        foreach (var t in _tunnels.Values) t.MarkStopped(now);
     }
 
     /// <inheritdoc />

@@ -37,6 +37,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private Task _acceptLoop = Task.CompletedTask;
     private Task _sampler = Task.CompletedTask;
     private DateTimeOffset _started;
+    private long _stoppedTicks; // UTC ticks of the end of StopAsync; 0 until then
     private int _state; // 0 new, 1 running, 2 stopping, 3 stopped
 
     /// <summary>Creates a server; <see cref="StartAsync"/> binds it.</summary>
@@ -161,6 +162,7 @@ public sealed class TunnelServer : IAsyncDisposable
         await Task.WhenAll(_handshakes.Keys).ConfigureAwait(false);
         await _sampler.ConfigureAwait(false);
         _strangers.Flush(force: true);
+        Interlocked.Exchange(ref _stoppedTicks, DateTimeOffset.UtcNow.UtcTicks);
         _state = 3;
         _log.LogInformation("TunnelLite server stopped.");
         _completionSource.TrySetResult();
@@ -172,11 +174,14 @@ public sealed class TunnelServer : IAsyncDisposable
         if (_state == 1) await StopAsync().ConfigureAwait(false);
     }
 
-    /// <summary>A snapshot of the server as a whole.</summary>
+    /// <summary>When the server stopped; null while it runs (or never started).</summary>
+    private DateTimeOffset? Stopped => Interlocked.Read(ref _stoppedTicks) is var t and not 0 ? new DateTimeOffset(t, TimeSpan.Zero) : null;
+
+    /// <summary>A snapshot of the server as a whole; once stopped, its Uptime is the time it ran.</summary>
     public TunnelStats GetStatistics(string? name = null)
     {
         var now = DateTimeOffset.UtcNow;
-        return TunnelStats.From(Totals, now, _started == default ? now : _started, name ?? $"server:{ControlEndpoint?.Port ?? Options.ControlPort}", TunnelRole.Server, State, Pump.Mode) with
+        return TunnelStats.From(Totals, now, _started == default ? now : _started, name ?? $"server:{ControlEndpoint?.Port ?? Options.ControlPort}", TunnelRole.Server, State, Pump.Mode, Stopped) with
         {
             Port = ControlEndpoint?.Port ?? Options.ControlPort,
             Clients = _sessions.Count,
@@ -200,7 +205,7 @@ public sealed class TunnelServer : IAsyncDisposable
     {
         var now = DateTimeOffset.UtcNow;
         return _tunnelsByName.Values.OrderBy(t => t.Name, StringComparer.Ordinal).Select(t =>
-            TunnelStats.From(t.Counters, now, t.Started, t.Name, TunnelRole.Server, State, Pump.Mode) with
+            TunnelStats.From(t.Counters, now, t.Started, t.Name, TunnelRole.Server, State, Pump.Mode, Stopped) with
             {
                 Port = t.Port,
                 ClientName = t.Session.ClientName,

@@ -10,16 +10,20 @@ public sealed class TunnelJob : TunnelJobBase
 {
     private readonly SharedClient _shared;
     private readonly string _serverHost;
+    // Held from the start: once the job stops, the client no longer lists the tunnel (it may serve others still), and the
+    // job's properties and statistics must not go blank then.
+    private readonly ClientTunnel? _tunnel;
 
     internal TunnelJob(string name, string command, SharedClient shared) : base(command, name, "Tunnel")
     {
         _shared = shared;
         _serverHost = shared.Client.Options.ServerAddress.Contains(':') ? $"[{shared.Client.Options.ServerAddress}]" : shared.Client.Options.ServerAddress;
+        _tunnel = shared.Client.FindTunnel(name);
         shared.AddUser();
         shared.Logger.Attach(this);
     }
 
-    private ClientTunnel? Tunnel => _shared.Client.FindTunnel(Name);
+    private ClientTunnel? Tunnel => _tunnel ?? _shared.Client.FindTunnel(Name);
 
     /// <summary>The engine client that carries this tunnel.</summary>
     public TunnelClient Client => _shared.Client;
@@ -65,8 +69,8 @@ public sealed class TunnelJob : TunnelJobBase
     /// <inheritdoc />
     protected override IEnumerable<TunnelStats> ReadStats(bool perTunnel)
     {
-        var s = _shared.Client.GetStatistics().FirstOrDefault(x => x.Name == Name);
-        if (s is null) yield break;
+        if (Tunnel is not { } tunnel) yield break;
+        var s = _shared.Client.GetStatistics(tunnel);
         // A stopped tunnel of a client that still serves others reports the job's state, not the client's.
         yield return JobStateInfo.State == System.Management.Automation.JobState.Running ? s : s with { State = JobStateInfo.State.ToString() };
     }
