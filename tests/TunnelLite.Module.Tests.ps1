@@ -175,6 +175,23 @@ token = "bob-pester-secret"
         }
     }
 
+    It 'names a shared-token client in -PerTunnel by its host name, or by -ClientName' {
+        $s = Start-TestServer -Name 'srv-names'
+        try {
+            $byHost = New-Tunnel -Server "127.0.0.1:$($s.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -Name 'names-host'
+            $byName = New-Tunnel -Server "127.0.0.1:$($s.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -Name 'names-given' -ClientName 'ci-runner-7'
+            $byHost.Client.ClientName | Should -Be ([Environment]::MachineName)
+            $perTunnel = @($s | Get-TunnelStats -PerTunnel)
+            ($perTunnel | Where-Object Name -eq 'names-host').ClientName | Should -Be ([Environment]::MachineName)
+            ($perTunnel | Where-Object Name -eq 'names-given').ClientName | Should -Be 'ci-runner-7'
+            (Get-TunnelStats -Name 'names-given').ClientName | Should -Be 'ci-runner-7'
+        }
+        finally {
+            Get-Tunnel -Name 'names-*' -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
+            $s | Stop-Tunnel -Confirm:$false
+        }
+    }
+
     It 'requires a token from the command line or the file' {
         $file = Join-Path $TestDrive 'notoken.toml'
         "bindPort = 7000" | Set-Content $file
@@ -239,15 +256,33 @@ Describe 'New-Tunnel' {
         $err.Exception.Message | Should -Match 'Cannot reach'
     }
 
-    It 'fails with RegistrationTimeout when the server never answers' {
-        # A listener that accepts and then says nothing.
+    It 'fails with ProtocolError, not RegistrationTimeout, when the server never answers the hello' {
+        # A listener that accepts and then says nothing: a TunnelLite server answers a hello at once, even to refuse it.
         $mute = [System.Net.Sockets.TcpListener]::new([ipaddress]::Loopback, 0)
         $mute.Start()
         try {
-            { New-Tunnel -Server "127.0.0.1:$($mute.LocalEndpoint.Port)" -Token x -LocalPort $script:Http.Port -TimeoutSec 1 } |
-                Should -Throw -ErrorId 'RegistrationTimeout,TunnelLite.PowerShell.Cmdlets.NewTunnelCommand'
+            $err = $null
+            try { New-Tunnel -Server "127.0.0.1:$($mute.LocalEndpoint.Port)" -Token x -LocalPort $script:Http.Port -TimeoutSec 1 } catch { $err = $_ }
+            $err.FullyQualifiedErrorId | Should -Be 'ProtocolError,TunnelLite.PowerShell.Cmdlets.NewTunnelCommand'
+            $err.Exception.Message | Should -Match 'did not answer the TunnelLite hello within 1 s: not a TunnelLite server\?'
         }
         finally { $mute.Stop() }
+    }
+
+    It 'fails with ProtocolError within a few seconds when the server is a web server' {
+        # The issue: an HTTP server cost the whole -TimeoutSec and was reported as RegistrationTimeout. The local HTTP
+        # service waits for a full request, as most do, so it never answers the hello.
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        $err = $null
+        try { New-Tunnel -Server "127.0.0.1:$($script:Http.Port)" -Token $script:Token -LocalPort $script:Http.Port -Name 'at-http' } catch { $err = $_ }
+        $clock.Stop()
+        $err.FullyQualifiedErrorId | Should -Be 'ProtocolError,TunnelLite.PowerShell.Cmdlets.NewTunnelCommand'
+        $err.CategoryInfo.Category | Should -Be 'ProtocolError'
+        $err.Exception.Message | Should -Match 'not a TunnelLite server'
+        $err.Exception.Message | Should -Match 'control port'
+        $err.ErrorDetails.RecommendedAction | Should -Match 'control port of a TunnelLite server'
+        $clock.Elapsed.TotalSeconds | Should -BeLessThan 6
+        Get-Tunnel -Name 'at-http' -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
     }
 
     It 'rejects a malformed -Server with InvalidServerAddress' {
@@ -297,6 +332,110 @@ localPort = $($script:Http.Port)
         try { New-Tunnel -ConfigPath $file } catch { $err = $_ }
         $err.FullyQualifiedErrorId | Should -BeLike 'InvalidConfig*'
         $err.Exception.Message | Should -Match '"http"'
+    }
+}
+
+Describe 'ErrorIds' {
+    # Every ErrorRecord of the module has a category and a recommended action from one table (TunnelErrors.cs); these
+    # tests trigger what can be triggered cheaply here and check the table for the rest.
+    BeforeAll {
+        $type = (Get-Command New-Tunnel).ImplementingType.Assembly.GetType('TunnelLite.PowerShell.Internal.TunnelErrors', $true)
+        $script:ErrorTable = $type.GetField('Table', [Reflection.BindingFlags]'Static,NonPublic').GetValue($null)
+        $script:IdServer = Start-TestServer -Name 'srv-errorids' -AllowPorts '24200-24210'
+        $script:IdPort = Get-BindableTcpPort 24200 24210
+        $null = New-Tunnel -Server "127.0.0.1:$($script:IdServer.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -RemotePort $script:IdPort -Name 'ids-holder'
+        $script:NoProxies = Join-Path $TestDrive 'noproxies.toml'
+        "serverAddr = '127.0.0.1'`nauth.token = '$($script:Token)'" | Set-Content $script:NoProxies
+        if (-not $IsWindows) { chmod 600 $script:NoProxies }   # a file with a token others can read is warned about
+        $script:BadToml = Join-Path $TestDrive 'bad-ids.toml'
+        "bindPort = 70000`nauth.token = 'x'" | Set-Content $script:BadToml
+        $script:Bob = [pscredential]::new('bob', (ConvertTo-SecureString 'bob-secret' -AsPlainText -Force))
+    }
+    AfterAll { Stop-Tunnel -All -Confirm:$false; Get-Job | Where-Object PSJobTypeName -in 'Tunnel', 'TunnelServer' | Remove-Job -Force }
+
+    It 'every engine code and every ErrorId the module writes has a category and a recommended action' {
+        foreach ($code in [Enum]::GetNames([TunnelLite.TunnelErrorCode])) {
+            $script:ErrorTable.ContainsKey($code) | Should -BeTrue -Because "TunnelErrorCode.$code is an ErrorId of New-Tunnel or Start-TunnelServer"
+        }
+        foreach ($entry in $script:ErrorTable.GetEnumerator()) {
+            $entry.Value.RecommendedAction | Should -Match '^[A-Z].{20,}\.$' -Because "$($entry.Key) needs a recommended action"
+        }
+        # The ErrorIds the cmdlets and jobs pass to TunnelErrors: single PascalCase words among the string literals there.
+        $sources = Get-ChildItem (Join-Path $PSScriptRoot '../src/TunnelLite.PowerShell') -Recurse -Filter *.cs
+        $ids = foreach ($line in $sources | Get-Content | Where-Object { $_ -match 'TunnelErrors\.(Create|InvalidArgument|InvalidOptions)\(' }) {
+            [regex]::Matches($line, '"([A-Z][A-Za-z]+)"') | ForEach-Object { $_.Groups[1].Value }
+        }
+        @($ids).Count | Should -BeGreaterThan 15
+        foreach ($id in $ids) { $script:ErrorTable.ContainsKey($id) | Should -BeTrue -Because "$id is written by the module" }
+    }
+
+    It '<ErrorId> (<Category>): <Case>' -ForEach @(
+        @{ ErrorId = 'AddressNotAvailable'; Category = 'ResourceUnavailable'; Case = 'a -BindAddress this host does not have'
+            Script = 'Start-TunnelServer -BindAddress 192.0.2.1 -ControlPort 0 -Token $script:Token'; Says = 'this host has no address 192\.0\.2\.1' }
+        @{ ErrorId = 'ControlPortInUse'; Category = 'ResourceExists'; Case = 'a control port another server holds'
+            Script = 'Start-TunnelServer -BindAddress 127.0.0.1 -ControlPort $script:IdServer.ControlPort -Token $script:Token'; Says = 'already in use' }
+        @{ ErrorId = 'ConfigNotFound'; Category = 'ObjectNotFound'; Case = 'a server file that does not exist'
+            Script = 'Start-TunnelServer -ConfigPath (Join-Path $TestDrive "no-such-server.toml")'; Says = 'no-such-server\.toml: configuration file not found' }
+        @{ ErrorId = 'ConfigNotFound'; Category = 'ObjectNotFound'; Case = 'a client file that does not exist'
+            Script = 'New-Tunnel -ConfigPath (Join-Path $TestDrive "no-such-client.toml")'; Says = 'configuration file not found' }
+        @{ ErrorId = 'InvalidConfig'; Category = 'InvalidData'; Case = 'a file with an invalid value'
+            Script = 'Start-TunnelServer -ConfigPath $script:BadToml'; Says = 'bindPort' }
+        @{ ErrorId = 'InvalidPortRange'; Category = 'InvalidArgument'; Case = '-AllowPorts 31100-3119'
+            Script = 'Start-TunnelServer -ControlPort 0 -Token x -AllowPorts 31100-3119'; Says = "^'31100-3119' is not a valid port range: it ends at 3119, below its start 31100\. Write the lower port first" }
+        @{ ErrorId = 'InvalidServerOptions'; Category = 'InvalidArgument'; Case = 'a -BindAddress that is no address'
+            Script = 'Start-TunnelServer -BindAddress nope -ControlPort 0 -Token x'; Says = "'nope' is not an IP address" }
+        @{ ErrorId = 'InvalidTunnelOptions'; Category = 'InvalidArgument'; Case = 'a -ClientName with a control character'
+            Script = 'New-Tunnel -Server 127.0.0.1:1 -Token x -LocalPort 80 -ClientName "a`tb"'; Says = '^A client name must be 1-128 printable characters \(clientName\)\.$' }
+        @{ ErrorId = 'TokenRequired'; Category = 'InvalidArgument'; Case = 'an empty -Token'
+            Script = 'Start-TunnelServer -ControlPort 0 -Token ""'; Says = 'empty' }
+        @{ ErrorId = 'TokenAndCredential'; Category = 'InvalidArgument'; Case = '-Token and -Credential'
+            Script = 'New-Tunnel -ConfigPath $script:NoProxies -Token x -Credential $script:Bob'; Says = 'once' }
+        @{ ErrorId = 'ClientNameMismatch'; Category = 'InvalidArgument'; Case = '-ClientName other than the user of -Credential'
+            Script = 'New-Tunnel -Server 127.0.0.1:1 -Credential $script:Bob -ClientName dave -LocalPort 80'; Says = 'differ' }
+        @{ ErrorId = 'NoTunnels'; Category = 'InvalidArgument'; Case = 'a client file without [[proxies]]'
+            Script = 'New-Tunnel -ConfigPath $script:NoProxies'; Says = 'proxies' }
+        @{ ErrorId = 'InvalidServerAddress'; Category = 'InvalidArgument'; Case = 'a -Server without a port number'
+            Script = 'New-Tunnel -Server host:notaport -Token x -LocalPort 80'; Says = 'not a port' }
+        @{ ErrorId = 'TlsRequired'; Category = 'InvalidArgument'; Case = 'a fingerprint with -Tls:$false'
+            Script = 'New-Tunnel -Server 127.0.0.1:1 -Token x -LocalPort 80 -CertificateFingerprint ("0" * 64) -Tls:$false'; Says = 'need TLS' }
+        @{ ErrorId = 'InvalidCertificateFingerprint'; Category = 'InvalidArgument'; Case = 'a short fingerprint'
+            Script = 'New-Tunnel -Server 127.0.0.1:1 -Token x -LocalPort 80 -CertificateFingerprint ab:cd'; Says = 'SHA-256' }
+        @{ ErrorId = 'CertificateLoadFailed'; Category = 'ReadError'; Case = 'a -TrustedCaPath that does not exist'
+            Script = 'New-Tunnel -Server 127.0.0.1:1 -Token x -LocalPort 80 -TrustedCaPath (Join-Path $TestDrive "no-ca.pem")'; Says = 'no-ca\.pem' }
+        @{ ErrorId = 'CertificatePathRequired'; Category = 'InvalidArgument'; Case = '-CertificateKeyPath alone'
+            Script = 'Start-TunnelServer -ControlPort 0 -Token x -CertificateKeyPath k.pem'; Says = 'belong to a -CertificatePath' }
+        @{ ErrorId = 'InvalidCertificateOptions'; Category = 'InvalidArgument'; Case = 'a key file for a PFX'
+            Script = 'Start-TunnelServer -ControlPort 0 -Token x -Tls -CertificatePath c.pfx -CertificateKeyPath k.pem'; Says = 'PFX file holds its key' }
+        @{ ErrorId = 'ServerUnreachable'; Category = 'ConnectionError'; Case = 'a port where nothing listens'
+            Script = 'New-Tunnel -Server "127.0.0.1:$(Get-FreeTcpPort)" -Token x -LocalPort 80 -TimeoutSec 5'; Says = 'Cannot reach' }
+        @{ ErrorId = 'AuthenticationFailed'; Category = 'AuthenticationError'; Case = 'a wrong token'
+            Script = 'New-Tunnel -Server "127.0.0.1:$($script:IdServer.ControlPort)" -Token wrong-token -LocalPort 80 -Name ids-auth'; Says = 'rejected the token' }
+        @{ ErrorId = 'PortNotAllowed'; Category = 'PermissionDenied'; Case = 'a port outside -AllowPorts'
+            Script = 'New-Tunnel -Server "127.0.0.1:$($script:IdServer.ControlPort)" -Token $script:Token -LocalPort 80 -RemotePort 24300 -Name ids-outside'; Says = 'not allowed' }
+        @{ ErrorId = 'PortInUse'; Category = 'ResourceExists'; Case = 'a port another tunnel holds'
+            Script = 'New-Tunnel -Server "127.0.0.1:$($script:IdServer.ControlPort)" -Token $script:Token -LocalPort 80 -RemotePort $script:IdPort -Name ids-second'; Says = 'already in use' }
+        @{ ErrorId = 'DuplicateName'; Category = 'ResourceExists'; Case = 'a name another tunnel has'
+            Script = 'New-Tunnel -Server "127.0.0.1:$($script:IdServer.ControlPort)" -Token $script:Token -LocalPort 80 -Name ids-holder'; Says = 'already registered' }
+        @{ ErrorId = 'SelectionRequired'; Category = 'InvalidArgument'; Case = 'Stop-Tunnel without a selection'
+            Script = 'Stop-Tunnel'; Says = '-All' }
+        @{ ErrorId = 'TunnelNotFound'; Category = 'ObjectNotFound'; Case = 'Get-Tunnel of a name no job has'
+            Script = 'Get-Tunnel -Name no-such-tunnel -ErrorAction Stop'; Says = 'no-such-tunnel' }
+        @{ ErrorId = 'TunnelNotFound'; Category = 'ObjectNotFound'; Case = 'Get-TunnelStats of an id no job has'
+            Script = 'Get-TunnelStats -Id 999999 -ErrorAction Stop'; Says = '999999' }
+        @{ ErrorId = 'NotATunnelJob'; Category = 'InvalidArgument'; Case = 'a thread job piped to Stop-Tunnel'
+            Script = '$j = Start-ThreadJob { 1 }; try { $j | Stop-Tunnel -Confirm:$false -ErrorAction Stop } finally { $j | Remove-Job -Force }'; Says = 'not a tunnel or server job' }
+    ) {
+        $err = $null
+        try { $null = & ([scriptblock]::Create($Script)) } catch { $err = $_ }
+        $err | Should -Not -BeNullOrEmpty -Because "$Case must fail"
+        $err.FullyQualifiedErrorId | Should -BeLike "$ErrorId,TunnelLite.PowerShell.Cmdlets.*"
+        $err.CategoryInfo.Category | Should -Be $Category
+        $err.ErrorDetails.RecommendedAction | Should -Be $script:ErrorTable[$ErrorId].RecommendedAction
+        $err.ErrorDetails.RecommendedAction | Should -Not -BeNullOrEmpty
+        $err.Exception.Message | Should -Match $Says
+        # The message shown is the exception's, and names no parameter of the engine's options.
+        $err.ErrorDetails.Message | Should -Be $err.Exception.Message
+        $err.Exception.Message | Should -Not -Match "\(Parameter '|Actual value was"
     }
 }
 
@@ -504,6 +643,41 @@ Describe 'Jobs' {
         $stats.LastError | Should -Match 'Lost the server'
         ((Receive-Job $t).Message -join "`n") | Should -Match 'Reconnected'
         [Text.Encoding]::UTF8.GetString((Invoke-HttpDownload -Port $t.RemotePort)) | Should -Match 'behind the NAT'
+    }
+
+    It 'a stopped tunnel and a stopped server keep the Uptime they had when they stopped' {
+        $s = Start-TestServer -Name 'uptime-srv'
+        $t = New-Tunnel -Server "127.0.0.1:$($s.ControlPort)" -Token $script:Token -LocalPort $script:Http.Port -Name 'uptime-tun'
+        Start-Sleep -Milliseconds 300
+        $t, $s | Stop-Tunnel -Confirm:$false
+        $first = @(Get-TunnelStats -Name 'uptime-tun', 'uptime-srv')
+        Start-Sleep -Seconds 1
+        $second = @(Get-TunnelStats -Name 'uptime-tun', 'uptime-srv')
+        $first.Count | Should -Be 2
+        foreach ($i in 0, 1) {
+            $second[$i].State | Should -Be 'Stopped'
+            $second[$i].Uptime | Should -Be $first[$i].Uptime -Because "$($second[$i].Name) stopped"
+            $second[$i].Uptime | Should -BeGreaterThan ([TimeSpan]::FromMilliseconds(250))
+        }
+    }
+
+    It 'a stopped tunnel of a client that serves others keeps its statistics and its frozen Uptime' {
+        $s = Start-TestServer -Name 'uptime-shared-srv'
+        $file = Join-Path $TestDrive 'two-proxies.toml'
+        "serverAddr = '127.0.0.1'`nserverPort = $($s.ControlPort)`n[[proxies]]`nname = 'uptime-a'`ntype = 'tcp'`nlocalPort = $($script:Http.Port)`n[[proxies]]`nname = 'uptime-b'`ntype = 'tcp'`nlocalPort = $($script:Http.Port)" |
+            Set-Content $file
+        $a, $b = New-Tunnel -ConfigPath $file -Token $script:Token
+        $port = $a.RemotePort
+        $a | Stop-Tunnel -Confirm:$false
+        $first = Get-TunnelStats -Name 'uptime-a'
+        Start-Sleep -Seconds 1
+        $second = Get-TunnelStats -Name 'uptime-a'
+        $second.State | Should -Be 'Stopped'
+        $second.Uptime | Should -Be $first.Uptime
+        $a.RemotePort | Should -Be $port
+        (Get-TunnelStats -Name 'uptime-b').State | Should -Be 'Connected'
+        $a.Status | Should -Be 'Stopped'
+        $b.Status | Should -Be 'Connected'
     }
 
     Context 'streams under a flood of garbage on the control port' {

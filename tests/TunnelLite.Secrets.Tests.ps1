@@ -114,7 +114,12 @@ bindPort = $port
 [[clients]]
 name = "bob"
 token = "$script:Alice"
+
+[[clients]]
+name = "carol"
+token = "$(New-TunnelToken)"
 "@ | Set-Content -LiteralPath $config
+        if (-not $IsWindows) { chmod 600 $config }
         $server = Start-TunnelServer -ConfigPath $config -Name cred-srv
         try {
             $ok = New-Tunnel -Server "127.0.0.1:$port" -Credential ([pscredential]::new('bob', (ConvertTo-SecureString $script:Alice -AsPlainText -Force))) -LocalPort $script:Http.Port -Name cred-bob
@@ -123,6 +128,9 @@ token = "$script:Alice"
             # Another account's name with bob's token: checked against that account only, so it fails.
             { New-Tunnel -Server "127.0.0.1:$port" -Credential ([pscredential]::new('carol', (ConvertTo-SecureString $script:Alice -AsPlainText -Force))) -LocalPort $script:Http.Port -Name cred-carol } |
                 Should -Throw -ErrorId 'AuthenticationFailed*'
+            # A name that is no account is checked like none: bob's token gets in, as bob.
+            $null = New-Tunnel -Server "127.0.0.1:$port" -Credential ([pscredential]::new('laptop', (ConvertTo-SecureString $script:Alice -AsPlainText -Force))) -LocalPort $script:Http.Port -Name cred-laptop
+            (Get-TunnelStats -InputObject $server -PerTunnel | Where-Object Name -EQ 'cred-laptop').ClientName | Should -Be 'bob'
             { New-Tunnel -Server "127.0.0.1:$port" -Credential ([pscredential]::new('bob', (ConvertTo-SecureString $script:Alice -AsPlainText -Force))) -ClientName 'dave' -LocalPort $script:Http.Port -Name cred-dave } |
                 Should -Throw -ErrorId 'ClientNameMismatch*'
             { New-Tunnel -ConfigPath $config -Token 'x' -Credential ([pscredential]::new('bob', (ConvertTo-SecureString 'y' -AsPlainText -Force))) } |

@@ -55,6 +55,32 @@ Describe 'TLS' {
         Get-Tunnel | Where-Object PSJobTypeName -eq Tunnel | Should -BeNullOrEmpty
     }
 
+    It 'a tunnel whose server now has another certificate stays Running, its Status Reconnecting and its LastError CertificateMismatch' {
+        $port = Get-FreeTcpPort
+        $s = Start-TunnelServer -BindAddress 127.0.0.1 -ControlPort $port -Token $script:Token -Tls -Name 'srv-cert-one'
+        $t = New-Tunnel -Server "127.0.0.1:$port" -Token $script:Token -LocalPort $script:Http.Port -Name 'web-pinned' -CertificateFingerprint $s.CertificateFingerprint
+        $t.Status | Should -Be 'Connected'
+        $t.LastError | Should -BeNullOrEmpty
+        # A restart without a certificate file makes a new self-signed certificate, which the tunnel's pin does not match.
+        $s | Stop-Tunnel -Confirm:$false
+        $s | Remove-Job -Force
+        $s2 = Start-TunnelServer -BindAddress 127.0.0.1 -ControlPort $port -Token $script:Token -Tls -Name 'srv-cert-two'
+        $s2.CertificateFingerprint | Should -Not -Be $s.CertificateFingerprint
+        foreach ($i in 1..150) { if ("$($t.LastError)" -like 'CertificateMismatch:*') { break }; Start-Sleep -Milliseconds 100 }
+
+        $seen = Get-Tunnel -Name 'web-pinned'
+        $seen.State | Should -Be 'Running'   # the job runs, and retries; it is not a failure of the job
+        $seen.Status | Should -Be 'Reconnecting'
+        $seen.LastError.Code | Should -Be 'CertificateMismatch'
+        "$($seen.LastError)" | Should -Match "^CertificateMismatch: .*$($s2.CertificateFingerprint)"
+        (Get-Job -Name 'web-pinned' | Format-List StatusMessage | Out-String) | Should -Match 'Reconnecting: CertificateMismatch'
+        (Get-TunnelStats -Name 'web-pinned').State | Should -Be 'Reconnecting'
+        ($t.Warning -join "`n") | Should -Match 'Reconnect failed \(CertificateMismatch\)'
+
+        $t | Stop-Tunnel -Confirm:$false
+        $t.Status | Should -Be 'Stopped'
+    }
+
     It 'rejects a malformed fingerprint and an unusable certificate file with their ErrorIds' {
         { New-Tunnel -Server 127.0.0.1:1 -Token x -LocalPort 80 -CertificateFingerprint 'ab:cd' } | Should -Throw -ErrorId 'InvalidCertificateFingerprint*'
         $bad = Join-Path $TestDrive 'server.pem'

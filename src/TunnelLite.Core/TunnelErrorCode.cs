@@ -44,4 +44,7 @@ public enum TunnelErrorCode
     ServerAuthenticationFailed,
     /// <summary>The account, or the client's address, already has as many sessions open as the server allows.</summary>
     TooManySessions,
+    /// <summary>The server cannot bind its address: this host has no such address (a typo, or an interface that is down
+    /// or gone since the server started).</summary>
+    AddressNotAvailable,
 }

@@ -456,6 +456,14 @@ public class ConfigTests
         Assert.Contains("not found", e.Message);
         Assert.Contains(full, e.Message);
         Assert.Null(e.Line);
+        Assert.True(e.FileNotFound);
+    }
+
+    [Fact]
+    public void A_file_that_exists_but_is_wrong_is_not_FileNotFound()
+    {
+        var e = Assert.Throws<TunnelConfigException>(() => TunnelConfigLoader.ParseServer("bindPort = 70000\nauth.token = 'x'", "bad.toml"));
+        Assert.False(e.FileNotFound);
     }
 
     [Fact]
@@ -527,6 +535,19 @@ public class ConfigTests
     [InlineData("80-")]
     public void PortRange_Parse_Bad(string text) =>
         Assert.Throws<FormatException>(() => PortRange.Parse(text));
+
+    [Theory]
+    [InlineData("31100-3119", "'31100-3119' is not a valid port range: it ends at 3119, below its start 31100. Write the lower port first")]
+    [InlineData("0", "'0' is not a valid port range: 0 is not a port (1-65535).")]
+    [InlineData("20000-70000", "'20000-70000' is not a valid port range: 70000 is not a port (1-65535).")]
+    public void PortRange_Parse_says_what_is_wrong_without_naming_a_parameter(string text, string expected)
+    {
+        var e = Assert.Throws<FormatException>(() => PortRange.Parse(text));
+        Assert.StartsWith(expected, e.Message);
+        Assert.DoesNotContain("Parameter", e.Message);
+        Assert.DoesNotContain("Actual value", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
 
     [Fact]
     public void PortRange_ToString_RoundTrips()

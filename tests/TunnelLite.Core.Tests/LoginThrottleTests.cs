@@ -80,7 +80,7 @@ public sealed class LoginThrottleTests
     }
 
     [Fact]
-    public async Task A_client_that_names_its_account_is_checked_against_that_token_only()
+    public async Task A_client_that_names_its_account_is_checked_against_that_token_only_and_any_other_name_like_none()
     {
         await using var f = new TunnelFixture();
         await using var echo = new EchoService();
@@ -95,6 +95,10 @@ public sealed class LoginThrottleTests
         Assert.Equal("alice", server.GetTunnelStatistics().Single().ClientName);
         // The shared token under alice's name is wrong: a hello that names an account proves that account's token.
         Assert.Equal(TunnelErrorCode.AuthenticationFailed, await GuessAsync(server.ControlEndpoint!.Port, TunnelFixture.Token, "alice"));
-        Assert.Equal(TunnelErrorCode.AuthenticationFailed, await GuessAsync(server.ControlEndpoint!.Port, TunnelFixture.Token, "nobody"));
+        // A name that is no account (a host name, say) is just a name: the shared token gets in under it, and so does
+        // alice's own token, as without a name.
+        Assert.Null(await GuessAsync(server.ControlEndpoint!.Port, TunnelFixture.Token, "nobody"));
+        Assert.Null(await GuessAsync(server.ControlEndpoint!.Port, "alice-token-5d1e8b2c", "nobody"));
+        Assert.Equal(TunnelErrorCode.AuthenticationFailed, await GuessAsync(server.ControlEndpoint!.Port, "wrong-token", "nobody"));
     }
 }

@@ -29,4 +29,12 @@ public sealed class ClientTunnel
 
     /// <summary>When it was first registered.</summary>
     public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
+
+    private long _stoppedTicks; // UTC ticks; 0 while it runs
+
+    /// <summary>When it was removed from its client, or its client stopped; null while it runs.</summary>
+    public DateTimeOffset? Stopped => Interlocked.Read(ref _stoppedTicks) is var t and not 0 ? new DateTimeOffset(t, TimeSpan.Zero) : null;
+
+    /// <summary>Records the stop time once; a later stop (the client's, after the tunnel's removal) keeps the first.</summary>
+    internal void MarkStopped(DateTimeOffset at) => Interlocked.CompareExchange(ref _stoppedTicks, at.UtcTicks, 0);
 }

@@ -49,13 +49,27 @@ internal sealed class ControlSession : ControlChannel
 
     /// <summary>Opens TLS if the client uses it, proves the token over a connected socket, checks the server's proof in
     /// return, and opens a session. Nothing else happens for a server whose proof does not check: no registration, no data
-    /// connection, no local connection.</summary>
+    /// connection, no local connection. The server's first answer is awaited for <see cref="ServerAnswer.WaitFor"/> at
+    /// most, and must be a TunnelLite frame; <paramref name="answered"/> is called once it is.</summary>
     /// <exception cref="TunnelException">ServerUnreachable, AuthenticationFailed, ServerAuthenticationFailed, VersionMismatch,
-    /// ProtocolError; TlsMismatch, CertificateMismatch, CertificateUntrusted.</exception>
-    public static async Task<ControlSession> OpenAsync(TunnelClient client, Socket socket, ILogger log, CancellationToken cancellationToken)
+    /// ProtocolError (also for a server that is not TunnelLite, or silent); TlsMismatch, CertificateMismatch, CertificateUntrusted.</exception>
+    public static async Task<ControlSession> OpenAsync(TunnelClient client, Socket socket, ILogger log, Action answered, CancellationToken cancellationToken)
     {
         var o = client.Options;
-        var control = await client.OpenConnectionAsync(socket, cancellationToken).ConfigureAwait(false);
+        var server = $"{o.ServerAddress}:{o.ServerPort}";
+        var wait = ServerAnswer.WaitFor(o.ConnectTimeout);
+        using var answer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        answer.CancelAfter(wait);
+        FrameConnection control;
+        try
+        {
+            control = await client.OpenConnectionAsync(socket, answer.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw ServerAnswer.NoAnswer(server, wait, tls: true);
+        }
         try
         {
             var clientNonce = TokenProof.NewNonce();
@@ -65,8 +79,11 @@ internal sealed class ControlSession : ControlChannel
                 Software = $"TunnelLite {typeof(ControlSession).Assembly.GetName().Version}",
                 Nonce = clientNonce,
                 Account = client.ClientName,
-            }, cancellationToken, withPreamble: true).ConfigureAwait(false);
-            var challenge = await control.ReadExpectedAsync<ChallengeMessage>(cancellationToken).ConfigureAwait(false);
+            }, answer.Token, withPreamble: true).ConfigureAwait(false);
+            var first = await ServerAnswer.ReadAsync(control, server, answer.Token).ConfigureAwait(false);
+            answer.CancelAfter(Timeout.InfiniteTimeSpan);
+            answered();
+            var challenge = FrameConnection.Expect<ChallengeMessage>(first);
             if (challenge.Version != ProtocolConstants.Version)
                 throw new TunnelException(TunnelErrorCode.VersionMismatch,
                     $"The server at {o.ServerAddress}:{o.ServerPort} speaks TunnelLite protocol {challenge.Version}, this client {ProtocolConstants.Version}. Install matching TunnelLite versions on both ends.");
@@ -99,6 +116,11 @@ internal sealed class ControlSession : ControlChannel
             control.Dispose();
             throw new TunnelException(TunnelErrorCode.TlsMismatch,
                 $"The server at {o.ServerAddress}:{o.ServerPort} requires TLS; use -Tls (transport.tls.enable = true) and pin the certificate fingerprint the server printed (-CertificateFingerprint).", e);
+        }
+        catch (OperationCanceledException) when (answer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            control.Dispose();
+            throw ServerAnswer.NoAnswer(server, wait, tls: false);
         }
         catch (Exception e) when (e is IOException or SocketException)
         {

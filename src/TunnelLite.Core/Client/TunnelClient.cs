@@ -26,7 +26,7 @@ public sealed class TunnelClient : IAsyncDisposable
     private Task _loop = Task.CompletedTask;
     private Task _sampler = Task.CompletedTask;
     private int _state = (int)ClientState.NotStarted;
-    private volatile LastErrorInfo? _serverError; // trouble with the server, which concerns every tunnel
+    private volatile ClientError? _serverError; // trouble with the server, which concerns every tunnel
     private readonly object _dataGate = new();
     private ControlSession? _dataSession; // the session the counts below belong to
     private int _dataOpen;                // data connections connecting or idle (not yet paired)
@@ -48,7 +48,7 @@ public sealed class TunnelClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
-        ClientName = clientName ?? options.ClientName;
+        ClientName = clientName ?? options.ClientName ?? HostName();
         _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Client");
         foreach (var t in options.Tunnels) _tunnels[t.Name] = new ClientTunnel(t, Totals);
         Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled);
@@ -61,12 +61,34 @@ public sealed class TunnelClient : IAsyncDisposable
     /// <summary>Stable id of this client instance; a reconnect replaces its own stale session on the server.</summary>
     public string ClientId { get; internal set; } = Guid.NewGuid().ToString("N");
 
-    /// <summary>The account the client names in its hello (<see cref="TunnelClientOptions.ClientName"/>, or the name given to
-    /// the constructor), or null for the shared token.</summary>
+    /// <summary>The name the client gives in its hello (<see cref="TunnelClientOptions.ClientName"/>, or the name given to
+    /// the constructor, else the host name): a server's <c>[[clients]]</c> account, whose token alone the server then checks,
+    /// or, with the shared token, just how the server's statistics name this client. Null only when the host name is not
+    /// a usable name (over 128 characters or not printable).</summary>
     public string? ClientName { get; }
 
-    /// <summary>Where the client stands.</summary>
+    /// <summary>The host name as a client's name, or null when it cannot be one.</summary>
+    internal static string? HostName()
+    {
+        string name;
+        try
+        {
+            name = Environment.MachineName;
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+        return name.Length is > 0 and <= 128 && Logging.PeerText.IsPrintable(name) ? name : null;
+    }
+
+    /// <summary>Where the client stands. Reconnecting while it retries, whatever the reason: a lost server, or one that
+    /// now refuses it (a changed certificate, a changed token); <see cref="LastError"/> says which.</summary>
     public ClientState State => (ClientState)Volatile.Read(ref _state);
+
+    /// <summary>The latest trouble with the server since the start (a lost connection, a failed reconnect), or null; it
+    /// stays after a successful reconnect, with its time.</summary>
+    public ClientError? LastError => _serverError;
 
     /// <summary>Totals over all tunnels of this client.</summary>
     public TrafficCounters Totals { get; } = new();
@@ -99,6 +121,7 @@ public sealed class TunnelClient : IAsyncDisposable
         catch
         {
             SetState(ClientState.Stopped);
+            MarkTunnelsStopped();
             _completion.TrySetResult();
             throw;
         }
@@ -136,7 +159,8 @@ public sealed class TunnelClient : IAsyncDisposable
     /// <summary>Releases a tunnel: the server closes its public port. Connections in flight finish.</summary>
     public async Task RemoveTunnelAsync(string name, CancellationToken cancellationToken = default)
     {
-        if (!_tunnels.TryRemove(name, out _)) return;
+        if (!_tunnels.TryRemove(name, out var removed)) return;
+        removed.MarkStopped(DateTimeOffset.UtcNow);
         var session = _session;
         if (session is null) return;
         try
@@ -156,22 +180,31 @@ public sealed class TunnelClient : IAsyncDisposable
     public IReadOnlyList<TunnelStats> GetStatistics()
     {
         var now = DateTimeOffset.UtcNow;
-        var state = State.ToString();
+        return Tunnels.Select(t => Snapshot(t, now)).ToList();
+    }
+
+    /// <summary>A snapshot of <paramref name="tunnel"/>, one of this client's tunnels now or before it was removed; a
+    /// stopped tunnel's Uptime is the time it ran.</summary>
+    public TunnelStats GetStatistics(ClientTunnel tunnel)
+    {
+        ArgumentNullException.ThrowIfNull(tunnel);
+        return Snapshot(tunnel, DateTimeOffset.UtcNow);
+    }
+
+    private TunnelStats Snapshot(ClientTunnel t, DateTimeOffset now)
+    {
         var clientError = _serverError;
-        return Tunnels.Select(t =>
+        var s = TunnelStats.From(t.Counters, now, t.Started, t.Name, TunnelRole.Client, State.ToString(), Pump.Mode, t.Stopped) with
         {
-            var s = TunnelStats.From(t.Counters, now, t.Started, t.Name, TunnelRole.Client, state, Pump.Mode) with
-            {
-                Port = t.RemotePort,
-                LocalEndpoint = t.LocalEndpoint,
-                ClientName = ClientName,
-                Reconnects = Totals.Reconnects,
-            };
-            // A lost server is every tunnel's latest error too, when it is newer than the tunnel's own.
-            return clientError is not null && (s.LastErrorTime is null || clientError.Time > s.LastErrorTime)
-                ? s with { LastError = clientError.Message, LastErrorTime = clientError.Time }
-                : s;
-        }).ToList();
+            Port = t.RemotePort,
+            LocalEndpoint = t.LocalEndpoint,
+            ClientName = ClientName,
+            Reconnects = Totals.Reconnects,
+        };
+        // A lost server is every tunnel's latest error too, when it is newer than the tunnel's own.
+        return clientError is not null && (s.LastErrorTime is null || clientError.Time > s.LastErrorTime)
+            ? s with { LastError = clientError.Message, LastErrorTime = clientError.Time }
+            : s;
     }
 
     /// <summary>Stops: closes the control connection (the server frees the ports), closes idle data connections,
@@ -194,8 +227,16 @@ public sealed class TunnelClient : IAsyncDisposable
         await _loop.ConfigureAwait(false);
         await Task.WhenAll(_work.Keys).ConfigureAwait(false);
         await _sampler.ConfigureAwait(false);
+        MarkTunnelsStopped();
         _log.LogInformation("Client stopped.");
         _completion.TrySetResult();
+    }
+
+    /// <summary>The client stopped: its tunnels' Uptime stops now (a tunnel removed before keeps its own stop time).</summary>
+    private void MarkTunnelsStopped()
+    {
+        var now = DateTimeOffset.UtcNow;
+        foreach (var t in _tunnels.Values) t.MarkStopped(now);
     }
 
     /// <inheritdoc />
@@ -278,9 +319,9 @@ public sealed class TunnelClient : IAsyncDisposable
         }
     }
 
-    private void RecordServerError(string message)
+    private void RecordServerError(TunnelErrorCode code, string message)
     {
-        _serverError = new LastErrorInfo(message, DateTimeOffset.UtcNow);
+        _serverError = new ClientError(code, message, DateTimeOffset.UtcNow);
         Totals.RecordError(message);
     }
 
@@ -305,9 +346,10 @@ public sealed class TunnelClient : IAsyncDisposable
         try
         {
             var socket = await ControlSession.ConnectAsync(Options.ServerAddress, Options.ServerPort, cts.Token).ConfigureAwait(false);
-            // Connected: from here on silence means the server did not confirm, not that it is unreachable.
-            phase = "register";
-            session = await ControlSession.OpenAsync(this, socket, _log, cts.Token).ConfigureAwait(false);
+            // Connected: from here on silence means something else listens there (until the first answer), or that the
+            // server did not confirm (after it), not that it is unreachable.
+            phase = "hello";
+            session = await ControlSession.OpenAsync(this, socket, _log, () => phase = "register", cts.Token).ConfigureAwait(false);
             var tunnels = _tunnels.Values.ToList();
             if (tunnels.Count > 0) await RegisterAsync(session, tunnels, cts.Token).ConfigureAwait(false);
             return session;
@@ -315,9 +357,13 @@ public sealed class TunnelClient : IAsyncDisposable
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_stopping.IsCancellationRequested)
         {
             if (session is not null) await session.CloseAsync("registration timed out").ConfigureAwait(false);
-            throw phase == "connect"
-                ? new TunnelException(TunnelErrorCode.ServerUnreachable, $"No answer from the tunnel server at {Options.ServerAddress}:{Options.ServerPort} within {Options.ConnectTimeout.TotalSeconds:0.#} s. Check the address and that the server is running.")
-                : new TunnelException(TunnelErrorCode.RegistrationTimeout, $"The server at {Options.ServerAddress}:{Options.ServerPort} did not confirm the tunnels within {Options.ConnectTimeout.TotalSeconds:0.#} s. Try again, or raise the timeout.");
+            throw phase switch
+            {
+                "connect" => new TunnelException(TunnelErrorCode.ServerUnreachable, $"No answer from the tunnel server at {Options.ServerAddress}:{Options.ServerPort} within {Options.ConnectTimeout.TotalSeconds:0.#} s. Check the address and that the server is running."),
+                // A connect timeout shorter than the wait for the first answer ran out first: the same silence.
+                "hello" => ServerAnswer.NoAnswer($"{Options.ServerAddress}:{Options.ServerPort}", Options.ConnectTimeout, Options.Tls.Enabled),
+                _ => new TunnelException(TunnelErrorCode.RegistrationTimeout, $"The server at {Options.ServerAddress}:{Options.ServerPort} did not confirm the tunnels within {Options.ConnectTimeout.TotalSeconds:0.#} s. Try again, or raise the timeout."),
+            };
         }
         catch
         {
@@ -362,7 +408,7 @@ public sealed class TunnelClient : IAsyncDisposable
             await session.Completion.ConfigureAwait(false);
             if (_stopping.IsCancellationRequested) return;
             SetState(ClientState.Reconnecting);
-            RecordServerError($"Lost the server {Options.ServerAddress}:{Options.ServerPort}; reconnecting.");
+            RecordServerError(TunnelErrorCode.ServerUnreachable, $"Lost the server {Options.ServerAddress}:{Options.ServerPort}; reconnecting.");
             _log.LogWarning("Lost the server {Server}:{Port}; reconnecting.", Options.ServerAddress, Options.ServerPort);
             while (!_stopping.IsCancellationRequested)
             {
@@ -383,12 +429,12 @@ public sealed class TunnelClient : IAsyncDisposable
                 }
                 catch (TunnelException e)
                 {
-                    RecordServerError(e.Message);
+                    RecordServerError(e.Code, e.Message);
                     _log.LogWarning("Reconnect failed ({Code}): {Error}", e.Code, e.Message);
                 }
                 catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ProtocolException)
                 {
-                    RecordServerError(e.Message);
+                    RecordServerError(TunnelErrorCode.ServerUnreachable, e.Message);
                     _log.LogWarning("Reconnect failed: {Error}", e.Message);
                 }
             }

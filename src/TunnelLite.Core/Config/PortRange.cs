@@ -27,31 +27,27 @@ public readonly record struct PortRange
     public bool Contains(int port) => port >= Start && port <= End;
 
     /// <summary>Parses "20000-20100" or "8080".</summary>
-    /// <exception cref="FormatException">The text is not a port or a range of ports.</exception>
+    /// <exception cref="FormatException">The text is not a port or a range of ports; the message is for the user as it is.</exception>
     public static PortRange Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         var t = text.Trim();
         var dash = t.IndexOf('-');
-        try
-        {
-            if (dash < 0)
-            {
-                var p = ParsePort(t);
-                return new PortRange(p, p);
-            }
-            return new PortRange(ParsePort(t[..dash]), ParsePort(t[(dash + 1)..]));
-        }
-        catch (ArgumentOutOfRangeException e)
-        {
-            throw new FormatException($"'{text}' is not a valid port range: {e.Message.Split(Environment.NewLine)[0]}", e);
-        }
+        // Checked here rather than left to the constructor, whose ArgumentOutOfRangeException would put "(Parameter 'end')"
+        // and "Actual value was" into a message meant for someone who typed -AllowPorts.
+        var start = ParsePort(text, dash < 0 ? t : t[..dash]);
+        var end = dash < 0 ? start : ParsePort(text, t[(dash + 1)..]);
+        if (end < start)
+            throw new FormatException($"'{text}' is not a valid port range: it ends at {end}, below its start {start}. Write the lower port first, as in 20000-20100.");
+        return new PortRange(start, end);
     }
 
-    private static int ParsePort(string s)
+    private static int ParsePort(string text, string s)
     {
         if (!int.TryParse(s.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var p))
             throw new FormatException($"'{s.Trim()}' is not a port number; use a port such as 8080 or a range such as 20000-20100.");
+        if (p is < 1 or > 65535)
+            throw new FormatException($"'{text}' is not a valid port range: {p} is not a port (1-65535).");
         return p;
     }
 

@@ -14,8 +14,11 @@ public sealed class TunnelClientOptions
     /// <summary>The shared secret, or the client's own token. Never sent over the wire.</summary>
     public Security.Secret Token { get; set; } = Security.Secret.Empty;
 
-    /// <summary>The account (a server's <c>[[clients]]</c> name) whose token <see cref="Token"/> is, or null for the shared
-    /// token. Named in the hello, the server checks only that account's token and throttles failures per account too.</summary>
+    /// <summary>The client's name in its hello; null for the host name. When it names a server's <c>[[clients]]</c> account,
+    /// <see cref="Token"/> must be that account's token: the server checks only that one, and throttles failures per account
+    /// too. Any other name is checked like no name (against the shared token and every account) and, for the shared token,
+    /// names the client in the server's statistics. So a shared-token client whose host name is an account's name must set
+    /// another name here.</summary>
     public string? ClientName { get; set; }
 
     /// <summary>Idle authenticated data connections kept open so that a user connection is paired without a round trip (frp: transport.poolCount).</summary>

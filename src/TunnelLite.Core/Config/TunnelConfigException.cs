@@ -30,6 +30,9 @@ public sealed class TunnelConfigException : Exception
     /// <summary>Full dotted path of the offending key; null for problems of the file as a whole (missing, too large, syntax).</summary>
     public string? Key { get; }
 
+    /// <summary>True when the file does not exist: nothing in it is wrong, its path is (the module's ErrorId ConfigNotFound).</summary>
+    public bool FileNotFound { get; init; }
+
     internal static string Format(string? filePath, int? line, string? key, string detail)
     {
         var location = filePath ?? "<config>";

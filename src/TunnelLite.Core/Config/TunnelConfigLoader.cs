@@ -146,7 +146,7 @@ public static class TunnelConfigLoader
         if (Directory.Exists(fullPath))
             throw new TunnelConfigException(fullPath, null, null, "this is a directory, not a configuration file");
         if (!File.Exists(fullPath))
-            throw new TunnelConfigException(fullPath, null, null, "configuration file not found");
+            throw new TunnelConfigException(fullPath, null, null, "configuration file not found") { FileNotFound = true };
 
         byte[] buffer;
         int length = 0;
@@ -160,9 +160,10 @@ public static class TunnelConfigLoader
             int read;
             while (length < buffer.Length && (read = stream.Read(buffer, length, buffer.Length - length)) > 0) length += read;
         }
-        catch (FileNotFoundException e)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            throw new TunnelConfigException(fullPath, null, null, "configuration file not found", e);
+            // Gone between the check above and the open.
+            throw new TunnelConfigException(fullPath, null, null, "configuration file not found", e) { FileNotFound = true };
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

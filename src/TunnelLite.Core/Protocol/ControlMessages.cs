@@ -14,8 +14,9 @@ public sealed class HelloMessage
     /// <summary>The client's fresh random bytes: both proofs and the session key cover them, so a server cannot replay an
     /// old session's answer.</summary>
     public byte[] Nonce { get; set; } = Array.Empty<byte>();
-    /// <summary>The account (client name) whose token the client will prove, when it has one of its own; the server then
-    /// checks only that token and throttles failures per account too. Null for the shared token.</summary>
+    /// <summary>The client's name. When it is one of the server's accounts, the client will prove that account's token: the
+    /// server then checks only that token and throttles failures per account too. Any other name (a host name, by default)
+    /// is checked like none, against the shared token and every account, and names a shared-token client in statistics.</summary>
     public string? Account { get; set; }
 }
 
@@ -59,6 +60,7 @@ public sealed class AuthOkMessage
 public sealed class ErrorMessage
 {
     /// <summary>What failed.</summary>
+    [JsonConverter(typeof(ErrorCodeJsonConverter))]
     public TunnelErrorCode Code { get; set; }
     /// <summary>For people.</summary>
     public string Message { get; set; } = "";
@@ -90,6 +92,7 @@ public sealed class TunnelResult
     /// <summary>Tunnel name.</summary>
     public string Name { get; set; } = "";
     /// <summary>Unknown when it succeeded, else why not.</summary>
+    [JsonConverter(typeof(ErrorCodeJsonConverter))]
     public TunnelErrorCode Error { get; set; }
     /// <summary>For people, on failure.</summary>
     public string? Message { get; set; }

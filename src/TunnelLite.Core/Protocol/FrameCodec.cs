@@ -58,13 +58,27 @@ public static class FrameCodec
         var got = await stream.ReadAtLeastAsync(header, header.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
         if (got == 0) return null;
         if (got < header.Length) throw new ProtocolException("The connection ended inside a frame header.");
+        return await ReadAfterHeaderAsync(stream, header, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads the payload of the frame whose <paramref name="header"/> has been read already.</summary>
+    /// <exception cref="ProtocolException">Invalid header or the stream ended inside the frame.</exception>
+    internal static async ValueTask<Frame> ReadAfterHeaderAsync(Stream stream, byte[] header, CancellationToken cancellationToken)
+    {
         var length = ParseHeader(header, out var type);
         if (length == 0) return new Frame(type, ReadOnlyMemory<byte>.Empty);
         var payload = new byte[length];
-        got = await stream.ReadAtLeastAsync(payload, length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+        var got = await stream.ReadAtLeastAsync(payload, length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
         if (got < length) throw new ProtocolException($"The connection ended inside a frame ({got} of {length} bytes).");
         return new Frame(type, payload);
     }
+
+    /// <summary>True when <paramref name="header"/> (5 bytes) opens a frame of type <paramref name="a"/> or <paramref name="b"/>
+    /// within the size limit: how a client tells the answer of a TunnelLite server from the first bytes of another program.</summary>
+    internal static bool IsHeaderOf(ReadOnlySpan<byte> header, FrameType a, FrameType b) =>
+        header.Length >= ProtocolConstants.FrameHeaderSize
+        && (header[4] == (byte)a || header[4] == (byte)b)
+        && BinaryPrimitives.ReadUInt32BigEndian(header) <= ProtocolConstants.MaxFrameSize;
 
     /// <summary>Reads and checks the 4-byte preamble that opens every connection to the control port.</summary>
     /// <exception cref="ProtocolException">The peer is not a TunnelLite client; the message says what it looks like.</exception>

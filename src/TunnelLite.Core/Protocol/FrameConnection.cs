@@ -64,6 +64,13 @@ internal sealed class FrameConnection : IDisposable
     public async Task<T> ReadExpectedAsync<T>(CancellationToken cancellationToken) where T : class
     {
         var frame = await ReadRequiredAsync(cancellationToken).ConfigureAwait(false);
+        return Expect<T>(frame);
+    }
+
+    /// <summary>The message of type <typeparamref name="T"/> that <paramref name="frame"/> carries; an <see cref="ErrorMessage"/>
+    /// in its place becomes a <see cref="TunnelException"/> with the peer's code.</summary>
+    public static T Expect<T>(Frame frame) where T : class
+    {
         if (frame.Type == FrameType.Error && typeof(T) != typeof(ErrorMessage))
         {
             var err = MessageSerializer.Read<ErrorMessage>(frame);

@@ -6,7 +6,8 @@ namespace TunnelLite.Server;
 /// attempts from one source are counted one after another: after the second failure in a row the source must wait, and
 /// attempts during the wait are refused before any proof is checked; the wait doubles with each failure up to the maximum.
 /// Failures are kept per source (<see cref="SourcePrefix"/>: an IPv4 address or an IPv6 /64) and, inside it, per account
-/// the hello named ("*" for none); a success clears only the named account's own failures, so a tenant that alternates
+/// the hello named ("*" for none, or for a name that is no account: a client's host name); a success clears only the
+/// named account's own failures, so a tenant that alternates
 /// its own logins with guesses at another account gains nothing. A named account also has its own failures, from any
 /// source, against guessing spread over many addresses. Tables are bounded: when full, entries whose wait has passed are
 /// dropped, and if none has, a new source is not tracked (the handshake caps still bound what it can do).</summary>
@@ -52,6 +53,9 @@ internal sealed class AuthThrottle
 
     /// <summary>Sources tracked now (for tests and diagnostics).</summary>
     public int Count => _sources.Count;
+
+    /// <summary>Accounts tracked now, with failures of their own (for tests and diagnostics).</summary>
+    public int AccountCount => _accounts.Count;
 
     /// <summary>Attempts refused while throttled, since start.</summary>
     public long Throttled => Interlocked.Read(ref _throttled);

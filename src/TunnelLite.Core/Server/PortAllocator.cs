@@ -27,7 +27,7 @@ internal sealed class PortAllocator
 
     /// <summary>Binds <paramref name="requested"/> (or a free allowed port when 0), within the server's ranges and, when
     /// given, the client's own.</summary>
-    /// <exception cref="TunnelException">PortNotAllowed or PortInUse, with a message for the user.</exception>
+    /// <exception cref="TunnelException">PortNotAllowed, PortInUse or AddressNotAvailable, with a message for the user.</exception>
     public Socket Bind(int requested, IReadOnlyList<PortRange>? own = null)
     {
         if (requested < 0 || requested > 65535)
@@ -40,7 +40,7 @@ internal sealed class PortAllocator
                 throw new TunnelException(TunnelErrorCode.PortInUse, $"Port {requested} is already in use on the server. Choose another port, or 0 to let the server pick one.");
             try
             {
-                return SocketListener.Listen(_address, requested);
+                return Listen(requested);
             }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
             {
@@ -53,7 +53,7 @@ internal sealed class PortAllocator
         }
         // The client's own ranges, when it has some, are where to look (each port still checked against the server's).
         var ranges = own is { Count: > 0 } ? own : _allowed;
-        if (ranges.Count == 0) return SocketListener.Listen(_address, 0);
+        if (ranges.Count == 0) return Listen(0);
         var total = ranges.Sum(r => (long)r.Count);
         var start = Random.Shared.NextInt64(total);
         var attempts = (int)Math.Min(total, MaxAttempts);
@@ -63,13 +63,29 @@ internal sealed class PortAllocator
             if (_reserved(port) || !IsAllowed(port, own)) continue;
             try
             {
-                return SocketListener.Listen(_address, port);
+                return Listen(port);
             }
             catch (SocketException e) when (e.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AccessDenied)
             {
             }
         }
         throw new TunnelException(TunnelErrorCode.PortInUse, $"No free port is left in the allowed ranges ({Describe(ranges)}).");
+    }
+
+    /// <summary>Binds <paramref name="port"/> on the server's address. An address this host no longer has (an interface that
+    /// went down since the server started) fails every port alike, so it is an error of its own, not a port to skip.</summary>
+    /// <exception cref="TunnelException">AddressNotAvailable.</exception>
+    private Socket Listen(int port)
+    {
+        try
+        {
+            return SocketListener.Listen(_address, port);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressNotAvailable)
+        {
+            throw new TunnelException(TunnelErrorCode.AddressNotAvailable,
+                $"The server cannot open port {port} on {_address}: this host does not have that address (any more). The server's operator must restart it on an address the host has.", e);
+        }
     }
 
     private static int PortAt(IReadOnlyList<PortRange> ranges, long index)

@@ -37,6 +37,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private Task _acceptLoop = Task.CompletedTask;
     private Task _sampler = Task.CompletedTask;
     private DateTimeOffset _started;
+    private long _stoppedTicks; // UTC ticks of the end of StopAsync; 0 until then
     private int _state; // 0 new, 1 running, 2 stopping, 3 stopped
 
     /// <summary>Creates a server; <see cref="StartAsync"/> binds it.</summary>
@@ -82,9 +83,12 @@ public sealed class TunnelServer : IAsyncDisposable
     internal AdmissionCounters Refused => _refused;
     internal DescriptorBudget Descriptors => _descriptors;
     internal StrangerLog Strangers => _strangers;
+    internal AuthThrottle Throttle => _throttle;
 
     /// <summary>Binds the control port and starts accepting clients.</summary>
-    /// <exception cref="TunnelException">ControlPortInUse when the port is taken; CertificateLoadFailed when TLS is on and its certificate cannot be used.</exception>
+    /// <exception cref="TunnelException">ControlPortInUse when the port is taken; AddressNotAvailable when this host has no
+    /// such bind address; PortNotAllowed when it may not bind the port; CertificateLoadFailed when TLS is on and its
+    /// certificate cannot be used.</exception>
     public Task StartAsync(CancellationToken cancellationToken = default)
     {
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0) throw new InvalidOperationException("The server was already started.");
@@ -113,7 +117,14 @@ public sealed class TunnelServer : IAsyncDisposable
         {
             _state = 3;
             _completionSource.TrySetResult();
-            throw new TunnelException(TunnelErrorCode.Unknown, $"Cannot listen on {Options.BindAddress}:{Options.ControlPort}: {e.Message}", e);
+            throw e.SocketErrorCode switch
+            {
+                SocketError.AddressNotAvailable => new TunnelException(TunnelErrorCode.AddressNotAvailable,
+                    $"Cannot listen on {Options.BindAddress}:{Options.ControlPort}: this host has no address {Options.BindAddress}. Bind one of its addresses, 0.0.0.0 (or ::) for all of them, or 127.0.0.1 for this host only (bindAddr / -BindAddress).", e),
+                SocketError.AccessDenied => new TunnelException(TunnelErrorCode.PortNotAllowed,
+                    $"Cannot listen on {Options.BindAddress}:{Options.ControlPort}: permission denied ({e.Message}). Ports below 1024 need privileges; choose a port from 1024 up (bindPort / -ControlPort).", e),
+                _ => new TunnelException(TunnelErrorCode.Unknown, $"Cannot listen on {Options.BindAddress}:{Options.ControlPort}: {e.Message}", e),
+            };
         }
         ControlEndpoint = (IPEndPoint)_listener.LocalEndPoint!;
         _ports = new PortAllocator(_bindAddress, Options.AllowPorts, p => p == ControlEndpoint.Port || _tunnelsByPort.ContainsKey(p));
@@ -151,6 +162,7 @@ public sealed class TunnelServer : IAsyncDisposable
         await Task.WhenAll(_handshakes.Keys).ConfigureAwait(false);
         await _sampler.ConfigureAwait(false);
         _strangers.Flush(force: true);
+        Interlocked.Exchange(ref _stoppedTicks, DateTimeOffset.UtcNow.UtcTicks);
         _state = 3;
         _log.LogInformation("TunnelLite server stopped.");
         _completionSource.TrySetResult();
@@ -162,11 +174,14 @@ public sealed class TunnelServer : IAsyncDisposable
         if (_state == 1) await StopAsync().ConfigureAwait(false);
     }
 
-    /// <summary>A snapshot of the server as a whole.</summary>
+    /// <summary>When the server stopped; null while it runs (or never started).</summary>
+    private DateTimeOffset? Stopped => Interlocked.Read(ref _stoppedTicks) is var t and not 0 ? new DateTimeOffset(t, TimeSpan.Zero) : null;
+
+    /// <summary>A snapshot of the server as a whole; once stopped, its Uptime is the time it ran.</summary>
     public TunnelStats GetStatistics(string? name = null)
     {
         var now = DateTimeOffset.UtcNow;
-        return TunnelStats.From(Totals, now, _started == default ? now : _started, name ?? $"server:{ControlEndpoint?.Port ?? Options.ControlPort}", TunnelRole.Server, State, Pump.Mode) with
+        return TunnelStats.From(Totals, now, _started == default ? now : _started, name ?? $"server:{ControlEndpoint?.Port ?? Options.ControlPort}", TunnelRole.Server, State, Pump.Mode, Stopped) with
         {
             Port = ControlEndpoint?.Port ?? Options.ControlPort,
             Clients = _sessions.Count,
@@ -190,7 +205,7 @@ public sealed class TunnelServer : IAsyncDisposable
     {
         var now = DateTimeOffset.UtcNow;
         return _tunnelsByName.Values.OrderBy(t => t.Name, StringComparer.Ordinal).Select(t =>
-            TunnelStats.From(t.Counters, now, t.Started, t.Name, TunnelRole.Server, State, Pump.Mode) with
+            TunnelStats.From(t.Counters, now, t.Started, t.Name, TunnelRole.Server, State, Pump.Mode, Stopped) with
             {
                 Port = t.Port,
                 ClientName = t.Session.ClientName,
@@ -422,7 +437,9 @@ public sealed class TunnelServer : IAsyncDisposable
             throw new ProtocolException($"The hello's nonce must be {ProtocolConstants.NonceSize} bytes.");
         if (hello.Account is { } named && (named.Length is 0 or > 128 || !PeerText.IsPrintable(named)))
             throw new ProtocolException("The account a hello names must be 1-128 printable characters.");
-        // Only accounts the server knows get a throttle entry of their own: made-up names must not grow its table.
+        // A name the server knows is an account, checked against its token only. Any other name (a client's host name, by
+        // default) is just a name: checked like no name, so that it never breaks a login, and with no throttle entry of its
+        // own, so that made-up names cannot grow the throttle's table.
         var knownAccount = hello.Account is null ? null : Options.Clients.FirstOrDefault(c => c.Name == hello.Account)?.Name;
         if (_throttle.RemainingWait(source, knownAccount) is var early && early > TimeSpan.Zero)
         {
@@ -436,14 +453,14 @@ public sealed class TunnelServer : IAsyncDisposable
 
         // The throttle is decided where the proof is checked, one attempt of a source at a time, so parallel guesses count.
         Identity? identity = null;
-        var (verdict, wait) = _throttle.Attempt(source, knownAccount, () => (identity = Identify(hello, serverNonce, auth.Proof)) is not null);
+        var (verdict, wait) = _throttle.Attempt(source, knownAccount, () => (identity = Identify(hello, knownAccount, serverNonce, auth.Proof)) is not null);
         if (verdict == AuthThrottle.Verdict.Throttled)
             return await RefuseThrottledAsync(connection, remoteEndPoint, wait, cancellationToken).ConfigureAwait(false);
         if (verdict == AuthThrottle.Verdict.Failed || identity is null)
         {
             Totals.RecordError($"Authentication failed from {remote}.");
             _strangers.Report(StrangerEvent.AuthenticationFailed, remoteEndPoint,
-                $"{(hello.Account is null ? "" : "for account " + hello.Account + "; ")}it may try again in {Math.Ceiling(wait.TotalSeconds)} s");
+                $"{(knownAccount is not null ? $"for account {knownAccount}; " : hello.Account is not null ? $"naming itself {PeerText.Escape(hello.Account, 128)}; " : "")}it may try again in {Math.Ceiling(wait.TotalSeconds)} s");
             await connection.TrySendErrorAsync(TunnelErrorCode.AuthenticationFailed,
                 "The server rejected the token. Check that the client's token matches the server's auth.token.", cancellationToken).ConfigureAwait(false);
             return null;
@@ -458,7 +475,8 @@ public sealed class TunnelServer : IAsyncDisposable
         var account = identity.Account;
         var pool = Math.Clamp(auth.PoolCount, 0, Options.MaxPoolCount);
         var sessionKey = TokenProof.SessionKey(identity.Token, hello.Nonce, serverNonce);
-        var session = new ClientSession(this, connection, sessionKey, account, auth.ClientId, account?.Name, pool, source, _log);
+        // An account's clients are named by their account; a shared-token client by the name it gave (printable, checked above).
+        var session = new ClientSession(this, connection, sessionKey, account, auth.ClientId, account?.Name ?? hello.Account, pool, source, _log);
         List<ClientSession> replaced;
         string? full;
         lock (_registry)
@@ -506,7 +524,7 @@ public sealed class TunnelServer : IAsyncDisposable
             throw;
         }
         session.Start();
-        _log.LogInformation("Client {Client} authenticated (pool {Pool}).", remote, pool);
+        _log.LogInformation("Client {Client} ({Name}) authenticated (pool {Pool}).", remote, PeerText.Escape(session.ClientName, 128), pool);
         return session;
     }
 
@@ -521,17 +539,17 @@ public sealed class TunnelServer : IAsyncDisposable
     /// <summary>Who proved the token: the shared token (no account) or one client's own.</summary>
     private sealed record Identity(Secret Token, ClientAccount? Account);
 
-    /// <summary>Which secret the proof was made with. A hello that names an account is checked against that account's token
-    /// only; one that names none against the shared token and every account, each in constant time, so the time taken
-    /// does not tell which one matched.</summary>
-    private Identity? Identify(HelloMessage hello, byte[] serverNonce, byte[] proof)
+    /// <summary>Which secret the proof was made with. A hello that names a known account (<paramref name="knownAccount"/>)
+    /// is checked against that account's token only; any other, named or not, against the shared token and every account,
+    /// each in constant time, so the time taken does not tell which one matched.</summary>
+    private Identity? Identify(HelloMessage hello, string? knownAccount, byte[] serverNonce, byte[] proof)
     {
         Identity? found = null;
-        if (hello.Account is null && !Options.Token.IsEmpty && TokenProof.Matches(TokenProof.ForClient(Options.Token, hello.Nonce, serverNonce), proof))
+        if (knownAccount is null && !Options.Token.IsEmpty && TokenProof.Matches(TokenProof.ForClient(Options.Token, hello.Nonce, serverNonce), proof))
             found = new Identity(Options.Token, null);
         foreach (var c in Options.Clients)
         {
-            if (hello.Account is not null && c.Name != hello.Account) continue;
+            if (knownAccount is not null && c.Name != knownAccount) continue;
             if (TokenProof.Matches(TokenProof.ForClient(c.Token, hello.Nonce, serverNonce), proof) && found is null)
                 found = new Identity(c.Token, c);
         }

@@ -37,7 +37,7 @@ public sealed record TunnelStats
     public double BytesOutPerSec { get; init; }
     /// <summary>Reconnects of the client.</summary>
     public long Reconnects { get; init; }
-    /// <summary>Time since start.</summary>
+    /// <summary>Time since start; for a stopped tunnel, client or server, the time it ran until it stopped.</summary>
     public TimeSpan Uptime { get; init; }
     /// <summary>The forwarding mode in force: Copy, Splice, or Auto (splice what streams, copy what is small). Copy wherever
     /// splice(2) is not available, whatever was asked.</summary>
@@ -85,8 +85,9 @@ public sealed record TunnelStats
     /// <summary>Server: the process's descriptor limit (RLIMIT_NOFILE); 0 where there is none.</summary>
     public long DescriptorLimit { get; init; }
 
-    /// <summary>Fills the counter fields from <paramref name="c"/> at <paramref name="now"/>.</summary>
-    internal static TunnelStats From(TrafficCounters c, DateTimeOffset now, DateTimeOffset started, string name, TunnelRole role, string state, ForwardingMode mode)
+    /// <summary>Fills the counter fields from <paramref name="c"/> at <paramref name="now"/>; the Uptime runs from
+    /// <paramref name="started"/> to <paramref name="stopped"/>, or to now while it runs.</summary>
+    internal static TunnelStats From(TrafficCounters c, DateTimeOffset now, DateTimeOffset started, string name, TunnelRole role, string state, ForwardingMode mode, DateTimeOffset? stopped = null)
     {
         var (rin, rout) = c.Rate(now);
         var err = c.LastError;
@@ -104,7 +105,7 @@ public sealed record TunnelStats
             BytesInPerSec = Math.Round(rin, 1),
             BytesOutPerSec = Math.Round(rout, 1),
             Reconnects = c.Reconnects,
-            Uptime = now - started,
+            Uptime = (stopped ?? now) - started,
             ForwardingMode = mode,
             SplicedConnections = c.SplicedConnections,
             CopiedConnections = c.CopiedConnections,

@@ -65,8 +65,9 @@ public sealed class NewTunnelCommand : EngineCmdletBase
     [ValidateLength(1, 128)]
     public string? Name { get; set; }
 
-    /// <summary>The account on the server (its <c>[[clients]]</c> name) whose own token -Token is; the server then checks
-    /// only that token. Leave it out for the shared token.</summary>
+    /// <summary>The client's name on the server; default the host name. A server's <c>[[clients]]</c> account: -Token is
+    /// that account's own token, and the server checks only that one. Any other name: the server checks the token as
+    /// without a name, and shows the name as ClientName of a shared-token client's tunnels (Get-TunnelStats -PerTunnel).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     [ValidateLength(1, 128)]
@@ -128,7 +129,7 @@ public sealed class NewTunnelCommand : EngineCmdletBase
         }
         catch (ArgumentException e)
         {
-            ThrowTerminatingError(new ErrorRecord(e, "InvalidTunnelOptions", ErrorCategory.InvalidArgument, target));
+            ThrowTerminatingError(TunnelErrors.InvalidOptions("InvalidTunnelOptions", e, target));
             return;
         }
         catch (TunnelException e)

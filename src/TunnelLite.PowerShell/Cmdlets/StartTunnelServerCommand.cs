@@ -95,7 +95,7 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
         }
         catch (ArgumentException e)
         {
-            ThrowTerminatingError(new ErrorRecord(e, "InvalidServerOptions", ErrorCategory.InvalidArgument, target));
+            ThrowTerminatingError(TunnelErrors.InvalidOptions("InvalidServerOptions", e, target));
             return;
         }
         WriteVerbose($"Binding the control port {target}.");

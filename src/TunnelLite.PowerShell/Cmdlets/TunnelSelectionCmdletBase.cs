@@ -36,7 +36,7 @@ public abstract class TunnelSelectionCmdletBase : PSCmdlet
             {
                 var job = all.FirstOrDefault(j => j.Id == id);
                 if (job is null)
-                    WriteError(new ErrorRecord(new ItemNotFoundException($"No tunnel or server job has Id {id}. Get-Tunnel lists them."), "TunnelNotFound", ErrorCategory.ObjectNotFound, id));
+                    WriteError(TunnelErrors.Create(new ItemNotFoundException($"No tunnel or server job has Id {id}. Get-Tunnel lists them."), "TunnelNotFound", id));
                 else
                     yield return job;
             }
@@ -58,7 +58,7 @@ public abstract class TunnelSelectionCmdletBase : PSCmdlet
                 if (seen.Add(j)) yield return j;
             }
             if (!any && !WildcardPattern.ContainsWildcardCharacters(n))
-                WriteError(new ErrorRecord(new ItemNotFoundException($"No tunnel or server job is named '{n}'. Get-Tunnel lists them."), "TunnelNotFound", ErrorCategory.ObjectNotFound, n));
+                WriteError(TunnelErrors.Create(new ItemNotFoundException($"No tunnel or server job is named '{n}'. Get-Tunnel lists them."), "TunnelNotFound", n));
         }
     }
 
@@ -67,7 +67,7 @@ public abstract class TunnelSelectionCmdletBase : PSCmdlet
     {
         if (job is TunnelJobBase t) return t;
         if (job is not null)
-            WriteError(new ErrorRecord(new ArgumentException($"Job {job.Id} ({job.Name}) is a {job.PSJobTypeName} job, not a tunnel or server job."), "NotATunnelJob", ErrorCategory.InvalidArgument, job));
+            WriteError(TunnelErrors.Create(new ArgumentException($"Job {job.Id} ({job.Name}) is a {job.PSJobTypeName} job, not a tunnel or server job."), "NotATunnelJob", job));
         return null;
     }
 }

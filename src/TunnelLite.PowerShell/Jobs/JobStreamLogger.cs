@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using Microsoft.Extensions.Logging;
 using TunnelLite.Logging;
+using TunnelLite.PowerShell.Internal;
 
 namespace TunnelLite.PowerShell.Jobs;
 
@@ -90,10 +91,7 @@ internal sealed class JobStreamLogger : ILogger, ILoggerFactory
                     streams.Warning.Add(new WarningRecord(text), security);
                     break;
                 default:
-                    streams.Error.Add(new ErrorRecord(exception ?? new InvalidOperationException(text), "TunnelEngineError", ErrorCategory.NotSpecified, job.Name)
-                    {
-                        ErrorDetails = new ErrorDetails(text),
-                    }, security);
+                    streams.Error.Add(TunnelErrors.Create(exception ?? new InvalidOperationException(text), "TunnelEngineError", job.Name, text), security);
                     break;
             }
         }

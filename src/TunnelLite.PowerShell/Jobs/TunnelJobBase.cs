@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using TunnelLite.PowerShell.Internal;
 
 namespace TunnelLite.PowerShell.Jobs;
 
@@ -88,7 +89,7 @@ public abstract class TunnelJobBase : Job2
         }
         catch (Exception e)
         {
-            TryAdd(Error, new ErrorRecord(e, "StopFailed", ErrorCategory.CloseError, this));
+            TryAdd(Error, TunnelErrors.Create(e, "StopFailed", this));
         }
         lock (_stateLock)
         {
@@ -143,4 +144,7 @@ public abstract class TunnelJobBase : Job2
     }
 
     private static bool IsFinishedState(JobState s) => s is JobState.Completed or JobState.Failed or JobState.Stopped;
+
+    /// <summary>True once the job has stopped, completed or failed.</summary>
+    private protected bool IsFinished => IsFinishedState(JobStateInfo.State);
 }
