@@ -176,7 +176,8 @@ Describe 'Get-Tunnel view' {
         $table.Header | Should -Be @('Id', 'Name', 'Status', 'Server', 'Port', 'Local')
         @(Get-Column $table 0) | Should -Be @("$($script:SrvA.Id)", "$($script:SrvB.Id)", "$($script:WebA.Id)", "$($script:WebB.Id)", "$($script:Long.Id)")
         @(Get-Column $table 1 | ForEach-Object { Compress $_ }) | Should -Be @('views-srv-a', 'views-srv-b', 'web', 'web', $script:LongName)
-        @(Get-Column $table 2) | Should -Be @('Running', 'Running', 'Running', 'Running', 'Running')
+        # Servers show their job state; tunnels whether their client is connected now (TunnelJob.Status).
+        @(Get-Column $table 2) | Should -Be @('Running', 'Running', 'Connected', 'Connected', 'Connected')
         $a = "127.0.0.1:$($script:SrvA.ControlPort)"
         $b = "127.0.0.1:$($script:SrvB.ControlPort)"
         @(Get-Column $table 3) | Should -Be @($a, $b, $a, $b, $a)
