@@ -15,6 +15,11 @@ internal static class TunnelErrors
     public static ErrorRecord InvalidArgument(string errorId, string message, object? target) =>
         new(new ArgumentException(message), errorId, ErrorCategory.InvalidArgument, target);
 
+    /// <summary>A job run with -Wait ended without being stopped: fatal for a service, which must exit non-zero to be restarted.</summary>
+    public static ErrorRecord EndedUnexpectedly(string kind, string name, string state, Exception? reason) =>
+        new(new InvalidOperationException($"{kind} '{name}' ended without being stopped (state {state}){(reason is null ? "." : $": {reason.Message}")}", reason),
+            "EndedUnexpectedly", ErrorCategory.OperationStopped, name);
+
     private static ErrorCategory CategoryOf(TunnelErrorCode code) => code switch
     {
         TunnelErrorCode.AuthenticationFailed or TunnelErrorCode.AuthenticationThrottled => ErrorCategory.AuthenticationError,
