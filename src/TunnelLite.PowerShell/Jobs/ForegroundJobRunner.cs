@@ -20,8 +20,8 @@ internal sealed class ForegroundJobRunner
 {
     private enum Stream { Output, Warning, Error, Verbose }
 
-    // A stop that takes longer than this (the drain timeouts are seconds) is waited for without bound anyway; the period only
-    // lets the loop notice a job that finished between two checks of its handle.
+    // The loop wakes on new records, on Ctrl+C or SIGTERM and at the end of the stop; the period only lets it notice a job
+    // that ended on its own or was stopped from elsewhere (Stop-Tunnel in another runspace), which signals none of these.
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(500);
 
     private readonly PSCmdlet _cmdlet;
