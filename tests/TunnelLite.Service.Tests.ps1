@@ -128,13 +128,14 @@ Describe 'Start-TunnelServer -Wait from the server unit''s ExecStart' {
             # 64 MB, of which the test has read 1 MB: the rest is in flight (socket buffers hold a few MB) when SIGTERM comes.
             $size = 64MB
             $download = Open-HttpBodyDownload -Port $publicPort -Size $size -MinBytes 1MB
-            $clock = [Diagnostics.Stopwatch]::StartNew()
+            $atSignal = $download.ReceivedAtOpen
+            $signalled = [DateTime]::Now
             Send-Signal -ProcessId $child.Process.Id -Signal TERM
             $rest = Complete-HttpBodyDownload -Download $download -TimeoutSec $script:ExitBudget
             $download = $null
             $exit = Wait-ChildExit $child -TimeoutSec $script:ExitBudget
-            $took = $clock.Elapsed.TotalSeconds
-            Write-Host "    server unit: SIGTERM to exit $([Math]::Round($took, 2)) s; the download in flight: $($rest.End), $($rest.BodyLength) of $size bytes"
+            $took = ($child.Process.ExitTime - $signalled).TotalSeconds
+            Write-Host "    server unit: SIGTERM to exit $([Math]::Round($took, 2)) s; the download in flight: $($rest.End), $($rest.BodyLength) of $size bytes ($atSignal in at SIGTERM)"
 
             $exit.Exited | Should -BeTrue -Because "the server must exit within $($script:ExitBudget) s of SIGTERM"
             $exit.ExitCode | Should -Be 0 -Because "a graceful stop is a success. stderr: $($exit.Stderr)"
@@ -194,13 +195,14 @@ remotePort = $publicPort
 
             $size = 64MB
             $download = Open-HttpBodyDownload -Port $publicPort -Size $size -MinBytes 1MB
-            $clock = [Diagnostics.Stopwatch]::StartNew()
+            $atSignal = $download.ReceivedAtOpen
+            $signalled = [DateTime]::Now
             Send-Signal -ProcessId $child.Process.Id -Signal TERM
             $rest = Complete-HttpBodyDownload -Download $download -TimeoutSec $script:ExitBudget
             $download = $null
             $exit = Wait-ChildExit $child -TimeoutSec $script:ExitBudget
-            $took = $clock.Elapsed.TotalSeconds
-            Write-Host "    client unit: SIGTERM to exit $([Math]::Round($took, 2)) s; the download in flight: $($rest.End), $($rest.BodyLength) of $size bytes"
+            $took = ($child.Process.ExitTime - $signalled).TotalSeconds
+            Write-Host "    client unit: SIGTERM to exit $([Math]::Round($took, 2)) s; the download in flight: $($rest.End), $($rest.BodyLength) of $size bytes ($atSignal in at SIGTERM)"
 
             $exit.Exited | Should -BeTrue
             $exit.ExitCode | Should -Be 0 -Because "a graceful stop is a success. stderr: $($exit.Stderr)"
@@ -279,12 +281,14 @@ Describe 'A fatal error with -Wait' {
             $ps = [powershell]::Create($iss)
             try {
                 $name = "ended-$how-$([guid]::NewGuid().ToString('N'))"
-                $null = $ps.AddCommand('Start-TunnelServer').AddParameters(@{ BindAddress = '127.0.0.1'; ControlPort = 0; Token = 'ended-test-token'; Name = $name; Wait = $true; WarningAction = 'SilentlyContinue' })
+                $null = $ps.AddCommand('Start-TunnelServer').AddParameters(@{ BindAddress = '127.0.0.1'; ControlPort = 0; Token = 'ended-test-token'; Name = $name; Wait = $true })
                 $run = $ps.BeginInvoke()
                 Wait-Until { @(Get-Tunnel -Name $name -ErrorAction SilentlyContinue).Count -eq 1 -and $ps.Streams.Information.Count -gt 0 } -TimeoutSec 20 | Should -BeTrue
                 # Events go to the host as Write-Host does: information records tagged PSHOST, one whole line each.
                 $ps.Streams.Information[0].MessageData.Message | Should -Match "^\[\d\d:\d\d:\d\d\] $($name): TunnelLite server listening on 127\.0\.0\.1:\d+\.$"
                 $ps.Streams.Information[0].Tags | Should -Contain 'PSHOST'
+                # Warnings stay warnings (this token is weak), one whole line each too.
+                $ps.Streams.Warning[0].Message | Should -Match "^\[\d\d:\d\d:\d\d\] $($name): The shared token .* is weak"
                 $job = Get-Tunnel -Name $name
                 if ($how -eq 'engine') { $job.Server.StopAsync().GetAwaiter().GetResult() } else { Stop-Tunnel -InputObject $job }
                 $run.AsyncWaitHandle.WaitOne(15000) | Should -BeTrue
