@@ -18,7 +18,8 @@
     Docs    docs/Verb-Noun.md (PlatyPS schema 2.0.0) -> out/TunnelLite/en-US/TunnelLite.PowerShell.dll-Help.xml,
             docs/about_*.md -> out/TunnelLite/en-US/about_*.help.txt (converter: build/ConvertTo-Maml.ps1).
     Test    Build, then dotnet test on every tests/**/*.csproj (TRX in out/test-results/), then Pester on
-            tests/**/*.Tests.ps1 in a child PowerShell process; prints one line per suite and ends with
+            tests/**/*.Tests.ps1 in a child PowerShell process (on Linux it first installs systemd-analyze with apt-get
+            when missing, for the unit checks of TunnelLite.Service.Tests.ps1); prints one line per suite and ends with
             'N passed, N failed[, N skipped]'. Exits 1 if a test failed, a run crashed or no test ran.
             -PesterPath runs only those Pester files (or folders); -SkipXunit leaves out the xunit projects.
     Bench   Build, then the end-to-end benchmark (bench/TunnelLite.EndToEndBench): direct loopback against
@@ -144,6 +145,29 @@ function Get-PesterModulePath {
     throw "Pester $version not found after restoring $ToolsProject (looked in: $($folders -join ', '))."
 }
 
+function Install-TestPrerequisite {
+    # systemd-analyze (Debian/Ubuntu package systemd), with which tests/TunnelLite.Service.Tests.ps1 checks the units in
+    # examples/: installed with apt-get when it is missing and this process may (root, or sudo without a password).
+    # Otherwise those tests say why they skip, or fail under CI=true.
+    if (-not $IsLinux -or (Get-Command systemd-analyze -CommandType Application -ErrorAction SilentlyContinue)) { return }
+    if (-not (Get-Command apt-get -CommandType Application -ErrorAction SilentlyContinue)) {
+        Write-Warning 'systemd-analyze is missing and this machine has no apt-get: install systemd to check the units in examples/.'
+        return
+    }
+    $prefix = @()
+    if ((& id -u) -ne '0') {
+        $null = & sudo -n true 2>&1
+        if ($LASTEXITCODE -ne 0) { Write-Warning 'systemd-analyze is missing; apt-get needs root (or sudo without a password): install systemd to check the units in examples/.'; return }
+        $prefix = @('sudo', '-n', '--preserve-env=DEBIAN_FRONTEND')
+    }
+    Write-Step 'Installing systemd-analyze (apt-get install systemd) for the checks of the units in examples/'
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    $apt = @($prefix) + @('apt-get')
+    $code = Invoke-Native $apt[0] (@($apt | Select-Object -Skip 1) + @('update', '-q')) -AllowFailure
+    if ($code -eq 0) { $code = Invoke-Native $apt[0] (@($apt | Select-Object -Skip 1) + @('install', '-y', '-q', '--no-install-recommends', 'systemd')) -AllowFailure }
+    if ($code -ne 0) { Write-Warning "apt-get install systemd failed (exit code $code): the unit checks will skip (or fail under CI=true)." }
+}
+
 #endregion
 
 #region tasks
@@ -266,6 +290,7 @@ function Invoke-TestTask {
                 Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' }
         })
     if ($pesterFiles.Count -gt 0) {
+        if (@($pesterFiles | Where-Object { $_.PSIsContainer -or $_.Name -eq 'TunnelLite.Service.Tests.ps1' }).Count -gt 0) { Install-TestPrerequisite }
         $pester = Get-PesterModulePath
         $summaryJson = Join-Path $TestResultsDir 'pester-summary.json'
         $pwsh = Get-PwshCommand

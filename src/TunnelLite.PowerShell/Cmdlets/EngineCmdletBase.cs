@@ -2,11 +2,12 @@ using System.Management.Automation;
 using System.Security;
 using TunnelLite.Config;
 using TunnelLite.PowerShell.Internal;
+using TunnelLite.PowerShell.Jobs;
 
 namespace TunnelLite.PowerShell.Cmdlets;
 
-/// <summary>What the cmdlets that start engine objects share: Ctrl+C cancels the engine call, configuration files are read
-/// with their warnings shown, and an empty token is refused before anything connects.</summary>
+/// <summary>What the cmdlets that start engine objects share: Ctrl+C cancels the engine call (and, with -Wait, stops the job),
+/// configuration files are read with their warnings shown, and an empty token is refused before anything connects.</summary>
 public abstract class EngineCmdletBase : PSCmdlet
 {
     /// <summary>The engine call in flight, cancelled by Ctrl+C.</summary>
@@ -17,6 +18,10 @@ public abstract class EngineCmdletBase : PSCmdlet
 
     /// <inheritdoc />
     protected override void EndProcessing() => Call.Dispose();
+
+    /// <summary>-Wait: runs <paramref name="jobs"/> (one engine object's) in the foreground until they are stopped, writing their
+    /// events to the host; see <see cref="ForegroundJobRunner"/>.</summary>
+    private protected void RunInForeground(IReadOnlyList<TunnelJobBase> jobs) => new ForegroundJobRunner(this, jobs, Call.Token).Run();
 
     /// <summary>Reads a TOML file with <paramref name="load"/>; warnings become WriteWarning, errors InvalidConfig.</summary>
     private protected T LoadConfig<T>(string configPath, string kind, SecureString? token, Func<string, string?, ConfigLoadResult<T>> load)

@@ -112,6 +112,12 @@ public sealed class NewTunnelCommand : EngineCmdletBase
     [ValidateNotNullOrEmpty]
     public string? ConfigPath { get; set; }
 
+    /// <summary>Runs the tunnels in the foreground, as a service does: writes their events to the host as they happen, one line
+    /// each, until Ctrl+C or SIGTERM stops them gracefully; writes no object. A client that ends without being stopped is a
+    /// terminating error (EndedUnexpectedly), so that the process exits non-zero.</summary>
+    [Parameter]
+    public SwitchParameter Wait { get; set; }
+
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
@@ -160,8 +166,9 @@ public sealed class NewTunnelCommand : EngineCmdletBase
             job.Start();
             TunnelJobSourceAdapter.Register(this, job);
             WriteVerbose($"Tunnel '{job.Name}' is open: {job.Location}.");
-            WriteObject(job);
+            if (!Wait) WriteObject(job);
         }
+        if (Wait) RunInForeground(jobs);
     }
 
     private TunnelClientOptions BuildOptions()

@@ -78,6 +78,12 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
     [ValidateNotNullOrEmpty]
     public string? Name { get; set; }
 
+    /// <summary>Runs the server in the foreground, as a service does: writes its events to the host as they happen, one line
+    /// each, until Ctrl+C or SIGTERM stops it gracefully; writes no object. A server that ends without being stopped is a
+    /// terminating error (EndedUnexpectedly), so that the process exits non-zero.</summary>
+    [Parameter]
+    public SwitchParameter Wait { get; set; }
+
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
@@ -115,7 +121,8 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
         job.Attach(server);
         TunnelJobSourceAdapter.Register(this, job);
         WriteVerbose($"Tunnel server '{job.Name}' listens on {server.ControlEndpoint}; allowed ports: {(options.AllowPorts.Count == 0 ? "any" : string.Join(", ", options.AllowPorts))}.");
-        WriteObject(job);
+        if (Wait) RunInForeground(new[] { job });
+        else WriteObject(job);
     }
 
     private TunnelServerOptions BuildOptions()

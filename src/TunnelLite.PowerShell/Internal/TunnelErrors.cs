@@ -100,6 +100,8 @@ internal static class TunnelErrors
             "Pipe only jobs of Get-Tunnel, New-Tunnel or Start-TunnelServer; use Stop-Job for other jobs."),
         ["StopFailed"] = new(ErrorCategory.CloseError,
             "Read the job's other errors and warnings (Receive-Job); Remove-Job -Force lets go of it."),
+        ["EndedUnexpectedly"] = new(ErrorCategory.OperationStopped,
+            "Read the events before it (the lines above, or the service's journal); the service manager restarts it (Restart=on-failure)."),
         ["TunnelEngineError"] = new(ErrorCategory.NotSpecified,
             "Read the job's events around it (Receive-Job -Keep); the job goes on unless its State says otherwise. Please report an unexpected failure."),
     };
@@ -127,6 +129,11 @@ internal static class TunnelErrors
 
     public static ErrorRecord InvalidArgument(string errorId, string message, object? target) =>
         Create(new ArgumentException(message), errorId, target);
+
+    /// <summary>A job run with -Wait ended without being stopped: fatal for a service, which must exit non-zero to be restarted.</summary>
+    public static ErrorRecord EndedUnexpectedly(string kind, string name, string state, Exception? reason) =>
+        Create(new InvalidOperationException($"{kind} '{name}' ended without being stopped (state {state}){(reason is null ? "." : $": {reason.Message}")}", reason),
+            "EndedUnexpectedly", name);
 
     /// <summary>Invalid options, reported without the "(Parameter 'X')" that ArgumentException appends (X is a property of
     /// the engine's options, which the user never typed) nor the "Actual value was" line of an ArgumentOutOfRangeException.</summary>
