@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
@@ -7,7 +5,7 @@ namespace TunnelLite.Tests.Support;
 
 /// <summary>A service on 127.0.0.1 that is not TunnelLite, for a client pointed at the wrong port: it behaves as the real
 /// ones do on the first bytes of a connection.</summary>
-internal sealed class ForeignService : IAsyncDisposable
+internal sealed class ForeignService : LoopbackService
 {
     /// <summary>How the service treats a connection.</summary>
     public enum Kind
@@ -26,66 +24,47 @@ internal sealed class ForeignService : IAsyncDisposable
 
     public const string SshBanner = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3";
 
-    private readonly Socket _listener;
     private readonly Kind _kind;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly ConcurrentBag<Socket> _connections = new();
-    private readonly Task _loop;
 
-    public ForeignService(Kind kind)
+    public ForeignService(Kind kind) : base(backlog: 64)
     {
         _kind = kind;
-        _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        _listener.Listen(64);
-        Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
-        _loop = AcceptLoopAsync();
+        Start();
     }
 
-    public int Port { get; }
-
-    private async Task AcceptLoopAsync()
+    protected override async Task ServeAsync(Socket s)
     {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket s;
-            try { s = await _listener.AcceptAsync(_stop.Token); }
-            catch (Exception) { return; }
-            _connections.Add(s);
-            _ = ServeAsync(s);
-        }
-    }
-
-    private async Task ServeAsync(Socket s)
-    {
+        // Held open until the service ends, as the real ones do while they answer: closing with unread bytes would reset
+        // the connection and could lose the answer before the client reads it.
+        Keep(s);
         var buffer = new byte[4096];
         try
         {
             switch (_kind)
             {
                 case Kind.Ssh:
-                    await s.SendAsync(Encoding.ASCII.GetBytes(SshBanner + "\r\n"), SocketFlags.None, _stop.Token);
+                    await s.SendAsync(Encoding.ASCII.GetBytes(SshBanner + "\r\n"), SocketFlags.None, Stopping);
                     await DrainAsync(s, buffer);
                     break;
                 case Kind.HttpAtOnce:
-                    if (await s.ReceiveAsync(buffer, SocketFlags.None, _stop.Token) > 0)
+                    if (await s.ReceiveAsync(buffer, SocketFlags.None, Stopping) > 0)
                         await AnswerAndCloseAsync(s, "HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                     break;
                 case Kind.HttpAfterRequestLine:
                     var seen = new List<byte>();
                     while (!seen.Contains((byte)'\n'))
                     {
-                        var n = await s.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+                        var n = await s.ReceiveAsync(buffer, SocketFlags.None, Stopping);
                         if (n == 0) return;
                         seen.AddRange(buffer.AsSpan(0, n).ToArray());
                     }
                     await AnswerAndCloseAsync(s, "HTTP/1.0 400 Bad request syntax\r\nServer: SimpleHTTP/0.6 Python/3.11.2\r\nConnection: close\r\n\r\n");
                     break;
                 case Kind.Tls:
-                    if (await s.ReceiveAsync(buffer, SocketFlags.None, _stop.Token) > 0)
+                    if (await s.ReceiveAsync(buffer, SocketFlags.None, Stopping) > 0)
                     {
                         // Alert record, TLS 1.2, fatal (2) protocol_version (70).
-                        await s.SendAsync(new byte[] { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46 }, SocketFlags.None, _stop.Token);
+                        await s.SendAsync(new byte[] { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46 }, SocketFlags.None, Stopping);
                         s.Shutdown(SocketShutdown.Send);
                     }
                     break;
@@ -101,20 +80,12 @@ internal sealed class ForeignService : IAsyncDisposable
 
     private async Task AnswerAndCloseAsync(Socket s, string answer)
     {
-        await s.SendAsync(Encoding.ASCII.GetBytes(answer), SocketFlags.None, _stop.Token);
+        await s.SendAsync(Encoding.ASCII.GetBytes(answer), SocketFlags.None, Stopping);
         s.Shutdown(SocketShutdown.Send);
     }
 
     private async Task DrainAsync(Socket s, byte[] buffer)
     {
-        while (await s.ReceiveAsync(buffer, SocketFlags.None, _stop.Token) > 0) { }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        _stop.Cancel();
-        _listener.Dispose();
-        foreach (var c in _connections) c.Dispose();
-        await _loop;
+        while (await s.ReceiveAsync(buffer, SocketFlags.None, Stopping) > 0) { }
     }
 }
