@@ -127,11 +127,11 @@ Describe 'Start-TunnelServer -Wait from the server unit''s ExecStart' {
 
             # 64 MB, of which the test has read 1 MB: the rest is in flight (socket buffers hold a few MB) when SIGTERM comes.
             $size = 64MB
-            $download = Open-HttpBodyDownload -Port $publicPort -Size $size -MinBytes 1MB
+            $download = Open-HttpDownload -Port $publicPort -Size $size -MinBytes 1MB -KeepBody
             $atSignal = $download.ReceivedAtOpen
             $signalled = [DateTime]::Now
             Send-Signal -ProcessId $child.Process.Id -Signal TERM
-            $rest = Complete-HttpBodyDownload -Download $download -TimeoutSec $script:ExitBudget
+            $rest = Receive-HttpRest -Download $download -TimeoutSec $script:ExitBudget
             $download = $null
             $exit = Wait-ChildExit $child -TimeoutSec $script:ExitBudget
             $took = ($child.Process.ExitTime - $signalled).TotalSeconds
@@ -194,11 +194,11 @@ remotePort = $publicPort
             $connected | Should -Match "^\[\d\d:\d\d:\d\d\] $($script:LongName): Connected to 127\.0\.0\.1:$($script:Server.ControlPort); tunnels: $($script:LongName) :$publicPort -> 127\.0\.0\.1:$($script:Http.Port)\.$"
 
             $size = 64MB
-            $download = Open-HttpBodyDownload -Port $publicPort -Size $size -MinBytes 1MB
+            $download = Open-HttpDownload -Port $publicPort -Size $size -MinBytes 1MB -KeepBody
             $atSignal = $download.ReceivedAtOpen
             $signalled = [DateTime]::Now
             Send-Signal -ProcessId $child.Process.Id -Signal TERM
-            $rest = Complete-HttpBodyDownload -Download $download -TimeoutSec $script:ExitBudget
+            $rest = Receive-HttpRest -Download $download -TimeoutSec $script:ExitBudget
             $download = $null
             $exit = Wait-ChildExit $child -TimeoutSec $script:ExitBudget
             $took = ($child.Process.ExitTime - $signalled).TotalSeconds

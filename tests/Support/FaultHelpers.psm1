@@ -140,25 +140,28 @@ function Test-TcpPortFree {
 
 function Open-HttpDownload {
     # Connects to 127.0.0.1:Port, asks for /bytes/Size and reads until at least MinBytes have arrived; returns the socket
-    # and the count, leaving the rest of the download in flight (nobody reads it until Receive-HttpRest).
-    param([Parameter(Mandatory)] [int] $Port, [Parameter(Mandatory)] [int] $Size, [int] $MinBytes = 1MB)
+    # and the count, leaving the rest of the download in flight (nobody reads it until Receive-HttpRest). With -KeepBody the
+    # bytes are kept, so that Receive-HttpRest can check the body by SHA-256.
+    param([Parameter(Mandatory)] [int] $Port, [Parameter(Mandatory)] [int] $Size, [int] $MinBytes = 1MB, [switch] $KeepBody)
     $s = [System.Net.Sockets.Socket]::new([System.Net.Sockets.SocketType]::Stream, [System.Net.Sockets.ProtocolType]::Tcp)
     $s.Connect([ipaddress]::Loopback, $Port)
     $null = $s.Send([Text.Encoding]::ASCII.GetBytes("GET /bytes/$Size HTTP/1.1`r`nHost: 127.0.0.1`r`n`r`n"))
     $s.ReceiveTimeout = 10000
-    $buf = [byte[]]::new(64KB)
+    $data = if ($KeepBody) { [System.IO.MemoryStream]::new() } else { $null }
+    $buf = [byte[]]::new(256KB)
     $total = 0
     while ($total -lt $MinBytes) {
         $n = $s.Receive($buf)
         if ($n -eq 0) { throw "The download through port $Port ended after $total bytes, before $MinBytes." }
         $total += $n
+        if ($data) { $data.Write($buf, 0, $n) }
     }
-    [pscustomobject]@{ Socket = $s; Received = [long]$total }
+    [pscustomobject]@{ Socket = $s; Received = [long]$total; Data = $data; Size = $Size; ReceivedAtOpen = [long]$total }
 }
 
 function Receive-HttpRest {
     # Reads the rest of an Open-HttpDownload until EOF, a reset or TimeoutSec; returns the total and how it ended
-    # (Eof, Reset or Timeout).
+    # (Eof, Reset or Timeout), and, when the body was kept (-KeepBody), its length and SHA-256 (hex), the HTTP header left out.
     param([Parameter(Mandatory)] $Download, [double] $TimeoutSec = 10)
     $s = $Download.Socket
     $buf = [byte[]]::new(256KB)
@@ -170,11 +173,23 @@ function Receive-HttpRest {
             if (-not $task.Wait([Math]::Max(1, [int]($deadline - [DateTime]::UtcNow).TotalMilliseconds))) { break }
             if ($task.Result -eq 0) { $end = 'Eof'; break }
             $Download.Received += $task.Result
+            if ($Download.Data) { $Download.Data.Write($buf, 0, $task.Result) }
         }
     }
     catch { $end = 'Reset' }
     finally { $s.Dispose() }
-    [pscustomobject]@{ Received = $Download.Received; End = $end }
+    $result = [pscustomobject]@{ Received = $Download.Received; End = $end; BodyLength = $null; Hash = $null }
+    if ($Download.Data) {
+        $all = $Download.Data.ToArray()
+        $headerEnd = -1
+        for ($i = 0; $i -le [Math]::Min($all.Length, 64KB) - 4; $i++) {
+            if ($all[$i] -eq 13 -and $all[$i + 1] -eq 10 -and $all[$i + 2] -eq 13 -and $all[$i + 3] -eq 10) { $headerEnd = $i + 4; break }
+        }
+        $result.BodyLength = if ($headerEnd -ge 0) { $all.Length - $headerEnd } else { 0 }
+        $sha = [System.Security.Cryptography.SHA256]::Create()
+        try { $result.Hash = [Convert]::ToHexString($sha.ComputeHash($all, [Math]::Max(0, $headerEnd), $result.BodyLength)) } finally { $sha.Dispose() }
+    }
+    $result
 }
 
 function Start-HttpDownloadTask {
