@@ -56,6 +56,27 @@ BeforeAll {
         foreach ($l in $Lines) { $l | Should -Match '^(WARNING: )?\[\d\d:\d\d:\d\d\] [\w.-]+: \S' -Because "'$l' should be one whole event line" }
     }
 
+    function script:Stop-UnitDuringDownload($Child, [int] $PublicPort, [string] $Label) {
+        # SIGTERM to a unit's process while a 64 MB download is in flight through it (the test has read 1 MB; socket buffers
+        # hold a few MB): the process must exit 0 within the budget, after the download completed intact.
+        $size = 64MB
+        $download = Open-HttpDownload -Port $PublicPort -Size $size -MinBytes 1MB -KeepBody
+        $signalled = [DateTime]::Now
+        Send-Signal -ProcessId $Child.Process.Id -Signal TERM
+        $rest = Receive-HttpRest -Download $download -TimeoutSec $script:ExitBudget
+        $exit = Wait-ChildExit $Child -TimeoutSec $script:ExitBudget
+        $took = ($Child.Process.ExitTime - $signalled).TotalSeconds
+        Write-Host "    $Label unit: SIGTERM to exit $([Math]::Round($took, 2)) s; the download in flight: $($rest.End), $($rest.BodyLength) of $size bytes ($($download.ReceivedAtOpen) in at SIGTERM)"
+        $exit.Exited | Should -BeTrue -Because "the $Label must exit within $($script:ExitBudget) s of SIGTERM"
+        $exit.ExitCode | Should -Be 0 -Because "a graceful stop is a success. stderr: $($exit.Stderr)"
+        $took | Should -BeLessThan $script:ExitBudget
+        $rest.End | Should -Be 'Eof'
+        $rest.BodyLength | Should -Be $size
+        $rest.Hash | Should -Be (Get-ExpectedPayloadHash $size)
+        $exit.Stderr | Should -BeNullOrEmpty
+        @($Child.Lines -match 'stopping \(SIGTERM\)$').Count | Should -Be 1
+    }
+
     function script:Start-PwshCommand([string] $Command) {
         # pwsh -Command Command in a child process, with the module under test.
         Start-ChildProcess -FilePath $script:Pwsh -ArgumentList @((Join-Path $PSHOME 'pwsh.dll'), '-NoProfile', '-NonInteractive', '-Command', $Command) -Environment @{ PSModulePath = $env:PSModulePath; NO_COLOR = '1' }
@@ -106,7 +127,7 @@ Describe 'The systemd units in examples/' {
 
 Describe 'Start-TunnelServer -Wait from the server unit''s ExecStart' {
     It 'writes whole event lines to stdout; on SIGTERM drains a download in flight intact, frees both ports and exits 0' {
-        $child = $null; $tunnel = $null; $download = $null
+        $child = $null; $tunnel = $null
         try {
             $folder = New-TestFolder 'server'
             $token = New-TunnelToken
@@ -125,34 +146,13 @@ Describe 'Start-TunnelServer -Wait from the server unit''s ExecStart' {
             $registered.Length | Should -BeGreaterThan 80
             $registered | Should -Match "^\[\d\d:\d\d:\d\d\] server-$($controlPort): Client 127\.0\.0\.1:\d+ registered tunnel $($script:LongName) on port $publicPort\.$"
 
-            # 64 MB, of which the test has read 1 MB: the rest is in flight (socket buffers hold a few MB) when SIGTERM comes.
-            $size = 64MB
-            $download = Open-HttpDownload -Port $publicPort -Size $size -MinBytes 1MB -KeepBody
-            $atSignal = $download.ReceivedAtOpen
-            $signalled = [DateTime]::Now
-            Send-Signal -ProcessId $child.Process.Id -Signal TERM
-            $rest = Receive-HttpRest -Download $download -TimeoutSec $script:ExitBudget
-            $download = $null
-            $exit = Wait-ChildExit $child -TimeoutSec $script:ExitBudget
-            $took = ($child.Process.ExitTime - $signalled).TotalSeconds
-            Write-Host "    server unit: SIGTERM to exit $([Math]::Round($took, 2)) s; the download in flight: $($rest.End), $($rest.BodyLength) of $size bytes ($atSignal in at SIGTERM)"
-
-            $exit.Exited | Should -BeTrue -Because "the server must exit within $($script:ExitBudget) s of SIGTERM"
-            $exit.ExitCode | Should -Be 0 -Because "a graceful stop is a success. stderr: $($exit.Stderr)"
-            $took | Should -BeLessThan $script:ExitBudget
-            $rest.End | Should -Be 'Eof'
-            $rest.BodyLength | Should -Be $size
-            $rest.Hash | Should -Be (Get-ExpectedPayloadHash $size)
+            Stop-UnitDuringDownload -Child $child -PublicPort $publicPort -Label 'server'
             Test-TcpPortFree $controlPort | Should -BeTrue -Because 'the control port is free once the process is gone'
             Test-TcpPortFree $publicPort | Should -BeTrue -Because 'the public port is free once the process is gone'
-
-            $exit.Stderr | Should -BeNullOrEmpty
             Test-EventLines $child.Lines
-            @($child.Lines -match 'stopping \(SIGTERM\)$').Count | Should -Be 1
             $child.Lines[-1] | Should -Match 'TunnelLite server stopped\.$'
         }
         finally {
-            if ($download) { $download.Socket.Dispose() }
             Stop-ChildProcess $child
             if ($tunnel) { Stop-Tunnel -InputObject $tunnel; Remove-Job -Job $tunnel -Force }
         }
@@ -170,7 +170,7 @@ Describe 'New-Tunnel -Wait' {
     }
 
     It 'from the client unit''s ExecStart: whole event lines on stdout; on SIGTERM a download in flight completes intact, exit 0, the port freed' {
-        $child = $null; $download = $null
+        $child = $null
         try {
             $folder = New-TestFolder 'client'
             Write-Credential $folder $script:ServerToken
@@ -193,31 +193,13 @@ remotePort = $publicPort
             $connected.Length | Should -BeGreaterThan 80
             $connected | Should -Match "^\[\d\d:\d\d:\d\d\] $($script:LongName): Connected to 127\.0\.0\.1:$($script:Server.ControlPort); tunnels: $($script:LongName) :$publicPort -> 127\.0\.0\.1:$($script:Http.Port)\.$"
 
-            $size = 64MB
-            $download = Open-HttpDownload -Port $publicPort -Size $size -MinBytes 1MB -KeepBody
-            $atSignal = $download.ReceivedAtOpen
-            $signalled = [DateTime]::Now
-            Send-Signal -ProcessId $child.Process.Id -Signal TERM
-            $rest = Receive-HttpRest -Download $download -TimeoutSec $script:ExitBudget
-            $download = $null
-            $exit = Wait-ChildExit $child -TimeoutSec $script:ExitBudget
-            $took = ($child.Process.ExitTime - $signalled).TotalSeconds
-            Write-Host "    client unit: SIGTERM to exit $([Math]::Round($took, 2)) s; the download in flight: $($rest.End), $($rest.BodyLength) of $size bytes ($atSignal in at SIGTERM)"
-
-            $exit.Exited | Should -BeTrue
-            $exit.ExitCode | Should -Be 0 -Because "a graceful stop is a success. stderr: $($exit.Stderr)"
-            $took | Should -BeLessThan $script:ExitBudget
-            $rest.End | Should -Be 'Eof'
-            $rest.Hash | Should -Be (Get-ExpectedPayloadHash $size)
+            Stop-UnitDuringDownload -Child $child -PublicPort $publicPort -Label 'client'
             Wait-Until { Test-TcpPortFree $publicPort } -TimeoutSec 2 | Should -BeTrue -Because 'the server frees the port of a client that stopped'
             (Get-TunnelStats -InputObject $script:Server).Tunnels | Should -Be 0
-            $exit.Stderr | Should -BeNullOrEmpty
             Test-EventLines $child.Lines
-            @($child.Lines -match 'stopping \(SIGTERM\)$').Count | Should -Be 1
             $child.Lines[-1] | Should -Match 'Client stopped\.$'
         }
         finally {
-            if ($download) { $download.Socket.Dispose() }
             Stop-ChildProcess $child
         }
     }
