@@ -106,8 +106,13 @@ internal static class WorkConnection
         }
     }
 
-    private static bool IsReset(Exception e) =>
-        (e as SocketException ?? e.InnerException as SocketException) is { SocketErrorCode: SocketError.ConnectionReset or SocketError.ConnectionAborted };
+    // The reset may come wrapped: in an IOException from a stream, and under TLS in an AuthenticationException around that.
+    private static bool IsReset(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+            if (x is SocketException { SocketErrorCode: SocketError.ConnectionReset or SocketError.ConnectionAborted }) return true;
+        return false;
+    }
 
     private static TimeSpan RetryDelay(int attempt) => TimeSpan.FromMilliseconds(50 * (1 << attempt) + Random.Shared.Next(50));
 
