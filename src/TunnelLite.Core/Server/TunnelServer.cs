@@ -195,7 +195,7 @@ public sealed class TunnelServer : IAsyncDisposable
             DataConnectionsRefused = _refused.DataConnectionsRefused,
             DescriptorRefusals = _refused.DescriptorRefusals,
             PendingHandshakes = _admission.Pending,
-            OpenDescriptors = _descriptors.IsBounded ? _descriptors.Estimate() : 0,
+            OpenDescriptors = _descriptors.Estimate(), // 0 where there is no limit
             DescriptorLimit = _descriptors.IsBounded ? _descriptors.Limit : 0,
         };
     }
