@@ -47,4 +47,14 @@ public enum TunnelErrorCode
     /// <summary>The server cannot bind its address: this host has no such address (a typo, or an interface that is down
     /// or gone since the server started).</summary>
     AddressNotAvailable,
+    /// <summary>The admin endpoint's port is taken (webServer.port / -AdminEndpoint).</summary>
+    AdminPortInUse,
+    /// <summary>The server's operator disconnected this client and keeps it out for a while (Disconnect-TunnelClient -BanSeconds).</summary>
+    ClientBanned,
+    /// <summary>The admin endpoint asked for could not be reached or did not answer as a TunnelLite admin endpoint.</summary>
+    AdminEndpointUnreachable,
+    /// <summary>The admin endpoint refused the credentials given (or none were given and it needs them).</summary>
+    AdminAuthenticationFailed,
+    /// <summary>No client connected to the server has the id given.</summary>
+    ClientNotFound,
 }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using TunnelLite.Admin;
 using TunnelLite.Config;
 using TunnelLite.Forwarding;
 using TunnelLite.Logging;
@@ -26,6 +27,7 @@ public sealed class TunnelClient : IAsyncDisposable
     private Task _loop = Task.CompletedTask;
     private Task _sampler = Task.CompletedTask;
     private int _state = (int)ClientState.NotStarted;
+    private DateTimeOffset _started = DateTimeOffset.UtcNow;
     private volatile ClientError? _serverError; // trouble with the server, which concerns every tunnel
     private readonly object _dataGate = new();
     private ControlSession? _dataSession; // the session the counts below belong to
@@ -49,7 +51,7 @@ public sealed class TunnelClient : IAsyncDisposable
         options.Validate();
         Options = options;
         ClientName = clientName ?? options.ClientName ?? HostName();
-        _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Client");
+        _log = Events.Capture((options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Client"));
         foreach (var t in options.Tunnels) _tunnels[t.Name] = new ClientTunnel(t, Totals);
         Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled);
         _tls = options.Tls.Enabled ? ClientTls.Create(options) : null;
@@ -57,6 +59,15 @@ public sealed class TunnelClient : IAsyncDisposable
 
     /// <summary>The settings in force.</summary>
     public TunnelClientOptions Options { get; }
+
+    /// <summary>The recent events its admin endpoint's dashboard shows.</summary>
+    public RecentEvents Events { get; } = new();
+
+    /// <summary>The admin endpoint, when <see cref="TunnelClientOptions.Admin"/> turned it on and the client started.</summary>
+    public AdminServer? Admin { get; private set; }
+
+    /// <summary>How long the server has been silent on the control connection; null while not connected.</summary>
+    public TimeSpan? ServerSilentFor => State == ClientState.Connected ? _session?.SilentFor : null;
 
     /// <summary>Stable id of this client instance; a reconnect replaces its own stale session on the server.</summary>
     public string ClientId { get; internal set; } = Guid.NewGuid().ToString("N");
@@ -116,10 +127,17 @@ public sealed class TunnelClient : IAsyncDisposable
         if (Security.TokenStrength.WarningFor(Options) is { } weak) _log.LogWarning("{Warning}", weak);
         try
         {
+            // First, so that /ready can say "connecting" while the connection is made.
+            if (Options.Admin.Enabled)
+            {
+                Admin = new AdminServer(Options.Admin, new ClientAdminView(this), null, _log);
+                await Admin.StartAsync().ConfigureAwait(false);
+            }
             _session = await ConnectAndRegisterAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
         {
+            if (Admin is not null) await Admin.StopAsync().ConfigureAwait(false);
             SetState(ClientState.Stopped);
             MarkTunnelsStopped();
             _completion.TrySetResult();
@@ -176,6 +194,19 @@ public sealed class TunnelClient : IAsyncDisposable
     /// <summary>Finds a tunnel by name.</summary>
     public ClientTunnel? FindTunnel(string name) => _tunnels.TryGetValue(name, out var t) ? t : null;
 
+    /// <summary>The client as a whole: all its tunnels' traffic, past and present (its name is the server it uses).</summary>
+    public TunnelStats GetSummary()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var err = _serverError;
+        var s = TunnelStats.From(Totals, now, _started == default ? now : _started, $"client:{Options.ServerAddress}:{Options.ServerPort}", TunnelRole.Client, State.ToString(), Pump.Mode) with
+        {
+            ClientName = ClientName,
+            Tunnels = _tunnels.Count,
+        };
+        return err is not null && (s.LastErrorTime is null || err.Time > s.LastErrorTime) ? s with { LastError = err.Message, LastErrorTime = err.Time } : s;
+    }
+
     /// <summary>A snapshot of each tunnel.</summary>
     public IReadOnlyList<TunnelStats> GetStatistics()
     {
@@ -229,6 +260,7 @@ public sealed class TunnelClient : IAsyncDisposable
         await _sampler.ConfigureAwait(false);
         MarkTunnelsStopped();
         _log.LogInformation("Client stopped.");
+        if (Admin is not null) await Admin.StopAsync().ConfigureAwait(false);
         _completion.TrySetResult();
     }
 

@@ -8,6 +8,9 @@ public sealed class TunnelClientOptions
     /// <summary>Host name or address of the tunnel server (frp: serverAddr).</summary>
     public string ServerAddress { get; set; } = "127.0.0.1";
 
+    /// <summary>The admin endpoint (metrics, health, JSON API, dashboard): frp's webServer.* keys, -AdminEndpoint. Off by default.</summary>
+    public Admin.AdminOptions Admin { get; set; } = new();
+
     /// <summary>The server's control port (frp: serverPort).</summary>
     public int ServerPort { get; set; } = 7000;
 
@@ -61,6 +64,7 @@ public sealed class TunnelClientOptions
         if (string.IsNullOrWhiteSpace(ServerAddress)) throw new ArgumentException("A server address is required (serverAddr).", nameof(ServerAddress));
         if (ServerPort < 1 || ServerPort > 65535) throw new ArgumentException($"ServerPort {ServerPort} is not a port (1-65535).", nameof(ServerPort));
         if (Token is null || Token.IsEmpty) throw new ArgumentException("A token is required (auth.token).", nameof(Token));
+        Admin.Validate();
         if (ClientName is not null && (ClientName.Length is 0 or > 128 || !Logging.PeerText.IsPrintable(ClientName)))
             throw new ArgumentException("A client name must be 1-128 printable characters (clientName).", nameof(ClientName));
         if (PoolCount < 0 || PoolCount > 1000) throw new ArgumentException($"PoolCount {PoolCount} must be between 0 and 1000.", nameof(PoolCount));

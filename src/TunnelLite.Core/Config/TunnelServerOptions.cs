@@ -5,6 +5,9 @@ namespace TunnelLite.Config;
 /// <summary>Settings of a <see cref="Server.TunnelServer"/>. Defaults are safe for a server that faces the internet.</summary>
 public sealed class TunnelServerOptions
 {
+    /// <summary>The admin endpoint (metrics, health, JSON API, dashboard): frp's webServer.* keys, -AdminEndpoint. Off by default.</summary>
+    public Admin.AdminOptions Admin { get; set; } = new();
+
     /// <summary>Address the control port and the public ports bind to. "0.0.0.0" for all IPv4, "::" for IPv4 and IPv6.</summary>
     public string BindAddress { get; set; } = "0.0.0.0";
 
@@ -102,6 +105,7 @@ public sealed class TunnelServerOptions
         if (Token.IsEmpty && Clients.Count == 0)
             throw new ArgumentException("A token is required (auth.token), or clients with their own tokens ([[clients]]): clients prove they know one before they can open tunnels.", nameof(Token));
         ValidateClients();
+        Admin.Validate();
         if (ControlPort < 0 || ControlPort > 65535) throw new ArgumentException($"ControlPort {ControlPort} is not a port (0-65535).", nameof(ControlPort));
         if (MaxPoolCount < 0 || MaxPoolCount > 1000) throw new ArgumentException($"MaxPoolCount {MaxPoolCount} must be between 0 and 1000.", nameof(MaxPoolCount));
         if (HeartbeatInterval <= TimeSpan.Zero) throw new ArgumentException("HeartbeatInterval must be positive.", nameof(HeartbeatInterval));

@@ -28,4 +28,8 @@ internal enum StrangerEvent
 
     /// <summary>A session was refused because the server or the account has as many sessions as it may.</summary>
     SessionLimit,
+
+    /// <summary>A request to the admin endpoint was refused: malformed, a wrong or throttled login, a foreign Host header,
+    /// or a connection over the endpoint's limits.</summary>
+    AdminRefused,
 }

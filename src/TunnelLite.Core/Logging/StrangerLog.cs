@@ -35,6 +35,7 @@ internal sealed class StrangerLog
         "Refused a data connection from {Remote}",
         "Reset a connection from {Remote} at the descriptor budget",
         "Refused a session from {Remote} at the session limit",
+        "Refused an admin request from {Remote}",
     ];
 
     private static readonly string[] Plural =
@@ -47,6 +48,7 @@ internal sealed class StrangerLog
         "data connections refused",
         "connections reset at the descriptor budget",
         "sessions refused at the session limit",
+        "admin requests refused",
     ];
 
     // Message templates per kind, built once: a structured sink sees one template per kind and shape.

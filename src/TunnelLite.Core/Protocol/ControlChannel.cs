@@ -27,6 +27,9 @@ internal abstract class ControlChannel
     /// <summary>Completes when the channel has closed and torn down.</summary>
     public Task Completion { get; private set; } = Task.CompletedTask;
 
+    /// <summary>How long the peer has been silent (no frame of any kind), for the admin endpoint's heartbeat age.</summary>
+    public TimeSpan SilentFor => _heartbeat.SilentFor;
+
     /// <summary>True once this side asked to close: the peer's answering close is then not news.</summary>
     protected bool ClosingByUs => _closingByUs;
 

@@ -19,6 +19,9 @@ internal sealed class Heartbeat
     /// <summary>The timeout in seconds, for messages.</summary>
     public double TimeoutSeconds => _timeoutMs / 1000.0;
 
+    /// <summary>How long the peer has been silent.</summary>
+    public TimeSpan SilentFor => TimeSpan.FromMilliseconds(Math.Max(0, Environment.TickCount64 - Interlocked.Read(ref _lastSeen)));
+
     /// <summary>Records that the peer sent something.</summary>
     public void Seen() => Interlocked.Exchange(ref _lastSeen, Environment.TickCount64);
 

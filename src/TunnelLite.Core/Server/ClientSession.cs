@@ -22,7 +22,7 @@ internal sealed class ClientSession : ControlChannel
     private int _idleCount;
     private int _waitingUsers;
 
-    public ClientSession(TunnelServer server, FrameConnection control, byte[] sessionKey, ClientAccount? account, string clientId, string? clientName, int poolCount, SourcePrefix source, ILogger log)
+    public ClientSession(TunnelServer server, FrameConnection control, byte[] sessionKey, ClientAccount? account, string clientId, string? clientName, string? software, int poolCount, SourcePrefix source, ILogger log)
         : base(control, server.Options.HeartbeatInterval, server.Options.HeartbeatTimeout, log)
     {
         _server = server;
@@ -30,6 +30,7 @@ internal sealed class ClientSession : ControlChannel
         Account = account;
         ClientId = clientId;
         ClientName = clientName;
+        Software = software is null ? null : PeerText.Escape(software, 64);
         PoolCount = poolCount;
         Source = source;
         Id = TokenProof.NewNonce();
@@ -45,10 +46,33 @@ internal sealed class ClientSession : ControlChannel
     public ClientAccount? Account { get; }
     public string ClientId { get; }
     public string? ClientName { get; }
+    /// <summary>The software the client says it runs, escaped and cut to 64 characters (it is the peer's text).</summary>
+    public string? Software { get; }
+    /// <summary>When the session opened.</summary>
+    public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
     public int PoolCount { get; }
     public string RemoteEndpoint { get; }
     public IEnumerable<PublicTunnel> Tunnels => _tunnels.Values;
     public int TunnelCount => _tunnels.Count;
+
+    /// <summary>What the operator sees of this session (Get-TunnelClient, /api/v1/clients).</summary>
+    public TunnelClientInfo Describe(DateTimeOffset now)
+    {
+        var silent = SilentFor;
+        return new TunnelClientInfo
+        {
+            Id = IdText,
+            Name = ClientName,
+            Account = Account?.Name,
+            RemoteAddress = RemoteEndpoint,
+            Version = Software,
+            ConnectedSince = Started,
+            LastHeartbeat = now - silent,
+            HeartbeatAgeSeconds = Math.Round(silent.TotalSeconds, 3),
+            Tunnels = _tunnels.Keys.OrderBy(n => n, StringComparer.Ordinal).ToList(),
+            PoolCount = PoolCount,
+        };
+    }
 
     /// <summary>Starts the read and heartbeat loops and fills the pool.</summary>
     public void Start()

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using TunnelLite.Admin;
 using TunnelLite.Config;
 using TunnelLite.Forwarding;
 using TunnelLite.Logging;
@@ -30,6 +31,8 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly AdmissionCounters _refused = new();
     private readonly DescriptorBudget _descriptors = DescriptorBudget.Process;
     private readonly StrangerLog _strangers;
+    private readonly ClientBans _bans = new();
+    private AdminServer? _admin;
     private readonly IPAddress _bindAddress;
     private PortAllocator? _ports;
     private ServerCertificate? _certificate;
@@ -48,7 +51,7 @@ public sealed class TunnelServer : IAsyncDisposable
         options.Validate();
         Options = options;
         _bindAddress = SocketListener.ParseBindAddress(options.BindAddress);
-        _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Server");
+        _log = Events.Capture((options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Server"));
         _admission = new HandshakeAdmission(options.MaxPendingHandshakes, options.MaxPendingHandshakesPerSource);
         _throttle = new AuthThrottle(options.AuthFailureDelay, options.MaxAuthFailureDelay);
         _strangers = new StrangerLog(_log);
@@ -77,6 +80,12 @@ public sealed class TunnelServer : IAsyncDisposable
     /// <summary>SHA-256 fingerprint (64 hex digits) of the certificate the control port presents; null without TLS or
     /// before <see cref="StartAsync"/>. Clients pin it (transport.tls.serverFingerprint, -CertificateFingerprint).</summary>
     public string? CertificateFingerprint => _certificate?.Fingerprint;
+
+    /// <summary>The recent events the dashboard shows (clients connected and gone, failures).</summary>
+    public RecentEvents Events { get; } = new();
+
+    /// <summary>The admin endpoint, when <see cref="TunnelServerOptions.Admin"/> turned it on and the server started.</summary>
+    public AdminServer? Admin => _admin;
 
     internal IForwardingPump Pump { get; }
     internal CancellationToken HardStop => _hardStop.Token;
@@ -127,6 +136,21 @@ public sealed class TunnelServer : IAsyncDisposable
             };
         }
         ControlEndpoint = (IPEndPoint)_listener.LocalEndPoint!;
+        if (Options.Admin.Enabled)
+        {
+            try
+            {
+                _admin = new AdminServer(Options.Admin, new ServerAdminView(this), _certificate, _log);
+                _admin.StartAsync();
+            }
+            catch (TunnelException)
+            {
+                _listener.Dispose();
+                _state = 3;
+                _completionSource.TrySetResult();
+                throw;
+            }
+        }
         _ports = new PortAllocator(_bindAddress, Options.AllowPorts, p => p == ControlEndpoint.Port || _tunnelsByPort.ContainsKey(p));
         _started = DateTimeOffset.UtcNow;
         _acceptLoop = AcceptLoopAsync();
@@ -162,6 +186,8 @@ public sealed class TunnelServer : IAsyncDisposable
         await Task.WhenAll(_handshakes.Keys).ConfigureAwait(false);
         await _sampler.ConfigureAwait(false);
         _strangers.Flush(force: true);
+        // Last, so that /ready says "stopping" and /metrics still answers while connections drain.
+        if (_admin is not null) await _admin.StopAsync().ConfigureAwait(false);
         Interlocked.Exchange(ref _stoppedTicks, DateTimeOffset.UtcNow.UtcTicks);
         _state = 3;
         _log.LogInformation("TunnelLite server stopped.");
@@ -210,6 +236,28 @@ public sealed class TunnelServer : IAsyncDisposable
                 Port = t.Port,
                 ClientName = t.Session.ClientName,
             }).ToList();
+    }
+
+    /// <summary>The clients connected now, by when they connected.</summary>
+    public IReadOnlyList<TunnelClientInfo> GetClients()
+    {
+        var now = DateTimeOffset.UtcNow;
+        return _sessions.Values.OrderBy(s => s.Started).Select(s => s.Describe(now)).ToList();
+    }
+
+    /// <summary>Disconnects the client whose session has <paramref name="id"/>: its ports are freed at once, and for
+    /// <paramref name="ban"/> (none when zero) it may not log in again (by its account, or without one by its client id).
+    /// Returns what it was, or null when no client has that id.</summary>
+    public async Task<TunnelClientInfo?> DisconnectClientAsync(string id, TimeSpan ban)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        if (!_sessions.TryGetValue(id.ToUpperInvariant(), out var session)) return null;
+        var info = session.Describe(DateTimeOffset.UtcNow);
+        _bans.Ban(session.Account?.Name, session.ClientId, ban);
+        _log.LogWarning("Client {Client} ({Name}) disconnected by the operator{Ban}.", session.RemoteEndpoint, PeerText.Escape(session.ClientName, 128),
+            ban > TimeSpan.Zero ? $"; it may not reconnect for {ban.TotalSeconds:0} s" : "");
+        await session.CloseAsync(ban > TimeSpan.Zero ? $"disconnected by the server's operator; banned for {ban.TotalSeconds:0} s" : "disconnected by the server's operator").ConfigureAwait(false);
+        return info;
     }
 
     /// <summary>Sums up the strangers' rate-limited warnings each second, so a flood that stops is still reported.</summary>
@@ -473,10 +521,20 @@ public sealed class TunnelServer : IAsyncDisposable
             return null;
         }
         var account = identity.Account;
+        // A ban is checked only now, after the proof: a stranger learns nothing from it, and cannot spend it.
+        if (_bans.Remaining(account?.Name, auth.ClientId) is var banned && banned > TimeSpan.Zero)
+        {
+            _refused.SessionRefused();
+            _log.LogInformation("Refused {Remote} ({Name}): disconnected by the operator, banned for {Seconds} s more.", remote,
+                PeerText.Escape(account?.Name ?? hello.Account, 128), Math.Ceiling(banned.TotalSeconds));
+            await connection.TrySendErrorAsync(TunnelErrorCode.ClientBanned,
+                $"The server's operator disconnected this client; it may reconnect in {Math.Ceiling(banned.TotalSeconds):0} s.", cancellationToken).ConfigureAwait(false);
+            return null;
+        }
         var pool = Math.Clamp(auth.PoolCount, 0, Options.MaxPoolCount);
         var sessionKey = TokenProof.SessionKey(identity.Token, hello.Nonce, serverNonce);
         // An account's clients are named by their account; a shared-token client by the name it gave (printable, checked above).
-        var session = new ClientSession(this, connection, sessionKey, account, auth.ClientId, account?.Name ?? hello.Account, pool, source, _log);
+        var session = new ClientSession(this, connection, sessionKey, account, auth.ClientId, account?.Name ?? hello.Account, hello.Software, pool, source, _log);
         List<ClientSession> replaced;
         string? full;
         lock (_registry)
