@@ -22,7 +22,7 @@ internal sealed class HostProcess : IAsyncDisposable
     /// <summary>The server's control port, or the client's public (remote) port.</summary>
     public int Port { get; }
 
-    public static async Task<HostProcess> StartAsync(BenchOptions o, string role, string mode, bool inlineCompletions, int serverPort = 0, int localPort = 0)
+    public static async Task<HostProcess> StartAsync(BenchOptions o, string role, string mode, bool inlineCompletions, int serverPort = 0, int localPort = 0, int adminPort = 0)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -33,7 +33,8 @@ internal sealed class HostProcess : IAsyncDisposable
         };
         foreach (var a in new[] { o.PwshDll, "-NoProfile", "-NonInteractive", "-File", o.HostScript, "-ModulePath", o.ModulePath,
                      "-Role", role, "-Token", "bench-token", "-Mode", mode, "-ServerPort", serverPort.ToString(CultureInfo.InvariantCulture),
-                     "-LocalPort", localPort.ToString(CultureInfo.InvariantCulture), "-PoolSize", o.PoolSize.ToString(CultureInfo.InvariantCulture) })
+                     "-LocalPort", localPort.ToString(CultureInfo.InvariantCulture), "-PoolSize", o.PoolSize.ToString(CultureInfo.InvariantCulture),
+                     "-AdminPort", adminPort.ToString(CultureInfo.InvariantCulture) })
             psi.ArgumentList.Add(a);
         psi.Environment.Remove("TUNNELLITE_FORWARDING_MODE");
         psi.Environment["NO_COLOR"] = "1";

@@ -17,15 +17,19 @@ var tunnels = new List<TunnelPath>
 {
     new("copy", "Copy", false), new("splice", "Splice", false), new("auto", "Auto", false),
     new("copy + inline", "Copy", true), new("auto + inline", "Auto", true),
+    // Auto again, with an admin endpoint on both ends that a Prometheus-like scraper reads every second all run long.
+    new("auto + /metrics 1/s", "Auto", false) { AdminPorts = (Scraper.FreePort(), Scraper.FreePort()) },
 };
 Say($"starting {tunnels.Count} tunnel servers and clients (pwsh, pool {o.PoolSize})");
 try
 {
-    await Task.WhenAll(tunnels.Select(async t => t.Server = await HostProcess.StartAsync(o, "Server", t.Mode, t.Inline)));
-    await Task.WhenAll(tunnels.Select(async t => t.Client = await HostProcess.StartAsync(o, "Client", t.Mode, t.Inline, t.Server!.Port, sink.Port)));
+    await Task.WhenAll(tunnels.Select(async t => t.Server = await HostProcess.StartAsync(o, "Server", t.Mode, t.Inline, adminPort: t.AdminPorts.Server)));
+    await Task.WhenAll(tunnels.Select(async t => t.Client = await HostProcess.StartAsync(o, "Client", t.Mode, t.Inline, t.Server!.Port, sink.Port, t.AdminPorts.Client)));
     var direct = new TunnelPath("direct", "-", false) { DirectPort = sink.Port };
-    var main = new[] { direct, tunnels[0], tunnels[1], tunnels[2] };
-    var all = main.Concat(tunnels.Skip(3)).ToArray();
+    var scraped = tunnels.Single(t => t.AdminPorts.Server != 0);
+    var main = new[] { direct, tunnels[0], tunnels[1], tunnels[2], scraped };
+    var all = main.Concat(tunnels.Skip(3).Where(t => t != scraped)).ToArray();
+    await using var scraper = new Scraper(scraped.AdminPorts.Server, scraped.AdminPorts.Client);
 
     if (Environment.GetEnvironmentVariable("TUNNELLITE_BENCH_PROFILE") is { } seconds)
     {
@@ -37,7 +41,7 @@ try
         return 0;
     }
 
-    foreach (var p in main.Skip(1))
+    foreach (var p in main.Skip(1).Where(p => p != scraped))
     {
         // First, before the heavy loads grow the heaps: what 1,000 idle connections cost a process that has only started
         // (with a few connections made, so that the code paths are compiled and not counted as growth).
@@ -99,7 +103,7 @@ try
         t.ClientStats = await t.Client!.StatsAsync();
     }
 
-    var md = Report(o, direct, main, all, tunnels, clock.Elapsed);
+    var md = Report(o, direct, main, all, tunnels, clock.Elapsed, scraper);
     Console.WriteLine(md);
     if (o.OutFile is not null)
     {
@@ -116,7 +120,7 @@ finally
 
 static IEnumerable<T> Rotate<T>(IReadOnlyList<T> items, int by) => items.Skip(by % items.Count).Concat(items.Take(by % items.Count));
 
-static string Report(BenchOptions o, TunnelPath direct, TunnelPath[] main, TunnelPath[] all, List<TunnelPath> tunnels, TimeSpan took)
+static string Report(BenchOptions o, TunnelPath direct, TunnelPath[] main, TunnelPath[] all, List<TunnelPath> tunnels, TimeSpan took, Scraper scraper)
 {
     var sb = new StringBuilder();
     string F(double v, string fmt = "0") => double.IsNaN(v) ? "-" : v.ToString(fmt, CultureInfo.InvariantCulture);
@@ -164,7 +168,7 @@ static string Report(BenchOptions o, TunnelPath direct, TunnelPath[] main, Tunne
     sb.AppendLine();
     sb.AppendLine("| Mode | server MiB | client MiB |");
     sb.AppendLine("|---|---:|---:|");
-    foreach (var p in main.Skip(1))
+    foreach (var p in main.Skip(1).Where(p => p.AdminPorts.Server == 0))
         sb.AppendLine($"| {p.Name} | {F(p.IdleServerGrowth / 1048576.0, "0.0")} | {F(p.IdleClientGrowth / 1048576.0, "0.0")} |");
     sb.AppendLine();
     sb.AppendLine("**Forwarding as counted by Get-TunnelStats** (server / client), over the whole run:");
@@ -187,6 +191,19 @@ static string Report(BenchOptions o, TunnelPath direct, TunnelPath[] main, Tunne
     var autoCpuCut = 1 - CpuPerGb(auto) / CpuPerGb(copy);
     var connRate = Stat.Median(auto.Connections.Select(c => c.Rate));
     var worstIdle = main.Skip(1).Max(p => p.IdleServerGrowth) / 1048576.0;
+    var scrapedPath = all.Single(p => p.AdminPorts.Server != 0);
+    double VsAuto(Func<TunnelPath, IReadOnlyList<double>> series) => Stat.Median(series(scrapedPath).Zip(series(auto), (a, b) => a / b));
+    var scrapeBulk = VsAuto(p => p.BulkMBps);
+    var scrapeConn = VsAuto(p => p.Connections.Select(c => c.Rate).ToList());
+    var scrapeRr = VsAuto(p => p.RequestReply.Select(c => c.Rate).ToList());
+    sb.AppendLine($"**Scraping**: \"auto + /metrics 1/s\" is the auto path with an admin endpoint on both ends, each read every second for the whole run ({scraper.Scrapes} scrapes, {scraper.Failures} failed, median {F(scraper.MedianMs, "0.0")} ms, {scraper.AverageBytes} B each). Ratios to auto are medians of per-round ratios (the cases ran back to back in each round).");
+    sb.AppendLine();
+    sb.AppendLine("| Load | × auto |");
+    sb.AppendLine("|---|---:|");
+    sb.AppendLine($"| bulk | {F(scrapeBulk, "0.00")} |");
+    sb.AppendLine($"| new connections | {F(scrapeConn, "0.00")} |");
+    sb.AppendLine($"| request/reply | {F(scrapeRr, "0.00")} |");
+    sb.AppendLine();
     sb.AppendLine("| Target | Measured | |");
     sb.AppendLine("|---|---:|---|");
     sb.AppendLine($"| bulk ≥ 0.45 × direct (splice / auto) | {F(bulkRatio, "0.00")} / {F(autoBulkRatio, "0.00")} | {Mark(bulkRatio >= 0.45)} / {Mark(autoBulkRatio >= 0.45)} |");
@@ -195,6 +212,8 @@ static string Report(BenchOptions o, TunnelPath direct, TunnelPath[] main, Tunne
     sb.AppendLine($"| (for reference: splice forced on every message) | {F(Rr(splice), "0.00")} × copy | {(Rr(splice) >= 0.97 ? "not slower" : "slower: two splices and a pipe cost more than a recv and a send for 32 bytes")} |");
     sb.AppendLine($"| ≥ 5,000 new connections/s (auto) | {F(connRate)} | {Mark(connRate >= 5000)} |");
     sb.AppendLine($"| ≤ 16 MiB server RSS per 1,000 idle (worst mode) | {F(worstIdle, "0.0")} | {Mark(worstIdle <= 16)} |");
+    var worstScrape = Math.Min(scrapeBulk, Math.Min(scrapeConn, scrapeRr));
+    sb.AppendLine($"| /metrics scraped every second: within noise of no scraping (≥ 0.95 × auto, worst load) | {F(worstScrape, "0.00")} | {Mark(worstScrape >= 0.95 && scraper.Failures == 0 && scraper.Scrapes > 0)} |");
     return sb.ToString();
 }
 
@@ -219,4 +238,6 @@ internal sealed class TunnelPath(string name, string mode, bool inline)
     public long IdleClientGrowth { get; set; }
     public string? ServerStats { get; set; }
     public string? ClientStats { get; set; }
+    /// <summary>Admin endpoint ports of the server and client (0: none).</summary>
+    public (int Server, int Client) AdminPorts { get; init; }
 }

@@ -7,16 +7,19 @@ param(
     [Parameter(Mandatory)] [string] $Mode,
     [int] $ServerPort,
     [int] $LocalPort,
-    [int] $PoolSize = 4
+    [int] $PoolSize = 4,
+    # Non-zero: an admin endpoint on 127.0.0.1:AdminPort, which the bench scrapes.
+    [int] $AdminPort = 0
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
+$admin = if ($AdminPort -ne 0) { @{ AdminEndpoint = "127.0.0.1:$AdminPort" } } else { @{} }
 if ($Role -eq 'Server') {
-    $job = Start-TunnelServer -BindAddress 127.0.0.1 -ControlPort 0 -Token $Token -ForwardingMode $Mode -Name "bench-server-$Mode"
+    $job = Start-TunnelServer @admin -BindAddress 127.0.0.1 -ControlPort 0 -Token $Token -ForwardingMode $Mode -Name "bench-server-$Mode"
     "READY PID=$PID PORT=$($job.ControlPort)"
 }
 else {
-    $job = New-Tunnel -Server "127.0.0.1:$ServerPort" -Token $Token -LocalPort $LocalPort -PoolSize $PoolSize -ForwardingMode $Mode -Name "bench-$Mode"
+    $job = New-Tunnel @admin -Server "127.0.0.1:$ServerPort" -Token $Token -LocalPort $LocalPort -PoolSize $PoolSize -ForwardingMode $Mode -Name "bench-$Mode"
     "READY PID=$PID PORT=$($job.RemotePort)"
 }
 [Console]::Out.Flush()
