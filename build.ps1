@@ -28,7 +28,7 @@
             tunnels in copy, splice and auto mode whose server and client are separate pwsh processes; bulk
             MB/s and CPU s/GB, new connections/s, keep-alive request/reply, RSS per 1,000 idle connections.
             Prints a markdown table and writes bench/results/latest.md. About 3 minutes; -Quick for a smoke run.
-    MicroBench  BenchmarkDotNet benchmarks of the pumps and the frame codec (bench/TunnelLite.Benchmarks).
+    MicroBench  BenchmarkDotNet benchmarks of the pumps, the frame codec and /metrics (bench/TunnelLite.Benchmarks).
     Soak    Build, then build/Invoke-Soak.ps1 (not in CI; Linux): -SoakMinutes (10) of mixed load (bulk downloads,
             short connections, keep-alive request/reply, all checked) through a server and a client in separate pwsh
             processes, the client killed and restarted every ~60 s (once stopped gracefully); prints the server's open
