@@ -37,31 +37,23 @@ internal static class MetricCatalog
     /// the order they are written.)</summary>
     public static ImmutableArray<MetricFamily> All { get; } = Build();
 
-    private static ImmutableArray<MetricFamily> Build()
-    {
-        var all = ImmutableArray.CreateBuilder<MetricFamily>();
+    private static ImmutableArray<MetricFamily> Build() =>
+    [
+        Family("tunnellite_build_info", Gauge, "Always 1; the version of TunnelLite and the role of this process are its labels.",
+            r => r.BuildInfo, Count()),
+        Family("tunnellite_uptime_seconds", Gauge, "Seconds since the server or client started.", r => r.Totals, Stat(s => s.Uptime.TotalSeconds)),
+        Family("tunnellite_tunnels", Gauge, "Tunnels registered now.", r => r.TunnelCounts, Count()),
+        .. Traffic.Select(t => Family($"tunnellite_{t.Stem}", t.Type, $"{t.Help} All tunnels of this server or client.", r => r.Totals, t.Series)),
 
-        all.Add(new MetricFamily<CountRow>("tunnellite_build_info", Gauge,
-            "Always 1; the version of TunnelLite and the role of this process are its labels.", r => r.BuildInfo, Count()));
-        all.Add(new MetricFamily<StatsRow>("tunnellite_uptime_seconds", Gauge,
-            "Seconds since the server or client started.", r => r.Totals, Stat(s => s.Uptime.TotalSeconds)));
-        all.Add(new MetricFamily<CountRow>("tunnellite_tunnels", Gauge, "Tunnels registered now.", r => r.TunnelCounts, Count()));
-
-        foreach (var t in Traffic)
-            all.Add(new MetricFamily<StatsRow>($"tunnellite_{t.Stem}", t.Type, $"{t.Help} All tunnels of this server or client.", r => r.Totals, t.Series));
-
-        // Server only.
-        all.Add(new MetricFamily<MetricRows>("tunnellite_clients_connected", Gauge, "Server: client sessions connected now.",
-            r => r.Server, Whole(r => r.Snapshot.Summary.Clients)));
-        all.Add(new MetricFamily<ClientNameRow>("tunnellite_client_sessions", Gauge,
-            "Server: client sessions connected now, per client name.", r => r.ClientNames, new MetricSeries<ClientNameRow>(null, c => c.Sessions)));
-        all.Add(new MetricFamily<ClientNameRow>("tunnellite_client_heartbeat_age_seconds", Gauge,
+        OnServer("tunnellite_clients_connected", Gauge, "Server: client sessions connected now.", r => r.Snapshot.Summary.Clients),
+        Family("tunnellite_client_sessions", Gauge, "Server: client sessions connected now, per client name.",
+            r => r.ClientNames, new MetricSeries<ClientNameRow>(null, c => c.Sessions)),
+        Family("tunnellite_client_heartbeat_age_seconds", Gauge,
             "Server: seconds since a client was last heard from, per client name (the oldest of its sessions).",
-            r => r.ClientNames, new MetricSeries<ClientNameRow>(null, c => c.HeartbeatAgeSeconds)));
-        all.Add(new MetricFamily<MetricRows>("tunnellite_handshakes_pending", Gauge,
-            "Server: connections to the control port that have not yet shown who they are.", r => r.Server,
-            Whole(r => r.Snapshot.Summary.PendingHandshakes)));
-        all.Add(new MetricFamily<MetricRows>("tunnellite_server_refusals_total", Counter,
+            r => r.ClientNames, new MetricSeries<ClientNameRow>(null, c => c.HeartbeatAgeSeconds)),
+        OnServer("tunnellite_handshakes_pending", Gauge, "Server: connections to the control port that have not yet shown who they are.",
+            r => r.Snapshot.Summary.PendingHandshakes),
+        Family("tunnellite_server_refusals_total", Counter,
             "Server: connections and logins refused or closed, by reason: handshake_evicted (room made for newer handshakes), "
             + "handshake_timeout, garbage (not the protocol), login_failed (wrong proof), login_throttled (waiting after failures), "
             + "session_limit, data_connection_refused, descriptor_limit.",
@@ -73,40 +65,41 @@ internal static class MetricCatalog
             Refusal("login_throttled", s => s.LoginsThrottled),
             Refusal("session_limit", s => s.SessionsRefused),
             Refusal("data_connection_refused", s => s.DataConnectionsRefused),
-            Refusal("descriptor_limit", s => s.DescriptorRefusals)));
+            Refusal("descriptor_limit", s => s.DescriptorRefusals)),
 
-        // Client only.
-        all.Add(new MetricFamily<MetricRows>("tunnellite_reconnects_total", Counter, "Client: times it reconnected to its server.",
-            r => r.Client, Whole(r => r.Snapshot.Summary.Reconnects)));
-        all.Add(new MetricFamily<MetricRows>("tunnellite_control_connected", Gauge,
-            "Client: 1 while its control connection to the server is up, 0 while it reconnects.", r => r.Client,
-            Whole(r => r.Snapshot.ControlHeartbeatAgeSeconds is null ? 0 : 1)));
-        all.Add(new MetricFamily<MetricRows>("tunnellite_control_heartbeat_age_seconds", Gauge,
-            "Client: seconds since it last heard from its server; absent while not connected.", r => r.Client,
-            Whole(r => r.Snapshot.ControlHeartbeatAgeSeconds)));
+        OnClient("tunnellite_reconnects_total", Counter, "Client: times it reconnected to its server.", r => r.Snapshot.Summary.Reconnects),
+        OnClient("tunnellite_control_connected", Gauge, "Client: 1 while its control connection to the server is up, 0 while it reconnects.",
+            r => r.Snapshot.ControlHeartbeatAgeSeconds is null ? 0 : 1),
+        OnClient("tunnellite_control_heartbeat_age_seconds", Gauge, "Client: seconds since it last heard from its server; absent while not connected.",
+            r => r.Snapshot.ControlHeartbeatAgeSeconds),
 
-        foreach (var t in Traffic)
-            all.Add(new MetricFamily<StatsRow>($"tunnellite_tunnel_{t.Stem}", t.Type, $"{t.Help} Per tunnel registered now.", r => r.Tunnels, t.Series));
+        .. Traffic.Select(t => Family($"tunnellite_tunnel_{t.Stem}", t.Type, $"{t.Help} Per tunnel registered now.", r => r.Tunnels, t.Series)),
 
-        all.Add(new MetricFamily<CountRow>("tunnellite_admin_refusals_total", Counter,
-            "Requests the admin endpoint refused, by reason.", r => r.AdminRefusals, Count()));
+        Family("tunnellite_admin_refusals_total", Counter, "Requests the admin endpoint refused, by reason.", r => r.AdminRefusals, Count()),
 
-        // client_golang's process collector names, so that existing dashboards and alerts apply.
-        all.Add(new MetricFamily<MetricRows>("process_cpu_seconds_total", Counter, "Total user and system CPU time spent in seconds.",
-            r => r.Whole, Whole(r => r.Process.CpuSeconds)));
-        all.Add(new MetricFamily<MetricRows>("process_open_fds", Gauge, "Number of open file descriptors.",
-            r => r.Whole, Whole(r => r.Process.OpenFds)));
-        all.Add(new MetricFamily<MetricRows>("process_max_fds", Gauge, "Maximum number of open file descriptors.",
-            r => r.Whole, Whole(r => r.Process.MaxFds)));
-        all.Add(new MetricFamily<MetricRows>("process_virtual_memory_bytes", Gauge, "Virtual memory size in bytes.",
-            r => r.Whole, Whole(r => r.Process.VirtualMemoryBytes)));
-        all.Add(new MetricFamily<MetricRows>("process_resident_memory_bytes", Gauge, "Resident memory size in bytes.",
-            r => r.Whole, Whole(r => r.Process.ResidentMemoryBytes)));
-        all.Add(new MetricFamily<MetricRows>("process_start_time_seconds", Gauge, "Start time of the process since unix epoch in seconds.",
-            r => r.Whole, Whole(r => r.Process.StartTimeSeconds)));
+        // client_golang's process collector names and help texts, so that existing dashboards and alerts apply.
+        OfProcess("process_cpu_seconds_total", Counter, "Total user and system CPU time spent in seconds.", p => p.CpuSeconds),
+        OfProcess("process_open_fds", Gauge, "Number of open file descriptors.", p => p.OpenFds),
+        OfProcess("process_max_fds", Gauge, "Maximum number of open file descriptors.", p => p.MaxFds),
+        OfProcess("process_virtual_memory_bytes", Gauge, "Virtual memory size in bytes.", p => p.VirtualMemoryBytes),
+        OfProcess("process_resident_memory_bytes", Gauge, "Resident memory size in bytes.", p => p.ResidentMemoryBytes),
+        OfProcess("process_start_time_seconds", Gauge, "Start time of the process since unix epoch in seconds.", p => p.StartTimeSeconds),
+    ];
 
-        return all.ToImmutable();
-    }
+    private static MetricFamily Family<TRow>(string name, MetricType type, string help, Func<MetricRows, IReadOnlyList<TRow>> rows,
+        params MetricSeries<TRow>[] series) where TRow : IMetricRow => new MetricFamily<TRow>(name, type, help, rows, series);
+
+    /// <summary>One unlabelled sample on a server, none on a client.</summary>
+    private static MetricFamily OnServer(string name, MetricType type, string help, Func<MetricRows, double?> value) =>
+        Family(name, type, help, r => r.Server, new MetricSeries<MetricRows>(null, value));
+
+    /// <summary>One unlabelled sample on a client, none on a server.</summary>
+    private static MetricFamily OnClient(string name, MetricType type, string help, Func<MetricRows, double?> value) =>
+        Family(name, type, help, r => r.Client, new MetricSeries<MetricRows>(null, value));
+
+    /// <summary>One unlabelled sample from the process readings; none where this platform lacks the reading.</summary>
+    private static MetricFamily OfProcess(string name, MetricType type, string help, Func<ProcessMetrics, double?> value) =>
+        Family(name, type, help, r => r.Whole, new MetricSeries<MetricRows>(null, r => value(r.Process)));
 
     private static MetricSeries<StatsRow> Stat(Func<TunnelStats, double> value) => new(null, r => value(r.Stats));
 
@@ -114,8 +107,6 @@ internal static class MetricCatalog
         new(PrometheusText.Labels(label, labelValue), r => value(r.Stats));
 
     private static MetricSeries<CountRow> Count() => new(null, r => r.Count);
-
-    private static MetricSeries<MetricRows> Whole(Func<MetricRows, double?> value) => new(null, value);
 
     private static MetricSeries<MetricRows> Refusal(string reason, Func<TunnelStats, double> value) =>
         new(PrometheusText.Labels("reason", reason), r => value(r.Snapshot.Summary));
