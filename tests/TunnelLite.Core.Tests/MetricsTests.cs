@@ -136,7 +136,7 @@ public sealed class MetricsTests
             # TYPE process_start_time_seconds gauge
             process_start_time_seconds 1700000000.25
             """ + "\n";
-        Assert.Equal(expected.ReplaceLineEndings("\n"), PrometheusWriter.Render(snapshot));
+        Assert.Equal(expected.ReplaceLineEndings("\n"), PrometheusWriter.Write(snapshot));
     }
 
     [Fact]
@@ -150,8 +150,8 @@ public sealed class MetricsTests
             Assert.True(f.Type == MetricType.Counter == f.Name.EndsWith("_total", StringComparison.Ordinal), $"{f.Name}: counters and only counters end in _total");
             Assert.DoesNotMatch("_(ms|milliseconds|kb|kib|mb|mib|minutes|hours)(_|$)", f.Name);
         }
-        var shown = Exposition.Parse(PrometheusWriter.Render(Realistic(TunnelRole.Server)))
-            .Concat(Exposition.Parse(PrometheusWriter.Render(Realistic(TunnelRole.Client)))).Select(f => f.Name).ToHashSet();
+        var shown = Exposition.Parse(PrometheusWriter.Write(Realistic(TunnelRole.Server)))
+            .Concat(Exposition.Parse(PrometheusWriter.Write(Realistic(TunnelRole.Client)))).Select(f => f.Name).ToHashSet();
         Assert.Equal(names.Order(), shown.Order());
     }
 
@@ -178,12 +178,12 @@ public sealed class MetricsTests
     public void A_culture_with_a_decimal_comma_changes_nothing()
     {
         var snapshot = Realistic(TunnelRole.Client) with { Process = FixedProcess };
-        var invariant = PrometheusWriter.Render(snapshot);
+        var invariant = PrometheusWriter.Write(snapshot);
         var saved = CultureInfo.CurrentCulture;
         try
         {
             CultureInfo.CurrentCulture = CultureInfo.GetCultureInfo("de-DE");
-            Assert.Equal(invariant, PrometheusWriter.Render(snapshot));
+            Assert.Equal(invariant, PrometheusWriter.Write(snapshot));
         }
         finally
         {
@@ -198,7 +198,7 @@ public sealed class MetricsTests
         var summary = Stats("server:7000", TunnelRole.Server, null, 1);
         var tunnels = HostileNames.Select((n, i) => Stats(n, TunnelRole.Server, HostileNames[^(i + 1)], i + 1)).ToList();
         var clients = HostileNames.Select((n, i) => Client($"{i}", n, i)).ToList();
-        var text = PrometheusWriter.Render(new MetricsSnapshot(TunnelRole.Server, summary, tunnels, clients, null, [new("a\"b\nc", 1)], FixedProcess));
+        var text = PrometheusWriter.Write(new MetricsSnapshot(TunnelRole.Server, summary, tunnels, clients, null, [new("a\"b\nc", 1)], FixedProcess));
 
         Assert.Contains("tunnel=\"a\\\"b\\\\c\"", text);                    // a"b\c
         Assert.Contains("tunnel=\"line1\\nline2\"", text);                      // a line feed is \n, never a line break
@@ -237,9 +237,9 @@ public sealed class MetricsTests
         ];
         MetricsSnapshot Of(IReadOnlyList<TunnelStats> tunnels, IReadOnlyList<TunnelClientInfo> clients, IReadOnlyList<KeyValuePair<string, long>> refusals) =>
             new(TunnelRole.Server, Stats("server", TunnelRole.Server, null, 0), tunnels, clients, null, refusals, FixedProcess);
-        var a = Exposition.Parse(PrometheusWriter.Render(Of(first, [Client("1", "alice", 2)], [new("host", 1)])));
-        var b = Exposition.Parse(PrometheusWriter.Render(Of(second, [Client("2", "alice", 9), Client("3", null, 1, "bob")], [new("host", 2)])));
-        var both = Exposition.Parse(PrometheusWriter.Render(Of([.. first, .. second],
+        var a = Exposition.Parse(PrometheusWriter.Write(Of(first, [Client("1", "alice", 2)], [new("host", 1)])));
+        var b = Exposition.Parse(PrometheusWriter.Write(Of(second, [Client("2", "alice", 9), Client("3", null, 1, "bob")], [new("host", 2)])));
+        var both = Exposition.Parse(PrometheusWriter.Write(Of([.. first, .. second],
             [Client("1", "alice", 2), Client("2", "alice", 9), Client("3", null, 1, "bob")], [new("host", 1), new("host", 2)])));
 
         // Exposition.Parse has already refused any duplicate series; each merged series is the sum of its parts.
@@ -260,7 +260,7 @@ public sealed class MetricsTests
     [Fact]
     public void A_client_shows_its_control_connection_and_no_server_figures()
     {
-        var connected = Exposition.Parse(PrometheusWriter.Render(Realistic(TunnelRole.Client))).ToDictionary(f => f.Name);
+        var connected = Exposition.Parse(PrometheusWriter.Write(Realistic(TunnelRole.Client))).ToDictionary(f => f.Name);
         Assert.Equal(1d, Assert.Single(connected["tunnellite_control_connected"].Samples).Value);
         Assert.Equal(3.25, Assert.Single(connected["tunnellite_control_heartbeat_age_seconds"].Samples).Value);
         Assert.Equal(17d, Assert.Single(connected["tunnellite_reconnects_total"].Samples).Value);
@@ -268,7 +268,7 @@ public sealed class MetricsTests
         Assert.DoesNotContain("tunnellite_server_refusals_total", connected.Keys);
         Assert.All(connected["tunnellite_tunnel_bytes_total"].Samples, s => Assert.Equal("client", s.Label("role")));
 
-        var reconnecting = Exposition.Parse(PrometheusWriter.Render(Realistic(TunnelRole.Client) with { ControlHeartbeatAgeSeconds = null }))
+        var reconnecting = Exposition.Parse(PrometheusWriter.Write(Realistic(TunnelRole.Client) with { ControlHeartbeatAgeSeconds = null }))
             .ToDictionary(f => f.Name);
         Assert.Equal(0d, Assert.Single(reconnecting["tunnellite_control_connected"].Samples).Value);
         Assert.DoesNotContain("tunnellite_control_heartbeat_age_seconds", reconnecting.Keys);
@@ -282,7 +282,7 @@ public sealed class MetricsTests
     {
         var snapshot = Realistic(role);
         if (bothRoles) snapshot = snapshot with { Tunnels = [.. snapshot.Tunnels, .. Realistic(TunnelRole.Client).Tunnels] };
-        var text = PrometheusWriter.Render(snapshot);
+        var text = PrometheusWriter.Write(snapshot);
         Assert.NotEmpty(Exposition.Parse(text));
 
         var (exitCode, output) = Promtool.CheckMetrics(text);

@@ -30,7 +30,7 @@ internal static class PrometheusWriter
     }
 
     /// <summary>The text of /metrics for <paramref name="snapshot"/>.</summary>
-    public static string Render(MetricsSnapshot snapshot)
+    public static string Write(MetricsSnapshot snapshot)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         // About 120 characters a series; nine per-tunnel families: one allocation of the builder in most scrapes.
