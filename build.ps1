@@ -18,15 +18,17 @@
     Docs    docs/Verb-Noun.md (PlatyPS schema 2.0.0) -> out/TunnelLite/en-US/TunnelLite.PowerShell.dll-Help.xml,
             docs/about_*.md -> out/TunnelLite/en-US/about_*.help.txt (converter: build/ConvertTo-Maml.ps1).
     Test    Build, then dotnet test on every tests/**/*.csproj (TRX in out/test-results/), then Pester on
-            tests/**/*.Tests.ps1 in a child PowerShell process (on Linux it first installs systemd-analyze with apt-get
-            when missing, for the unit checks of TunnelLite.Service.Tests.ps1); prints one line per suite and ends with
+            tests/**/*.Tests.ps1 in a child PowerShell process; on Linux it first installs with apt-get, where it may,
+            what the tests that run need and is missing: promtool (package prometheus) for the xunit /metrics checks,
+            chromium for the dashboard checks of a full run, systemd-analyze (systemd) for TunnelLite.Service.Tests.ps1;
+            without them those tests skip and say why (under CI=true they fail). Prints one line per suite and ends with
             'N passed, N failed[, N skipped]'. Exits 1 if a test failed, a run crashed or no test ran.
             -PesterPath runs only those Pester files (or folders); -SkipXunit leaves out the xunit projects.
     Bench   Build, then the end-to-end benchmark (bench/TunnelLite.EndToEndBench): direct loopback against
             tunnels in copy, splice and auto mode whose server and client are separate pwsh processes; bulk
             MB/s and CPU s/GB, new connections/s, keep-alive request/reply, RSS per 1,000 idle connections.
             Prints a markdown table and writes bench/results/latest.md. About 3 minutes; -Quick for a smoke run.
-    MicroBench  BenchmarkDotNet benchmarks of the pumps and the frame codec (bench/TunnelLite.Benchmarks).
+    MicroBench  BenchmarkDotNet benchmarks of the pumps, the frame codec and /metrics (bench/TunnelLite.Benchmarks).
     Soak    Build, then build/Invoke-Soak.ps1 (not in CI; Linux): -SoakMinutes (10) of mixed load (bulk downloads,
             short connections, keep-alive request/reply, all checked) through a server and a client in separate pwsh
             processes, the client killed and restarted every ~60 s (once stopped gracefully); prints the server's open
@@ -145,27 +147,46 @@ function Get-PesterModulePath {
     throw "Pester $version not found after restoring $ToolsProject (looked in: $($folders -join ', '))."
 }
 
+# What the tests need beyond .NET, on Linux: the commands (any one will do), the Debian/Ubuntu package that brings
+# them, and what they are for (what skips without them).
+$TestPrerequisites = @{
+    SystemdAnalyze = @{ Commands = @('systemd-analyze'); Package = 'systemd'; For = 'the checks of the units in examples/ (TunnelLite.Service.Tests.ps1)' }
+    Promtool       = @{ Commands = @('promtool'); Package = 'prometheus'; For = 'the /metrics checks with promtool check metrics (MetricsTests)' }
+    Chromium       = @{ Commands = @('chromium', 'chromium-browser'); Package = 'chromium'; For = 'the admin dashboard checks in a headless browser' }
+}
+
 function Install-TestPrerequisite {
-    # systemd-analyze (Debian/Ubuntu package systemd), with which tests/TunnelLite.Service.Tests.ps1 checks the units in
-    # examples/: installed with apt-get when it is missing and this process may (root, or sudo without a password).
-    # Otherwise those tests say why they skip, or fail under CI=true.
-    if (-not $IsLinux -or (Get-Command systemd-analyze -CommandType Application -ErrorAction SilentlyContinue)) { return }
+    # Installs the packages of the prerequisites (entries of $TestPrerequisites) whose commands are missing, with one
+    # apt-get update and one apt-get install, when this process may (root, or sudo without a password). Otherwise the
+    # tests that need them say why they skip, or fail under CI=true.
+    param([Parameter(Mandatory)] [hashtable[]] $Prerequisite)
+    if (-not $IsLinux) { return }
+    $missing = @($Prerequisite | Where-Object { -not (Get-Command $_.Commands -CommandType Application -ErrorAction SilentlyContinue) })
+    if ($missing.Count -eq 0) { return }
+    $packages = @($missing | ForEach-Object { $_.Package } | Select-Object -Unique)
+    $what = @($missing | ForEach-Object { "$($_.Commands[0]) (package $($_.Package)) for $($_.For)" }) -join '; '
     if (-not (Get-Command apt-get -CommandType Application -ErrorAction SilentlyContinue)) {
-        Write-Warning 'systemd-analyze is missing and this machine has no apt-get: install systemd to check the units in examples/.'
+        Write-Warning "Missing, and this machine has no apt-get to install them: $what. Those tests will skip (or fail under CI=true)."
         return
     }
     $prefix = @()
     if ((& id -u) -ne '0') {
-        $null = & sudo -n true 2>&1
-        if ($LASTEXITCODE -ne 0) { Write-Warning 'systemd-analyze is missing; apt-get needs root (or sudo without a password): install systemd to check the units in examples/.'; return }
+        $sudo = Get-Command sudo -CommandType Application -ErrorAction SilentlyContinue
+        if ($sudo) { $null = & sudo -n true 2>&1 }
+        if (-not $sudo -or $LASTEXITCODE -ne 0) {
+            Write-Warning "Missing: $what. apt-get needs root (or sudo without a password): those tests will skip (or fail under CI=true)."
+            return
+        }
         $prefix = @('sudo', '-n', '--preserve-env=DEBIAN_FRONTEND')
     }
-    Write-Step 'Installing systemd-analyze (apt-get install systemd) for the checks of the units in examples/'
+    Write-Step "Installing $($packages -join ', ') with apt-get for $(@($missing | ForEach-Object { $_.For }) -join '; ')"
     $env:DEBIAN_FRONTEND = 'noninteractive'
     $apt = @($prefix) + @('apt-get')
-    $code = Invoke-Native $apt[0] (@($apt | Select-Object -Skip 1) + @('update', '-q')) -AllowFailure
-    if ($code -eq 0) { $code = Invoke-Native $apt[0] (@($apt | Select-Object -Skip 1) + @('install', '-y', '-q', '--no-install-recommends', 'systemd')) -AllowFailure }
-    if ($code -ne 0) { Write-Warning "apt-get install systemd failed (exit code $code): the unit checks will skip (or fail under CI=true)." }
+    # Wait for another apt-get or dpkg (an unattended upgrade, a parallel build) rather than fail on its lock.
+    $aptArgs = @($apt | Select-Object -Skip 1) + @('-o', 'DPkg::Lock::Timeout=600')
+    $code = Invoke-Native $apt[0] ($aptArgs + @('update', '-q')) -AllowFailure
+    if ($code -eq 0) { $code = Invoke-Native $apt[0] ($aptArgs + @('install', '-y', '-q', '--no-install-recommends') + $packages) -AllowFailure }
+    if ($code -ne 0) { Write-Warning "apt-get install $($packages -join ' ') failed (exit code $code): $what will skip (or fail under CI=true)." }
 }
 
 #endregion
@@ -244,6 +265,25 @@ function Invoke-TestTask {
             Get-ChildItem -LiteralPath $testsDir -Recurse -Filter *.csproj -File |
                 Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' } | Sort-Object FullName
         })
+    $pesterFiles = @(if ($PesterPath.Count -gt 0) {
+            foreach ($p in $PesterPath) {
+                $full = [IO.Path]::GetFullPath($p, $Root)
+                if (-not (Test-Path -LiteralPath $full)) { throw "-PesterPath: $p does not exist." }
+                Get-Item -LiteralPath $full
+            }
+        }
+        elseif (Test-Path -LiteralPath $testsDir) {
+            Get-ChildItem -LiteralPath $testsDir -Recurse -Filter *.Tests.ps1 -File |
+                Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' }
+        })
+    # What this run needs beyond .NET, installed before the first test: promtool for the xunit /metrics checks, Chromium
+    # for the dashboard checks of a full run, systemd-analyze for the unit checks of the service tests.
+    $needed = [System.Collections.Generic.List[hashtable]]::new()
+    if ($projects.Count -gt 0) { $needed.Add($TestPrerequisites.Promtool) }
+    if ($projects.Count -gt 0 -or ($pesterFiles.Count -gt 0 -and $PesterPath.Count -eq 0)) { $needed.Add($TestPrerequisites.Chromium) }
+    if (@($pesterFiles | Where-Object { $_.PSIsContainer -or $_.Name -eq 'TunnelLite.Service.Tests.ps1' }).Count -gt 0) { $needed.Add($TestPrerequisites.SystemdAnalyze) }
+    if ($needed.Count -gt 0) { Install-TestPrerequisite -Prerequisite $needed.ToArray() }
+
     foreach ($proj in $projects) {
         $name = $proj.BaseName
         $trx = Join-Path $TestResultsDir "$name.trx"
@@ -278,19 +318,7 @@ function Invoke-TestTask {
         $suites.Add($suite)
     }
 
-    $pesterFiles = @(if ($PesterPath.Count -gt 0) {
-            foreach ($p in $PesterPath) {
-                $full = [IO.Path]::GetFullPath($p, $Root)
-                if (-not (Test-Path -LiteralPath $full)) { throw "-PesterPath: $p does not exist." }
-                Get-Item -LiteralPath $full
-            }
-        }
-        elseif (Test-Path -LiteralPath $testsDir) {
-            Get-ChildItem -LiteralPath $testsDir -Recurse -Filter *.Tests.ps1 -File |
-                Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' }
-        })
     if ($pesterFiles.Count -gt 0) {
-        if (@($pesterFiles | Where-Object { $_.PSIsContainer -or $_.Name -eq 'TunnelLite.Service.Tests.ps1' }).Count -gt 0) { Install-TestPrerequisite }
         $pester = Get-PesterModulePath
         $summaryJson = Join-Path $TestResultsDir 'pester-summary.json'
         $pwsh = Get-PwshCommand

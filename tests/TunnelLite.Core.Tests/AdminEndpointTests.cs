@@ -131,7 +131,10 @@ public sealed class AdminEndpointTests
         {
             var r = await RawHttp.RequestAsync(admin, "GET", path);
             Assert.Equal(200, r.Status);
-            Assert.DoesNotContain("<img", r.Body);
+            // The Prometheus text format has no HTML escaping: the label carries the name as it is, served as text/plain
+            // with nosniff so that no browser renders it; everything else escapes it.
+            if (path == "/metrics") Assert.Contains($"tunnel=\"{hostile}\"", r.Body);
+            else Assert.DoesNotContain("<img", r.Body);
             Assert.DoesNotContain(TunnelFixture.Token, r.Body);
             Assert.Equal("default-src 'self'; frame-ancestors 'none'", r.Headers["Content-Security-Policy"]);
         }

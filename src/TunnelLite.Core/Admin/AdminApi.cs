@@ -8,7 +8,6 @@ namespace TunnelLite.Admin;
 /// so nothing secret can be reached from it.</summary>
 internal sealed class AdminApi
 {
-    private const string MetricsType = "text/plain; version=0.0.4; charset=utf-8";
     private readonly IAdminSource _source;
     private readonly StatsHistory _history;
     private readonly AdminServer _server;
@@ -35,7 +34,7 @@ internal sealed class AdminApi
             case ["ready"]:
                 return get ? Ready(request.QueryValue("tunnel")) : NotAllowed("GET, HEAD");
             case ["metrics"]:
-                return get ? AdminResponse.Text(200, MetricsType, PrometheusWriter.Write(Metrics())) : NotAllowed("GET, HEAD");
+                return get ? AdminResponse.Text(200, PrometheusWriter.ContentType, PrometheusWriter.Write(Metrics())) : NotAllowed("GET, HEAD");
             case ["api", "v1"]:
                 return get ? AdminResponse.Json(200, Index) : NotAllowed("GET, HEAD");
             case ["api", "v1", "server"]:

@@ -11,10 +11,13 @@ namespace TunnelLite.Admin;
 /// and on a server.</param>
 /// <param name="AdminRefusals">The admin endpoint's own refusals by reason (bad_request, unauthorized, throttled,
 /// host, connection_limit, ...), each counted since start.</param>
+/// <param name="Process">The process_* readings; null (the default) to have <see cref="PrometheusWriter"/> read them
+/// (<see cref="ProcessMetrics.Read"/>) as it writes. Tests pass fixed ones.</param>
 internal sealed record MetricsSnapshot(
     TunnelRole Role,
     TunnelStats Summary,
     IReadOnlyList<TunnelStats> Tunnels,
     IReadOnlyList<TunnelClientInfo> Clients,
     double? ControlHeartbeatAgeSeconds,
-    IReadOnlyList<KeyValuePair<string, long>> AdminRefusals);
+    IReadOnlyList<KeyValuePair<string, long>> AdminRefusals,
+    ProcessMetrics? Process = null);

@@ -105,7 +105,9 @@ internal sealed class DescriptorBudget
         }
     }
 
-    private static long? CountOpenDescriptors()
+    /// <summary>Descriptors the process has open now (the entries of /proc/self/fd); null where that cannot be read
+    /// (not Linux). Also process_open_fds of /metrics.</summary>
+    internal static long? CountOpenDescriptors()
     {
         try
         {
