@@ -14,6 +14,8 @@ public class MetricsBenchmarks
     private const int ClientCount = 100;
     private MetricsSnapshot _snapshot = null!;
     private MetricsSnapshot _withProcess = null!;
+    private AdminServer _admin = null!;
+    private HttpClient _http = null!;
 
     [GlobalSetup]
     public void GlobalSetup()
@@ -39,7 +41,22 @@ public class MetricsBenchmarks
         _snapshot = new MetricsSnapshot(TunnelRole.Server, summary, tunnels, clients, null,
             [new("bad_request", 1), new("unauthorized", 2), new("throttled", 3)]);
         _withProcess = _snapshot with { Process = ProcessMetrics.Read() };
+        _admin = new AdminServer(new AdminOptions { Address = "127.0.0.1", Port = 0 }, new FixedSource(summary, tunnels, clients), null,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        _admin.StartAsync().GetAwaiter().GetResult();
+        _http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { BaseAddress = new Uri(_admin.Url!) };
     }
+
+    [GlobalCleanup]
+    public void GlobalCleanup()
+    {
+        _http.Dispose();
+        _admin.StopAsync().GetAwaiter().GetResult();
+    }
+
+    /// <summary>A whole scrape as Prometheus sees it: GET /metrics over keep-alive HTTP from a real admin endpoint.</summary>
+    [Benchmark]
+    public async Task<int> ScrapeOverHttp() => (await _http.GetByteArrayAsync("metrics")).Length;
 
     /// <summary>What a scrape costs: the process readings (/proc) and the text.</summary>
     [Benchmark(Baseline = true)]
@@ -52,4 +69,17 @@ public class MetricsBenchmarks
     /// <summary>The process readings alone.</summary>
     [Benchmark]
     public object ReadProcess() => ProcessMetrics.Read();
+}
+
+/// <summary>A server of 1,000 tunnels as its admin endpoint sees it, frozen.</summary>
+internal sealed class FixedSource(TunnelStats summary, IReadOnlyList<TunnelStats> tunnels, IReadOnlyList<TunnelClientInfo> clients) : IAdminSource
+{
+    public TunnelRole Role => TunnelRole.Server;
+    public TunnelStats Summary() => summary;
+    public IReadOnlyList<TunnelStats> Tunnels() => tunnels;
+    public IReadOnlyList<TunnelClientInfo> Clients() => clients;
+    public double? ControlHeartbeatAgeSeconds => null;
+    public RecentEvents Events { get; } = new();
+    public Readiness Ready(string? tunnel) => new(true, "fixed");
+    public Task<TunnelClientInfo?> DisconnectClientAsync(string id, TimeSpan ban) => Task.FromResult<TunnelClientInfo?>(null);
 }
