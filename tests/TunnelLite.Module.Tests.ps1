@@ -797,13 +797,14 @@ token = "dave-pester-secret"
 
 Describe 'Discoverability' {
     It 'every cmdlet declares its output type' {
-        foreach ($name in 'Start-TunnelServer', 'New-Tunnel', 'Get-TunnelStats', 'Stop-Tunnel', 'Get-Tunnel', 'New-TunnelToken') {
+        foreach ($name in (Get-Command -Module TunnelLite).Name) {
             (Get-Command $name).OutputType | Should -Not -BeNullOrEmpty -Because $name
         }
     }
 
-    It 'the module exports exactly the six cmdlets' {
-        (Get-Command -Module TunnelLite).Name | Sort-Object | Should -Be @('Get-Tunnel', 'Get-TunnelStats', 'New-Tunnel', 'New-TunnelToken', 'Start-TunnelServer', 'Stop-Tunnel')
+    It 'the module exports exactly its eight cmdlets' {
+        (Get-Command -Module TunnelLite).Name | Sort-Object |
+            Should -Be @('Disconnect-TunnelClient', 'Get-Tunnel', 'Get-TunnelClient', 'Get-TunnelStats', 'New-Tunnel', 'New-TunnelToken', 'Start-TunnelServer', 'Stop-Tunnel')
     }
 
     It 'completes -Name from the live jobs' {

@@ -1,12 +1,15 @@
 # Secrets stay secret: whatever a script can reach from a job (the job itself, its Command, its engine objects, its
-# statistics, every one of its streams) shows neither a token nor anything derived from it, serialized every way a user
-# would look (ConvertTo-Json -Depth 20, Format-Custom, Format-List * -Force). Real servers and tunnels on 127.0.0.1.
+# statistics, every one of its streams, its admin endpoint's answers and Get-TunnelClient's output) shows neither a token,
+# nor the admin endpoint's password, nor anything derived from them, serialized every way a user would look
+# (ConvertTo-Json -Depth 20, Format-Custom, Format-List * -Force). Real servers and tunnels on 127.0.0.1.
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'Support/TestHelpers.psm1') -Force
     Import-TunnelLiteUnderTest
     $script:Http = New-LocalHttpService
     $script:Shared = New-TunnelToken
     $script:Alice = New-TunnelToken
+    $script:AdminPassword = New-TunnelToken
+    $script:AdminCredential = [pscredential]::new('ops', (ConvertTo-SecureString $script:AdminPassword -AsPlainText -Force))
 
     function script:Get-Forbidden([string[]] $Secrets, [byte[][]] $Keys) {
         # Each secret as text, as UTF-8 in base64 and hex; each derived key in base64 and hex (either case).
@@ -56,9 +59,10 @@ token = "$script:Alice"
 "@ | Set-Content -LiteralPath $config
         try {
             # Plain-text tokens typed on the command line: exactly what must not end up in a job's Command.
-            $server = Invoke-Expression "Start-TunnelServer -ConfigPath '$config' -Token '$script:Shared' -Name secrets-srv"
+            # And an admin endpoint with a password, on the server and on a tunnel.
+            $server = Invoke-Expression "Start-TunnelServer -ConfigPath '$config' -Token '$script:Shared' -Name secrets-srv -AdminEndpoint 127.0.0.1:0 -AdminCredential `$script:AdminCredential"
             $port = $server.ControlPort
-            $shared = Invoke-Expression "New-Tunnel -Server 127.0.0.1:$port -Token '$script:Shared' -LocalPort $($script:Http.Port) -Name secrets-shared"
+            $shared = Invoke-Expression "New-Tunnel -Server 127.0.0.1:$port -Token '$script:Shared' -LocalPort $($script:Http.Port) -Name secrets-shared -AdminEndpoint 127.0.0.1:0 -AdminCredential `$script:AdminCredential"
             $credential = [pscredential]::new('alice', (ConvertTo-SecureString $script:Alice -AsPlainText -Force))
             $alice = New-Tunnel -Server "127.0.0.1:$port" -Credential $credential -LocalPort $script:Http.Port -Name secrets-alice
             foreach ($t in $shared, $alice) {
@@ -75,7 +79,7 @@ token = "$script:Alice"
             foreach ($session in (Get-PrivateField $server.Server '_sessions').Values) { $keys.Add((Get-PrivateField $session '_sessionKey')) }
             $keys.Count | Should -Be 4
             $keys | ForEach-Object { $_.Length | Should -Be 32 }
-            $forbidden = @(Get-Forbidden -Secrets $script:Shared, $script:Alice -Keys $keys.ToArray())
+            $forbidden = @(Get-Forbidden -Secrets $script:Shared, $script:Alice, $script:AdminPassword -Keys $keys.ToArray())
 
             $jobs = @($server, $shared, $alice)
             $texts = [System.Collections.Generic.List[string]]::new()
@@ -88,6 +92,14 @@ token = "$script:Alice"
                 }
             }
             foreach ($stats in @(Get-TunnelStats) + @($server | Get-TunnelStats -PerTunnel)) { foreach ($v in Get-Views $stats) { $texts.Add($v) } }
+            $adminEndpoint = ([uri]$server.AdminUrl).Authority
+            foreach ($c in @(Get-TunnelClient) + @(Get-TunnelClient -AdminEndpoint $adminEndpoint -Credential $script:AdminCredential)) { foreach ($v in Get-Views $c) { $texts.Add($v) } }
+            foreach ($url in $server.AdminUrl, $shared.AdminUrl) {
+                foreach ($path in 'api/v1', 'api/v1/server', 'api/v1/tunnels', 'api/v1/clients', 'api/v1/events', 'metrics', 'healthz', 'ready', '') {
+                    $r = Invoke-WebRequest "$url$path" -Credential $script:AdminCredential -Authentication Basic -AllowUnencryptedAuthentication -SkipHttpErrorCheck
+                    $texts.Add("$($r.StatusCode) $($r.Content)")
+                }
+            }
             $server.Command | Should -Be "Start-TunnelServer on 127.0.0.1:$port"
             $shared.Command | Should -Be "New-Tunnel secrets-shared -> 127.0.0.1:$($script:Http.Port) via 127.0.0.1:$port"
             @($server.Warning).Count + @($server.Output).Count | Should -BeGreaterThan 0 -Because 'the streams must have something to check'

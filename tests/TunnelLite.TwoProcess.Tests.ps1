@@ -1,10 +1,14 @@
 # A server and a tunnel in two separate pwsh processes carry an HTTP download through the public port; checked by hash.
+# And a server in another pwsh process, read from this one through its admin endpoint.
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'Support/TestHelpers.psm1') -Force
+    Import-TunnelLiteUnderTest
     $script:Http = New-LocalHttpService
 }
 
 AfterAll {
+    Get-Tunnel | Stop-Tunnel -Confirm:$false -ErrorAction SilentlyContinue
+    Get-Job | Where-Object { $_.PSJobTypeName -in 'Tunnel', 'TunnelServer' } | Remove-Job -Force
     $script:Http.Dispose()
 }
 
@@ -31,6 +35,38 @@ Describe 'Two processes' {
         }
         finally {
             Stop-ChildPwsh $client
+            Stop-ChildPwsh $server
+        }
+    }
+
+    It 'reads the clients of a server in another process through its admin endpoint' {
+        $token = "two-process-$([guid]::NewGuid())"
+        $password = "admin-$([guid]::NewGuid())"
+        $server = $null
+        try {
+            $server = Start-ChildPwsh -Script (Join-Path $PSScriptRoot 'Support/Run-TunnelServer.ps1') `
+                -ArgumentList @('-Token', $token, '-AdminEndpoint', '127.0.0.1:0', '-AdminUser', 'ops', '-AdminPassword', $password)
+            $controlPort = [int](Read-ChildLine -Process $server -Pattern '^CONTROLPORT=(\d+)')
+            $url = Read-ChildLine -Process $server -Pattern '^ADMINURL=(http://127\.0\.0\.1:\d+/)$'
+            $tunnel = New-Tunnel -Server "127.0.0.1:$controlPort" -Token $token -LocalPort $script:Http.Port -Name two-admin-web -ClientName two-admin
+            $size = 2MB
+            $body = Invoke-HttpDownload -Port $tunnel.RemotePort -Path "/bytes/$size"
+            [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($body)) | Should -Be (Get-ExpectedPayloadHash $size)
+
+            # This process has no server job: the server is only reachable through its endpoint.
+            @(Get-TunnelClient) | Should -BeNullOrEmpty
+            $ops = [pscredential]::new('ops', (ConvertTo-SecureString $password -AsPlainText -Force))
+            $clients = @(Get-TunnelClient -AdminEndpoint ([uri]$url).Authority -Credential $ops)
+            $clients.Count | Should -Be 1
+            $clients[0].Name | Should -Be 'two-admin'
+            $clients[0].Tunnels | Should -Be @('two-admin-web')
+            $clients[0].Server | Should -Be $url
+            $stats = Invoke-RestMethod "$($url)api/v1/tunnels/two-admin-web" -Credential $ops -Authentication Basic -AllowUnencryptedAuthentication
+            $stats.BytesOut | Should -BeGreaterOrEqual $size
+            $stats.ClientName | Should -Be 'two-admin'
+        }
+        finally {
+            Get-Tunnel -Name 'two-admin-*' -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
             Stop-ChildPwsh $server
         }
     }

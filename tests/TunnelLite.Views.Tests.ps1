@@ -209,6 +209,22 @@ Describe 'Get-Tunnel view' {
     }
 }
 
+Describe 'Get-TunnelClient view' {
+    It 'fits 80 columns: name, address, time up, tunnels and server, a long tunnel name wrapped in its column' {
+        $text = Get-TunnelClient | Out-String -Width 80
+        Assert-Width $text 80
+        $table = Get-Table $text -Widths 14, 21, 6, 18, 0 -Key 1
+        $table.Header | Should -Be @('Name', 'RemoteAddress', 'Up', 'Tunnels', 'Server')
+        $table.Rows.Count | Should -Be 3
+        @(Get-Column $table 1) | ForEach-Object { $_ | Should -Match '^127\.0\.0\.1:\d+$' }
+        @(Get-Column $table 2) | ForEach-Object { $_ | Should -Match '^\d+(s|m\d\ds)$' }
+        @(Get-Column $table 3 | ForEach-Object { Compress $_ }) | Sort-Object | Should -Be (@('web', 'web', $script:LongName) | Sort-Object)
+        @(Get-Column $table 4) | Sort-Object | Should -Be @('views-srv-a', 'views-srv-a', 'views-srv-b')
+        $name = (Get-TunnelClient -Server views-srv-b).Name
+        @(Get-Column $table 0 | ForEach-Object { Compress $_ }) | Should -Be @($name, $name, $name) -Because 'the clients are named after this host'
+    }
+}
+
 Describe 'TunnelEvent view' {
     It 'shows every event whole at 60 columns, the messages wrapped in their column' {
         $events = @(Receive-Job -Job $script:SrvA -Keep)

@@ -2,8 +2,8 @@ using TunnelLite.Config;
 
 namespace TunnelLite.Tests;
 
-/// <summary>No configuration error or warning shows a secret (auth.token, a [[clients]] token, transport.tls.pfxPassword):
-/// such messages end up in consoles, job streams and bug reports.</summary>
+/// <summary>No configuration error or warning shows a secret (auth.token, a [[clients]] token, transport.tls.pfxPassword,
+/// webServer.password): such messages end up in consoles, job streams and bug reports.</summary>
 public class ConfigSecretTests
 {
     private const string Secret = "kQzVxwN7pR2xT5mJ";
@@ -39,7 +39,11 @@ public class ConfigSecretTests
         { "misspelled token", $"auth.tokn = \"{Secret}\"\n" },
         { "unknown key next to the token", $"auth.token = \"{Secret}\"\nallowPort = []\n" },
         { "unknown key holding the secret", $"auth.token = \"x\"\nauth.secret = \"{Secret}\"\n" },
-        { "harmless key holding a secret", $"auth.token = \"{Secret}\"\nwebServer.password = \"{Secret}\"\n" },
+        { "admin password without a user", $"auth.token = \"x\"\nwebServer.port = 7500\nwebServer.password = \"{Secret}\"\n" },
+        { "admin password without a port", $"auth.token = \"x\"\nwebServer.password = \"{Secret}\"\n" },
+        { "admin password as an integer", $"auth.token = \"x\"\nwebServer.port = 7500\nwebServer.user = \"ops\"\nwebServer.password = {Digits}\n" },
+        { "admin password as an array", $"auth.token = \"x\"\nwebServer.port = 7500\nwebServer.user = \"ops\"\nwebServer.password = [\"{Secret}\"]\n" },
+        { "admin password and an unknown key", $"auth.token = \"x\"\nwebServer.port = 7500\nwebServer.user = \"ops\"\nwebServer.password = \"{Secret}\"\nwebServer.pasword = \"{Secret}\"\n" },
     };
 
     public static TheoryData<string, string> ClientFiles => new()
@@ -48,6 +52,8 @@ public class ConfigSecretTests
         { "integer token", $"serverAddr = \"h\"\nauth.token = {Digits}\n" },
         { "key written twice", $"serverAddr = \"h\"\n[auth]\ntoken = \"{Secret}\"\ntoken = \"{Secret}\"\n" },
         { "auth as a string", $"serverAddr = \"h\"\nauth = \"{Secret}\"\n" },
+        { "admin password without a user", $"serverAddr = \"h\"\nauth.token = \"x\"\nwebServer.port = 7400\nwebServer.password = \"{Secret}\"\n" },
+        { "admin password as an integer", $"serverAddr = \"h\"\nauth.token = \"x\"\nwebServer.port = 7400\nwebServer.password = {Digits}\n" },
     };
 
     [Theory]

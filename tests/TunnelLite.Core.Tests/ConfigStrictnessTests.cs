@@ -104,13 +104,12 @@ public class ConfigStrictnessTests
     {
         const string server = Token + """
             kcpBindPort = 7000
-            enablePrometheus = true
             detailedErrorsToClient = true
             udpPacketSize = 1500
             natholeAnalysisDataReserveHours = 168
             auth.additionalScopes = ["HeartBeats", "NewWorkConns"]
             transport.tcpMuxKeepaliveInterval = 30
-            webServer.password = "admin"
+            webServer.pprofEnable = true
             log.maxDays = 3
 
             [sshTunnelGateway]
@@ -118,8 +117,8 @@ public class ConfigStrictnessTests
             """;
         var r = TunnelConfigLoader.ParseServer(server, "server.toml");
         Assert.Equal(
-            ["kcpBindPort", "enablePrometheus", "detailedErrorsToClient", "udpPacketSize", "natholeAnalysisDataReserveHours",
-             "auth.additionalScopes", "transport.tcpMuxKeepaliveInterval", "webServer.password", "log.maxDays", "sshTunnelGateway.bindPort"],
+            ["kcpBindPort", "detailedErrorsToClient", "udpPacketSize", "natholeAnalysisDataReserveHours",
+             "auth.additionalScopes", "transport.tcpMuxKeepaliveInterval", "webServer.pprofEnable", "log.maxDays", "sshTunnelGateway.bindPort"],
             r.Warnings.Select(w => w.Key));
         Assert.All(r.Warnings, w => Assert.Contains(": frp key ignored: ", w.Message));
         Assert.Contains(r.Warnings, w => w.Message.EndsWith("log.maxDays: frp key ignored: TunnelLite writes its events to the job's streams (Receive-Job), not to a log file", StringComparison.Ordinal));

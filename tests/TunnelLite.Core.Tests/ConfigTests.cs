@@ -187,13 +187,13 @@ public class ConfigTests
             log.level = "info"
 
             [webServer]
-            addr = "127.0.0.1"
             port = 7500
+            assetsDir = "./static"
             """;
         var result = TunnelConfigLoader.ParseServer(toml, "frps.toml");
         Assert.Equal(7000, result.Options.ControlPort);
         Assert.Equal(
-            new (string, int)[] { ("transport.tcpMux", 3), ("log.to", 4), ("log.level", 5), ("webServer.addr", 8), ("webServer.port", 9) },
+            new (string, int)[] { ("transport.tcpMux", 3), ("log.to", 4), ("log.level", 5), ("webServer.assetsDir", 9) },
             result.Warnings.Select(w => (w.Key, w.Line)));
         var first = result.Warnings[0];
         Assert.Equal("frps.toml", first.FilePath);

@@ -33,6 +33,8 @@ internal sealed class AdminApi
                 return get ? AdminResponse.Json(200, new { Status = "ok", Role = _source.Role }) : NotAllowed("GET, HEAD");
             case ["ready"]:
                 return get ? Ready(request.QueryValue("tunnel")) : NotAllowed("GET, HEAD");
+            case ["metrics"] when !_server.Options.Metrics:
+                return AdminResponse.Error(404, "Metrics are off here (enablePrometheus = false).");
             case ["metrics"]:
                 return get ? AdminResponse.Text(200, PrometheusWriter.ContentType, PrometheusWriter.Write(Metrics())) : NotAllowed("GET, HEAD");
             case ["api", "v1"]:

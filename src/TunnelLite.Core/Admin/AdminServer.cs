@@ -43,9 +43,9 @@ public sealed class AdminServer : IAsyncDisposable
         _source = source;
         _log = log;
         _strangers = new StrangerLog(log);
-        // Off loopback, TLS always: basic auth over plain HTTP would give the password to anyone on the path.
-        UsesTls = options.Tls || !options.IsLoopback;
-        _certificate = UsesTls ? certificate : null;
+        UsesTls = options.UsesTls;
+        // A certificate file of the endpoint's own wins over the server's (loaded at start, where failures are reported).
+        _certificate = UsesTls && options.CertificateFile is null ? certificate : null;
         History = history ?? new StatsHistory();
         _api = new AdminApi(source, History, this);
     }
@@ -75,10 +75,14 @@ public sealed class AdminServer : IAsyncDisposable
     internal int OpenConnections => Volatile.Read(ref _open);
 
     /// <summary>Binds and starts serving.</summary>
-    /// <exception cref="TunnelException">AdminPortInUse, AddressNotAvailable, PortNotAllowed, CertificateLoadFailed.</exception>
+    /// <exception cref="TunnelException">AdminPortInUse, AddressNotAvailable, PortNotAllowed, CertificateLoadFailed (a
+    /// webServer.tls.certFile that cannot be used).</exception>
     public Task StartAsync()
     {
-        if (UsesTls) _certificate ??= ServerCertificate.CreateSelfSigned();
+        if (UsesTls)
+            _certificate ??= _options.CertificateFile is { } file
+                ? ServerCertificate.Load(new Config.ServerTlsOptions { Enabled = true, CertificateFile = file, KeyFile = _options.KeyFile })
+                : ServerCertificate.CreateSelfSigned();
         var address = _options.Address!.Equals("localhost", StringComparison.OrdinalIgnoreCase) ? "127.0.0.1" : _options.Address!;
         try
         {

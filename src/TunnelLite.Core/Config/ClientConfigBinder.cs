@@ -19,6 +19,7 @@ internal static class ClientConfigBinder
                 throw root.ValueError(root.Find("clientName")!, $"a client name must be 1-{MaxNameLength} printable characters");
             options.ClientName = clientName;
         }
+        options.Admin = AdminConfigKeys.Read(root);
 
         var transport = root.GetTable("transport");
         if (transport is not null)

@@ -22,17 +22,17 @@ internal static class FrpKeys
             : schemaPath == Pattern;
     }
 
-    private const string NoDashboard = "TunnelLite has no web server or dashboard yet; Get-TunnelStats gives the statistics";
     private const string TcpOnly = "TunnelLite carries TCP only, so it opens no UDP, KCP or QUIC port and punches no NAT holes";
     private const string TcpProxiesOnly = "TunnelLite carries only tcp proxies, so it opens no HTTP, HTTPS or tcpmux port";
-    private const string NoPlugins = "TunnelLite has no server plugins or dashboard to pass them to";
+    private const string NoPlugins = "TunnelLite has no server plugins to pass them to";
 
     /// <summary>Ignored with a warning: TunnelLite lacks the feature, and lacking it exposes nothing and weakens no check.</summary>
     public static readonly IReadOnlyList<Entry> Harmless =
     [
         // Both roles.
         new("log.*", "TunnelLite writes its events to the job's streams (Receive-Job), not to a log file"),
-        new("webServer.*", NoDashboard),
+        new("webServer.assetsDir", "TunnelLite's dashboard is built into the module"),
+        new("webServer.pprofEnable", "TunnelLite has no profiling endpoint; /metrics has the process's figures"),
         new("auth.additionalScopes", "TunnelLite proves the token on every data connection, and heartbeats travel on the authenticated control connection"),
         new("transport.tcpMux", "TunnelLite opens a TCP connection per user connection and multiplexes nothing"),
         new("transport.tcpMuxKeepaliveInterval", "TunnelLite opens a TCP connection per user connection and multiplexes nothing"),
@@ -41,7 +41,6 @@ internal static class FrpKeys
         new("transport.tls.disableCustomTLSFirstByte", "TunnelLite frames its TLS connections its own way"),
 
         // frps.toml.
-        new("enablePrometheus", NoDashboard),
         new("kcpBindPort", TcpOnly),
         new("quicBindPort", TcpOnly),
         new("natholeAnalysisDataReserveHours", TcpOnly),
@@ -93,6 +92,7 @@ internal static class FrpKeys
         new("auth.oidc.*", "TunnelLite authenticates only with a token (auth.token)"),
         new("auth.tokenSource.*", "TunnelLite reads the token from auth.token; keep it out of the file with auth.token = \"{{ .Envs.NAME }}\" or -Token"),
         new("transport.tls.trustedCaFile", "frps checks client certificates against this CA, and TunnelLite cannot, so clients would log in without one"),
+        new("webServer.tls.trustedCaFile", "frp's dashboard then asks browsers for a certificate signed by this CA, and TunnelLite's cannot, so the password alone would let anyone in"),
         new("proxies", "[[proxies]] belong in a client's file (New-Tunnel -ConfigPath)"),
 
         // frpc.toml.

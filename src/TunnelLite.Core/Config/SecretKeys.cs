@@ -3,8 +3,8 @@ using System.Globalization;
 namespace TunnelLite.Config;
 
 /// <summary>
-/// The keys whose values are secrets: <c>auth.token</c>, the token of each <c>[[clients]]</c> entry and
-/// <c>transport.tls.pfxPassword</c>. Messages about them describe a value by its type and length, never by its content,
+/// The keys whose values are secrets: <c>auth.token</c>, the token of each <c>[[clients]]</c> entry,
+/// <c>transport.tls.pfxPassword</c> and the admin endpoint's <c>webServer.password</c>. Messages about them describe a value by its type and length, never by its content,
 /// because configuration errors end up in consoles, job streams, CI logs and bug reports.
 /// </summary>
 internal static class SecretKeys
@@ -15,6 +15,7 @@ internal static class SecretKeys
         "auth.token",
         "clients.token",
         "transport.tls.pfxPassword",
+        "webServer.password",
     };
 
     /// <summary>Tables that hold a secret: a scalar written where one of them belongs (<c>auth = "..."</c>,

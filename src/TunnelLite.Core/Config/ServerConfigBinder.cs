@@ -17,6 +17,7 @@ internal static class ServerConfigBinder
         options.Token = sharedToken;
         if (root.GetArray("allowPorts") is { } allowPorts) options.AllowPorts = ReadAllowPorts(allowPorts);
         if (clients is not null) options.Clients = ReadClients(clients, sharedToken);
+        options.Admin = AdminConfigKeys.Read(root);
 
         // frps' names for two limits that TunnelLite keeps under transport; 0 in maxPortsPerClient is frp's "no limit".
         var maxPorts = root.GetInt("maxPortsPerClient", 0, MaxTunnelsLimit);

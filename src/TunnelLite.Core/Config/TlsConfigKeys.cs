@@ -48,7 +48,7 @@ internal static class TlsConfigKeys
     private static string Bool(bool b) => b ? "true" : "false";
 
     /// <summary>A path that must name a readable file; made absolute against the config file's directory.</summary>
-    private static string? ReadFile(TomlConfigTable tls, string key)
+    internal static string? ReadFile(TomlConfigTable tls, string key)
     {
         if (tls.GetString(key) is not { } path) return null;
         var baseDir = tls.Document.FilePath is { } f && Path.GetDirectoryName(Path.GetFullPath(f)) is { } d ? d : Directory.GetCurrentDirectory();

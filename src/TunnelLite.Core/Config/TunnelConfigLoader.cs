@@ -9,7 +9,7 @@ namespace TunnelLite.Config;
 /// <remarks>
 /// Strict, like frp: a key TunnelLite does not know is a <see cref="TunnelConfigException"/> naming file, line and key,
 /// with the nearest known key as a suggestion, because a typo such as <c>allowPort</c> would otherwise leave the server
-/// wide open. frp's keys whose absence is harmless here (<c>log.*</c>, <c>webServer.*</c>, <c>transport.tcpMux</c>...)
+/// wide open. frp's keys whose absence is harmless here (<c>log.*</c>, <c>transport.tcpMux</c>...)
 /// are returned as <see cref="ConfigWarning"/>s instead, so that a file shared with frp still loads; the list is
 /// <see cref="FrpKeys"/>. Anything that would change behaviour (a proxy type other than tcp, another auth method, an
 /// out-of-range value) is an error too. Files over 1 MiB are refused.
@@ -19,7 +19,7 @@ public static class TunnelConfigLoader
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     // Option property (ArgumentException.ParamName from Validate()) -> TOML key, to locate Validate's errors in the file.
-    internal static readonly Dictionary<string, string> ServerKeys = new(StringComparer.Ordinal)
+    internal static readonly Dictionary<string, string> ServerKeys = new(AdminConfigKeys.OptionKeys, StringComparer.Ordinal)
     {
         [nameof(TunnelServerOptions.BindAddress)] = "bindAddr",
         [nameof(TunnelServerOptions.ControlPort)] = "bindPort",
@@ -34,7 +34,7 @@ public static class TunnelConfigLoader
         [nameof(ServerTlsOptions.KeyFile)] = "transport.tls.keyFile",
     };
 
-    internal static readonly Dictionary<string, string> ClientKeys = new(StringComparer.Ordinal)
+    internal static readonly Dictionary<string, string> ClientKeys = new(AdminConfigKeys.OptionKeys, StringComparer.Ordinal)
     {
         [nameof(TunnelClientOptions.ServerAddress)] = "serverAddr",
         [nameof(TunnelClientOptions.ServerPort)] = "serverPort",

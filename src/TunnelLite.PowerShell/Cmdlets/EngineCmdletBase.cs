@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using System.Security;
+using TunnelLite.Admin;
 using TunnelLite.Config;
 using TunnelLite.PowerShell.Internal;
 using TunnelLite.PowerShell.Jobs;
@@ -7,9 +8,24 @@ using TunnelLite.PowerShell.Jobs;
 namespace TunnelLite.PowerShell.Cmdlets;
 
 /// <summary>What the cmdlets that start engine objects share: Ctrl+C cancels the engine call (and, with -Wait, stops the job),
-/// configuration files are read with their warnings shown, and an empty token is refused before anything connects.</summary>
+/// configuration files are read with their warnings shown, an empty token is refused before anything connects, and the
+/// admin endpoint (-AdminEndpoint, -AdminCredential) is set up the same way for a server and a client.</summary>
 public abstract class EngineCmdletBase : PSCmdlet
 {
+    /// <summary>Serves the admin endpoint (web dashboard at /, Prometheus metrics at /metrics, /healthz, /ready and the JSON
+    /// API under /api/v1) on 'address:port', e.g. '127.0.0.1:7500'; port 0 picks a free one. Wins over the config's
+    /// webServer.addr and webServer.port. Off loopback it needs -AdminCredential and speaks HTTPS.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? AdminEndpoint { get; set; }
+
+    /// <summary>The admin endpoint's basic-auth user and password; every page but /healthz and /ready then needs them, and
+    /// Disconnect-TunnelClient works only with them. Wins over the config's webServer.user and webServer.password.</summary>
+    [Parameter]
+    [Credential]
+    [ValidateNotNull]
+    public PSCredential? AdminCredential { get; set; }
+
     /// <summary>The engine call in flight, cancelled by Ctrl+C.</summary>
     private protected EngineCall Call { get; } = new();
 
@@ -39,6 +55,36 @@ public abstract class EngineCmdletBase : PSCmdlet
             ThrowTerminatingError(TunnelErrors.From(e));
             throw; // unreachable: ThrowTerminatingError always throws
         }
+    }
+
+    /// <summary>-AdminEndpoint and -AdminCredential over the config's webServer keys; InvalidAdminEndpoint for an endpoint that
+    /// is not address:port, AdminEndpointRequired for a credential that protects nothing.</summary>
+    private protected void ApplyAdmin(AdminOptions admin)
+    {
+        if (AdminEndpoint is not null)
+        {
+            try
+            {
+                (admin.Address, admin.Port) = AdminOptions.ParseEndpoint(AdminEndpoint);
+            }
+            catch (ArgumentException e)
+            {
+                ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidAdminEndpoint", e.Message, AdminEndpoint));
+            }
+        }
+        if (AdminCredential is null) return;
+        if (!admin.Enabled)
+            ThrowTerminatingError(TunnelErrors.InvalidArgument("AdminEndpointRequired",
+                "-AdminCredential protects an admin endpoint: give -AdminEndpoint too (or webServer.port in the configuration file).", null));
+        (admin.User, admin.Password) = AdminConnection.Split(AdminCredential);
+    }
+
+    /// <summary>Says where the admin endpoint of a started engine object listens, when it has one.</summary>
+    private protected void WriteAdminVerbose(AdminServer? admin)
+    {
+        if (admin is null) return;
+        WriteVerbose($"Admin endpoint on {admin.Url}: dashboard at /, metrics at /metrics, API at /api/v1" +
+            (admin.CertificateFingerprint is { } pin ? $"; certificate SHA-256 fingerprint {pin}." : "."));
     }
 
     /// <summary>Refuses an empty -Token with TokenRequired.</summary>

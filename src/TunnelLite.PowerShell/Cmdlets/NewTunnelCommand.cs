@@ -158,6 +158,7 @@ public sealed class NewTunnelCommand : EngineCmdletBase
             client.StopAsync().GetAwaiter().GetResult();
             return;
         }
+        WriteAdminVerbose(client.Admin);
         var shared = new SharedClient(client, logger);
         // The job's Command describes the tunnel rather than quoting the input line, which may hold a plain-text token.
         var jobs = client.Tunnels.Select(t => new TunnelJob(t.Name, $"New-Tunnel {t.Name} -> {t.LocalEndpoint} via {target}", shared)).ToList();
@@ -234,6 +235,7 @@ public sealed class NewTunnelCommand : EngineCmdletBase
             options.Tls.ServerFingerprint = CertificateFingerprint;
         }
         if (TrustedCaPath is not null) options.Tls.TrustedCaFile = GetUnresolvedProviderPathFromPSPath(TrustedCaPath);
+        ApplyAdmin(options.Admin);
         if (ClientName is not null) options.ClientName = ClientName;
         if (ConfigPath is null || bound.ContainsKey(nameof(PoolSize))) options.PoolCount = PoolSize;
         if (ConfigPath is null || bound.ContainsKey(nameof(TimeoutSec))) options.ConnectTimeout = TimeSpan.FromSeconds(TimeoutSec);

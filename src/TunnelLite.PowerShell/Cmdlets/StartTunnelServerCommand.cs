@@ -116,6 +116,7 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
         }
         if (server.CertificateFingerprint is { } fingerprint)
             WriteVerbose($"TLS is on; certificate SHA-256 fingerprint {fingerprint}.");
+        WriteAdminVerbose(server.Admin);
         // The job's Command describes the server rather than quoting the input line, which may hold a plain-text token.
         var job = new TunnelServerJob(Name ?? $"server-{server.ControlEndpoint!.Port}", $"Start-TunnelServer on {server.ControlEndpoint}", logger);
         job.Attach(server);
@@ -143,6 +144,7 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
         if (Token is not null) options.Token = Secret.From(Token);
         if (bound.ContainsKey(nameof(ForwardingMode))) options.ForwardingMode = ForwardingMode;
         ApplyTls(options.Tls, bound);
+        ApplyAdmin(options.Admin);
         if (AllowPorts is not null)
         {
             options.AllowPorts.Clear();

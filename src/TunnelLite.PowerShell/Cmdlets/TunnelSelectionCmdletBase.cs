@@ -27,47 +27,9 @@ public abstract class TunnelSelectionCmdletBase : PSCmdlet
     public int[]? Id { get; set; }
 
     /// <summary>Selects the jobs named by -Name or -Id (all when neither); reports names and ids that match nothing.</summary>
-    protected IEnumerable<TunnelJobBase> SelectJobs()
-    {
-        var all = TunnelRegistry.All();
-        if (Id is { Length: > 0 })
-        {
-            foreach (var id in Id)
-            {
-                var job = all.FirstOrDefault(j => j.Id == id);
-                if (job is null)
-                    WriteError(TunnelErrors.Create(new ItemNotFoundException($"No tunnel or server job has Id {id}. Get-Tunnel lists them."), "TunnelNotFound", id));
-                else
-                    yield return job;
-            }
-            yield break;
-        }
-        if (Name is not { Length: > 0 })
-        {
-            foreach (var j in all) yield return j;
-            yield break;
-        }
-        var seen = new HashSet<TunnelJobBase>();
-        foreach (var n in Name)
-        {
-            var pattern = new WildcardPattern(n, WildcardOptions.IgnoreCase);
-            var any = false;
-            foreach (var j in all.Where(j => pattern.IsMatch(j.Name)))
-            {
-                any = true;
-                if (seen.Add(j)) yield return j;
-            }
-            if (!any && !WildcardPattern.ContainsWildcardCharacters(n))
-                WriteError(TunnelErrors.Create(new ItemNotFoundException($"No tunnel or server job is named '{n}'. Get-Tunnel lists them."), "TunnelNotFound", n));
-        }
-    }
+    protected IEnumerable<TunnelJobBase> SelectJobs() =>
+        Id is { Length: > 0 } ? JobSelection.ById(this, Id) : JobSelection.ByName(this, Name);
 
     /// <summary>A piped job, checked to be one of ours.</summary>
-    protected TunnelJobBase? AsTunnelJob(Job? job)
-    {
-        if (job is TunnelJobBase t) return t;
-        if (job is not null)
-            WriteError(TunnelErrors.Create(new ArgumentException($"Job {job.Id} ({job.Name}) is a {job.PSJobTypeName} job, not a tunnel or server job."), "NotATunnelJob", job));
-        return null;
-    }
+    protected TunnelJobBase? AsTunnelJob(Job? job) => JobSelection.AsTunnelJob(this, job);
 }

@@ -1,3 +1,4 @@
+using TunnelLite.Admin;
 using TunnelLite.Client;
 
 namespace TunnelLite.PowerShell.Jobs;
@@ -42,6 +43,9 @@ public sealed class TunnelJob : TunnelJobBase
 
     /// <inheritdoc />
     public override string Location => $"{PublicEndpoint} -> {LocalEndpoint}";
+
+    /// <inheritdoc />
+    private protected override AdminServer? Admin => _shared.Client.Admin;
 
     /// <summary>Connected, or Reconnecting while the client retries (a lost server, or one that now refuses it, such as a
     /// certificate that no longer has the pinned fingerprint); Stopped once this job has stopped.</summary>

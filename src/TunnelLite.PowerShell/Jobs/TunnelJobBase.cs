@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using TunnelLite.Admin;
 using TunnelLite.PowerShell.Internal;
 
 namespace TunnelLite.PowerShell.Jobs;
@@ -18,6 +19,17 @@ public abstract class TunnelJobBase : Job2
 
     /// <summary>When the job started.</summary>
     public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
+
+    /// <summary>The URL of the admin endpoint that serves this job's engine object (its dashboard; /metrics, /healthz, /ready
+    /// and /api/v1 below it), as -AdminEndpoint or webServer.port asked for it; empty when it has none.</summary>
+    public string AdminUrl => Admin?.Url ?? "";
+
+    /// <summary>SHA-256 fingerprint of the certificate the admin endpoint presents over HTTPS, for Get-TunnelClient
+    /// -CertificateFingerprint; empty when it speaks plain HTTP or is off.</summary>
+    public string AdminCertificateFingerprint => Admin?.CertificateFingerprint ?? "";
+
+    /// <summary>The engine object's admin endpoint, once it runs with one.</summary>
+    private protected abstract AdminServer? Admin { get; }
 
     /// <summary>Statistics of this job: one TunnelLite.TunnelStats for a tunnel, one for a server, with a JobId note property
     /// so that a dashboard can get back to the job.</summary>

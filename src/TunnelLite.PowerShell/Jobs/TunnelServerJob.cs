@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using TunnelLite.Admin;
 using TunnelLite.Server;
 
 namespace TunnelLite.PowerShell.Jobs;
@@ -29,6 +30,18 @@ public sealed class TunnelServerJob : TunnelJobBase
 
     /// <inheritdoc />
     public override string Location => ControlEndpoint;
+
+    /// <inheritdoc />
+    private protected override AdminServer? Admin => _server?.Admin;
+
+    /// <summary>The clients connected now, each with this job's name as its Server.</summary>
+    internal IEnumerable<TunnelClientInfo> GetClients() =>
+        _server?.GetClients().Select(c => c with { Server = Name }) ?? [];
+
+    /// <summary>Disconnects the client with <paramref name="id"/> and keeps it out for <paramref name="ban"/>; what it was,
+    /// or null when no client of this server has that id.</summary>
+    internal async Task<TunnelClientInfo?> DisconnectClientAsync(string id, TimeSpan ban) =>
+        _server is null ? null : await _server.DisconnectClientAsync(id, ban).ConfigureAwait(false) is { } gone ? gone with { Server = Name } : null;
 
     internal void Attach(TunnelServer server)
     {
