@@ -129,11 +129,7 @@ public sealed class DashboardTests(BrowserFixture browser) : IClassFixture<Brows
     {
         await using var f = new TunnelFixture();
         await using var echo = new EchoService();
-        var server = await f.StartServerAsync();
-        var options = TunnelFixture.ClientOptions(server);
-        options.Tunnels.Add(new TunnelDefinition { Name = "web", LocalPort = echo.Port });
-        options.Admin = Admin();
-        var client = await f.StartClientAsync(options);
+        var (_, client) = await f.StartEchoTunnelAsync(echo, o => o.Admin = Admin());
         await using var page = await WatchedPage.OpenAsync(browser);
         await page.Page.GoToAsync(client.Admin!.Url);
         await WaitForRowsAsync(page, 1);

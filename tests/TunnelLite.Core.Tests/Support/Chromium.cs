@@ -12,10 +12,11 @@ public static class Chromium
 
     /// <summary>Why the dashboard tests cannot run here.</summary>
     public const string MissingReason =
-        "chromium is not installed at /usr/bin/chromium (apt-get install chromium; build.ps1 Test does it where it can; TUNNELLITE_CHROMIUM may name another)";
+        "no chromium at /usr/bin/chromium, or at TUNNELLITE_CHROMIUM when set (apt-get install chromium; build.ps1 Test does it where it can)";
 
     /// <summary>Headless, as root (hence no sandbox), and silent on the network: without the background-networking flags
-    /// chromium calls Google's hosts at start, which a closed network refuses (slowly).</summary>
+    /// chromium calls Google's hosts at start, which a closed network refuses (slowly). BrowserFixture adds a fresh
+    /// --user-data-dir.</summary>
     public static readonly string[] Args =
     [
         "--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
