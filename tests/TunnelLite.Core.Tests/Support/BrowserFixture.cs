@@ -23,7 +23,7 @@ public sealed class BrowserFixture : IAsyncLifetime
 
     private async Task<IBrowser> BrowserAsync()
     {
-        if (Chromium.Path is null) throw new InvalidOperationException(Chromium.MissingReason + "; CI=true requires it.");
+        if (Chromium.Path is null) ExternalTool.Require(Chromium.Path, Chromium.MissingReason);
         await _launching.WaitAsync();
         try
         {

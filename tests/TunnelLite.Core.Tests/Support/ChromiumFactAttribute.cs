@@ -6,6 +6,6 @@ public sealed class ChromiumFactAttribute : FactAttribute
 {
     public ChromiumFactAttribute()
     {
-        if (Chromium.Path is null && !Chromium.Required) Skip = Chromium.MissingReason;
+        if (Chromium.Path is null && !ExternalTool.MustRun) Skip = Chromium.MissingReason;
     }
 }
