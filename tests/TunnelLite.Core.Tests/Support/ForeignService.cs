@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
@@ -26,7 +27,7 @@ internal sealed class ForeignService : LoopbackService
 
     private readonly Kind _kind;
 
-    public ForeignService(Kind kind) : base(backlog: 64)
+    public ForeignService(Kind kind, IPAddress? address = null) : base(address, backlog: 64)
     {
         _kind = kind;
         Start();
