@@ -1,5 +1,6 @@
 using TunnelLite.Admin;
 using TunnelLite.Client;
+using TunnelLite.PowerShell.Internal;
 
 namespace TunnelLite.PowerShell.Jobs;
 
@@ -77,6 +78,13 @@ public sealed class TunnelJob : TunnelJobBase
         var s = _shared.Client.GetStatistics(tunnel);
         // A stopped tunnel of a client that still serves others reports the job's state, not the client's.
         yield return JobStateInfo.State == System.Management.Automation.JobState.Running ? s : s with { State = JobStateInfo.State.ToString() };
+    }
+
+    /// <inheritdoc />
+    /// <remarks>The server's address as the client reaches it (its control connection's host): users are expected there too.</remarks>
+    internal override IEnumerable<ProbeTarget> ProbeTargets()
+    {
+        if (RemotePort > 0) yield return new ProbeTarget(Name, _shared.Client.Options.ServerAddress, RemotePort);
     }
 
     /// <inheritdoc />

@@ -46,6 +46,10 @@ public abstract class TunnelJobBase : Job2
     /// <summary>The engine's snapshots for this job; with <paramref name="perTunnel"/>, a server adds one per tunnel it carries.</summary>
     protected abstract IEnumerable<TunnelStats> ReadStats(bool perTunnel);
 
+    /// <summary>Where users reach this job's tunnels, for Test-Tunnel: a tunnel's public port on its server, or each tunnel
+    /// that a server carries now.</summary>
+    internal abstract IEnumerable<ProbeTarget> ProbeTargets();
+
     /// <inheritdoc />
     public override bool HasMoreData =>
         Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Verbose.Count > 0 || Debug.Count > 0 || Information.Count > 0;

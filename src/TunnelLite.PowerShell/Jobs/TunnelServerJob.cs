@@ -1,5 +1,7 @@
 using System.Management.Automation;
+using System.Net;
 using TunnelLite.Admin;
+using TunnelLite.PowerShell.Internal;
 using TunnelLite.Server;
 
 namespace TunnelLite.PowerShell.Jobs;
@@ -57,6 +59,17 @@ public sealed class TunnelServerJob : TunnelJobBase
         yield return _server.GetStatistics(Name);
         if (!perTunnel) yield break;
         foreach (var t in _server.GetTunnelStatistics()) yield return t;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Its tunnels listen on its bind address; a wildcard one (0.0.0.0, ::) is probed on the loopback address.</remarks>
+    internal override IEnumerable<ProbeTarget> ProbeTargets()
+    {
+        if (_server?.ControlEndpoint is not { } control) yield break;
+        var address = control.Address.Equals(IPAddress.Any) ? IPAddress.Loopback
+            : control.Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback
+            : control.Address;
+        foreach (var t in _server.GetTunnelStatistics()) yield return new ProbeTarget(t.Name, address.ToString(), t.Port);
     }
 
     /// <inheritdoc />

@@ -44,6 +44,20 @@ public static class HumanUnits
         : t.TotalMinutes >= 1 ? $"{(int)t.TotalMinutes}m{t.Seconds:00}s"
         : $"{Math.Max(0, (int)t.TotalSeconds)}s";
 
+    /// <summary>A short time of at most 7 characters, for latencies: "0.42 ms", "8.5 ms", "123 ms", "1.25 s", "12.5 s", "300 s";
+    /// empty for null (nothing was timed).</summary>
+    public static string Latency(TimeSpan? t)
+    {
+        if (t is not { } v) return "";
+        var ms = Math.Max(0, v.TotalMilliseconds);
+        return Math.Round(ms, 2) < 1 ? ms.ToString("0.00", CultureInfo.InvariantCulture) + " ms"
+            : Math.Round(ms, 1) < 10 ? ms.ToString("0.0", CultureInfo.InvariantCulture) + " ms"
+            : Math.Round(ms) < 1000 ? ms.ToString("0", CultureInfo.InvariantCulture) + " ms"
+            : Math.Round(ms / 1000, 2) < 10 ? (ms / 1000).ToString("0.00", CultureInfo.InvariantCulture) + " s"
+            : Math.Round(ms / 1000, 1) < 100 ? (ms / 1000).ToString("0.0", CultureInfo.InvariantCulture) + " s"
+            : (ms / 1000).ToString("0", CultureInfo.InvariantCulture) + " s";
+    }
+
     /// <summary>"3h07m (03:07:12)": the compact duration and the exact one to the second ("2d04h (2.04:13:07)").</summary>
     public static string DurationExact(TimeSpan t) =>
         $"{Duration(t)} ({TimeSpan.FromTicks(t.Ticks - t.Ticks % TimeSpan.TicksPerSecond).ToString("c", CultureInfo.InvariantCulture)})";
