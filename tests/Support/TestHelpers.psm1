@@ -43,6 +43,51 @@ namespace TunnelLite.Tests {
     [TunnelLite.Tests.Later]::StopJob($Job, $Milliseconds)
 }
 
+function New-BannerService {
+    # A local service on 127.0.0.1 that speaks first, as an SSH server does: it sends a banner line as soon as it accepts,
+    # then holds the connection until the peer closes it. Dispose() stops it.
+    param([string] $Banner = 'SSH-2.0-TunnelLite_Pester')
+    if (-not ('TunnelLite.Tests.BannerService' -as [type])) {
+        Add-Type -TypeDefinition @'
+namespace TunnelLite.Tests {
+    using System.Net;
+    using System.Net.Sockets;
+    using System.Text;
+    using System.Threading.Tasks;
+    public sealed class BannerService : System.IDisposable {
+        private readonly TcpListener _listener = new TcpListener(IPAddress.Loopback, 0);
+        private readonly byte[] _banner;
+        public BannerService(string banner) {
+            _banner = Encoding.ASCII.GetBytes(banner + "\r\n");
+            _listener.Start(64);
+            Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
+            _ = AcceptLoop();
+        }
+        public int Port { get; }
+        private async Task AcceptLoop() {
+            while (true) {
+                Socket s;
+                try { s = await _listener.AcceptSocketAsync(); } catch (System.Exception) { return; }
+                _ = Serve(s);
+            }
+        }
+        private async Task Serve(Socket s) {
+            using (s) {
+                try {
+                    await s.SendAsync(_banner, SocketFlags.None);
+                    var buf = new byte[4096];
+                    while (await s.ReceiveAsync(buf, SocketFlags.None) > 0) { }
+                } catch (System.Exception) { }
+            }
+        }
+        public void Dispose() { _listener.Stop(); }
+    }
+}
+'@
+    }
+    [TunnelLite.Tests.BannerService]::new($Banner)
+}
+
 function Get-FreeTcpPort {
     $l = [System.Net.Sockets.TcpListener]::new([ipaddress]::Loopback, 0)
     $l.Start()
