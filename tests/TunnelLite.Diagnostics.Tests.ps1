@@ -26,6 +26,15 @@ BeforeAll {
         [pscustomobject]@{ PowerShell = $ps; Output = $output; Async = $async }
     }
 
+    function script:Assert-StopsQuietly([object] $Run, [string] $Because) {
+        # Stops the runspace as Ctrl+C would: it must end promptly (well within the wait it was in), as Stopped, without an error.
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        $Run.PowerShell.Stop()
+        $clock.Elapsed | Should -BeLessThan ([timespan]::FromSeconds(60)) -Because $Because
+        $Run.PowerShell.InvocationStateInfo.State | Should -Be 'Stopped'
+        $Run.PowerShell.Streams.Error.Count | Should -Be 0
+    }
+
     function script:Wait-Output([object] $Run, [int] $Count, [int] $TimeoutSec = 60) {
         $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSec)
         while ($Run.Output.Count -lt $Count -and [DateTime]::UtcNow -lt $deadline -and -not $Run.Async.IsCompleted) { Start-Sleep -Milliseconds 50 }
@@ -129,15 +138,14 @@ Describe 'Test-Tunnel' {
     }
 
     It 'a stop (Ctrl+C) ends a probe that waits, without an error' {
+        $before = (Get-TunnelStats -Name diag-web).TotalConnections
         $run = Start-Runspace "Test-Tunnel -Name diag-web -TimeoutSec 120"
         try {
-            # The probe is connected once the local service has a request-less connection open; then stop it.
-            Start-Sleep -Milliseconds 500
-            $clock = [Diagnostics.Stopwatch]::StartNew()
-            $run.PowerShell.Stop()
-            $clock.Elapsed | Should -BeLessThan ([timespan]::FromSeconds(60)) -Because 'the stop must not wait for the 120-second timeout'
-            $run.PowerShell.InvocationStateInfo.State | Should -Be 'Stopped'
-            $run.PowerShell.Streams.Error.Count | Should -Be 0
+            # Stopped once the probe's connection has reached the local service, so that the stop interrupts its wait.
+            $deadline = [DateTime]::UtcNow.AddSeconds(60)
+            while ((Get-TunnelStats -Name diag-web).TotalConnections -le $before -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+            (Get-TunnelStats -Name diag-web).TotalConnections | Should -BeGreaterThan $before
+            Assert-StopsQuietly $run -Because 'the stop must not wait for the 120-second timeout'
             $run.Output.Count | Should -Be 0
         }
         finally { $run.PowerShell.Dispose() }
@@ -206,9 +214,7 @@ while ([DateTime]::UtcNow -lt `$end) { `$http.GetByteArrayAsync('$url').GetAwait
         $run = Start-Runspace "Get-TunnelStats -Name samp-web -Continuous -SampleInterval 1"
         try {
             Wait-Output $run 2
-            $run.PowerShell.Stop()
-            $run.PowerShell.InvocationStateInfo.State | Should -Be 'Stopped'
-            $run.PowerShell.Streams.Error.Count | Should -Be 0
+            Assert-StopsQuietly $run -Because 'a stop ends the sampling'
             $run.Output[0] | Should -BeOfType 'TunnelLite.TunnelStats'
             $run.Output[1].Timestamp | Should -BeGreaterThan $run.Output[0].Timestamp
         }
@@ -219,11 +225,7 @@ while ([DateTime]::UtcNow -lt `$end) { `$http.GetByteArrayAsync('$url').GetAwait
         $run = Start-Runspace "Get-TunnelStats -Name samp-web -Continuous -SampleInterval 600"
         try {
             Wait-Output $run 1
-            $clock = [Diagnostics.Stopwatch]::StartNew()
-            $run.PowerShell.Stop()
-            $clock.Elapsed | Should -BeLessThan ([timespan]::FromSeconds(60)) -Because 'the stop must not wait for the 600-second interval'
-            $run.PowerShell.InvocationStateInfo.State | Should -Be 'Stopped'
-            $run.PowerShell.Streams.Error.Count | Should -Be 0
+            Assert-StopsQuietly $run -Because 'the stop must not wait for the 600-second interval'
             $run.Output.Count | Should -Be 1
         }
         finally { $run.PowerShell.Dispose() }

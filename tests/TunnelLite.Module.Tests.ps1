@@ -422,6 +422,8 @@ Describe 'ErrorIds' {
             Script = 'Get-Tunnel -Name no-such-tunnel -ErrorAction Stop'; Says = 'no-such-tunnel' }
         @{ ErrorId = 'TunnelNotFound'; Category = 'ObjectNotFound'; Case = 'Get-TunnelStats of an id no job has'
             Script = 'Get-TunnelStats -Id 999999 -ErrorAction Stop'; Says = '999999' }
+        @{ ErrorId = 'TunnelNotFound'; Category = 'ObjectNotFound'; Case = 'Test-Tunnel of a name no job has'
+            Script = 'Test-Tunnel -Name no-such-tunnel -ErrorAction Stop'; Says = "'no-such-tunnel'" }
         @{ ErrorId = 'NotATunnelJob'; Category = 'InvalidArgument'; Case = 'a thread job piped to Stop-Tunnel'
             Script = '$j = Start-ThreadJob { 1 }; try { $j | Stop-Tunnel -Confirm:$false -ErrorAction Stop } finally { $j | Remove-Job -Force }'; Says = 'not a tunnel or server job' }
     ) {
@@ -802,15 +804,15 @@ Describe 'Discoverability' {
         }
     }
 
-    It 'the module exports exactly its eight cmdlets' {
+    It 'the module exports exactly its nine cmdlets' {
         (Get-Command -Module TunnelLite).Name | Sort-Object |
-            Should -Be @('Disconnect-TunnelClient', 'Get-Tunnel', 'Get-TunnelClient', 'Get-TunnelStats', 'New-Tunnel', 'New-TunnelToken', 'Start-TunnelServer', 'Stop-Tunnel')
+            Should -Be @('Disconnect-TunnelClient', 'Get-Tunnel', 'Get-TunnelClient', 'Get-TunnelStats', 'New-Tunnel', 'New-TunnelToken', 'Start-TunnelServer', 'Stop-Tunnel', 'Test-Tunnel')
     }
 
     It 'completes -Name from the live jobs' {
         $s = Start-TestServer -Name 'complete-me-srv'
         try {
-            foreach ($cmd in 'Get-Tunnel', 'Get-TunnelStats', 'Stop-Tunnel') {
+            foreach ($cmd in 'Get-Tunnel', 'Get-TunnelStats', 'Stop-Tunnel', 'Test-Tunnel') {
                 $line = "$cmd -Name complete-m"
                 $r = TabExpansion2 -inputScript $line -cursorColumn $line.Length
                 $r.CompletionMatches.CompletionText | Should -Contain 'complete-me-srv' -Because $cmd

@@ -106,6 +106,17 @@ Describe 'Human units' {
         [TunnelLite.PowerShell.Output.HumanUnits]::Duration([timespan]$Span) | Should -BeExactly $Text
     }
 
+    It 'Latency(<Ms> ms) is <Text>' -ForEach @(
+        @{ Ms = 0.42; Text = '0.42 ms' }, @{ Ms = 8.46; Text = '8.5 ms' }, @{ Ms = 123.4; Text = '123 ms' }, @{ Ms = 999.6; Text = '1.00 s' }
+        @{ Ms = 1234; Text = '1.23 s' }, @{ Ms = 12345; Text = '12.3 s' }, @{ Ms = 300000; Text = '300 s' }
+    ) {
+        [TunnelLite.PowerShell.Output.HumanUnits]::Latency([timespan]::FromTicks([long]($Ms * 10000))) | Should -BeExactly $Text
+    }
+
+    It 'Latency of nothing timed is blank' {
+        [TunnelLite.PowerShell.Output.HumanUnits]::Latency($null) | Should -BeExactly ''
+    }
+
     It 'the list view shows exact figures beside the human ones' {
         [TunnelLite.PowerShell.Output.HumanUnits]::BytesExact(3000103) | Should -BeExactly '2.9 MiB (3000103)'
         [TunnelLite.PowerShell.Output.HumanUnits]::BytesExact(54) | Should -BeExactly '54 B'
@@ -222,6 +233,42 @@ Describe 'Get-TunnelClient view' {
         @(Get-Column $table 4) | Sort-Object | Should -Be @('views-srv-a', 'views-srv-a', 'views-srv-b')
         $name = (Get-TunnelClient -Server views-srv-b).Name
         @(Get-Column $table 0 | ForEach-Object { Compress $_ }) | Should -Be @($name, $name, $name) -Because 'the clients are named after this host'
+    }
+}
+
+Describe 'Test-Tunnel views' {
+    It 'the table fits 80 columns, one header line; a long name and a long host wrap instead of being cut' {
+        $far = [pscustomobject]@{
+            PSTypeName = 'TunnelLite.TunnelTestResult'; Name = $null; ComputerName = 'localhost.localdomain.invalid.example'; RemoteAddress = $null
+            RemotePort = 20022; Reachable = $false; Reason = 'NameNotResolved'; ConnectTime = $null; FirstByteTime = $null
+        }
+        $v6 = [pscustomobject]@{
+            PSTypeName = 'TunnelLite.TunnelTestResult'; Name = 'ssh'; ComputerName = '::1'; RemoteAddress = '::1'
+            RemotePort = 20022; Reachable = $true; Reason = 'Data'; ConnectTime = [timespan]::FromTicks(4200); FirstByteTime = [timespan]::FromMilliseconds(1234)
+        }
+        $results = @(Test-Tunnel -Id $script:WebA.Id, $script:Long.Id -TimeoutSec 1) + $far + $v6
+        $text = $results | Out-String -Width 80
+        Assert-Width $text 80
+        $table = Get-Table $text -Widths 12, 21, 9, 15, 8, 9 -Key 2
+        $table.Header | Should -Be @('Name', 'Remote', 'Reachable', 'Reason', 'Connect', 'FirstByte')
+        @(Get-Column $table 0 | ForEach-Object { Compress $_ }) | Should -Be @('web', $script:LongName, '', 'ssh')
+        @(Get-Column $table 1 | ForEach-Object { Compress $_ }) | Should -Be @(
+            "127.0.0.1:$($script:WebA.RemotePort)", "127.0.0.1:$($script:Long.RemotePort)", 'localhost.localdomain.invalid.example:20022', '[::1]:20022')
+        @(Get-Column $table 2) | Should -Be @('True', 'True', 'False', 'True')
+        @(Get-Column $table 3) | Should -Be @('TimedOutOpen', 'TimedOutOpen', 'NameNotResolved', 'Data')
+        $table.Rows[0][4] | Should -Match '^[\d.]+ (ms|s)$'
+        $table.Rows[0][5] | Should -BeExactly ''
+        $table.Rows[2][4] | Should -BeExactly ''
+        $table.Rows[3][4..5] | Should -Be @('0.42 ms', '1.23 s')
+    }
+
+    It 'the list fits 80 columns and shows the times in human units' {
+        $text = Test-Tunnel -Id $script:WebA.Id -TimeoutSec 1 | Format-List | Out-String -Width 80
+        Assert-Width $text 80
+        $expected = 'Name', 'ComputerName', 'RemoteAddress', 'RemotePort', 'Reachable', 'Reason', 'ConnectTime', 'FirstByteTime', 'Timeout', 'Message', 'Timestamp'
+        @(Get-Lines $text | Where-Object { $_ -match '^\S' } | ForEach-Object { ($_ -split ':', 2)[0].Trim() }) | Should -Be $expected
+        $text | Should -Match '(?m)^Timeout +: 1\.00 s$'
+        $text | Should -Match '(?m)^ConnectTime +: [\d.]+ (ms|s)$'
     }
 }
 
