@@ -64,6 +64,26 @@ Describe 'Two processes' {
             $stats = Invoke-RestMethod "$($url)api/v1/tunnels/two-admin-web" -Credential $ops -Authentication Basic -AllowUnencryptedAuthentication
             $stats.BytesOut | Should -BeGreaterOrEqual $size
             $stats.ClientName | Should -Be 'two-admin'
+
+            # Get-TunnelStats reads the other process as it reads its own jobs: the same objects, views and CSV columns.
+            $endpoint = ([uri]$url).Authority
+            $remote = @(Get-TunnelStats -AdminEndpoint $endpoint -Credential $ops -PerTunnel)
+            $remote.Count | Should -Be 2
+            $remote[0] | Should -BeOfType ([TunnelLite.TunnelStats])
+            $remote[0].Role | Should -Be 'Server'
+            $remote[0].Clients | Should -Be 1
+            $remote[1].Name | Should -Be 'two-admin-web'
+            $remote[1].BytesOut | Should -BeGreaterOrEqual $size
+            $remote[1].AdminEndpoint | Should -Be $url
+            ($remote | Format-Table | Out-String -Width 80) | Should -Match 'two-admin'
+            $csv = $remote | ConvertTo-Csv -NoTypeInformation
+            ($csv[0] -split ',') | Should -Contain '"BytesOut"'
+            # Sampled: two samples a second apart, the second with the rate over that second.
+            $samples = @(Get-TunnelStats -AdminEndpoint $endpoint -Credential $ops -PerTunnel -MaxSamples 2 -SampleInterval 1)
+            $samples.Count | Should -Be 4
+            ($samples[2].Timestamp - $samples[0].Timestamp).TotalSeconds | Should -BeGreaterThan 0.5
+            # Without the credentials the endpoint is refused with a stable ErrorId.
+            { Get-TunnelStats -AdminEndpoint $endpoint -ErrorAction Stop } | Should -Throw -ErrorId 'AdminAuthenticationFailed*'
         }
         finally {
             Get-Tunnel -Name 'two-admin-*' -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false

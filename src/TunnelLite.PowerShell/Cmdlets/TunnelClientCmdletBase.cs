@@ -31,17 +31,12 @@ public abstract class TunnelClientCmdletBase : PSCmdlet, IDisposable
     {
         try
         {
-            return Call.Run(call);
+            return AdminConnection.Call(this, Call, admin, call);
         }
         catch (TunnelException e) when (e.Code == TunnelErrorCode.ClientNotFound)
         {
             WriteError(TunnelErrors.From(e, admin.BaseAddress.ToString()));
             return default;
-        }
-        catch (TunnelException e)
-        {
-            ThrowTerminatingError(TunnelErrors.From(e, admin.BaseAddress.ToString()));
-            throw; // unreachable: ThrowTerminatingError always throws
         }
     }
 

@@ -13,6 +13,21 @@ internal static class AdminConnection
     public static (string User, Secret Password) Split(PSCredential credential) =>
         (credential.UserName?.TrimStart('\\') ?? "", Secret.From(credential.Password));
 
+    /// <summary>Runs a call on <paramref name="admin"/> that Ctrl+C cancels; a failure (unreachable, credentials refused)
+    /// is a terminating error, since every further call would fail the same way.</summary>
+    public static T Call<T>(Cmdlet cmdlet, EngineCall call, AdminClient admin, Func<CancellationToken, Task<T>> request)
+    {
+        try
+        {
+            return call.Run(request);
+        }
+        catch (TunnelException e)
+        {
+            cmdlet.ThrowTerminatingError(TunnelErrors.From(e, admin.BaseAddress.ToString()));
+            throw; // unreachable: ThrowTerminatingError always throws
+        }
+    }
+
     /// <summary>An engine client for <paramref name="endpoint"/>; a malformed endpoint or fingerprint is a terminating error
     /// (InvalidAdminEndpoint, InvalidCertificateFingerprint).</summary>
     public static AdminClient Open(Cmdlet cmdlet, string endpoint, PSCredential? credential, string? fingerprint)

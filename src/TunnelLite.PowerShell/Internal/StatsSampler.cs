@@ -58,7 +58,8 @@ internal sealed class StatsSampler
     private PSObject WithIntervalRates(PSObject sample)
     {
         if (sample.BaseObject is not TunnelStats stats) return sample;
-        var jobId = sample.Properties["JobId"]?.Value;
+        // The job that reports it, or the admin endpoint it was read from.
+        var jobId = sample.Properties["JobId"]?.Value ?? sample.Properties["AdminEndpoint"]?.Value;
         // One tunnel as one process sees it: its name and end, where it listens, whose it is, and the job that reports it.
         var key = string.Join('\u001f', stats.Role, stats.Name, stats.Port.ToString(CultureInfo.InvariantCulture), stats.ClientName, jobId);
         var rated = _rates.Apply(key, stats);
