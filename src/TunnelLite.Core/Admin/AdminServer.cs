@@ -143,23 +143,8 @@ public sealed class AdminServer : IAsyncDisposable
 
     private async Task AcceptLoopAsync()
     {
-        while (!_stopping.IsCancellationRequested)
+        while (await SocketListener.AcceptAsync(_listener!, _stopping.Token, _log, "Admin endpoint").ConfigureAwait(false) is { } s)
         {
-            Socket s;
-            try
-            {
-                s = await _listener!.AcceptAsync(_stopping.Token).ConfigureAwait(false);
-            }
-            catch (Exception) when (_stopping.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (SocketException e)
-            {
-                _log.LogWarning("Admin endpoint accept failed: {Error}", e.Message);
-                await Task.Delay(100).ConfigureAwait(false);
-                continue;
-            }
             var remote = s.RemoteEndPoint as IPEndPoint;
             var source = SourcePrefix.Of(remote?.Address);
             if (!TryAdmit(source, out var why))

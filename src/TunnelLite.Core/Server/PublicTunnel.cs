@@ -48,28 +48,8 @@ internal sealed class PublicTunnel
 
     private async Task AcceptLoopAsync()
     {
-        while (!_closed.IsCancellationRequested)
+        while (await SocketListener.AcceptAsync(_listener, _closed.Token, _log, $"Tunnel {PeerText.Escape(Name, 128)}").ConfigureAwait(false) is { } user)
         {
-            Socket user;
-            try
-            {
-                user = await _listener.AcceptAsync(_closed.Token).ConfigureAwait(false);
-            }
-            catch (Exception) when (_closed.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (SocketException e)
-            {
-                // Out of descriptors and similar: log, breathe, keep the listener.
-                _log.LogWarning("Tunnel {Tunnel}: accept failed: {Error}", Name, e.Message);
-                await Task.Delay(100).ConfigureAwait(false);
-                continue;
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
             _server.Descriptors.Opened();
             _ = HandleUserAsync(user);
         }

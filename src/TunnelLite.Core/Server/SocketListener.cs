@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
 
 namespace TunnelLite.Server;
 
@@ -7,6 +8,34 @@ namespace TunnelLite.Server;
 internal static class SocketListener
 {
     public const int Backlog = 512;
+
+    /// <summary>Accepts the next connection of <paramref name="listener"/>; null once <paramref name="stopping"/> is
+    /// cancelled or the listener is closed. A failed accept (out of descriptors and similar) is logged as
+    /// "<paramref name="what"/>: accept failed" and retried after 100 ms: the listener stays.</summary>
+    public static async Task<Socket?> AcceptAsync(Socket listener, CancellationToken stopping, ILogger log, string what)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                return await listener.AcceptAsync(stopping).ConfigureAwait(false);
+            }
+            catch (Exception) when (stopping.IsCancellationRequested)
+            {
+                return null;
+            }
+            catch (ObjectDisposedException)
+            {
+                return null;
+            }
+            catch (SocketException e)
+            {
+                log.LogWarning("{What}: accept failed: {Error}", what, e.Message);
+                await Task.Delay(100, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        return null;
+    }
 
     /// <summary>Parses a bind address ("0.0.0.0", "::", "127.0.0.1", "localhost").</summary>
     public static IPAddress ParseBindAddress(string text)

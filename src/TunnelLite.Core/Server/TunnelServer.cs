@@ -341,23 +341,8 @@ public sealed class TunnelServer : IAsyncDisposable
 
     private async Task AcceptLoopAsync()
     {
-        while (!_stopping.IsCancellationRequested)
+        while (await SocketListener.AcceptAsync(_listener!, _stopping.Token, _log, "Control port").ConfigureAwait(false) is { } s)
         {
-            Socket s;
-            try
-            {
-                s = await _listener!.AcceptAsync(_stopping.Token).ConfigureAwait(false);
-            }
-            catch (Exception) when (_stopping.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (SocketException e)
-            {
-                _log.LogWarning("Control port accept failed: {Error}", e.Message);
-                await Task.Delay(100).ConfigureAwait(false);
-                continue;
-            }
             _descriptors.Opened();
             var remote = s.RemoteEndPoint as IPEndPoint;
             if (!_descriptors.MayOpenControl())
