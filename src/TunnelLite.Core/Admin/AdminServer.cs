@@ -185,10 +185,10 @@ public sealed class AdminServer : IAsyncDisposable
     }
 
     /// <summary>Counts a refusal by reason and reports it, rate-limited.</summary>
-    internal void Refused(string reason, EndPoint? remote, string detail)
+    internal void Refused(string reason, EndPoint? remote, string detail, StrangerEvent kind = StrangerEvent.AdminRefused)
     {
         _refusals.AddOrUpdate(reason, 1, (_, n) => n + 1);
-        _strangers.Report(StrangerEvent.AdminRefused, remote, detail);
+        _strangers.Report(kind, remote, detail);
     }
 
     private async Task ServeConnectionAsync(Socket socket, IPEndPoint? remote, SourcePrefix source)
@@ -361,7 +361,7 @@ public sealed class AdminServer : IAsyncDisposable
         if (_throttle.RemainingWait(source, account) > TimeSpan.Zero)
         {
             _throttle.NoteThrottled();
-            Refused("throttled", remote, "it must wait after failed logins");
+            Refused("throttled", remote, "it must wait after failed logins", StrangerEvent.AdminLoginFailed);
             return LoginResult.Throttled;
         }
         var (verdict, wait) = _throttle.Attempt(source, account, () =>
@@ -370,10 +370,10 @@ public sealed class AdminServer : IAsyncDisposable
         switch (verdict)
         {
             case AuthThrottle.Verdict.Throttled:
-                Refused("throttled", remote, "it must wait after failed logins");
+                Refused("throttled", remote, "it must wait after failed logins", StrangerEvent.AdminLoginFailed);
                 return LoginResult.Throttled;
             case AuthThrottle.Verdict.Failed:
-                Refused("unauthorized", remote, $"wrong user or password; it may try again in {Math.Ceiling(wait.TotalSeconds)} s");
+                Refused("unauthorized", remote, $"wrong user or password; it may try again in {Math.Ceiling(wait.TotalSeconds)} s", StrangerEvent.AdminLoginFailed);
                 return LoginResult.Failed;
             default:
                 return LoginResult.Passed;

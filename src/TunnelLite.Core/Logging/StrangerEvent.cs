@@ -32,4 +32,8 @@ internal enum StrangerEvent
     /// <summary>A request to the admin endpoint was refused: malformed, a wrong or throttled login, a foreign Host header,
     /// or a connection over the endpoint's limits.</summary>
     AdminRefused,
+
+    /// <summary>A login to the admin endpoint failed or was refused while throttled: a wrong user or password
+    /// (security-relevant).</summary>
+    AdminLoginFailed,
 }

@@ -36,6 +36,7 @@ internal sealed class StrangerLog
         "Reset a connection from {Remote} at the descriptor budget",
         "Refused a session from {Remote} at the session limit",
         "Refused an admin request from {Remote}",
+        "Admin login from {Remote} failed",
     ];
 
     private static readonly string[] Plural =
@@ -49,6 +50,7 @@ internal sealed class StrangerLog
         "connections reset at the descriptor budget",
         "sessions refused at the session limit",
         "admin requests refused",
+        "failed admin logins",
     ];
 
     // Message templates per kind, built once: a structured sink sees one template per kind and shape.
@@ -163,7 +165,7 @@ internal sealed class StrangerLog
     private static string EndpointText(EndPoint? remote) => remote?.ToString() ?? "an unknown address";
 
     private static EventId EventIdOf(StrangerEvent kind) =>
-        kind is StrangerEvent.AuthenticationFailed or StrangerEvent.Throttled ? LogEvents.Security : LogEvents.Stranger;
+        kind is StrangerEvent.AuthenticationFailed or StrangerEvent.Throttled or StrangerEvent.AdminLoginFailed ? LogEvents.Security : LogEvents.Stranger;
 
     /// <summary>What a window that ended had to say: <see cref="Count"/> events, of which the first <see cref="Shown"/> were
     /// logged one by one; at least <see cref="TopCount"/> from <see cref="Top"/>; <see cref="Tracked"/> sources counted apart.</summary>
