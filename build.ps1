@@ -153,6 +153,7 @@ $TestPrerequisites = @{
     SystemdAnalyze = @{ Commands = @('systemd-analyze'); Package = 'systemd'; For = 'the checks of the units in examples/ (TunnelLite.Service.Tests.ps1)' }
     Promtool       = @{ Commands = @('promtool'); Package = 'prometheus'; For = 'the /metrics checks with promtool check metrics (MetricsTests)' }
     Chromium       = @{ Commands = @('chromium', 'chromium-browser'); Package = 'chromium'; For = 'the admin dashboard checks in a headless browser' }
+    HAProxy        = @{ Commands = @('haproxy'); Package = 'haproxy'; For = 'the HAProxy chain that Bench measures as its anchor' }
 }
 
 function Install-TestPrerequisite {
@@ -411,6 +412,7 @@ function Invoke-BenchTask {
     Invoke-Native dotnet @('build', $project, '-c', 'Release', '--nologo', '-v', 'q')
     $dll = Join-Path $Root 'bench/TunnelLite.EndToEndBench/bin/Release/net10.0/TunnelLite.EndToEndBench.dll'
     $out = Join-Path $Root 'bench/results/latest.md'
+    Install-TestPrerequisite -Prerequisite $TestPrerequisites.HAProxy
     $benchArgs = @($dll, '--pwsh', (Join-Path $PSHOME 'pwsh.dll'), '--module', (Join-Path $ModuleOut 'TunnelLite.psd1'),
         '--host-script', (Join-Path $Root 'bench/hosts/Start-BenchHost.ps1'))
     if ($Quick) { $benchArgs += @('--quick', '--out', (Join-Path $OutDir 'bench-quick.md')) } else { $benchArgs += @('--out', $out) }

@@ -5,9 +5,8 @@ namespace TunnelLite.Bench;
 
 /// <summary>A pwsh process running one TunnelLite end (bench/hosts/Start-BenchHost.ps1), with its CPU time and RSS read
 /// from /proc.</summary>
-internal sealed class HostProcess : IAsyncDisposable
+internal sealed class HostProcess : IMeasuredProcess, IAsyncDisposable
 {
-    private const double ClockTicksPerSecond = 100; // USER_HZ, 100 on every Linux ABI .NET runs on
     private readonly Process _process;
 
     private HostProcess(Process process, int pid, int port)
@@ -61,22 +60,9 @@ internal sealed class HostProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>User plus system CPU seconds used so far (/proc/PID/stat, fields 14 and 15).</summary>
-    public double CpuSeconds()
-    {
-        var stat = File.ReadAllText($"/proc/{Pid}/stat");
-        var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return (long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture)) / ClockTicksPerSecond;
-    }
+    public double CpuSeconds() => ProcStat.CpuSeconds(Pid);
 
-    /// <summary>Resident set size in bytes (/proc/PID/status, VmRSS).</summary>
-    public long RssBytes()
-    {
-        foreach (var line in File.ReadLines($"/proc/{Pid}/status"))
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                return long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
-        throw new InvalidOperationException("no VmRSS");
-    }
+    public long RssBytes() => ProcStat.RssBytes(Pid);
 
     /// <summary>The host's Get-TunnelStats, as one JSON line.</summary>
     public async Task<string> StatsAsync()

@@ -13,6 +13,7 @@ var clock = Stopwatch.StartNew();
 void Say(string s) => Console.Error.WriteLine($"[{clock.Elapsed:mm\\:ss}] {s}");
 
 await using var sink = new Sink();
+HaproxyChain? haproxy = null;
 var tunnels = new List<TunnelPath>
 {
     new("copy", "Copy", false), new("splice", "Splice", false), new("auto", "Auto", false),
@@ -26,11 +27,15 @@ Say($"starting {tunnels.Count} tunnel servers and clients (pwsh, pool {o.PoolSiz
 try
 {
     await Task.WhenAll(tunnels.Select(async t => t.Server = await HostProcess.StartAsync(o, "Server", t.Mode, t.Inline, adminPort: t.AdminPorts.Server)));
-    await Task.WhenAll(tunnels.Select(async t => t.Client = await HostProcess.StartAsync(o, "Client", t.Mode, t.Inline, t.Server!.Port, sink.Port, t.AdminPorts.Client)));
+    await Task.WhenAll(tunnels.Select(async t => t.Client = await HostProcess.StartAsync(o, "Client", t.Mode, t.Inline, ((HostProcess)t.Server!).Port, sink.Port, t.AdminPorts.Client)));
     var direct = new TunnelPath("direct", "-", false) { DirectPort = sink.Port };
+    // The anchor: a two-process HAProxy chain, where haproxy is installed.
+    haproxy = HaproxyChain.Path is null ? null : await HaproxyChain.StartAsync(sink.Port);
+    if (haproxy is null) Say("haproxy is not installed: no HAProxy row (build.ps1 Bench installs it where it can)");
+    var anchor = haproxy is null ? null : new TunnelPath("HAProxy ×2", "-", false) { DirectPort = haproxy.Port, Server = haproxy.First, Client = haproxy.Second };
     var scraped = tunnels.Single(t => t.AdminPorts.Server != 0);
     var control = tunnels.Single(t => t.Control);
-    var main = new[] { direct, tunnels[0], tunnels[1], tunnels[2], scraped, control };
+    var main = new[] { direct, anchor, tunnels[0], tunnels[1], tunnels[2], scraped, control }.OfType<TunnelPath>().ToArray();
     var all = main.Concat(tunnels.Skip(3).Where(t => t != scraped && t != control)).ToArray();
     await using var scraper = new Scraper(scraped.AdminPorts.Server, scraped.AdminPorts.Client);
 
@@ -102,69 +107,87 @@ try
     await Task.Delay(1000);
     foreach (var t in tunnels)
     {
-        t.ServerStats = await t.Server!.StatsAsync();
-        t.ClientStats = await t.Client!.StatsAsync();
+        t.ServerStats = await ((HostProcess)t.Server!).StatsAsync();
+        t.ClientStats = await ((HostProcess)t.Client!).StatsAsync();
     }
 
-    var md = Report(o, direct, main, all, tunnels, clock.Elapsed, scraper);
+    var md = Report(o, direct, anchor, main, all, tunnels, clock.Elapsed, scraper);
     Console.WriteLine(md);
     if (o.OutFile is not null)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(o.OutFile))!);
         File.WriteAllText(o.OutFile, md);
         Say($"wrote {o.OutFile}");
+        // The chart: direct, the anchor and each TunnelLite mode (the scraped and control twins would only repeat auto).
+        var charted = all.Where(p => p.AdminPorts.Server == 0 && !p.Control).ToList();
+        var svg = SvgChart.Draw($"TunnelLite end to end, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}",
+        [
+            ("Bulk, one connection", "MB/s", charted.Where(p => main.Contains(p)).Select(p => (p.Name, Stat.Median(p.BulkMBps))).ToList()),
+            ("New connections", "per second", charted.Select(p => (p.Name, Stat.Median(p.Connections.Select(c => c.Rate)))).ToList()),
+            ("Request/reply, 50 keep-alive connections", "per second", charted.Select(p => (p.Name, Stat.Median(p.RequestReply.Select(c => c.Rate)))).ToList()),
+        ]);
+        var svgFile = Path.ChangeExtension(o.OutFile, ".svg");
+        File.WriteAllText(svgFile, svg);
+        Say($"wrote {svgFile}");
     }
     return 0;
 }
 finally
 {
-    await Task.WhenAll(tunnels.SelectMany(t => new[] { t.Client, t.Server }).Where(h => h is not null).Select(h => h!.DisposeAsync().AsTask()));
+    await Task.WhenAll(tunnels.SelectMany(t => new[] { t.Client, t.Server }).OfType<HostProcess>().Select(h => h.DisposeAsync().AsTask()));
+    if (haproxy is not null) await haproxy.DisposeAsync();
 }
 
 static IEnumerable<T> Rotate<T>(IReadOnlyList<T> items, int by) => items.Skip(by % items.Count).Concat(items.Take(by % items.Count));
 
-static string Report(BenchOptions o, TunnelPath direct, TunnelPath[] main, TunnelPath[] all, List<TunnelPath> tunnels, TimeSpan took, Scraper scraper)
+static string Report(BenchOptions o, TunnelPath direct, TunnelPath? anchor, TunnelPath[] main, TunnelPath[] all, List<TunnelPath> tunnels, TimeSpan took, Scraper scraper)
 {
     var sb = new StringBuilder();
     string F(double v, string fmt = "0") => double.IsNaN(v) ? "-" : v.ToString(fmt, CultureInfo.InvariantCulture);
     double RatioMedian(TunnelPath p, Func<TunnelPath, IReadOnlyList<double>> series) =>
         Stat.Median(series(p).Zip(series(direct), (a, b) => a / b));
+    // Against the HAProxy chain, per round as against direct; "-" without haproxy.
+    string VsAnchor(TunnelPath p, Func<TunnelPath, IReadOnlyList<double>> series) =>
+        anchor is null || p.Server is null ? "-" : F(Stat.Median(series(p).Zip(series(anchor), (a, b) => a / b)), "0.00");
+    IReadOnlyList<double> BulkRates(TunnelPath x) => x.BulkMBps;
+    IReadOnlyList<double> ConnRates(TunnelPath x) => x.Connections.Select(c => c.Rate).ToList();
+    IReadOnlyList<double> RrRates(TunnelPath x) => x.RequestReply.Select(c => c.Rate).ToList();
 
     sb.AppendLine($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores, Linux {Environment.OSVersion.Version}, " +
                   $"{RuntimeInformation.FrameworkDescription}; tunnel ends in separate pwsh processes, pool {o.PoolSize}; run took {took:m\\:ss}" + (o.Quick ? " (quick)" : "") + ".");
     sb.AppendLine();
     sb.AppendLine($"**Bulk**: one connection downloads {o.BulkBytes >> 20} MiB from the sink; {o.BulkRounds} rounds, cases alternated; median MB/s, median of the per-round ratios to direct; CPU of each tunnel process per GB moved.");
     sb.AppendLine();
-    sb.AppendLine("| Path | MB/s | × direct | server CPU s/GB | client CPU s/GB | tunnel CPU s/GB |");
-    sb.AppendLine("|---|---:|---:|---:|---:|---:|");
+    sb.AppendLine("| Path | MB/s | × direct | × HAProxy | server CPU s/GB | client CPU s/GB | tunnel CPU s/GB |");
+    sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
     foreach (var p in main)
     {
         var gb = p.BulkBytes / 1e9;
         sb.AppendLine(p.Server is null
-            ? $"| {p.Name} | {F(Stat.Median(p.BulkMBps))} | 1.00 | - | - | - |"
-            : $"| {p.Name} | {F(Stat.Median(p.BulkMBps))} | {F(RatioMedian(p, x => x.BulkMBps), "0.00")} | {F(p.ServerCpu / gb, "0.00")} | {F(p.ClientCpu / gb, "0.00")} | {F((p.ServerCpu + p.ClientCpu) / gb, "0.00")} |");
+            ? $"| {p.Name} | {F(Stat.Median(p.BulkMBps))} | 1.00 | - | - | - | - |"
+            : $"| {p.Name} | {F(Stat.Median(p.BulkMBps))} | {F(RatioMedian(p, x => x.BulkMBps), "0.00")} | {VsAnchor(p, BulkRates)} | {F(p.ServerCpu / gb, "0.00")} | {F(p.ClientCpu / gb, "0.00")} | {F((p.ServerCpu + p.ClientCpu) / gb, "0.00")} |");
     }
     sb.AppendLine();
     sb.AppendLine($"**New connections**: 16 loops, each connection sends a {Sink.RequestSize} B request, reads a {Sink.ReplySize} B reply, and ends; {o.Rounds} rounds of {o.RunTime.TotalSeconds:0} s; latency from connect to reply; CPU (user + system) of both tunnel processes per connection.");
     sb.AppendLine();
-    sb.AppendLine("| Path | conn/s | × direct | p50 ms | p99 ms | failed | tunnel CPU ms/conn |");
-    sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+    sb.AppendLine("| Path | conn/s | × direct | × HAProxy | p50 ms | p99 ms | failed | tunnel CPU ms/conn |");
+    sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
     foreach (var p in all)
     {
         var lat = p.Connections.SelectMany(c => c.LatenciesMs).ToArray();
-        sb.AppendLine($"| {p.Name} | {F(Stat.Median(p.Connections.Select(c => c.Rate)))} | {F(RatioMedian(p, x => x.Connections.Select(c => c.Rate).ToList()), "0.00")} | {F(Stat.Percentile(lat, 50), "0.00")} | {F(Stat.Percentile(lat, 99), "0.00")} | {p.Connections.Sum(c => c.Failures)} | {(p.Server is null ? "-" : F(p.ConnectionCpu * 1000 / p.Connections.Sum(c => c.Count), "0.000"))} |");
+        sb.AppendLine($"| {p.Name} | {F(Stat.Median(p.Connections.Select(c => c.Rate)))} | {F(RatioMedian(p, x => x.Connections.Select(c => c.Rate).ToList()), "0.00")} | {VsAnchor(p, ConnRates)} | {F(Stat.Percentile(lat, 50), "0.00")} | {F(Stat.Percentile(lat, 99), "0.00")} | {p.Connections.Sum(c => c.Failures)} | {(p.Server is null ? "-" : F(p.ConnectionCpu * 1000 / p.Connections.Sum(c => c.Count), "0.000"))} |");
     }
     sb.AppendLine();
     sb.AppendLine($"**Request/reply**: 50 keep-alive connections, each sending a {Sink.RequestSize} B request and waiting for its {Sink.ReplySize} B reply (a key-value GET); {o.RequestReplyRounds} rounds of {o.RequestReplyTime.TotalSeconds:0.#} s, cases alternated; median req/s, median of the per-round ratios. \"+ inline\": both tunnel processes run with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1.");
     sb.AppendLine();
-    sb.AppendLine("| Path | req/s | × direct | × copy | p50 ms | p99 ms |");
-    sb.AppendLine("|---|---:|---:|---:|---:|---:|");
+    sb.AppendLine("| Path | req/s | × direct | × HAProxy | × copy | p50 ms | p99 ms |");
+    sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
     var copyPath = all.Single(p => p.Name == "copy");
     foreach (var p in all)
     {
         var lat = p.RequestReply.SelectMany(c => c.LatenciesMs).ToArray();
-        var vsCopy = p.Server is null ? "-" : F(Stat.Median(p.RequestReply.Zip(copyPath.RequestReply, (a, b) => a.Rate / b.Rate)), "0.00");
-        sb.AppendLine($"| {p.Name} | {F(Stat.Median(p.RequestReply.Select(c => c.Rate)))} | {F(RatioMedian(p, x => x.RequestReply.Select(c => c.Rate).ToList()), "0.00")} | {vsCopy} | {F(Stat.Percentile(lat, 50), "0.000")} | {F(Stat.Percentile(lat, 99), "0.000")} |");
+        var vsCopy = p.Server is null || p == anchor ? "-" : F(Stat.Median(p.RequestReply.Zip(copyPath.RequestReply, (a, b) => a.Rate / b.Rate)), "0.00");
+        sb.AppendLine($"| {p.Name} | {F(Stat.Median(p.RequestReply.Select(c => c.Rate)))} | {F(RatioMedian(p, x => x.RequestReply.Select(c => c.Rate).ToList()), "0.00")} | {VsAnchor(p, RrRates)} | {vsCopy} | {F(Stat.Percentile(lat, 50), "0.000")} | {F(Stat.Percentile(lat, 99), "0.000")} |");
     }
     sb.AppendLine();
     sb.AppendLine($"**Idle connections**: RSS growth of each tunnel process with {o.IdleConnections} idle tunneled connections open (each did one exchange), measured on freshly started processes before the other loads.");
@@ -226,6 +249,20 @@ static string Report(BenchOptions o, TunnelPath direct, TunnelPath[] main, Tunne
     sb.AppendLine($"| (for reference: splice forced on every message) | {F(Rr(splice), "0.00")} × copy | {(Rr(splice) >= 0.97 ? "not slower" : "slower: two splices and a pipe cost more than a recv and a send for 32 bytes")} |");
     sb.AppendLine($"| ≥ 5,000 new connections/s (auto) | {F(connRate)} | {Mark(connRate >= 5000)} |");
     sb.AppendLine($"| ≤ 16 MiB server RSS per 1,000 idle (worst mode) | {F(worstIdle, "0.0")} | {Mark(worstIdle <= 16)} |");
+    if (anchor is not null)
+    {
+        // Issue 13's targets against the HAProxy chain (the data plane that owns its event loops is to meet them).
+        double Vs(Func<TunnelPath, IReadOnlyList<double>> series) => Stat.Median(series(auto).Zip(series(anchor), (a, b) => a / b));
+        var rrLat = auto.RequestReply.SelectMany(c => c.LatenciesMs).ToArray();
+        var anchorLat = anchor.RequestReply.SelectMany(c => c.LatenciesMs).ToArray();
+        var p99Ratio = Stat.Percentile(rrLat, 99) / Stat.Percentile(anchorLat, 99);
+        double CpuPerConn(TunnelPath p) => p.ConnectionCpu / p.Connections.Sum(c => c.Count);
+        sb.AppendLine($"| request/reply ≥ 1.0 × HAProxy (auto) | {F(Vs(RrRates), "0.00")} | {Mark(Vs(RrRates) >= 1.0)} |");
+        sb.AppendLine($"| request/reply p99 ≤ 1.1 × HAProxy's (auto) | {F(p99Ratio, "0.00")} | {Mark(p99Ratio <= 1.1)} |");
+        sb.AppendLine($"| new connections ≥ 1.0 × HAProxy (auto) | {F(Vs(ConnRates), "0.00")} | {Mark(Vs(ConnRates) >= 1.0)} |");
+        sb.AppendLine($"| tunnel CPU per connection ≤ HAProxy's (auto) | {F(CpuPerConn(auto) * 1e6, "0")} µs vs {F(CpuPerConn(anchor) * 1e6, "0")} µs | {Mark(CpuPerConn(auto) <= CpuPerConn(anchor))} |");
+        sb.AppendLine($"| bulk ≥ 2 × HAProxy (auto) | {F(Vs(BulkRates), "0.00")} | {Mark(Vs(BulkRates) >= 2.0)} |");
+    }
     sb.AppendLine($"| /metrics scraped every second: within noise of no scraping (each load's median ≥ the control's worst round, or ≥ 0.97) | see Scraping | {Mark(scrapeWithinNoise)} |");
     return sb.ToString();
 }
@@ -236,10 +273,12 @@ internal sealed class TunnelPath(string name, string mode, bool inline)
     public string Name { get; } = name;
     public string Mode { get; } = mode;
     public bool Inline { get; } = inline;
-    public HostProcess? Server { get; set; }
-    public HostProcess? Client { get; set; }
+    /// <summary>The process users reach first (a tunnel's server, HAProxy's first hop), and the one next to the sink.</summary>
+    public IMeasuredProcess? Server { get; set; }
+    public IMeasuredProcess? Client { get; set; }
+    /// <summary>Where users connect when it is not a tunnel client's public port (direct, HAProxy).</summary>
     public int DirectPort { get; init; }
-    public int Port => Client?.Port ?? DirectPort;
+    public int Port => DirectPort != 0 ? DirectPort : ((HostProcess)Client!).Port;
     public List<double> BulkMBps { get; } = new();
     public double ServerCpu { get; set; }
     public double ClientCpu { get; set; }
