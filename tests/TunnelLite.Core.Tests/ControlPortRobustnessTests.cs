@@ -189,7 +189,7 @@ public sealed class ControlPortRobustnessTests
         so.HeartbeatTimeout = TimeSpan.FromSeconds(1);
         var server = await f.StartServerAsync(so);
         // Authenticate by hand, register, then never send another frame.
-        var (control, port) = await RawControlClient.RegisterAsync(server.ControlEndpoint!.Port, TunnelFixture.Token, "silent", "ghost");
+        var (control, port) = await RawControlClient.RegisterAsync(server, TunnelFixture.Token, "silent", "ghost");
         using var c = control;
         Assert.False(EndToEndTests.CanBind(port));
         var started = DateTime.UtcNow;

@@ -196,7 +196,7 @@ public sealed class ServerLimitsTests
         so.MaxPendingUserConnections = 2;
         var server = await f.StartServerAsync(so);
         // A client that registers a tunnel but never opens a data connection, so that users can only wait.
-        var (control, port) = await RawControlClient.RegisterAsync(server.ControlEndpoint!.Port, TunnelFixture.Token, "stingy", "starved");
+        var (control, port) = await RawControlClient.RegisterAsync(server, TunnelFixture.Token, "stingy", "starved");
         using var c = control;
 
         var started = DateTime.UtcNow;
