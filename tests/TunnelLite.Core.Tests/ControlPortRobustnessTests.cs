@@ -7,65 +7,21 @@ using TunnelLite.Tests.Support;
 
 namespace TunnelLite.Tests;
 
-/// <summary>Bad peers on the control port: each gets a clear error or a closed connection, and the server keeps serving.</summary>
-public sealed class ControlPortRobustnessTests
+/// <summary>Bad peers on the control port: each gets a clear error or a closed connection. Settled before any user
+/// connection is carried, the same whatever moves the bytes, so these run once.</summary>
+public sealed class ControlPortHandshakeTests
 {
-    private static async Task<FrameConnection> RawAsync(int port)
+    internal static async Task<FrameConnection> RawAsync(int port)
     {
         var s = await TunnelFixture.ConnectAsync(port);
         return new FrameConnection(s);
     }
 
-    private static async Task<ErrorMessage?> ReadErrorAsync(FrameConnection c)
+    internal static async Task<ErrorMessage?> ReadErrorAsync(FrameConnection c)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         var f = await c.ReadAsync(cts.Token);
         return f is { Type: FrameType.Error } ? MessageSerializer.Read<ErrorMessage>(f.Value) : null;
-    }
-
-    [Fact]
-    public async Task Garbage_http_and_tls_on_the_control_port_are_refused_and_the_server_keeps_serving()
-    {
-        await using var f = new TunnelFixture();
-        await using var echo = new EchoService();
-        var server = await f.StartServerAsync();
-        var port = server.ControlEndpoint!.Port;
-        var rng = new Random(99);
-        var payloads = new List<byte[]>
-        {
-            Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
-            new byte[] { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc },
-            "TNLT"u8.ToArray().Concat(new byte[] { 0xff, 0xff, 0xff, 0xff, 1 }).ToArray(), // preamble then an absurd length
-            "TNLT"u8.ToArray().Concat(FrameCodec.Encode(FrameType.Register, "{}"u8)).ToArray(), // right preamble, wrong first frame
-        };
-        for (var i = 0; i < 20; i++)
-        {
-            var b = new byte[rng.Next(1, 2000)];
-            rng.NextBytes(b);
-            payloads.Add(b);
-        }
-        var messages = new List<string>();
-        foreach (var p in payloads)
-        {
-            using var c = await RawAsync(port);
-            await c.Socket.SendAsync(p, SocketFlags.None);
-            try
-            {
-                var err = await ReadErrorAsync(c);
-                if (err is not null) messages.Add(err.Message);
-            }
-            catch (Exception e) when (e is SocketException or IOException or ProtocolException) { }
-        }
-        Assert.Contains(messages, m => m.Contains("HTTP"));
-        Assert.Contains(messages, m => m.Contains("TLS"));
-        Assert.Contains(messages, m => m.Contains("exceeds"));
-
-        var options = TunnelFixture.ClientOptions(server);
-        options.Tunnels.Add(new TunnelDefinition { Name = "still", LocalPort = echo.Port });
-        var client = await f.StartClientAsync(options);
-        using var user = await TunnelFixture.ConnectAsync(client.Tunnels.Single().RemotePort);
-        var r = await Transfer.EchoRoundTripAsync(user, 10_000, 1);
-        Assert.Equal(r.Sent, r.Received);
     }
 
     [Fact]
@@ -181,25 +137,6 @@ public sealed class ControlPortRobustnessTests
     }
 
     [Fact]
-    public async Task A_client_that_falls_silent_is_dropped_and_its_port_freed_within_the_heartbeat_timeout()
-    {
-        await using var f = new TunnelFixture();
-        var so = TunnelFixture.ServerOptions();
-        so.HeartbeatInterval = TimeSpan.FromMilliseconds(200);
-        so.HeartbeatTimeout = TimeSpan.FromSeconds(1);
-        var server = await f.StartServerAsync(so);
-        // Authenticate by hand, register, then never send another frame.
-        var (control, port) = await RawControlClient.RegisterAsync(server.ControlEndpoint!.Port, TunnelFixture.Token, "silent", "ghost");
-        using var c = control;
-        Assert.False(EndToEndTests.CanBind(port));
-        var started = DateTime.UtcNow;
-        Assert.True(await TunnelFixture.WaitUntilAsync(() => EndToEndTests.CanBind(port), TimeSpan.FromSeconds(3)));
-        Assert.InRange(DateTime.UtcNow - started, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2));
-        // The session frees its ports first and leaves the client list just after: under load that can be a moment later.
-        Assert.True(await TunnelFixture.WaitUntilAsync(() => server.ClientCount == 0, TimeSpan.FromSeconds(2)));
-    }
-
-    [Fact]
     public async Task A_data_connection_counter_cannot_be_replayed()
     {
         await using var f = new TunnelFixture();
@@ -244,4 +181,88 @@ public sealed class ControlPortRobustnessTests
         Assert.DoesNotContain('\r', line);
         Assert.Contains("\\x1B[31m\\r\\n12:00:00", line);
     }
+}
+
+/// <summary>Bad peers on the control port, and the server keeps serving: its tunnels carry their users after the abuse, and
+/// a client that falls silent frees its public port. Run per pump, since serving goes through it.</summary>
+public abstract class ControlPortRobustnessTests : DataPathSuite
+{
+    [Fact]
+    public async Task Garbage_http_and_tls_on_the_control_port_are_refused_and_the_server_keeps_serving()
+    {
+        await using var f = NewFixture();
+        await using var echo = new EchoService();
+        var server = await f.StartServerAsync();
+        var port = server.ControlEndpoint!.Port;
+        var rng = new Random(99);
+        var payloads = new List<byte[]>
+        {
+            Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            new byte[] { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc },
+            "TNLT"u8.ToArray().Concat(new byte[] { 0xff, 0xff, 0xff, 0xff, 1 }).ToArray(), // preamble then an absurd length
+            "TNLT"u8.ToArray().Concat(FrameCodec.Encode(FrameType.Register, "{}"u8)).ToArray(), // right preamble, wrong first frame
+        };
+        for (var i = 0; i < 20; i++)
+        {
+            var b = new byte[rng.Next(1, 2000)];
+            rng.NextBytes(b);
+            payloads.Add(b);
+        }
+        var messages = new List<string>();
+        foreach (var p in payloads)
+        {
+            using var c = await ControlPortHandshakeTests.RawAsync(port);
+            await c.Socket.SendAsync(p, SocketFlags.None);
+            try
+            {
+                var err = await ControlPortHandshakeTests.ReadErrorAsync(c);
+                if (err is not null) messages.Add(err.Message);
+            }
+            catch (Exception e) when (e is SocketException or IOException or ProtocolException) { }
+        }
+        Assert.Contains(messages, m => m.Contains("HTTP"));
+        Assert.Contains(messages, m => m.Contains("TLS"));
+        Assert.Contains(messages, m => m.Contains("exceeds"));
+
+        var options = TunnelFixture.ClientOptions(server);
+        options.Tunnels.Add(new TunnelDefinition { Name = "still", LocalPort = echo.Port });
+        var client = await f.StartClientAsync(options);
+        using var user = await TunnelFixture.ConnectAsync(client.Tunnels.Single().RemotePort);
+        var r = await Transfer.EchoRoundTripAsync(user, 10_000, 1);
+        Assert.Equal(r.Sent, r.Received);
+    }
+
+    [Fact]
+    public async Task A_client_that_falls_silent_is_dropped_and_its_port_freed_within_the_heartbeat_timeout()
+    {
+        await using var f = NewFixture();
+        var so = ServerOptions();
+        so.HeartbeatInterval = TimeSpan.FromMilliseconds(200);
+        so.HeartbeatTimeout = TimeSpan.FromSeconds(1);
+        var server = await f.StartServerAsync(so);
+        // Authenticate by hand, register, then never send another frame.
+        var (control, port) = await RawControlClient.RegisterAsync(server, TunnelFixture.Token, "silent", "ghost");
+        using var c = control;
+        Assert.False(EndToEndTests.CanBind(port));
+        var started = DateTime.UtcNow;
+        Assert.True(await TunnelFixture.WaitUntilAsync(() => EndToEndTests.CanBind(port), TimeSpan.FromSeconds(3)));
+        Assert.InRange(DateTime.UtcNow - started, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2));
+        // The session frees its ports first and leaves the client list just after: under load that can be a moment later.
+        Assert.True(await TunnelFixture.WaitUntilAsync(() => server.ClientCount == 0, TimeSpan.FromSeconds(2)));
+    }
+}
+
+public sealed class ControlPortRobustnessCopyTests : ControlPortRobustnessTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Copy;
+}
+
+public sealed class ControlPortRobustnessSpliceTests : ControlPortRobustnessTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Splice;
+}
+
+public sealed class ControlPortRobustnessAutoTests : ControlPortRobustnessTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Auto;
 }

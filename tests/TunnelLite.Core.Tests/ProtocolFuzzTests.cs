@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using FsCheck.Fluent;
 using Xunit.Abstractions;
 using TunnelLite.Config;
+using TunnelLite.Forwarding;
 using TunnelLite.Protocol;
 using TunnelLite.Tests.Support;
 
@@ -12,13 +13,10 @@ namespace TunnelLite.Tests;
 /// <summary>Property-based fuzzing of the frame decoder: random, truncated, oversized, lying and glued-together input raises
 /// nothing but <see cref="ProtocolException"/>, never reads past a frame, never allocates in proportion to a claimed length,
 /// and valid frames round-trip exactly; and fuzzed conversations on a live server's control port get an error or a close in
-/// time while its tunnels keep serving. Bounded for CI; see FUZZING.md for longer runs and replaying a seed.</summary>
-public sealed class ProtocolFuzzTests
+/// time while its tunnels keep serving (<see cref="ProtocolFuzzTests"/>). Bounded for CI; see FUZZING.md for longer runs
+/// and replaying a seed.</summary>
+public sealed class ProtocolFuzzDecoderTests
 {
-    private readonly ITestOutputHelper _output;
-
-    public ProtocolFuzzTests(ITestOutputHelper output) => _output = output;
-
     [Fact]
     public void TryDecode_of_any_input_needs_more_data_or_yields_a_frame_inside_the_buffer_or_raises_only_the_protocol_error()
     {
@@ -251,14 +249,24 @@ public sealed class ProtocolFuzzTests
         h[4] = (byte)type;
         return h;
     }
+}
+
+/// <summary>Fuzzed conversations on a live server's control port, with a tunnel in use all along. Run per pump, since the
+/// tunnel must serve whichever pump moves its bytes; the full count of conversations in the default mode only (no
+/// conversation carries a user's bytes itself), fewer of the same seed in the others.</summary>
+public abstract class ProtocolFuzzTests : DataPathSuite
+{
+    private readonly ITestOutputHelper _output;
+
+    protected ProtocolFuzzTests(ITestOutputHelper output) => _output = output;
 
     [Fact]
     public async Task Fuzzed_conversations_on_the_control_port_get_an_error_or_a_close_in_time_and_the_tunnels_keep_serving()
     {
         var log = new TestLog();
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService();
-        var so = TunnelFixture.ServerOptions();
+        var so = ServerOptions();
         so.HandshakeTimeout = TimeSpan.FromSeconds(1);
         so.MaxPendingHandshakes = 64;
         so.LoggerFactory = log;
@@ -285,7 +293,7 @@ public sealed class ProtocolFuzzTests
             return rounds;
         });
 
-        var conversations = FuzzRun.Sample(HandshakeGen.Conversation, FuzzRun.Count(200));
+        var conversations = FuzzRun.Sample(HandshakeGen.Conversation, FuzzRun.Count(FullLoad ? 200 : 50));
         var deadline = so.HandshakeTimeout + TimeSpan.FromSeconds(4);
         var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
         var results = new System.Collections.Concurrent.ConcurrentBag<HandshakeProbe.Result>();
@@ -338,4 +346,19 @@ public sealed class ProtocolFuzzTests
             Assert.Equal(r.Sent, r.Received);
         }
     }
+}
+
+public sealed class ProtocolFuzzCopyTests(ITestOutputHelper output) : ProtocolFuzzTests(output)
+{
+    protected override ForwardingMode Mode => ForwardingMode.Copy;
+}
+
+public sealed class ProtocolFuzzSpliceTests(ITestOutputHelper output) : ProtocolFuzzTests(output)
+{
+    protected override ForwardingMode Mode => ForwardingMode.Splice;
+}
+
+public sealed class ProtocolFuzzAutoTests(ITestOutputHelper output) : ProtocolFuzzTests(output)
+{
+    protected override ForwardingMode Mode => ForwardingMode.Auto;
 }

@@ -2,13 +2,15 @@ using System.Net;
 using System.Net.Sockets;
 using TunnelLite.Client;
 using TunnelLite.Config;
+using TunnelLite.Forwarding;
 using TunnelLite.Server;
 using TunnelLite.Tests.Support;
 
 namespace TunnelLite.Tests;
 
-/// <summary>The server's limits against abuse: failed logins throttled per source and account, a cap on connections per tunnel.</summary>
-public sealed class ServerLimitsTests
+/// <summary>Failed logins throttled per source and account: the control port's business, the same whatever moves the bytes,
+/// so these run once.</summary>
+public sealed class ServerLimitsLoginTests
 {
     [Fact]
     public async Task Failed_logins_are_throttled_per_address_with_a_growing_wait_and_the_right_token_gets_in_after_it()
@@ -131,13 +133,19 @@ public sealed class ServerLimitsTests
         Assert.Equal(TimeSpan.Zero, Fail(t, lo));
         Assert.Equal(TimeSpan.Zero, t.RemainingWait(lo, null));
     }
+}
 
+/// <summary>The server's limits on what goes through its public ports: a cap on connections per tunnel, on users waiting for
+/// a data connection, on the tunnels of a client. Run per pump: a slot under a cap comes back only when the pump of its
+/// connection reports the end.</summary>
+public abstract class ServerLimitsTests : DataPathSuite
+{
     [Fact]
     public async Task Users_beyond_the_per_tunnel_cap_are_refused_at_once_and_counted()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService();
-        var so = TunnelFixture.ServerOptions();
+        var so = ServerOptions();
         so.MaxConnectionsPerTunnel = 3;
         var server = await f.StartServerAsync(so);
         var options = TunnelFixture.ClientOptions(server);
@@ -190,13 +198,13 @@ public sealed class ServerLimitsTests
     [Fact]
     public async Task A_user_waits_for_a_data_connection_only_until_the_deadline_and_waiting_users_are_capped()
     {
-        await using var f = new TunnelFixture();
-        var so = TunnelFixture.ServerOptions();
+        await using var f = NewFixture();
+        var so = ServerOptions();
         so.UserConnectionTimeout = TimeSpan.FromSeconds(1);
         so.MaxPendingUserConnections = 2;
         var server = await f.StartServerAsync(so);
         // A client that registers a tunnel but never opens a data connection, so that users can only wait.
-        var (control, port) = await RawControlClient.RegisterAsync(server.ControlEndpoint!.Port, TunnelFixture.Token, "stingy", "starved");
+        var (control, port) = await RawControlClient.RegisterAsync(server, TunnelFixture.Token, "stingy", "starved");
         using var c = control;
 
         var started = DateTime.UtcNow;
@@ -225,9 +233,9 @@ public sealed class ServerLimitsTests
     [Fact]
     public async Task A_client_of_the_shared_token_holds_at_most_the_servers_tunnel_cap()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService();
-        var so = TunnelFixture.ServerOptions();
+        var so = ServerOptions();
         so.MaxTunnelsPerClient = 2;
         var server = await f.StartServerAsync(so);
         var options = TunnelFixture.ClientOptions(server);
@@ -239,4 +247,27 @@ public sealed class ServerLimitsTests
         Assert.Contains("maxTunnelsPerClient", e.Message);
         Assert.Equal(2, server.GetTunnelStatistics().Count);
     }
+}
+
+public sealed class ServerLimitsCopyTests : ServerLimitsTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Copy;
+}
+
+public sealed class ServerLimitsSpliceTests : ServerLimitsTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Splice;
+}
+
+public sealed class ServerLimitsAutoTests : ServerLimitsTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Auto;
+}
+
+/// <summary>Through the stream pump that TLS uses; with the other TLS suites, one class at a time.</summary>
+[Collection(EndToEndTlsCollection.Name)]
+public sealed class ServerLimitsTlsTests : ServerLimitsTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Splice;
+    protected override bool Tls => true;
 }

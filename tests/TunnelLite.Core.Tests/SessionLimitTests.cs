@@ -1,11 +1,13 @@
 using TunnelLite.Client;
 using TunnelLite.Config;
+using TunnelLite.Forwarding;
 using TunnelLite.Tests.Support;
 
 namespace TunnelLite.Tests;
 
-/// <summary>Sessions are capped per account and per source, and tunnel quotas count every session of an account.</summary>
-public sealed class SessionLimitTests
+/// <summary>Sessions are capped per account and per source: settled at login, the same whatever moves the bytes, so these
+/// run once.</summary>
+public sealed class SessionLimitLoginTests
 {
     [Fact]
     public async Task Sessions_of_the_shared_token_are_capped_as_one_account()
@@ -56,24 +58,51 @@ public sealed class SessionLimitTests
         await again.StartAsync();
         await again.StopAsync();
     }
+}
 
+/// <summary>Tunnel quotas count every session of an account, and a session refused over the quota leaves the others' tunnels
+/// serving. Run per pump, since those tunnels must carry their users whichever pump moves the bytes.</summary>
+public abstract class SessionLimitTests : DataPathSuite
+{
     [Fact]
     public async Task The_shared_tokens_tunnel_cap_counts_every_session()
     {
-        await using var f = new TunnelFixture();
+        await using var f = NewFixture();
         await using var echo = new EchoService();
-        var so = TunnelFixture.ServerOptions();
+        var so = ServerOptions();
         so.MaxTunnelsPerClient = 2;
         var server = await f.StartServerAsync(so);
         var a = TunnelFixture.ClientOptions(server);
         a.Tunnels.Add(new TunnelDefinition { Name = "s1", LocalPort = echo.Port });
         a.Tunnels.Add(new TunnelDefinition { Name = "s2", LocalPort = echo.Port });
-        await f.StartClientAsync(a);
+        var first = await f.StartClientAsync(a);
         var b = TunnelFixture.ClientOptions(server);
         b.Tunnels.Add(new TunnelDefinition { Name = "s3", LocalPort = echo.Port });
         var e = await Assert.ThrowsAsync<TunnelException>(() => f.StartClientAsync(b));
         Assert.Equal(TunnelErrorCode.QuotaExceeded, e.Code);
         Assert.Contains("shared token", e.Message);
         Assert.Equal(2, server.GetTunnelStatistics().Count);
+        // The refusal is the second session's alone: the first one's tunnels still carry their users.
+        foreach (var t in first.Tunnels)
+        {
+            using var user = await TunnelFixture.ConnectAsync(t.RemotePort);
+            var r = await Transfer.EchoRoundTripAsync(user, 64 * 1024, t.RemotePort);
+            Assert.Equal(r.Sent, r.Received);
+        }
     }
+}
+
+public sealed class SessionLimitCopyTests : SessionLimitTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Copy;
+}
+
+public sealed class SessionLimitSpliceTests : SessionLimitTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Splice;
+}
+
+public sealed class SessionLimitAutoTests : SessionLimitTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Auto;
 }

@@ -1,4 +1,6 @@
+using TunnelLite.Client;
 using TunnelLite.Protocol;
+using TunnelLite.Server;
 
 namespace TunnelLite.Tests.Support;
 
@@ -6,12 +8,15 @@ namespace TunnelLite.Tests.Support;
 /// example, never open a data connection, or never send another frame).</summary>
 internal static class RawControlClient
 {
-    /// <summary>Logs in with <paramref name="token"/> and registers <paramref name="tunnel"/>; returns the open control
-    /// connection and the public port the server bound.</summary>
-    public static async Task<(FrameConnection Control, int RemotePort)> RegisterAsync(int controlPort, string token, string clientId, string tunnel)
+    /// <summary>Logs in to <paramref name="server"/> with <paramref name="token"/> and registers <paramref name="tunnel"/>;
+    /// returns the open control connection and the public port the server bound. Speaks TLS to a TLS fixture's server, as
+    /// its real clients do, so that suites run unchanged over TLS.</summary>
+    public static async Task<(FrameConnection Control, int RemotePort)> RegisterAsync(TunnelServer server, string token, string clientId, string tunnel)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        var c = new FrameConnection(await TunnelFixture.ConnectAsync(controlPort));
+        var options = TunnelFixture.ClientOptions(server, token: token);
+        var socket = await TunnelFixture.ConnectAsync(server.ControlEndpoint!.Port);
+        var c = options.Tls.Enabled ? await ClientTls.Create(options).AuthenticateAsync(socket, cts.Token) : new FrameConnection(socket);
         try
         {
             await TestLogin.LoginAsync(c, token, clientId, 0, cancellationToken: cts.Token);
