@@ -123,6 +123,12 @@ public sealed class DrainSpliceTests(ITestOutputHelper output) : DrainTests(outp
     protected override ForwardingMode Mode => ForwardingMode.Splice;
 }
 
+/// <summary>The default mode: a paced download is copied at first and may move to splice mid-stream.</summary>
+public sealed class DrainAutoTests(ITestOutputHelper output) : DrainTests(output)
+{
+    protected override ForwardingMode Mode => ForwardingMode.Auto;
+}
+
 /// <summary>Through the stream pump that TLS uses; with the other TLS suites, one class at a time.</summary>
 [Collection(EndToEndTlsCollection.Name)]
 public sealed class DrainTlsTests(ITestOutputHelper output) : DrainTests(output)
