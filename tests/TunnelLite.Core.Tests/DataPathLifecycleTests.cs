@@ -71,7 +71,7 @@ public abstract class DataPathLifecycleTests : DataPathSuite
         await using var f = NewFixture();
         await using var service = new HandOffService();
         var (server, client, port) = await StartTunnelAsync(f, service.Port);
-        var (user, end) = await OpenAsync(port, service);
+        var (user, end) = await OpenAsync(f, port, service);
         var (resetting, other) = Pick(resetter, user, end);
         var watch = Download.Start(other, Prompt);
 
@@ -88,7 +88,7 @@ public abstract class DataPathLifecycleTests : DataPathSuite
         await using var f = NewFixture();
         await using var service = new HandOffService();
         var (server, client, port) = await StartTunnelAsync(f, service.Port);
-        var (user, end) = await OpenAsync(port, service);
+        var (user, end) = await OpenAsync(f, port, service);
         var (resetting, streamer) = Pick(resetter, user, end);
         var streaming = Transfer.StreamUntilBrokenAsync(streamer);
         var watch = Download.Start(streamer, 2 * Prompt);
@@ -112,7 +112,7 @@ public abstract class DataPathLifecycleTests : DataPathSuite
         await using var f = NewFixture();
         await using var service = new HandOffService();
         var (server, client, port) = await StartTunnelAsync(f, service.Port);
-        var (user, end) = await OpenAsync(port, service);
+        var (user, end) = await OpenAsync(f, port, service);
         var (resetting, observer) = Pick(resetter, user, end);
 
         // The observer half-closes; the resetter sees that end, then streams toward the observer until it resets.
@@ -138,7 +138,7 @@ public abstract class DataPathLifecycleTests : DataPathSuite
         await using var f = NewFixture();
         await using var service = new HandOffService();
         var (server, client, port) = await StartTunnelAsync(f, service.Port);
-        var (user, end) = await OpenAsync(port, service);
+        var (user, end) = await OpenAsync(f, port, service);
         var (firstSocket, secondSocket) = Pick(first, user, end);
         var (firstBytes, secondBytes) = first == Peer.User ? (userBytes, serviceBytes) : (serviceBytes, userBytes);
 
@@ -182,7 +182,7 @@ public abstract class DataPathLifecycleTests : DataPathSuite
         var writers = new List<(Task<(long Sent, SocketError Error)> Write, string What)>();
         for (var i = 0; i < 2 * each; i++)
         {
-            var (user, end) = await OpenAsync(port, service);
+            var (user, end) = await OpenAsync(f, port, service);
             var download = i < each;
             var (from, to) = download ? (end, user) : (user, end);
             readers.Add((Download.Start(to, 2 * Prompt), download ? $"download {i} at the user" : $"upload {i} at the service"));
@@ -192,7 +192,9 @@ public abstract class DataPathLifecycleTests : DataPathSuite
 
         var started = Stopwatch.GetTimestamp();
         var controlPort = server.ControlEndpoint!.Port;
-        await (stopServer ? server.StopAsync() : client.StopAsync(TimeSpan.Zero)).WaitAsync(Prompt);
+        var stop = stopServer ? server.StopAsync() : client.StopAsync(TimeSpan.Zero);
+        Assert.True(await Task.WhenAny(stop, Task.Delay(Prompt)) == stop, $"the {(stopServer ? "server" : "client")} stop hangs");
+        await stop;
         var stopTook = Stopwatch.GetElapsedTime(started);
         foreach (var (read, what) in readers)
         {
@@ -225,7 +227,7 @@ public abstract class DataPathLifecycleTests : DataPathSuite
             client = await f.StartClientAsync(co);
         }
         Assert.Equal(port, client.Tunnels.Single().RemotePort);
-        var (again, againEnd) = await OpenAsync(port, service);
+        var (again, againEnd) = await OpenAsync(f, port, service);
         again.Dispose();
         againEnd.Dispose();
         await AssertSettledAsync(server, client);

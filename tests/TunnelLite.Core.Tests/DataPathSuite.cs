@@ -48,10 +48,13 @@ public abstract class DataPathSuite
 
     /// <summary>Opens a user connection to <paramref name="port"/> and takes its end at <paramref name="service"/>; a few bytes
     /// each way prove the two are one connection, paired and pumping. With <paramref name="receiveBuffer"/>, the user's
-    /// receive buffer is fixed at that size (no autotuning) before it connects.</summary>
-    protected static async Task<(Socket User, Socket Service)> OpenAsync(int port, HandOffService service, int receiveBuffer = 0)
+    /// receive buffer is fixed at that size (no autotuning) before it connects. The user's socket is closed with
+    /// <paramref name="f"/>, before its tunnel ends: a test that fails with connections open must not leave the stop of
+    /// the tunnel waiting for them (the service's ends close with the service).</summary>
+    protected static async Task<(Socket User, Socket Service)> OpenAsync(TunnelFixture f, int port, HandOffService service, int receiveBuffer = 0)
     {
         var user = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        f.Own(new Closing(user));
         if (receiveBuffer > 0) user.ReceiveBufferSize = receiveBuffer;
         await user.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
         await user.SendAsync("ping"u8.ToArray(), SocketFlags.None);
@@ -82,5 +85,15 @@ public abstract class DataPathSuite
     {
         Assert.True(await TunnelFixture.WaitUntilAsync(() => server.Totals.ActiveConnections == 0 && client.Totals.ActiveConnections == 0, Prompt),
             $"active connections stayed at {server.Totals.ActiveConnections} on the server and {client.Totals.ActiveConnections} on the client\n{TunnelFixture.Log.Tail()}");
+    }
+
+    /// <summary>Closes a socket when its owner is disposed.</summary>
+    private sealed class Closing(Socket socket) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            socket.Dispose();
+            return ValueTask.CompletedTask;
+        }
     }
 }
