@@ -97,3 +97,11 @@ public abstract class DataPathSuite
         }
     }
 }
+
+/// <summary>The data-path tests that measure the whole process (heap, descriptors, round-trip times): after the parallel
+/// tests, one class at a time, so that no other test's connections or allocations are counted or slow them down.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class DataPathMeasurementCollection
+{
+    public const string Name = "Data-path measurements";
+}
