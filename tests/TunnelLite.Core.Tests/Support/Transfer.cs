@@ -55,4 +55,50 @@ public static class Transfer
             return (total, true);
         }
     }
+
+    /// <summary>Sends <paramref name="size"/> bytes of a stream seeded by <paramref name="seed"/>, made as it goes (a download
+    /// of any size costs no memory), adding each chunk to <paramref name="sent"/> once the socket took it; with
+    /// <paramref name="shutdown"/>, half-closes at the end. Returns the SHA-256 (hex) of what was sent.</summary>
+    public static async Task<string> SendSeededAsync(Socket s, long size, int seed, Action<int>? sent = null, bool shutdown = true)
+    {
+        var random = new Random(seed);
+        var buf = new byte[64 * 1024];
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        for (var left = size; left > 0;)
+        {
+            var n = (int)Math.Min(buf.Length, left);
+            random.NextBytes(buf.AsSpan(0, n));
+            hash.AppendData(buf, 0, n);
+            for (var off = 0; off < n;)
+            {
+                var k = await s.SendAsync(buf.AsMemory(off, n - off), SocketFlags.None);
+                off += k;
+                sent?.Invoke(k);
+            }
+            left -= n;
+        }
+        if (shutdown) s.Shutdown(SocketShutdown.Send);
+        return Convert.ToHexString(hash.GetHashAndReset());
+    }
+
+    /// <summary>Sends random bytes until a send fails, as a peer in the middle of a long transfer does; returns the bytes
+    /// the socket took and how the send failed (or <see cref="SocketError.OperationAborted"/> when the socket was closed here).</summary>
+    public static async Task<(long Sent, SocketError Error)> StreamUntilBrokenAsync(Socket s)
+    {
+        var buf = new byte[64 * 1024];
+        new Random(s.GetHashCode()).NextBytes(buf);
+        long sent = 0;
+        try
+        {
+            while (true) sent += await s.SendAsync(buf, SocketFlags.None);
+        }
+        catch (SocketException e)
+        {
+            return (sent, e.SocketErrorCode);
+        }
+        catch (ObjectDisposedException)
+        {
+            return (sent, SocketError.OperationAborted);
+        }
+    }
 }

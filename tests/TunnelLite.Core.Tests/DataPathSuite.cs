@@ -1,0 +1,107 @@
+using System.Net;
+using System.Net.Sockets;
+using TunnelLite.Client;
+using TunnelLite.Config;
+using TunnelLite.Forwarding;
+using TunnelLite.Server;
+using TunnelLite.Tests.Support;
+
+namespace TunnelLite.Tests;
+
+/// <summary>What the data-path suites share. They check the data path only through the public API (a server, a client, real
+/// sockets on 127.0.0.1), never through a pump, so that they hold whatever moves the bytes. Each suite is an abstract class with
+/// one sealed subclass per kind of data path, which it passes to this constructor: another dimension of the data path (the
+/// data plane, say) is one more parameter here and one more subclass per suite.</summary>
+public abstract class DataPathSuite
+{
+    /// <summary>How long a tunnel end may take to pass an end of connection on, or to settle its counters, on the loaded
+    /// 2-core machine; a pass-on takes milliseconds, so only a hang comes near it.</summary>
+    protected static readonly TimeSpan Prompt = TimeSpan.FromSeconds(5);
+
+    protected DataPathSuite(ForwardingMode mode, bool tls)
+    {
+        Mode = mode;
+        Tls = tls;
+    }
+
+    /// <summary>The forwarding mode both ends are given.</summary>
+    protected ForwardingMode Mode { get; }
+
+    /// <summary>TLS on control and data connections (the bytes then go through the stream pump whatever the mode).</summary>
+    protected bool Tls { get; }
+
+    protected TunnelFixture NewFixture() => new(Mode, Tls);
+
+    /// <summary>A server and a client of this data path with one tunnel, "data", to <paramref name="localPort"/>.</summary>
+    protected static async Task<(TunnelServer Server, TunnelClient Client, int Port)> StartTunnelAsync(TunnelFixture f, int localPort,
+        Action<TunnelServerOptions>? server = null, Action<TunnelClientOptions>? client = null)
+    {
+        var so = TunnelFixture.ServerOptions(tls: f.Tls);
+        server?.Invoke(so);
+        var s = await f.StartServerAsync(so);
+        var co = TunnelFixture.ClientOptions(s);
+        co.Tunnels.Add(new TunnelDefinition { Name = "data", LocalPort = localPort });
+        client?.Invoke(co);
+        var c = await f.StartClientAsync(co);
+        return (s, c, c.Tunnels.Single().RemotePort);
+    }
+
+    /// <summary>Opens a user connection to <paramref name="port"/> and takes its end at <paramref name="service"/>; a few bytes
+    /// each way prove the two are one connection, paired and pumping. With <paramref name="receiveBuffer"/>, the user's
+    /// receive buffer is fixed at that size (no autotuning) before it connects. The user's socket is closed with
+    /// <paramref name="f"/>, before its tunnel ends: a test that fails with connections open must not leave the stop of
+    /// the tunnel waiting for them (the service's ends close with the service).</summary>
+    protected static async Task<(Socket User, Socket Service)> OpenAsync(TunnelFixture f, int port, HandOffService service, int receiveBuffer = 0)
+    {
+        var user = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        f.Own(new Closing(user));
+        if (receiveBuffer > 0) user.ReceiveBufferSize = receiveBuffer;
+        await user.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+        await user.SendAsync("ping"u8.ToArray(), SocketFlags.None);
+        var end = await service.NextAsync();
+        Assert.Equal("ping"u8.ToArray(), await ReceiveExactlyAsync(end, 4));
+        await end.SendAsync("pong"u8.ToArray(), SocketFlags.None);
+        Assert.Equal("pong"u8.ToArray(), await ReceiveExactlyAsync(user, 4));
+        return (user, end);
+    }
+
+    /// <summary>Reads exactly <paramref name="count"/> bytes; fails on an early end, and after <see cref="Prompt"/>.</summary>
+    protected static async Task<byte[]> ReceiveExactlyAsync(Socket s, int count)
+    {
+        var buf = new byte[count];
+        using var cts = new CancellationTokenSource(Prompt);
+        for (var got = 0; got < count;)
+        {
+            var n = await s.ReceiveAsync(buf.AsMemory(got), SocketFlags.None, cts.Token);
+            Assert.True(n > 0, $"the connection ended after {got} of {count} bytes");
+            got += n;
+        }
+        return buf;
+    }
+
+    /// <summary>Waits until neither end counts an active connection: a connection whose end was not noticed, or whose
+    /// count was lost, keeps it above zero.</summary>
+    protected static async Task AssertSettledAsync(TunnelServer server, TunnelClient client)
+    {
+        Assert.True(await TunnelFixture.WaitUntilAsync(() => server.Totals.ActiveConnections == 0 && client.Totals.ActiveConnections == 0, Prompt),
+            $"active connections stayed at {server.Totals.ActiveConnections} on the server and {client.Totals.ActiveConnections} on the client\n{TunnelFixture.Log.Tail()}");
+    }
+
+    /// <summary>Closes a socket when its owner is disposed.</summary>
+    private sealed class Closing(Socket socket) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            socket.Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}
+
+/// <summary>The data-path tests that measure the whole process (heap, descriptors, round-trip times): after the parallel
+/// tests, one class at a time, so that no other test's connections or allocations are counted or slow them down.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class DataPathMeasurementCollection
+{
+    public const string Name = "Data-path measurements";
+}
