@@ -6,7 +6,7 @@ namespace TunnelLite.Tests;
 
 /// <summary>Many connections through one tunnel at once, and none sees another's bytes: every payload is checked by SHA-256,
 /// also while connections around it are reset with bytes in flight.</summary>
-public abstract class DataPathConcurrencyTests : DataPathSuite
+public abstract class DataPathConcurrencyTests : DataPathTests
 {
     private const int KiB = 1024;
 

@@ -10,7 +10,7 @@ namespace TunnelLite.Tests;
 /// an idle connection holds no buffer and no pipe. Measured on the whole process (managed heap, descriptors), so these
 /// run alone.</summary>
 [Collection(DataPathMeasurementCollection.Name)]
-public abstract class DataPathFootprintTests : DataPathSuite
+public abstract class DataPathFootprintTests : DataPathTests
 {
     private const int KiB = 1024;
     private const int MiB = 1024 * KiB;

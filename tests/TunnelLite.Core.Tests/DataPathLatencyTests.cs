@@ -9,7 +9,7 @@ namespace TunnelLite.Tests;
 /// <summary>Small request/replies on one tunneled keep-alive connection come back at once: no round trip waits on Nagle and a
 /// delayed ACK (about 40 ms on Linux). Timed, so run alone and judged by the median, with room for a loaded 2-core machine.</summary>
 [Collection(DataPathMeasurementCollection.Name)]
-public abstract class DataPathLatencyTests : DataPathSuite
+public abstract class DataPathLatencyTests : DataPathTests
 {
     private const int RequestSize = 32;
     private const int ReplySize = 128;

@@ -13,7 +13,7 @@ namespace TunnelLite.Tests;
 /// a reset on either side reaches the other, also after one direction has half-closed; half-closes carry every byte both
 /// ways; a stop without drain ends every transfer at once. Each time the counters must settle to no active connection.
 /// A reader that should see a reset must not see a clean end: it would take a cut-off stream for a whole one.</summary>
-public abstract class DataPathLifecycleTests : DataPathSuite
+public abstract class DataPathLifecycleTests : DataPathTests
 {
     private const int MiB = 1024 * 1024;
     private readonly ITestOutputHelper _output;

@@ -8,29 +8,30 @@ using TunnelLite.Tests.Support;
 
 namespace TunnelLite.Tests;
 
-/// <summary>What the data-path suites share. They check the data path only through the public API (a server, a client, real
+/// <summary>What the data-path lifecycle, concurrency, footprint and latency suites share, on top of <see cref="DataPathSuite"/>. They check the data path only through the public API (a server, a client, real
 /// sockets on 127.0.0.1), never through a pump, so that they hold whatever moves the bytes. Each suite is an abstract class with
 /// one sealed subclass per kind of data path, which it passes to this constructor: another dimension of the data path (the
 /// data plane, say) is one more parameter here and one more subclass per suite.</summary>
-public abstract class DataPathSuite
+public abstract class DataPathTests : DataPathSuite
 {
     /// <summary>How long a tunnel end may take to pass an end of connection on, or to settle its counters, on the loaded
     /// 2-core machine; a pass-on takes milliseconds, so only a hang comes near it.</summary>
     protected static readonly TimeSpan Prompt = TimeSpan.FromSeconds(5);
 
-    protected DataPathSuite(ForwardingMode mode, bool tls)
+    private readonly ForwardingMode _mode;
+    private readonly bool _tls;
+
+    protected DataPathTests(ForwardingMode mode, bool tls)
     {
-        Mode = mode;
-        Tls = tls;
+        _mode = mode;
+        _tls = tls;
     }
 
-    /// <summary>The forwarding mode both ends are given.</summary>
-    protected ForwardingMode Mode { get; }
+    /// <inheritdoc />
+    protected override ForwardingMode Mode => _mode;
 
-    /// <summary>TLS on control and data connections (the bytes then go through the stream pump whatever the mode).</summary>
-    protected bool Tls { get; }
-
-    protected TunnelFixture NewFixture() => new(Mode, Tls);
+    /// <inheritdoc />
+    protected override bool Tls => _tls;
 
     /// <summary>A server and a client of this data path with one tunnel, "data", to <paramref name="localPort"/>.</summary>
     protected static async Task<(TunnelServer Server, TunnelClient Client, int Port)> StartTunnelAsync(TunnelFixture f, int localPort,
