@@ -11,7 +11,7 @@ namespace TunnelLite.Tests;
 /// sends at a fixed rate, so the download lasts seconds): within the drain timeout it completes intact, and the stop waits for
 /// it; past the deadline the rest is reset, so that the user sees the end at once instead of hanging, and the stop returns.
 /// Run per pump, since each one must honour the hard stop on its own.</summary>
-public abstract class DrainTests
+public abstract class DrainTests : DataPathSuite
 {
     // What a stop may take beyond the drain timeout on the loaded 2-core machine: closing sessions, pumps noticing the hard
     // stop, the accept loop ending.
@@ -21,10 +21,6 @@ public abstract class DrainTests
     private readonly ITestOutputHelper _output;
 
     protected DrainTests(ITestOutputHelper output) => _output = output;
-
-    protected abstract ForwardingMode Mode { get; }
-
-    protected virtual bool Tls => false;
 
     private enum End { Server, Client }
 
