@@ -21,10 +21,10 @@ public abstract class DataPathLifecycleTests : DataPathTests
     protected DataPathLifecycleTests(ForwardingMode mode, bool tls, ITestOutputHelper output) : base(mode, tls) => _output = output;
 
     /// <summary>The two real ends of a tunneled connection.</summary>
-    public enum Peer { User, Service }
+    private enum Peer { User, Service }
 
     /// <summary>The tunnel end a test stops.</summary>
-    public enum Stopped { Client, Server }
+    private enum Stopped { Client, Server }
 
     // Would fail if a reset on an idle connection (both pumps waiting for data) were not noticed (a hang), were passed on as
     // a FIN, or left the connection counted.

@@ -10,23 +10,20 @@ public sealed class IdleConnections : IAsyncDisposable
     private readonly Socket[] _users;
     private readonly Socket[] _ends;
 
-    private IdleConnections(Socket[] users, Socket[] ends)
+    private IdleConnections(int count)
     {
-        _users = users;
-        _ends = ends;
+        _users = new Socket[count];
+        _ends = new Socket[count];
     }
-
-    public int Count => _users.Length;
 
     /// <summary>Opens <paramref name="count"/> user connections to <paramref name="port"/>, and takes as many connections at
     /// <paramref name="service"/>; no byte has moved yet. The user sockets are also closed with <paramref name="f"/>.</summary>
     public static async Task<IdleConnections> OpenAsync(TunnelFixture f, int port, HandOffService service, int count)
     {
-        var users = new Socket[count];
+        // Owned before the first connect, so that a failed open still closes what it opened before the tunnel stops.
+        var idle = f.Own(new IdleConnections(count));
         await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 16 },
-            async (i, _) => users[i] = await TunnelFixture.ConnectAsync(port));
-        var idle = new IdleConnections(users, new Socket[count]);
-        f.Own(idle);
+            async (i, _) => idle._users[i] = await TunnelFixture.ConnectAsync(port));
         for (var i = 0; i < count; i++) idle._ends[i] = await service.NextAsync();
         return idle;
     }

@@ -86,7 +86,7 @@ public static class Transfer
     public static async Task<(long Sent, SocketError Error)> StreamUntilBrokenAsync(Socket s)
     {
         var buf = new byte[64 * 1024];
-        new Random(s.GetHashCode()).NextBytes(buf);
+        Random.Shared.NextBytes(buf);
         long sent = 0;
         try
         {
