@@ -159,8 +159,7 @@ public sealed class AdminClient : IDisposable
         }
         var (host, port) = AdminOptions.ParseEndpoint(endpoint);
         if (port == 0) throw new ArgumentException($"'{endpoint}' needs a port.");
-        var loopback = host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || (IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip));
-        var scheme = pinned || !loopback ? "https" : "http";
+        var scheme = pinned || !AdminOptions.IsLoopbackHost(host) ? "https" : "http";
         var shown = IPAddress.TryParse(host, out var a) && a.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{host}]" : host;
         return new Uri($"{scheme}://{shown}:{port}/");
     }

@@ -55,8 +55,11 @@ public sealed class AdminOptions
     public bool UsesTls => Tls || CertificateFile is not null || !IsLoopback;
 
     /// <summary>True when the address is a loopback address (127.0.0.0/8, ::1) or "localhost".</summary>
-    public bool IsLoopback => Address is { } a && (a.Equals("localhost", StringComparison.OrdinalIgnoreCase)
-        || (IPAddress.TryParse(a.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip)));
+    public bool IsLoopback => Address is { } a && IsLoopbackHost(a);
+
+    /// <summary>Whether <paramref name="host"/> is "localhost" or a loopback address (brackets allowed around IPv6).</summary>
+    public static bool IsLoopbackHost(string host) => host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+        || (IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
 
     /// <summary>Parses "host:port", "[v6]:port" or ":port" (all addresses) into <see cref="Address"/> and <see cref="Port"/>.</summary>
     /// <exception cref="ArgumentException">The text is not an endpoint.</exception>

@@ -358,12 +358,7 @@ public sealed class AdminServer : IAsyncDisposable
         // The configured user is throttled as an account; any other name shares the source's entry only, so that made-up
         // names cannot grow the throttle's table.
         var account = user == _options.User ? user : null;
-        if (_throttle.RemainingWait(source, account) > TimeSpan.Zero)
-        {
-            _throttle.NoteThrottled();
-            Refused("throttled", remote, "it must wait after failed logins", StrangerEvent.AdminLoginFailed);
-            return LoginResult.Throttled;
-        }
+        // Attempt refuses (and counts) a source or user that must still wait, before it checks anything.
         var (verdict, wait) = _throttle.Attempt(source, account, () =>
             System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(user), Encoding.UTF8.GetBytes(_options.User!))
             & Secret.From(password).SameAs(_options.Password));

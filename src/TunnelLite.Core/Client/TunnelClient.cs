@@ -198,13 +198,12 @@ public sealed class TunnelClient : IAsyncDisposable
     public TunnelStats GetSummary()
     {
         var now = DateTimeOffset.UtcNow;
-        var err = _serverError;
         var s = TunnelStats.From(Totals, now, _started == default ? now : _started, $"client:{Options.ServerAddress}:{Options.ServerPort}", TunnelRole.Client, State.ToString(), Pump.Mode) with
         {
             ClientName = ClientName,
             Tunnels = _tunnels.Count,
         };
-        return err is not null && (s.LastErrorTime is null || err.Time > s.LastErrorTime) ? s with { LastError = err.Message, LastErrorTime = err.Time } : s;
+        return WithServerError(s);
     }
 
     /// <summary>A snapshot of each tunnel.</summary>
@@ -224,7 +223,6 @@ public sealed class TunnelClient : IAsyncDisposable
 
     private TunnelStats Snapshot(ClientTunnel t, DateTimeOffset now)
     {
-        var clientError = _serverError;
         var s = TunnelStats.From(t.Counters, now, t.Started, t.Name, TunnelRole.Client, State.ToString(), Pump.Mode, t.Stopped) with
         {
             Port = t.RemotePort,
@@ -232,9 +230,15 @@ public sealed class TunnelClient : IAsyncDisposable
             ClientName = ClientName,
             Reconnects = Totals.Reconnects,
         };
-        // A lost server is every tunnel's latest error too, when it is newer than the tunnel's own.
-        return clientError is not null && (s.LastErrorTime is null || clientError.Time > s.LastErrorTime)
-            ? s with { LastError = clientError.Message, LastErrorTime = clientError.Time }
+        return WithServerError(s);
+    }
+
+    /// <summary>A lost server is every tunnel's latest error too (and the client's), when it is newer than its own.</summary>
+    private TunnelStats WithServerError(TunnelStats s)
+    {
+        var err = _serverError;
+        return err is not null && (s.LastErrorTime is null || err.Time > s.LastErrorTime)
+            ? s with { LastError = err.Message, LastErrorTime = err.Time }
             : s;
     }
 
