@@ -53,7 +53,7 @@ public sealed class TunnelClient : IAsyncDisposable
         ClientName = clientName ?? options.ClientName ?? HostName();
         _log = Events.Capture((options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Client"));
         foreach (var t in options.Tunnels) _tunnels[t.Name] = new ClientTunnel(t, Totals);
-        Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled);
+        Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled, options.DataPlane, options.EventLoops);
         _tls = options.Tls.Enabled ? ClientTls.Create(options) : null;
     }
 
@@ -198,7 +198,7 @@ public sealed class TunnelClient : IAsyncDisposable
     public TunnelStats GetSummary()
     {
         var now = DateTimeOffset.UtcNow;
-        var s = TunnelStats.From(Totals, now, _started == default ? now : _started, $"client:{Options.ServerAddress}:{Options.ServerPort}", TunnelRole.Client, State.ToString(), Pump.Mode) with
+        var s = TunnelStats.From(Totals, now, _started == default ? now : _started, $"client:{Options.ServerAddress}:{Options.ServerPort}", TunnelRole.Client, State.ToString(), Pump) with
         {
             ClientName = ClientName,
             Tunnels = _tunnels.Count,
@@ -223,7 +223,7 @@ public sealed class TunnelClient : IAsyncDisposable
 
     private TunnelStats Snapshot(ClientTunnel t, DateTimeOffset now)
     {
-        var s = TunnelStats.From(t.Counters, now, t.Started, t.Name, TunnelRole.Client, State.ToString(), Pump.Mode, t.Stopped) with
+        var s = TunnelStats.From(t.Counters, now, t.Started, t.Name, TunnelRole.Client, State.ToString(), Pump, t.Stopped) with
         {
             Port = t.RemotePort,
             LocalEndpoint = t.LocalEndpoint,
@@ -262,6 +262,7 @@ public sealed class TunnelClient : IAsyncDisposable
         await _loop.ConfigureAwait(false);
         await Task.WhenAll(_work.Keys).ConfigureAwait(false);
         await _sampler.ConfigureAwait(false);
+        (Pump as IDisposable)?.Dispose(); // the event loops, once the hard stop has reset what was left on them
         MarkTunnelsStopped();
         _log.LogInformation("Client stopped.");
         if (Admin is not null) await Admin.StopAsync().ConfigureAwait(false);

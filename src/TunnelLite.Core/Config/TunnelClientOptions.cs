@@ -52,6 +52,15 @@ public sealed class TunnelClientOptions
     /// (config key transport.forwardingMode). Auto defers to the TUNNELLITE_FORWARDING_MODE environment variable when set.</summary>
     public Forwarding.ForwardingMode ForwardingMode { get; set; } = Forwarding.ForwardingMode.Auto;
 
+    /// <summary>What drives the sockets of paired connections: Auto (event loops on Linux, the async plane elsewhere),
+    /// EventLoops or Async (config key transport.dataPlane). Auto defers to the TUNNELLITE_DATA_PLANE environment variable
+    /// when set. TLS data connections always take the async plane: their bytes pass through an SslStream.</summary>
+    public Forwarding.DataPlaneKind DataPlane { get; set; } = Forwarding.DataPlaneKind.Auto;
+
+    /// <summary>Event loops of the event-loop plane (config key transport.eventLoops): 0, the default, means one per core;
+    /// at most <see cref="Forwarding.PumpSelector.MaxEventLoops"/>.</summary>
+    public int EventLoops { get; set; }
+
     /// <summary>TLS towards the server (transport.tls.*); off by default.</summary>
     public ClientTlsOptions Tls { get; set; } = new();
 

@@ -12,6 +12,12 @@ public interface IForwardingPump
     /// <summary>The mode this pump implements.</summary>
     ForwardingMode Mode { get; }
 
+    /// <summary>The data plane that drives the sockets: <see cref="DataPlaneKind.Async"/> unless the pump runs on event loops.</summary>
+    DataPlaneKind Plane => DataPlaneKind.Async;
+
+    /// <summary>Event loops behind the pump; 0 on the async plane.</summary>
+    int EventLoops => 0;
+
     /// <summary>Runs the pump; completes when both sockets are closed. Cancelling aborts both sockets with a reset.</summary>
     Task RunAsync(Socket user, Socket service, TrafficCounters counters, CancellationToken cancellationToken);
 }

@@ -21,13 +21,43 @@ public static class PumpSelector
             : ForwardingMode.Auto;
     }
 
+    /// <summary>Environment variable that sets the data plane wherever the options leave it at Auto: eventloops or async.</summary>
+    public const string DataPlaneEnvironmentVariable = "TUNNELLITE_DATA_PLANE";
+
+    /// <summary>The most event loops one server or client may run (<c>transport.eventLoops</c>, <c>-EventLoops</c>).</summary>
+    public const int MaxEventLoops = 256;
+
+    /// <summary>The data plane in force: an explicit choice wins; Auto defers to <see cref="DataPlaneEnvironmentVariable"/>,
+    /// then to event loops where they run (Linux). A request for event loops elsewhere gets the async plane.</summary>
+    public static DataPlaneKind ResolvePlane(DataPlaneKind requested) =>
+        ResolvePlane(requested, Environment.GetEnvironmentVariable(DataPlaneEnvironmentVariable), OperatingSystem.IsLinux());
+
+    /// <summary>As <see cref="ResolvePlane(DataPlaneKind)"/>, with the variable's value and the platform given (a seam for tests).</summary>
+    internal static DataPlaneKind ResolvePlane(DataPlaneKind requested, string? env, bool linux)
+    {
+        if (requested == DataPlaneKind.Auto
+            && !string.IsNullOrWhiteSpace(env) && !int.TryParse(env, out _)
+            && Enum.TryParse<DataPlaneKind>(env.Trim(), ignoreCase: true, out var fromEnv) && Enum.IsDefined(fromEnv))
+            requested = fromEnv;
+        if (!linux) return DataPlaneKind.Async;
+        return requested == DataPlaneKind.Async ? DataPlaneKind.Async : DataPlaneKind.EventLoops;
+    }
+
+    /// <summary>The number of loops for a requested count: 0 means one per core.</summary>
+    public static int ResolveEventLoops(int requested) =>
+        requested > 0 ? Math.Min(requested, MaxEventLoops) : Math.Clamp(Environment.ProcessorCount, 1, MaxEventLoops);
+
     /// <summary>The pump for <paramref name="requested"/>: Copy is the buffered pump; Splice splices every burst and Auto only
     /// the bursts that stream (small messages are cheaper to copy), both where splice(2) exists, the buffered pump elsewhere.</summary>
     public static IForwardingPump For(ForwardingMode requested) => For(requested, tls: false);
 
     /// <summary>As <see cref="For(ForwardingMode)"/>; under TLS always the <see cref="StreamPump"/>, whatever was asked:
     /// the bytes must be decrypted in user space, so there is nothing to splice.</summary>
-    public static IForwardingPump For(ForwardingMode requested, bool tls)
+    public static IForwardingPump For(ForwardingMode requested, bool tls) => For(requested, tls, DataPlaneKind.Async, 0);
+
+    /// <summary>As <see cref="For(ForwardingMode, bool)"/> on the data plane <paramref name="plane"/> resolves to: on event
+    /// loops a new pump that owns <paramref name="eventLoops"/> loops (0: one per core) and must be disposed with its owner.</summary>
+    public static IForwardingPump For(ForwardingMode requested, bool tls, DataPlaneKind plane, int eventLoops)
     {
         if (tls) return StreamPump.Instance;
         var mode = Resolve(requested);

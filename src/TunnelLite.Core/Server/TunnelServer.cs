@@ -55,7 +55,7 @@ public sealed class TunnelServer : IAsyncDisposable
         _admission = new HandshakeAdmission(options.MaxPendingHandshakes, options.MaxPendingHandshakesPerSource);
         _throttle = new AuthThrottle(options.AuthFailureDelay, options.MaxAuthFailureDelay);
         _strangers = new StrangerLog(_log);
-        Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled);
+        Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled, options.DataPlane, options.EventLoops);
     }
 
     /// <summary>The settings in force.</summary>
@@ -186,6 +186,8 @@ public sealed class TunnelServer : IAsyncDisposable
         await Task.WhenAll(_handshakes.Keys).ConfigureAwait(false);
         await _sampler.ConfigureAwait(false);
         _strangers.Flush(force: true);
+        // The event loops go once the hard stop has reset what was left on them.
+        (Pump as IDisposable)?.Dispose();
         // Last, so that /ready says "stopping" and /metrics still answers while connections drain.
         if (_admin is not null) await _admin.StopAsync().ConfigureAwait(false);
         Interlocked.Exchange(ref _stoppedTicks, DateTimeOffset.UtcNow.UtcTicks);
@@ -207,7 +209,7 @@ public sealed class TunnelServer : IAsyncDisposable
     public TunnelStats GetStatistics(string? name = null)
     {
         var now = DateTimeOffset.UtcNow;
-        return TunnelStats.From(Totals, now, _started == default ? now : _started, name ?? $"server:{ControlEndpoint?.Port ?? Options.ControlPort}", TunnelRole.Server, State, Pump.Mode, Stopped) with
+        return TunnelStats.From(Totals, now, _started == default ? now : _started, name ?? $"server:{ControlEndpoint?.Port ?? Options.ControlPort}", TunnelRole.Server, State, Pump, Stopped) with
         {
             Port = ControlEndpoint?.Port ?? Options.ControlPort,
             Clients = _sessions.Count,
@@ -231,7 +233,7 @@ public sealed class TunnelServer : IAsyncDisposable
     {
         var now = DateTimeOffset.UtcNow;
         return _tunnelsByName.Values.OrderBy(t => t.Name, StringComparer.Ordinal).Select(t =>
-            TunnelStats.From(t.Counters, now, t.Started, t.Name, TunnelRole.Server, State, Pump.Mode, Stopped) with
+            TunnelStats.From(t.Counters, now, t.Started, t.Name, TunnelRole.Server, State, Pump, Stopped) with
             {
                 Port = t.Port,
                 ClientName = t.Session.ClientName,

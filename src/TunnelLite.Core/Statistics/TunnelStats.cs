@@ -42,6 +42,10 @@ public sealed record TunnelStats
     /// <summary>The forwarding mode in force: Copy, Splice, or Auto (splice what streams, copy what is small). Copy wherever
     /// splice(2) is not available, whatever was asked.</summary>
     public ForwardingMode ForwardingMode { get; init; }
+    /// <summary>The data plane in force: EventLoops (Linux) or Async. Async under TLS, whose bytes pass through a stream.</summary>
+    public DataPlaneKind DataPlane { get; init; }
+    /// <summary>Event loops of the event-loop plane; 0 on the async plane.</summary>
+    public int EventLoops { get; init; }
     /// <summary>Connections moved with splice.</summary>
     public long SplicedConnections { get; init; }
     /// <summary>Connections moved with the buffered copy only.</summary>
@@ -87,7 +91,7 @@ public sealed record TunnelStats
 
     /// <summary>Fills the counter fields from <paramref name="c"/> at <paramref name="now"/>; the Uptime runs from
     /// <paramref name="started"/> to <paramref name="stopped"/>, or to now while it runs.</summary>
-    internal static TunnelStats From(TrafficCounters c, DateTimeOffset now, DateTimeOffset started, string name, TunnelRole role, string state, ForwardingMode mode, DateTimeOffset? stopped = null)
+    internal static TunnelStats From(TrafficCounters c, DateTimeOffset now, DateTimeOffset started, string name, TunnelRole role, string state, IForwardingPump pump, DateTimeOffset? stopped = null)
     {
         var (rin, rout) = c.Rate(now);
         var err = c.LastError;
@@ -106,7 +110,9 @@ public sealed record TunnelStats
             BytesOutPerSec = Math.Round(rout, 1),
             Reconnects = c.Reconnects,
             Uptime = (stopped ?? now) - started,
-            ForwardingMode = mode,
+            ForwardingMode = pump.Mode,
+            DataPlane = pump.Plane,
+            EventLoops = pump.EventLoops,
             SplicedConnections = c.SplicedConnections,
             CopiedConnections = c.CopiedConnections,
             SpliceFallbacks = c.SpliceFallbacks,
