@@ -61,7 +61,9 @@ public static class PumpSelector
     {
         if (tls) return StreamPump.Instance;
         var mode = Resolve(requested);
-        if (mode == ForwardingMode.Copy || !SplicePump.IsSupported) return BufferedPump.Instance;
+        if (!SplicePump.IsSupported) mode = ForwardingMode.Copy;
+        if (ResolvePlane(plane) == DataPlaneKind.EventLoops) return new DataPlane.EventLoopPump(mode, ResolveEventLoops(eventLoops));
+        if (mode == ForwardingMode.Copy) return BufferedPump.Instance;
         return mode == ForwardingMode.Splice ? SplicePump.Always : SplicePump.Auto;
     }
 }

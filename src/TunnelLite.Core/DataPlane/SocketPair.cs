@@ -1,0 +1,156 @@
+using TunnelLite.DataPlane.Native;
+using TunnelLite.Forwarding;
+using TunnelLite.Statistics;
+
+namespace TunnelLite.DataPlane;
+
+/// <summary>A user connection and the connection it is paired with, owned by one loop for their whole life.
+/// <see cref="Up"/> carries user → service ("in"), <see cref="Down"/> service → user ("out"). Half-close is honoured:
+/// the end of one direction goes on as a FIN and the other keeps flowing; a reset or error on either side resets both,
+/// as the async pumps do.</summary>
+internal sealed class SocketPair
+{
+    /// <summary>Bytes one direction may move per turn before the loop serves the other connections.</summary>
+    public const int BytesPerTurn = 256 * 1024;
+
+    private readonly TrafficCounters _counters;
+    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private CancellationTokenRegistration _cancellation;
+    private EventLoop? _home;  // the loop it was posted to (any thread may read it to post an abort)
+    private EventLoop? _loop;  // set on the loop's thread when attached
+    private bool _closed;
+
+    public SocketPair(int userFd, int serviceFd, TrafficCounters counters, ForwardingMode mode)
+    {
+        UserFd = userFd;
+        ServiceFd = serviceFd;
+        _counters = counters;
+        Up = new Flow(userFd, serviceFd, mode);
+        Down = new Flow(serviceFd, userFd, mode);
+    }
+
+    public int UserFd { get; }
+    public int ServiceFd { get; }
+    public Flow Up { get; }
+    public Flow Down { get; }
+
+    /// <summary>The loop's slot and its generation at attach: an event whose token names another generation is stale.</summary>
+    public int Slot { get; private set; }
+    public uint Generation { get; private set; }
+
+    /// <summary>In the loop's list of pairs to run again this pass.</summary>
+    public bool Queued { get; set; }
+
+    /// <summary>Completes when both sockets are closed (never faults: failures end in resets, as in the async pumps).</summary>
+    public Task Completion => _done.Task;
+
+    /// <summary>A hard stop resets the pair: the loop is asked, from whatever thread cancels.</summary>
+    public void AbortOn(EventLoop loop, CancellationToken cancellationToken)
+    {
+        _home = loop;
+        if (cancellationToken.CanBeCanceled)
+            _cancellation = cancellationToken.UnsafeRegister(static (s, _) => ((SocketPair)s!)._home!.Post(new LoopWork(LoopWorkKind.Abort, (SocketPair)s!)), this);
+    }
+
+    /// <summary>Loop thread: takes its slot.</summary>
+    public void Attach(EventLoop loop, int slot, uint generation)
+    {
+        _loop = loop;
+        Slot = slot;
+        Generation = generation;
+    }
+
+    /// <summary>Loop thread: an edge on one end. Errors and hang-ups set both bits, so the next call finds out what happened.</summary>
+    public void OnEvent(int end, Interop.EpollEvents events)
+    {
+        const Interop.EpollEvents readable = Interop.EpollEvents.In | Interop.EpollEvents.RdHup | Interop.EpollEvents.Hup | Interop.EpollEvents.Err;
+        const Interop.EpollEvents writable = Interop.EpollEvents.Out | Interop.EpollEvents.Hup | Interop.EpollEvents.Err;
+        var (reading, writing) = end == 0 ? (Up, Down) : (Down, Up);
+        if ((events & readable) != 0) reading.Readable = true;
+        if ((events & writable) != 0) writing.Writable = true;
+    }
+
+    /// <summary>Loop thread: moves what can be moved, passes ends on, and closes the pair when both directions ended.</summary>
+    public void Progress()
+    {
+        if (_closed) return;
+        var loop = _loop!;
+        var budget = BytesPerTurn;
+        var up = Up.Run(this, loop, ref budget);
+        budget = BytesPerTurn;
+        var down = up == FlowStep.Failed ? FlowStep.Wait : Down.Run(this, loop, ref budget);
+        if (up == FlowStep.Failed || down == FlowStep.Failed
+            || (up == FlowStep.Ended && !Up.FinSent && !PassOn(Up, Down))
+            || (down == FlowStep.Ended && !Down.FinSent && !PassOn(Down, Up)))
+        {
+            Close(reset: true);
+            return;
+        }
+        if (Up.FinSent && Down.FinSent)
+        {
+            Close(reset: false);
+            return;
+        }
+        if ((up == FlowStep.Budget || down == FlowStep.Budget) && !Queued) loop.RunAgain(this);
+    }
+
+    /// <summary>Loop thread: resets both ends (hard stop, or the loop is going away).</summary>
+    public void Abort()
+    {
+        if (!_closed) Close(reset: true);
+    }
+
+    /// <summary>Resets both descriptors of a pair that never reached a loop.</summary>
+    public void AbortDetached()
+    {
+        _closed = true;
+        Interop.CloseWithReset(UserFd);
+        Interop.CloseWithReset(ServiceFd);
+        _cancellation.Unregister();
+        _counters.Forwarded(ForwardingMode.Copy, fellBack: false);
+        _done.TrySetResult();
+    }
+
+    public void Count(Flow flow, long bytes)
+    {
+        if (ReferenceEquals(flow, Up)) _counters.AddIn(bytes);
+        else _counters.AddOut(bytes);
+    }
+
+    /// <summary>The source of <paramref name="flow"/> ended: FIN the destination, unless the end was a reset in disguise
+    /// (see <see cref="StreamEnds"/>: Linux reports a socket's error once, so the read may see a plain end; a zero-byte
+    /// send fails on a reset socket and succeeds on a half-closed one). The probe proves nothing once this side sent its
+    /// own FIN on that socket, and is skipped then.</summary>
+    private static bool PassOn(Flow flow, Flow other)
+    {
+        if (!other.FinSent && !AcceptsSend(flow.From)) return false;
+        Interop.Shutdown(flow.To, Interop.SHUT_WR);
+        flow.FinSent = true;
+        return true;
+    }
+
+    private static unsafe bool AcceptsSend(int fd) => Interop.Send(fd, null, 0, Interop.MSG_DONTWAIT | Interop.MSG_NOSIGNAL) >= 0;
+
+    private void Close(bool reset)
+    {
+        _closed = true;
+        var loop = _loop!;
+        Up.Release(loop);
+        Down.Release(loop);
+        loop.Detach(this);
+        if (reset)
+        {
+            Interop.CloseWithReset(UserFd);
+            Interop.CloseWithReset(ServiceFd);
+        }
+        else
+        {
+            LinuxNative.Close(UserFd);
+            LinuxNative.Close(ServiceFd);
+        }
+        _cancellation.Unregister();
+        var spliced = Up.Spliced + Down.Spliced > 0;
+        _counters.Forwarded(spliced ? ForwardingMode.Splice : ForwardingMode.Copy, Up.FellBack || Down.FellBack);
+        _done.TrySetResult();
+    }
+}
