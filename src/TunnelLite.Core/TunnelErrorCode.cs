@@ -57,4 +57,7 @@ public enum TunnelErrorCode
     AdminAuthenticationFailed,
     /// <summary>No client connected to the server has the id given.</summary>
     ClientNotFound,
+    /// <summary>An event loop of the data plane failed: its connections were reset and the server or client stopped.
+    /// The process goes on; start the server or tunnel again, or use -DataPlane Async, and report the error.</summary>
+    DataPlaneFailed,
 }

@@ -54,7 +54,22 @@ public sealed class TunnelClient : IAsyncDisposable
         _log = Events.Capture((options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Client"));
         foreach (var t in options.Tunnels) _tunnels[t.Name] = new ClientTunnel(t, Totals);
         Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled, options.DataPlane, options.EventLoops);
+        if (Pump is DataPlane.EventLoopPump loops) loops.Failed += OnDataPlaneFailed;
         _tls = options.Tls.Enabled ? ClientTls.Create(options) : null;
+    }
+
+    /// <summary>Why the client stopped on its own: an event loop of its data plane failed (<see cref="TunnelErrorCode.DataPlaneFailed"/>);
+    /// null while it runs and after a requested stop.</summary>
+    public TunnelException? Fault { get; private set; }
+
+    // A loop died (its connections were reset): the client cannot forward on it any more, so it stops with the error, and
+    // the process, which may run other servers and tunnels, goes on.
+    private void OnDataPlaneFailed(Exception e)
+    {
+        Fault = new TunnelException(TunnelErrorCode.DataPlaneFailed, $"The data plane failed and the client stopped: {e.Message}", e);
+        _log.LogError(e, "The data plane failed; stopping.");
+        Totals.RecordError(Fault.Message);
+        _ = Task.Run(() => StopAsync());
     }
 
     /// <summary>The settings in force.</summary>

@@ -85,7 +85,9 @@ internal enum LoopWorkKind
     Add,
     /// <summary>Reset a pair (its owner was cancelled: a hard stop).</summary>
     Abort,
+    /// <summary>Throw on the loop's thread, as a bug in it would (a test seam for the failure path).</summary>
+    Fail,
 }
 
-/// <summary>One hand-off: what to do, to which pair.</summary>
-internal readonly record struct LoopWork(LoopWorkKind Kind, SocketPair Pair);
+/// <summary>One hand-off: what to do, to which pair (none for <see cref="LoopWorkKind.Fail"/>).</summary>
+internal readonly record struct LoopWork(LoopWorkKind Kind, SocketPair? Pair);

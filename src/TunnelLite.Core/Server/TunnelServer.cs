@@ -56,6 +56,21 @@ public sealed class TunnelServer : IAsyncDisposable
         _throttle = new AuthThrottle(options.AuthFailureDelay, options.MaxAuthFailureDelay);
         _strangers = new StrangerLog(_log);
         Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled, options.DataPlane, options.EventLoops);
+        if (Pump is DataPlane.EventLoopPump loops) loops.Failed += OnDataPlaneFailed;
+    }
+
+    /// <summary>Why the server stopped on its own: an event loop of its data plane failed (<see cref="TunnelErrorCode.DataPlaneFailed"/>);
+    /// null while it runs and after a requested stop.</summary>
+    public TunnelException? Fault { get; private set; }
+
+    // A loop died (its connections were reset): the server cannot forward on it any more, so it stops with the error, and
+    // the process, which may run other servers and tunnels, goes on.
+    private void OnDataPlaneFailed(Exception e)
+    {
+        Fault = new TunnelException(TunnelErrorCode.DataPlaneFailed, $"The data plane failed and the server stopped: {e.Message}", e);
+        _log.LogError(e, "The data plane failed; stopping.");
+        Totals.RecordError(Fault.Message);
+        _ = Task.Run(() => StopAsync());
     }
 
     /// <summary>The settings in force.</summary>

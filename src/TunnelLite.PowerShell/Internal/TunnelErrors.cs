@@ -72,6 +72,8 @@ internal static class TunnelErrors
             "Give the admin endpoint's user and password with -Credential (its -AdminCredential, or webServer.user and webServer.password); after failed logins, wait a minute."),
         [nameof(TunnelErrorCode.ClientNotFound)] = new(ErrorCategory.ObjectNotFound,
             "Run Get-TunnelClient to list the clients connected now; a client that reconnected has a new Id."),
+        [nameof(TunnelErrorCode.DataPlaneFailed)] = new(ErrorCategory.InvalidResult,
+            "Start the server or tunnel again; if it happens again, run it with -DataPlane Async and report the error."),
 
         // The module's own.
         [InvalidConfig] = new(ErrorCategory.InvalidData,

@@ -68,7 +68,7 @@ public sealed class TunnelJob : TunnelJobBase
     internal void Start()
     {
         MarkRunning();
-        _ = _shared.Client.Completion.ContinueWith(_ => MarkEnded(), TaskScheduler.Default);
+        _ = _shared.Client.Completion.ContinueWith(_ => MarkEnded(_shared.Client.Fault), TaskScheduler.Default);
     }
 
     /// <inheritdoc />

@@ -64,13 +64,20 @@ public abstract class TunnelJobBase : Job2
         TunnelRegistry.Add(this);
     }
 
-    /// <summary>The engine object ended: Stopped when a stop was asked for, else Completed (the engine reconnects on its own,
-    /// so it ends only when it is stopped, possibly through another job sharing it).</summary>
-    internal void MarkEnded()
+    /// <summary>The engine object ended: Failed with its error when it stopped on its own because of <paramref name="fault"/>
+    /// (a data-plane loop died), Stopped when a stop was asked for, else Completed (the engine reconnects on its own, so
+    /// it ends only when it is stopped, possibly through another job sharing it).</summary>
+    internal void MarkEnded(TunnelException? fault = null)
     {
         lock (_stateLock)
         {
             if (IsFinishedState(JobStateInfo.State)) return;
+            if (fault is not null)
+            {
+                TryAdd(Error, TunnelErrors.From(fault, this));
+                SetJobState(JobState.Failed); // the reason travels as the error record: Receive-Job shows it
+                return;
+            }
             SetJobState(Volatile.Read(ref _stopRequested) == 1 ? JobState.Stopped : JobState.Completed);
         }
     }

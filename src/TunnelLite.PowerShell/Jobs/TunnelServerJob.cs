@@ -49,7 +49,7 @@ public sealed class TunnelServerJob : TunnelJobBase
     {
         _server = server;
         MarkRunning();
-        _ = server.Completion.ContinueWith(_ => MarkEnded(), TaskScheduler.Default);
+        _ = server.Completion.ContinueWith(_ => MarkEnded(server.Fault), TaskScheduler.Default);
     }
 
     /// <inheritdoc />
