@@ -19,19 +19,17 @@ internal sealed unsafe class EventLoop : IDisposable
     private const int MaxEvents = 256;
 #endif
     private const ulong WakeToken = ulong.MaxValue;
-    private const Interop.EpollEvents SocketEvents =
-        Interop.EpollEvents.In | Interop.EpollEvents.Out | Interop.EpollEvents.RdHup | Interop.EpollEvents.EdgeTriggered;
 
     private readonly int _epoll;
     private readonly Handoff _handoff = new();
     private readonly Thread _thread;
     private readonly Action<EventLoop, Exception> _failed;
-    private SocketPair?[] _pairs = new SocketPair?[64];
+    private LoopHandle?[] _handles = new LoopHandle?[64];
     private uint[] _generations = new uint[64];
     private readonly Stack<int> _freeSlots = new();
     private int _slotsUsed;
-    private List<SocketPair> _again = new();
-    private List<SocketPair> _running = new();
+    private List<LoopHandle> _again = new();
+    private List<LoopHandle> _running = new();
     private volatile bool _stopping;
     private volatile bool _stopped;
     private int _pairCount;
@@ -52,7 +50,7 @@ internal sealed unsafe class EventLoop : IDisposable
 
     public int Id { get; }
 
-    /// <summary>Pairs on this loop now.</summary>
+    /// <summary>Handles (connection pairs, listeners) on this loop now.</summary>
     public int Pairs => Volatile.Read(ref _pairCount);
 
     /// <summary>Events for slots that had been freed (dropped, as they should be); for tests and diagnostics.</summary>
@@ -80,19 +78,28 @@ internal sealed unsafe class EventLoop : IDisposable
         if (_stopped) FailQueued();
     }
 
-    /// <summary>Loop thread: runs <paramref name="pair"/> again after this pass's events.</summary>
-    public void RunAgain(SocketPair pair)
+    /// <summary>Loop thread: runs <paramref name="handle"/> again after this pass's events.</summary>
+    public void RunAgain(LoopHandle handle)
     {
-        pair.Queued = true;
-        _again.Add(pair);
+        if (handle.Queued) return;
+        handle.Queued = true;
+        _again.Add(handle);
     }
 
-    /// <summary>Loop thread: frees the pair's slot (its descriptors are about to close, which takes them out of epoll).</summary>
-    public void Detach(SocketPair pair)
+    /// <summary>Loop thread: registers <paramref name="fd"/> as end <paramref name="end"/> (0 or 1) of <paramref name="handle"/>,
+    /// once, edge-triggered. False when epoll refuses it.</summary>
+    public bool Watch(LoopHandle handle, int fd, int end, Interop.EpollEvents events)
     {
-        _pairs[pair.Slot] = null;
-        _generations[pair.Slot]++;
-        _freeSlots.Push(pair.Slot);
+        var token = ((ulong)handle.Generation << 32) | ((ulong)(uint)handle.Slot << 1) | (uint)end;
+        return Interop.EpollCtl(_epoll, Interop.EPOLL_CTL_ADD, fd, events | Interop.EpollEvents.EdgeTriggered, token) == 0;
+    }
+
+    /// <summary>Loop thread: frees the handle's slot (its descriptors are about to close, which takes them out of epoll).</summary>
+    public void Detach(LoopHandle handle)
+    {
+        _handles[handle.Slot] = null;
+        _generations[handle.Slot]++;
+        _freeSlots.Push(handle.Slot);
         Interlocked.Decrement(ref _pairCount);
     }
 
@@ -130,7 +137,7 @@ internal sealed unsafe class EventLoop : IDisposable
         finally
         {
             _stopped = true;
-            for (var slot = 0; slot < _slotsUsed; slot++) _pairs[slot]?.Abort();
+            for (var slot = 0; slot < _slotsUsed; slot++) _handles[slot]?.Abort();
             FailQueued();
             NativeMemory.Free(events);
             LinuxNative.Close(_epoll);
@@ -144,62 +151,52 @@ internal sealed unsafe class EventLoop : IDisposable
         {
             switch (work.Kind)
             {
-                case LoopWorkKind.Add: Add(work.Pair!); break;
-                case LoopWorkKind.Abort: work.Pair!.Abort(); break;
+                case LoopWorkKind.Add: Add(work.Handle!); break;
+                case LoopWorkKind.Abort: work.Handle!.Abort(); break;
                 default: throw new InvalidOperationException("The loop was told to fail.");
             }
         }
     }
 
-    private void Add(SocketPair pair)
+    private void Add(LoopHandle handle)
     {
         int slot;
         if (_freeSlots.Count > 0) slot = _freeSlots.Pop();
         else
         {
-            if (_slotsUsed == _pairs.Length)
+            if (_slotsUsed == _handles.Length)
             {
-                Array.Resize(ref _pairs, _pairs.Length * 2);
+                Array.Resize(ref _handles, _handles.Length * 2);
                 Array.Resize(ref _generations, _generations.Length * 2);
             }
             slot = _slotsUsed++;
         }
-        var generation = _generations[slot];
-        _pairs[slot] = pair;
+        _handles[slot] = handle;
         Interlocked.Increment(ref _pairCount);
-        pair.Attach(this, slot, generation);
-        var token = ((ulong)generation << 32) | ((ulong)(uint)slot << 1);
-        if (Interop.EpollCtl(_epoll, Interop.EPOLL_CTL_ADD, pair.UserFd, SocketEvents, token) != 0
-            || Interop.EpollCtl(_epoll, Interop.EPOLL_CTL_ADD, pair.ServiceFd, SocketEvents, token | 1) != 0)
-        {
-            pair.Abort();
-            return;
-        }
-        // Both ends start ready: whatever arrived before registration is read now, not at the next edge.
-        pair.Progress();
+        handle.Attach(this, slot, _generations[slot]);
+        handle.Start();
     }
 
     private void Dispatch(ulong token, Interop.EpollEvents events)
     {
         var slot = (int)((uint)token >> 1);
-        var pair = slot < _slotsUsed ? _pairs[slot] : null;
-        if (pair is null || pair.Generation != (uint)(token >> 32))
+        var handle = slot < _slotsUsed ? _handles[slot] : null;
+        if (handle is null || handle.Generation != (uint)(token >> 32))
         {
             _staleEvents++;
             return;
         }
-        pair.OnEvent((int)(token & 1), events);
-        pair.Progress();
+        handle.OnEvent((int)(token & 1), events);
     }
 
     private void RunAgainList()
     {
         if (_again.Count == 0) return;
         (_running, _again) = (_again, _running);
-        foreach (var pair in _running)
+        foreach (var handle in _running)
         {
-            pair.Queued = false;
-            pair.Progress();
+            handle.Queued = false;
+            handle.RunAgain();
         }
         _running.Clear();
     }
@@ -208,7 +205,7 @@ internal sealed unsafe class EventLoop : IDisposable
     private void FailQueued()
     {
         while (_handoff.TryTake(out var work))
-            if (work.Kind == LoopWorkKind.Add) work.Pair!.AbortDetached();
+            if (work.Kind == LoopWorkKind.Add) work.Handle!.AbortDetached();
     }
 
     /// <summary>Stops the loop: its pairs are reset (the owner lets connections drain before it disposes the loops).</summary>

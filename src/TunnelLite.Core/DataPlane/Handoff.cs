@@ -81,13 +81,13 @@ internal sealed unsafe class Handoff : IDisposable
 /// <summary>What the control plane asks of a loop.</summary>
 internal enum LoopWorkKind
 {
-    /// <summary>Take a new connection pair and start moving its bytes.</summary>
+    /// <summary>Take a new handle (a connection pair, a listener) and start it.</summary>
     Add,
-    /// <summary>Reset a pair (its owner was cancelled: a hard stop).</summary>
+    /// <summary>Close a handle at once (a pair's owner was cancelled: a hard stop; a listener removed).</summary>
     Abort,
     /// <summary>Throw on the loop's thread, as a bug in it would (a test seam for the failure path).</summary>
     Fail,
 }
 
-/// <summary>One hand-off: what to do, to which pair (none for <see cref="LoopWorkKind.Fail"/>).</summary>
-internal readonly record struct LoopWork(LoopWorkKind Kind, SocketPair? Pair);
+/// <summary>One hand-off: what to do, to which handle (none for <see cref="LoopWorkKind.Fail"/>).</summary>
+internal readonly record struct LoopWork(LoopWorkKind Kind, LoopHandle? Handle);

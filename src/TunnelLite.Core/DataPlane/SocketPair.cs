@@ -8,7 +8,7 @@ namespace TunnelLite.DataPlane;
 /// <see cref="Up"/> carries user → service ("in"), <see cref="Down"/> service → user ("out"). Half-close is honoured:
 /// the end of one direction goes on as a FIN and the other keeps flowing; a reset or error on either side resets both,
 /// as the async pumps do.</summary>
-internal sealed class SocketPair
+internal sealed class SocketPair : LoopHandle
 {
     /// <summary>Bytes one direction may move per turn before the loop serves the other connections.</summary>
     public const int BytesPerTurn = 256 * 1024;
@@ -17,7 +17,6 @@ internal sealed class SocketPair
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private CancellationTokenRegistration _cancellation;
     private EventLoop? _home;  // the loop it was posted to (any thread may read it to post an abort)
-    private EventLoop? _loop;  // set on the loop's thread when attached
     private bool _closed;
 
     public SocketPair(int userFd, int serviceFd, TrafficCounters counters, ForwardingMode mode)
@@ -34,13 +33,6 @@ internal sealed class SocketPair
     public Flow Up { get; }
     public Flow Down { get; }
 
-    /// <summary>The loop's slot and its generation at attach: an event whose token names another generation is stale.</summary>
-    public int Slot { get; private set; }
-    public uint Generation { get; private set; }
-
-    /// <summary>In the loop's list of pairs to run again this pass.</summary>
-    public bool Queued { get; set; }
-
     /// <summary>Completes when both sockets are closed (never faults: failures end in resets, as in the async pumps).</summary>
     public Task Completion => _done.Task;
 
@@ -52,29 +44,39 @@ internal sealed class SocketPair
             _cancellation = cancellationToken.UnsafeRegister(static (s, _) => ((SocketPair)s!)._home!.Post(new LoopWork(LoopWorkKind.Abort, (SocketPair)s!)), this);
     }
 
-    /// <summary>Loop thread: takes its slot.</summary>
-    public void Attach(EventLoop loop, int slot, uint generation)
+    private const Interop.EpollEvents Events = Interop.EpollEvents.In | Interop.EpollEvents.Out | Interop.EpollEvents.RdHup;
+
+    /// <inheritdoc />
+    public override void Start()
     {
-        _loop = loop;
-        Slot = slot;
-        Generation = generation;
+        if (!Loop!.Watch(this, UserFd, 0, Events) || !Loop.Watch(this, ServiceFd, 1, Events))
+        {
+            Close(reset: true);
+            return;
+        }
+        // Both ends start ready: whatever arrived before registration is read now, not at the next edge.
+        Progress();
     }
 
+    /// <inheritdoc />
+    public override void RunAgain() => Progress();
+
     /// <summary>Loop thread: an edge on one end. Errors and hang-ups set both bits, so the next call finds out what happened.</summary>
-    public void OnEvent(int end, Interop.EpollEvents events)
+    public override void OnEvent(int end, Interop.EpollEvents events)
     {
         const Interop.EpollEvents readable = Interop.EpollEvents.In | Interop.EpollEvents.RdHup | Interop.EpollEvents.Hup | Interop.EpollEvents.Err;
         const Interop.EpollEvents writable = Interop.EpollEvents.Out | Interop.EpollEvents.Hup | Interop.EpollEvents.Err;
         var (reading, writing) = end == 0 ? (Up, Down) : (Down, Up);
         if ((events & readable) != 0) reading.Readable = true;
         if ((events & writable) != 0) writing.Writable = true;
+        Progress();
     }
 
     /// <summary>Loop thread: moves what can be moved, passes ends on, and closes the pair when both directions ended.</summary>
     public void Progress()
     {
         if (_closed) return;
-        var loop = _loop!;
+        var loop = Loop!;
         var budget = BytesPerTurn;
         var up = Up.Run(this, loop, ref budget);
         budget = BytesPerTurn;
@@ -91,17 +93,17 @@ internal sealed class SocketPair
             Close(reset: false);
             return;
         }
-        if ((up == FlowStep.Budget || down == FlowStep.Budget) && !Queued) loop.RunAgain(this);
+        if (up == FlowStep.Budget || down == FlowStep.Budget) loop.RunAgain(this);
     }
 
     /// <summary>Loop thread: resets both ends (hard stop, or the loop is going away).</summary>
-    public void Abort()
+    public override void Abort()
     {
         if (!_closed) Close(reset: true);
     }
 
     /// <summary>Resets both descriptors of a pair that never reached a loop.</summary>
-    public void AbortDetached()
+    public override void AbortDetached()
     {
         _closed = true;
         Interop.CloseWithReset(UserFd);
@@ -134,7 +136,7 @@ internal sealed class SocketPair
     private void Close(bool reset)
     {
         _closed = true;
-        var loop = _loop!;
+        var loop = Loop!;
         Up.Release(loop);
         Down.Release(loop);
         loop.Detach(this);
