@@ -167,6 +167,53 @@ public sealed class EventLoopPlaneTests(ITestOutputHelper output)
         await AssertEchoedAsync(user2, 64 * 1024);
     }
 
+    // Both planes: the async plane's connect is cancelled by a timer, the loop's by its timer queue; a local service whose
+    // accept queue is full drops the SYN, so the connect neither succeeds nor fails until the deadline.
+    [Theory]
+    [InlineData(DataPlaneKind.EventLoops)]
+    [InlineData(DataPlaneKind.Async)]
+    public async Task A_local_service_that_never_accepts_fails_the_user_at_the_local_connect_deadline(DataPlaneKind plane)
+    {
+        using var stuck = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        stuck.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        stuck.Listen(0);
+        var stuckPort = ((System.Net.IPEndPoint)stuck.LocalEndPoint!).Port;
+        var fillers = new List<Socket>();
+        try
+        {
+            // Fill the accept queue until a connect hangs: from then on the kernel drops this port's SYNs.
+            for (var i = 0; i < 16; i++)
+            {
+                var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                fillers.Add(s);
+                using var cts = new CancellationTokenSource(300);
+                try { await s.ConnectAsync(System.Net.IPAddress.Loopback, stuckPort, cts.Token); }
+                catch (OperationCanceledException) { break; }
+            }
+            await using var f = new TunnelFixture();
+            var so = TunnelFixture.ServerOptions();
+            so.DataPlane = plane;
+            var server = await f.StartServerAsync(so);
+            var co = TunnelFixture.ClientOptions(server);
+            co.DataPlane = plane;
+            co.LocalConnectTimeout = TimeSpan.FromSeconds(1);
+            co.Tunnels.Add(new TunnelDefinition { Name = "data", LocalPort = stuckPort });
+            var client = await f.StartClientAsync(co);
+            using var user = await TunnelFixture.ConnectAsync(client.Tunnels.Single().RemotePort);
+            await user.SendAsync("hello"u8.ToArray(), SocketFlags.None);
+            var (bytes, _) = await Transfer.DrainAsync(user, TimeSpan.FromSeconds(10));
+            Assert.Equal(0, bytes);
+            var stats = client.GetStatistics().Single();
+            Assert.Equal(1, stats.FailedConnections);
+            Assert.Contains("did not accept within 1 s", stats.LastError);
+            Assert.True(await TunnelFixture.WaitUntilAsync(() => server.GetTunnelStatistics().Single().FailedConnections == 1, Prompt), "the server was not told");
+        }
+        finally
+        {
+            foreach (var s in fillers) s.Dispose();
+        }
+    }
+
     [UnixFact]
     public async Task A_megabyte_stream_crosses_each_mode_on_one_loop_intact()
     {

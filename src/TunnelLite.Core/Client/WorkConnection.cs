@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using TunnelLite.DataPlane;
 using TunnelLite.Forwarding;
 using TunnelLite.Logging;
 using TunnelLite.Protocol;
@@ -141,31 +142,45 @@ internal static class WorkConnection
         tunnel.Counters.ConnectionOpened();
         try
         {
-            Socket local;
-            try
+            var timeout = client.Options.LocalConnectTimeout;
+            void Unreachable(string why)
             {
-                local = await ConnectLocalAsync(tunnel, client.Options.LocalConnectTimeout, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is SocketException or OperationCanceledException)
-            {
-                var why = e is OperationCanceledException && !cancellationToken.IsCancellationRequested
-                    ? $"Local service {tunnel.LocalEndpoint} did not accept within {client.Options.LocalConnectTimeout.TotalSeconds:0.#} s."
-                    : $"Local service {tunnel.LocalEndpoint} is unreachable: {e.Message}";
                 tunnel.Counters.ConnectionFailed(why);
                 log.LogWarning("Tunnel {Tunnel}: {Error}", tunnel.Name, why);
                 _ = session.ReportWorkFailedAsync(tunnel.Name, why);
+            }
+            string TimedOut() => $"Local service {tunnel.LocalEndpoint} did not accept within {timeout.TotalSeconds:0.#} s.";
+            string Refused(string error) => $"Local service {tunnel.LocalEndpoint} is unreachable: {error}";
+
+            if (!data.IsTls && client.Pump is EventLoopPump loops && LocalAddress(tunnel) is { } local)
+            {
+                // The event-loop plane connects from the loop: no runtime socket, no thread-pool hop until the pair ends.
+                data.Stream.Dispose(); // does not own the socket; the loop takes the socket from here
+                var error = await loops.ConnectAndRunAsync(data.Socket, local, timeout, tunnel.Counters, cancellationToken).ConfigureAwait(false);
+                if (error != 0 && !cancellationToken.IsCancellationRequested)
+                    Unreachable(error == DataPlane.Native.Interop.ETIMEDOUT ? TimedOut() : Refused(new SocketException(error).Message));
+                return;
+            }
+            Socket localSocket;
+            try
+            {
+                localSocket = await ConnectLocalAsync(tunnel, timeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException)
+            {
+                Unreachable(e is OperationCanceledException && !cancellationToken.IsCancellationRequested ? TimedOut() : Refused(e.Message));
                 SocketClose.Reset(data.Socket);
                 return;
             }
             if (data.IsTls)
             {
                 // TLS bytes must pass through their stream; the client chose the stream pump for TLS (PumpSelector).
-                await StreamPump.Instance.RunAsync(data.Socket, data.Stream, local, null, tunnel.Counters, cancellationToken).ConfigureAwait(false);
+                await StreamPump.Instance.RunAsync(data.Socket, data.Stream, localSocket, null, tunnel.Counters, cancellationToken).ConfigureAwait(false);
             }
             else
             {
                 data.Stream.Dispose(); // does not own the socket; the pump takes the socket from here
-                await client.Pump.RunAsync(data.Socket, local, tunnel.Counters, cancellationToken).ConfigureAwait(false);
+                await client.Pump.RunAsync(data.Socket, localSocket, tunnel.Counters, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
@@ -173,6 +188,11 @@ internal static class WorkConnection
             tunnel.Counters.ConnectionClosed();
         }
     }
+
+    /// <summary>The local service's address when it is an IP literal; null for a host name, which is resolved (off the
+    /// loops) by the runtime's connect.</summary>
+    private static IPEndPoint? LocalAddress(ClientTunnel tunnel) =>
+        IPAddress.TryParse(tunnel.Definition.LocalAddress.Trim('[', ']'), out var ip) ? new IPEndPoint(ip, tunnel.Definition.LocalPort) : null;
 
     private static async Task<Socket> ConnectLocalAsync(ClientTunnel tunnel, TimeSpan timeout, CancellationToken cancellationToken)
     {

@@ -62,6 +62,9 @@ internal sealed unsafe class EventLoop : IDisposable
     /// <summary>True while the loop's thread runs.</summary>
     public bool IsRunning => _thread.IsAlive;
 
+    /// <summary>The loop's timers (loop thread only).</summary>
+    public TimerQueue Timers { get; } = new();
+
     /// <summary>The loop's buffers (loop thread only).</summary>
     public LoopBuffers Buffers { get; } = new();
 
@@ -111,7 +114,8 @@ internal sealed unsafe class EventLoop : IDisposable
             while (!_stopping)
             {
                 TakeHandoffs();
-                var timeout = _again.Count > 0 || !_handoff.PrepareToSleep() ? 0 : -1;
+                var timeout = _again.Count > 0 ? 0 : Timers.IsEmpty ? -1 : Timers.NextTimeout(Environment.TickCount64);
+                if (timeout != 0 && !_handoff.PrepareToSleep()) timeout = 0;
                 var n = Interop.EpollWait(_epoll, events, MaxEvents, timeout);
                 _handoff.Awake();
                 if (n < 0)
@@ -127,6 +131,7 @@ internal sealed unsafe class EventLoop : IDisposable
                     else Dispatch(token, Interop.EventsAt(events, i));
                 }
                 RunAgainList();
+                if (!Timers.IsEmpty) Timers.RunDue(Environment.TickCount64);
                 Volatile.Write(ref _allocated, GC.GetAllocatedBytesForCurrentThread());
             }
         }

@@ -1,4 +1,6 @@
+using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using TunnelLite.DataPlane.Native;
 using TunnelLite.Forwarding;
 using TunnelLite.Statistics;
@@ -52,7 +54,86 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
             counters.RecordError($"The connection could not be handed to an event loop: {e.Message}");
             return Task.CompletedTask;
         }
-        var pair = new SocketPair(userFd, serviceFd, counters, Mode);
+        return Start(new SocketPair(userFd, serviceFd, counters, Mode), cancellationToken);
+    }
+
+    /// <summary>Pairs a user's socket, accepted on a loop (<see cref="Listen"/>), with <paramref name="data"/>, sending
+    /// <paramref name="toService"/> (the StartWork frame) ahead of the user's bytes. Completes when both are closed.</summary>
+    internal Task PairAsync(int userFd, Socket data, byte[] toService, TrafficCounters counters, CancellationToken cancellationToken)
+    {
+        int dataFd;
+        try
+        {
+            dataFd = RuntimeSockets.Detach(data);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            Interop.CloseWithReset(userFd);
+            SocketClose.Reset(data);
+            counters.RecordError($"The connection could not be handed to an event loop: {e.Message}");
+            return Task.CompletedTask;
+        }
+        return Start(new SocketPair(userFd, dataFd, counters, Mode, toService), cancellationToken);
+    }
+
+    /// <summary>Connects to <paramref name="service"/> from a loop (a non-blocking connect, no runtime socket) and, once
+    /// connected, forwards between it and <paramref name="user"/>. Completes when both are closed, with 0, or with the
+    /// errno of a connect that failed or did not complete within <paramref name="timeout"/> (then <paramref name="user"/>
+    /// was reset and nothing was forwarded).</summary>
+    internal unsafe Task<int> ConnectAndRunAsync(Socket user, IPEndPoint service, TimeSpan timeout, TrafficCounters counters, CancellationToken cancellationToken)
+    {
+        int userFd;
+        try
+        {
+            userFd = RuntimeSockets.Detach(user);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            SocketClose.Reset(user);
+            return Task.FromResult(e is SocketException s ? s.ErrorCode : Interop.ECONNABORTED);
+        }
+        var family = service.AddressFamily == AddressFamily.InterNetwork ? Interop.AF_INET : Interop.AF_INET6;
+        var fd = Interop.Socket(family, Interop.SOCK_STREAM | Interop.SOCK_NONBLOCK | Interop.SOCK_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            Interop.CloseWithReset(userFd);
+            return Task.FromResult(errno);
+        }
+        Interop.SetNoDelay(fd);
+        var address = stackalloc byte[Interop.SockAddrSize];
+        var length = Interop.ToSockAddr(service, address);
+        if (Interop.Connect(fd, address, length) != 0 && Marshal.GetLastPInvokeError() is var error && error != Interop.EINPROGRESS)
+        {
+            Interop.CloseWithReset(userFd);
+            LinuxNative.Close(fd);
+            return Task.FromResult(error);
+        }
+        var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        return Start(SocketPair.Connecting(userFd, fd, counters, Mode, deadline), cancellationToken);
+    }
+
+    /// <summary>Moves <paramref name="listener"/> (bound and listening, never used for async I/O) onto a loop, which
+    /// accepts from now on and gives each new socket to <paramref name="accepted"/> on its thread.
+    /// <see cref="CloseListenerAsync"/> closes it.</summary>
+    internal LoopListener Listen(Socket listener, Action<int, IPEndPoint?> accepted, Action<int> failed)
+    {
+        var handle = new LoopListener(RuntimeSockets.Detach(listener), accepted, failed);
+        var loop = _group.Next();
+        handle.PostedTo(loop);
+        loop.Post(new LoopWork(LoopWorkKind.Add, handle));
+        return handle;
+    }
+
+    /// <summary>Closes a listener of <see cref="Listen"/>; completes once its port is free.</summary>
+    internal static Task CloseListenerAsync(LoopListener listener)
+    {
+        listener.PostedLoop!.Post(new LoopWork(LoopWorkKind.Abort, listener));
+        return listener.Closed;
+    }
+
+    private Task<int> Start(SocketPair pair, CancellationToken cancellationToken)
+    {
         EventLoop loop;
         try
         {

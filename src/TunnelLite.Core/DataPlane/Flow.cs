@@ -36,6 +36,7 @@ internal sealed unsafe class Flow
     private SplicePipe? _pipe;
     private bool _streaming; // Auto: this burst is being spliced
     private bool _copyOnly;  // no pipe could be had, or the socket cannot be spliced
+    private int _uncounted;  // bytes of the engine's own at the head of the buffer (a StartWork frame), not the user's
 
     public Flow(int from, int to, ForwardingMode mode)
     {
@@ -86,7 +87,9 @@ internal sealed unsafe class Flow
                 _offset += (int)sent;
                 _length -= (int)sent;
                 budget -= (int)sent;
-                pair.Count(this, sent);
+                var own = Math.Min(_uncounted, (int)sent);
+                _uncounted -= own;
+                if (sent > own) pair.Count(this, sent - own);
                 // A full read hints that more is waiting (copy keeps the buffer for it); otherwise give it back.
                 if (_length == 0 && (!_lastReadFull || _streaming)) ReleaseBuffer(loop);
                 continue;
@@ -173,6 +176,17 @@ internal sealed unsafe class Flow
             }
             if (e != LinuxNative.EINTR) return Fail(e);
         }
+    }
+
+    /// <summary>Loop thread, before the first pass: bytes of the engine's own to send ahead of anything the source sends
+    /// (they are not counted as traffic).</summary>
+    public void Prefill(EventLoop loop, ReadOnlySpan<byte> bytes)
+    {
+        _buffer = loop.Buffers.Rent();
+        bytes.CopyTo(_buffer);
+        _offset = 0;
+        _length = bytes.Length;
+        _uncounted = bytes.Length;
     }
 
     // Shared by the two send paths: EAGAIN clears the ready bit and waits, EINTR retries (null), anything else fails.

@@ -13,6 +13,12 @@ internal abstract class LoopHandle
     /// <summary>The loop that runs it (set on that loop's thread when it starts).</summary>
     public EventLoop? Loop { get; private set; }
 
+    /// <summary>The loop it was posted to, readable from any thread (to post it an abort).</summary>
+    public EventLoop? PostedLoop { get; private set; }
+
+    /// <summary>Any thread, before posting: remembers the loop.</summary>
+    public void PostedTo(EventLoop loop) => PostedLoop = loop;
+
     /// <summary>In the loop's list of handles to run again this pass.</summary>
     public bool Queued { get; set; }
 
@@ -29,6 +35,13 @@ internal abstract class LoopHandle
 
     /// <summary>Loop thread: an edge on end <paramref name="end"/>.</summary>
     public abstract void OnEvent(int end, Interop.EpollEvents events);
+
+    /// <summary>When its timer fires (Environment.TickCount64 ms); 0 for none. Set through <see cref="TimerQueue.Arm"/>;
+    /// set to 0 to cancel.</summary>
+    public long TimerDue { get; set; }
+
+    /// <summary>Loop thread: its timer fired.</summary>
+    public virtual void OnTimer() { }
 
     /// <summary>Loop thread: runs again after it asked to (<see cref="EventLoop.RunAgain"/>).</summary>
     public virtual void RunAgain() { }

@@ -14,13 +14,19 @@ internal sealed class SocketPair : LoopHandle
     public const int BytesPerTurn = 256 * 1024;
 
     private readonly TrafficCounters _counters;
-    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<int> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private CancellationTokenRegistration _cancellation;
-    private EventLoop? _home;  // the loop it was posted to (any thread may read it to post an abort)
     private bool _closed;
+    private bool _connecting;  // the service end's connect is under way: no bytes move until it completes
+    private long _connectDeadlineMs;
 
-    public SocketPair(int userFd, int serviceFd, TrafficCounters counters, ForwardingMode mode)
+    private readonly byte[]? _toService;
+
+    /// <summary>A pair of connected non-blocking descriptors, owned from now on. <paramref name="toService"/>: bytes of the
+    /// engine's own to send to the service end before any of the user's (a StartWork frame), not counted as traffic.</summary>
+    public SocketPair(int userFd, int serviceFd, TrafficCounters counters, ForwardingMode mode, byte[]? toService = null)
     {
+        _toService = toService;
         UserFd = userFd;
         ServiceFd = serviceFd;
         _counters = counters;
@@ -28,20 +34,30 @@ internal sealed class SocketPair : LoopHandle
         Down = new Flow(serviceFd, userFd, mode);
     }
 
+    /// <summary>A pair whose service end (<paramref name="serviceFd"/>) has a non-blocking connect under way: bytes move
+    /// once it completes; if it fails or <paramref name="connectDeadlineMs"/> (Environment.TickCount64 time) passes first,
+    /// the pair ends with <see cref="ConnectError"/> set and the user's end reset.</summary>
+    public static SocketPair Connecting(int userFd, int serviceFd, TrafficCounters counters, ForwardingMode mode, long connectDeadlineMs) =>
+        new(userFd, serviceFd, counters, mode) { _connecting = true, _connectDeadlineMs = connectDeadlineMs };
+
+    /// <summary>Why the service end's connect failed (an errno: ECONNREFUSED, ETIMEDOUT...), or 0. Read after <see cref="Completion"/>.</summary>
+    public int ConnectError { get; private set; }
+
     public int UserFd { get; }
     public int ServiceFd { get; }
     public Flow Up { get; }
     public Flow Down { get; }
 
-    /// <summary>Completes when both sockets are closed (never faults: failures end in resets, as in the async pumps).</summary>
-    public Task Completion => _done.Task;
+    /// <summary>Completes when both sockets are closed, with <see cref="ConnectError"/> (never faults: failures end in
+    /// resets, as in the async pumps).</summary>
+    public Task<int> Completion => _done.Task;
 
     /// <summary>A hard stop resets the pair: the loop is asked, from whatever thread cancels.</summary>
     public void AbortOn(EventLoop loop, CancellationToken cancellationToken)
     {
-        _home = loop;
+        PostedTo(loop);
         if (cancellationToken.CanBeCanceled)
-            _cancellation = cancellationToken.UnsafeRegister(static (s, _) => ((SocketPair)s!)._home!.Post(new LoopWork(LoopWorkKind.Abort, (SocketPair)s!)), this);
+            _cancellation = cancellationToken.UnsafeRegister(static (s, _) => ((SocketPair)s!).PostedLoop!.Post(new LoopWork(LoopWorkKind.Abort, (SocketPair)s!)), this);
     }
 
     private const Interop.EpollEvents Events = Interop.EpollEvents.In | Interop.EpollEvents.Out | Interop.EpollEvents.RdHup;
@@ -54,6 +70,12 @@ internal sealed class SocketPair : LoopHandle
             Close(reset: true);
             return;
         }
+        if (_connecting)
+        {
+            Loop.Timers.Arm(this, _connectDeadlineMs);
+            return; // the connect's outcome comes as an edge on the service end
+        }
+        if (_toService is not null) Up.Prefill(Loop, _toService);
         // Both ends start ready: whatever arrived before registration is read now, not at the next edge.
         Progress();
     }
@@ -69,7 +91,38 @@ internal sealed class SocketPair : LoopHandle
         var (reading, writing) = end == 0 ? (Up, Down) : (Down, Up);
         if ((events & readable) != 0) reading.Readable = true;
         if ((events & writable) != 0) writing.Writable = true;
+        if (_connecting)
+        {
+            if (end == 1 && (events & writable) != 0) ConnectCompleted(Interop.PendingError(ServiceFd));
+            return;
+        }
         Progress();
+    }
+
+    /// <inheritdoc />
+    public override void OnTimer()
+    {
+        if (_connecting) ConnectCompleted(Interop.ETIMEDOUT);
+    }
+
+    private void ConnectCompleted(int error)
+    {
+        _connecting = false;
+        TimerDue = 0;
+        if (error == 0)
+        {
+            Progress();
+            return;
+        }
+        // As the async path does: the service was never reached, so the user's end learns it with a reset and nothing is
+        // counted as forwarded.
+        ConnectError = error;
+        _closed = true;
+        Loop!.Detach(this);
+        Interop.CloseWithReset(UserFd);
+        LinuxNative.Close(ServiceFd);
+        _cancellation.Unregister();
+        _done.TrySetResult(ConnectError);
     }
 
     /// <summary>Loop thread: moves what can be moved, passes ends on, and closes the pair when both directions ended.</summary>
@@ -99,7 +152,9 @@ internal sealed class SocketPair : LoopHandle
     /// <summary>Loop thread: resets both ends (hard stop, or the loop is going away).</summary>
     public override void Abort()
     {
-        if (!_closed) Close(reset: true);
+        if (_closed) return;
+        if (_connecting) ConnectCompleted(Interop.ECONNABORTED);
+        else Close(reset: true);
     }
 
     /// <summary>Resets both descriptors of a pair that never reached a loop.</summary>
@@ -110,7 +165,7 @@ internal sealed class SocketPair : LoopHandle
         Interop.CloseWithReset(ServiceFd);
         _cancellation.Unregister();
         _counters.Forwarded(ForwardingMode.Copy, fellBack: false);
-        _done.TrySetResult();
+        _done.TrySetResult(ConnectError);
     }
 
     public void Count(Flow flow, long bytes)
@@ -136,6 +191,7 @@ internal sealed class SocketPair : LoopHandle
     private void Close(bool reset)
     {
         _closed = true;
+        TimerDue = 0;
         var loop = Loop!;
         Up.Release(loop);
         Down.Release(loop);
@@ -153,6 +209,6 @@ internal sealed class SocketPair : LoopHandle
         _cancellation.Unregister();
         var spliced = Up.Spliced + Down.Spliced > 0;
         _counters.Forwarded(spliced ? ForwardingMode.Splice : ForwardingMode.Copy, Up.FellBack || Down.FellBack);
-        _done.TrySetResult();
+        _done.TrySetResult(ConnectError);
     }
 }
