@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using TunnelLite.DataPlane;
 using TunnelLite.Forwarding;
 using TunnelLite.Logging;
 using TunnelLite.Protocol;
@@ -18,6 +19,7 @@ internal sealed class PublicTunnel
     private readonly ILogger _log;
     private int _pendingUsers;
     private Task _acceptLoop = Task.CompletedTask;
+    private LoopListener? _loopListener;
 
     public PublicTunnel(TunnelServer server, ClientSession session, string name, Socket listener, ILogger log)
     {
@@ -36,12 +38,20 @@ internal sealed class PublicTunnel
     public TrafficCounters Counters { get; }
     public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
 
-    public void Start() => _acceptLoop = AcceptLoopAsync();
+    /// <summary>Starts accepting: on a loop of the event-loop plane (TLS sessions excepted, whose bytes need a stream),
+    /// else with the runtime's accept loop.</summary>
+    public void Start()
+    {
+        if (_server.Pump is EventLoopPump loops && !Session.Connection.IsTls)
+            _loopListener = loops.Listen(_listener, OnLoopAccepted, OnLoopAcceptFailed);
+        else _acceptLoop = AcceptLoopAsync();
+    }
 
     /// <summary>Stops accepting and frees the port; connections already paired keep flowing until they end.</summary>
     public Task CloseAsync()
     {
         _closed.Cancel();
+        if (_loopListener is not null) return EventLoopPump.CloseListenerAsync(_loopListener);
         _listener.Dispose();
         return _acceptLoop;
     }
@@ -55,14 +65,15 @@ internal sealed class PublicTunnel
         }
     }
 
-    private async Task HandleUserAsync(Socket user)
+    /// <summary>The checks every user passes before it counts as opened: the tunnel's connection cap and the descriptor
+    /// budget. False when the user must be reset at once (counted and, for descriptors, reported). Runs on the accepting
+    /// thread (a loop, or the accept loop), so the check and the count that follows cannot race.</summary>
+    private bool Admit(EndPoint? remote)
     {
-        // Runs synchronously up to here from the accept loop, so the check and the count below cannot race.
         if (Counters.ActiveConnections >= _server.Options.MaxConnectionsPerTunnel)
         {
             Counters.ConnectionRefused();
-            SocketClose.Reset(user);
-            return;
+            return false;
         }
         // Each user connection holds two descriptors here (its own and its data connection's). Near the limit, or when
         // this tunnel already holds as much as is left free for the others, the user is reset at once: never a hang.
@@ -70,13 +81,65 @@ internal sealed class PublicTunnel
         {
             Counters.ConnectionRefused();
             _server.Refused.DescriptorRefused();
-            _server.Strangers.Report(StrangerEvent.DescriptorRefusal, user.RemoteEndPoint,
+            _server.Strangers.Report(StrangerEvent.DescriptorRefusal, remote,
                 $"tunnel {Name}: {_server.Descriptors.Estimate()} of {_server.Descriptors.Limit} descriptors open, {_server.Options.DescriptorReserve} kept for logins; this tunnel holds {2 * Counters.ActiveConnections}");
+            return false;
+        }
+        Counters.ConnectionOpened();
+        return true;
+    }
+
+    /// <summary>Loop thread: a user accepted on the event-loop plane. With an idle data connection at hand, the pair starts
+    /// on a loop at once, its StartWork sent by the loop ahead of the user's bytes: no task, no thread-pool hop. Else the
+    /// user waits for one on the control plane, as on the async plane.</summary>
+    private void OnLoopAccepted(int fd, IPEndPoint? remote)
+    {
+        _server.Descriptors.Opened();
+        if (!Admit(remote))
+        {
+            DataPlane.Native.Interop.CloseWithReset(fd);
+            return;
+        }
+        if (_closed.IsCancellationRequested || !Session.TryTakeIdleDataConnection(out var data, out var refill))
+        {
+            var user = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+            ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Tunnel.ServeAdmittedAsync(s.User), (Tunnel: this, User: user), preferLocal: false);
+            return;
+        }
+        var loops = (EventLoopPump)_server.Pump;
+        data.Stream.Dispose(); // the stream does not own the socket; the loop takes the socket from here
+        var startWork = MessageSerializer.ToFrame(new StartWorkMessage { Tunnel = Name, UserEndpoint = remote?.ToString(), Refill = refill });
+        loops.PairAsync(fd, data.Socket, startWork, Counters, _server.HardStop)
+            .ContinueWith(static (t, s) => ((PublicTunnel)s!).LoopPairEnded(t), this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private void LoopPairEnded(Task<PairEnd> ended)
+    {
+        if (ended.Result == PairEnd.BrokeBeforeStart)
+        {
+            Counters.ConnectionFailed("The data connection broke before it started.");
+            Session.DataConnectionBroke(refill: false);
+        }
+        Counters.ConnectionClosed();
+    }
+
+    private void OnLoopAcceptFailed(int errno) =>
+        _log.LogWarning("Tunnel {Tunnel}: accept failed: {Error}", PeerText.Escape(Name, 128), new SocketException(errno).Message);
+
+    private async Task HandleUserAsync(Socket user)
+    {
+        if (!Admit(user.RemoteEndPoint))
+        {
             SocketClose.Reset(user);
             return;
         }
+        await ServeAdmittedAsync(user).ConfigureAwait(false);
+    }
+
+    /// <summary>A user that passed <see cref="Admit"/> (and counts as opened) waits for a data connection and is pumped.</summary>
+    private async Task ServeAdmittedAsync(Socket user)
+    {
         user.NoDelay = true;
-        Counters.ConnectionOpened();
         try
         {
             if (Interlocked.Increment(ref _pendingUsers) > _server.Options.MaxPendingUserConnections)
