@@ -38,6 +38,12 @@ public sealed class AuthMessage
     public string ClientId { get; set; } = "";
     /// <summary>Idle data connections the client wants pooled.</summary>
     public int PoolCount { get; set; }
+    /// <summary>The client offers to refill its pool by itself: it opens a replacement as soon as one of its pooled data
+    /// connections receives <see cref="StartWorkMessage"/>, so that the server need not ask for one per user. It does so
+    /// only when the server's <see cref="AuthOkMessage.RefillsPool"/> agrees. Left out when false, so that the frame is
+    /// what older servers know.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool RefillsPool { get; set; }
 }
 
 /// <summary>The session is open.</summary>
@@ -51,6 +57,12 @@ public sealed class AuthOkMessage
     public int HeartbeatIntervalMs { get; set; }
     /// <summary>Server's heartbeat timeout, in milliseconds.</summary>
     public int HeartbeatTimeoutMs { get; set; }
+    /// <summary>The server relies on the client's offer (<see cref="AuthMessage.RefillsPool"/>): it sends no
+    /// <see cref="FrameType.RequestWorkConn"/> per user, only when the pool runs short (the first fill, a pooled connection
+    /// that died, more users waiting than connections on their way). Absent (an older server, or one that declines), the
+    /// client refills nothing by itself and opens what the server asks for, as before.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool RefillsPool { get; set; }
     /// <summary>The server's proof that it knows the token too, over both nonces and the session id
     /// (<see cref="TokenProof.ForServer"/>); the client does nothing for a server whose proof does not check.</summary>
     public byte[] Proof { get; set; } = Array.Empty<byte>();
