@@ -35,8 +35,8 @@ internal sealed class ControlSession : ControlChannel
     /// <summary>The pool size the server granted.</summary>
     public int PoolCount { get; }
 
-    /// <summary>True when this client offered to refill its pool and the server agreed: a pooled connection paired with a
-    /// user is then replaced by the client, unasked.</summary>
+    /// <summary>True when this client offered to refill its pool and the server agreed: a pooled connection whose StartWork
+    /// asks for a refill is then replaced by the client, without a control frame.</summary>
     public bool RefillsPool { get; }
 
     /// <summary>The first frame of a new data connection: the next counter, proved with the session key.</summary>

@@ -317,24 +317,21 @@ public sealed class TunnelClient : IAsyncDisposable
         OpenOwedDataConnections();
     }
 
-    /// <summary>A pooled data connection received StartWork: it leaves the bound, and when the server relies on this
-    /// client's refill (<see cref="ControlSession.RefillsPool"/>) a replacement is owed, but only while the connections
-    /// connecting, idle and owed are fewer than the pool: then a server that pairs every connection at once gets one
-    /// replacement per pairing and never more than the pool from the refill; what it asked for beyond that stays within
-    /// the bound of <see cref="RequestWorkConnections"/>. Called before the local service is connected, so that the
-    /// replacement is on its way while this user's connection is being set up.</summary>
-    internal void DataConnectionPaired(ControlSession session)
+    /// <summary>A pooled data connection received StartWork: it leaves the bound, and when the StartWork asks for a refill
+    /// (<paramref name="refill"/>) and this session agreed on it (<see cref="ControlSession.RefillsPool"/>), a replacement is
+    /// owed. Owed like a requested one, so within the same bounds: a server that pairs every connection at once and asks
+    /// each time gets one replacement per pairing, never more than the pool plus <see cref="DataConnectionMargin"/>
+    /// connecting or idle. Called before the local service is connected, so that the replacement is on its way while this
+    /// user's connection is set up.</summary>
+    internal void DataConnectionPaired(ControlSession session, bool refill)
     {
-        var refill = false;
+        refill &= session.RefillsPool;
         lock (_dataGate)
         {
             if (!ReferenceEquals(session, _dataSession)) return;
             _dataOpen--;
-            if (session.RefillsPool && _dataOpen + _dataOwed < session.PoolCount)
-            {
-                _dataOwed++;
-                refill = true;
-            }
+            if (refill && _dataOwed < MaxOwedDataConnections) _dataOwed++;
+            else refill = false;
         }
         if (refill) Interlocked.Increment(ref _dataRefills);
         OpenOwedDataConnections();
@@ -369,7 +366,7 @@ public sealed class TunnelClient : IAsyncDisposable
     /// <summary>Data connections begun since start, whether asked for or refilled (for tests).</summary>
     internal long DataConnectionsOpened => Interlocked.Read(ref _dataOpened);
 
-    /// <summary>Replacements this client owed itself for pooled connections paired with users, since start (for tests).</summary>
+    /// <summary>Replacements owed for pooled connections whose StartWork asked for a refill, since start (for tests).</summary>
     internal long DataRefills => Interlocked.Read(ref _dataRefills);
 
     private void OpenOwedDataConnections()

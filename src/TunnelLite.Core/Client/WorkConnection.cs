@@ -62,7 +62,7 @@ internal static class WorkConnection
             var start = MessageSerializer.Read<StartWorkMessage>(frame.Value);
             // Paired with a user: the bound on connecting and idle ones has room again, and the refill starts now.
             settled = true;
-            client.DataConnectionPaired(session);
+            client.DataConnectionPaired(session, start.Refill);
             var tunnel = client.FindTunnel(start.Tunnel);
             if (tunnel is null)
             {
