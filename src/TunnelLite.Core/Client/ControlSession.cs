@@ -18,7 +18,7 @@ internal sealed class ControlSession : ControlChannel
     private readonly byte[] _sessionKey;
     private long _dataCounter;
 
-    private ControlSession(TunnelClient client, FrameConnection control, IPEndPoint server, byte[] sessionId, byte[] sessionKey, int poolCount, ILogger log)
+    private ControlSession(TunnelClient client, FrameConnection control, IPEndPoint server, byte[] sessionId, byte[] sessionKey, int poolCount, bool refillsPool, ILogger log)
         : base(control, client.Options.HeartbeatInterval, client.Options.HeartbeatTimeout, log)
     {
         _client = client;
@@ -26,6 +26,7 @@ internal sealed class ControlSession : ControlChannel
         SessionId = sessionId;
         _sessionKey = sessionKey;
         PoolCount = poolCount;
+        RefillsPool = refillsPool;
     }
 
     public IPEndPoint ServerEndpoint { get; }
@@ -33,6 +34,10 @@ internal sealed class ControlSession : ControlChannel
 
     /// <summary>The pool size the server granted.</summary>
     public int PoolCount { get; }
+
+    /// <summary>True when this client offered to refill its pool and the server agreed: a pooled connection whose StartWork
+    /// asks for a refill is then replaced by the client, without a control frame.</summary>
+    public bool RefillsPool { get; }
 
     /// <summary>The first frame of a new data connection: the next counter, proved with the session key.</summary>
     public DataHelloMessage NextDataHello()
@@ -94,6 +99,7 @@ internal sealed class ControlSession : ControlChannel
                 Proof = TokenProof.ForClient(o.Token, clientNonce, challenge.Nonce),
                 ClientId = client.ClientId,
                 PoolCount = o.PoolCount,
+                RefillsPool = client.OffersPoolRefill,
             }, cancellationToken).ConfigureAwait(false);
             var ok = await control.ReadExpectedAsync<AuthOkMessage>(cancellationToken).ConfigureAwait(false);
             if (ok.SessionId.Length != ProtocolConstants.NonceSize
@@ -101,7 +107,9 @@ internal sealed class ControlSession : ControlChannel
                 throw new TunnelException(TunnelErrorCode.ServerAuthenticationFailed,
                     $"The server at {o.ServerAddress}:{o.ServerPort} could not prove that it knows the token: it is not the server you meant, or its token differs from this client's. Nothing was exposed to it. Check the address and the token; on an untrusted network use TLS with a pinned certificate.");
             var session = new ControlSession(client, control, (IPEndPoint)socket.RemoteEndPoint!, ok.SessionId,
-                TokenProof.SessionKey(o.Token, clientNonce, challenge.Nonce), Math.Max(0, ok.PoolCount), log);
+                TokenProof.SessionKey(o.Token, clientNonce, challenge.Nonce), Math.Max(0, ok.PoolCount),
+                // Only on an offer of ours: a server cannot turn on what this client did not offer.
+                client.OffersPoolRefill && ok.RefillsPool, log);
             session.StartLoops();
             return session;
         }

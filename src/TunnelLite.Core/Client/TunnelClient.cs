@@ -35,6 +35,8 @@ public sealed class TunnelClient : IAsyncDisposable
     private int _dataOwed;                // requested by the server, not yet opened
     private long _dataRequestsDropped;
     private bool _dataDropLogged;
+    private long _dataOpened;             // since start: every data connection begun
+    private long _dataRefills;            // since start: owed by this client's own refill, not by a request
 
     /// <summary>Data connections allowed beyond the granted pool, connecting or idle at once: room for a burst of users.</summary>
     internal const int DataConnectionMargin = 32;
@@ -294,6 +296,10 @@ public sealed class TunnelClient : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
 
+    /// <summary>False to log in like a client from before the pool refill: it does not offer to refill its pool, so the
+    /// server asks for a data connection per user (compatibility tests). Set before <see cref="StartAsync"/>.</summary>
+    internal bool OffersPoolRefill { get; set; } = true;
+
     /// <summary>The server asks for <paramref name="count"/> data connections. They are opened within a bound: at most the
     /// granted pool plus <see cref="DataConnectionMargin"/> may be connecting or idle at once (one paired with a user no
     /// longer counts), so a hostile server cannot make the client open connections without end. Requests beyond the bound
@@ -326,7 +332,27 @@ public sealed class TunnelClient : IAsyncDisposable
         OpenOwedDataConnections();
     }
 
-    /// <summary>A data connection stopped counting against the bound: it was paired with a user, or it ended.</summary>
+    /// <summary>A pooled data connection received StartWork: it leaves the bound, and when the StartWork asks for a refill
+    /// (<paramref name="refill"/>) and this session agreed on it (<see cref="ControlSession.RefillsPool"/>), a replacement is
+    /// owed. Owed like a requested one, so within the same bounds: a server that pairs every connection at once and asks
+    /// each time gets one replacement per pairing, never more than the pool plus <see cref="DataConnectionMargin"/>
+    /// connecting or idle. Called before the local service is connected, so that the replacement is on its way while this
+    /// user's connection is set up.</summary>
+    internal void DataConnectionPaired(ControlSession session, bool refill)
+    {
+        refill &= session.RefillsPool;
+        lock (_dataGate)
+        {
+            if (!ReferenceEquals(session, _dataSession)) return;
+            _dataOpen--;
+            if (refill && _dataOwed < MaxOwedDataConnections) _dataOwed++;
+            else refill = false;
+        }
+        if (refill) Interlocked.Increment(ref _dataRefills);
+        OpenOwedDataConnections();
+    }
+
+    /// <summary>A data connection stopped counting against the bound without a user: it ended, or was refused.</summary>
     internal void DataConnectionSettled(ControlSession session)
     {
         lock (_dataGate)
@@ -352,6 +378,12 @@ public sealed class TunnelClient : IAsyncDisposable
     /// <summary>Data connections connecting or idle now (for tests).</summary>
     internal int DataConnectionsOpen { get { lock (_dataGate) return _dataOpen; } }
 
+    /// <summary>Data connections begun since start, whether asked for or refilled (for tests).</summary>
+    internal long DataConnectionsOpened => Interlocked.Read(ref _dataOpened);
+
+    /// <summary>Replacements owed for pooled connections whose StartWork asked for a refill, since start (for tests).</summary>
+    internal long DataRefills => Interlocked.Read(ref _dataRefills);
+
     private void OpenOwedDataConnections()
     {
         while (true)
@@ -365,6 +397,7 @@ public sealed class TunnelClient : IAsyncDisposable
                 _dataOpen++;
                 session = _dataSession;
             }
+            Interlocked.Increment(ref _dataOpened);
             var t = WorkConnection.RunAsync(this, session, _log, _hardStop.Token);
             _work.TryAdd(t, 0);
             _ = t.ContinueWith(done => _work.TryRemove(done, out _), TaskScheduler.Default);

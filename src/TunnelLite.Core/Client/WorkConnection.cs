@@ -8,8 +8,9 @@ using TunnelLite.Protocol;
 
 namespace TunnelLite.Client;
 
-/// <summary>One data connection of a client: opened at the server's request, it idles in the server's pool until a user
-/// connection is paired with it, then connects the tunnel's local service and pumps.</summary>
+/// <summary>One data connection of a client: opened at the server's request (or to refill the pool, when the server relies
+/// on that), it idles in the server's pool until a user connection is paired with it, then connects the tunnel's local
+/// service and pumps.</summary>
 internal static class WorkConnection
 {
     public static async Task RunAsync(TunnelClient client, ControlSession session, ILogger log, CancellationToken cancellationToken)
@@ -60,7 +61,9 @@ internal static class WorkConnection
                 return;
             }
             var start = MessageSerializer.Read<StartWorkMessage>(frame.Value);
-            Settle(); // paired with a user: the bound on connecting and idle ones has room again
+            // Paired with a user: the bound on connecting and idle ones has room again, and the refill starts now.
+            settled = true;
+            client.DataConnectionPaired(session, start.Refill);
             var tunnel = client.FindTunnel(start.Tunnel);
             if (tunnel is null)
             {

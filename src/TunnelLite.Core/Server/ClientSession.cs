@@ -21,8 +21,15 @@ internal sealed class ClientSession : ControlChannel
     private readonly byte[] _sessionKey;
     private int _idleCount;
     private int _waitingUsers;
+    // When the client refills its pool: the data connections on their way (refills asked for in StartWork, requests sent),
+    // as the times they were asked for, oldest first. A data connection that arrives meets the oldest; when none has
+    // arrived for the refill grace, those older than the grace are given up as lost, and waiting users ask again.
+    private readonly object _refillGate = new();
+    private readonly Queue<long> _expected = new();
+    private long _lastArrival;
+    private long _requestFrames, _connectionsRequested;
 
-    public ClientSession(TunnelServer server, FrameConnection control, byte[] sessionKey, ClientAccount? account, string clientId, string? clientName, string? software, int poolCount, SourcePrefix source, ILogger log)
+    public ClientSession(TunnelServer server, FrameConnection control, byte[] sessionKey, ClientAccount? account, string clientId, string? clientName, string? software, int poolCount, bool clientRefills, SourcePrefix source, ILogger log)
         : base(control, server.Options.HeartbeatInterval, server.Options.HeartbeatTimeout, log)
     {
         _server = server;
@@ -32,6 +39,7 @@ internal sealed class ClientSession : ControlChannel
         ClientName = clientName;
         Software = software is null ? null : PeerText.Escape(software, 64);
         PoolCount = poolCount;
+        ClientRefills = clientRefills;
         Source = source;
         Id = TokenProof.NewNonce();
         IdText = Convert.ToHexString(Id);
@@ -51,6 +59,20 @@ internal sealed class ClientSession : ControlChannel
     /// <summary>When the session opened.</summary>
     public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
     public int PoolCount { get; }
+
+    /// <summary>True when the client offered to refill its pool and this server relies on it: refills are asked for in
+    /// StartWork, requests are sent only when the pool runs short.</summary>
+    public bool ClientRefills { get; }
+
+    /// <summary>RequestWorkConn frames sent to this client, the first fill included.</summary>
+    public long RequestFramesSent => Interlocked.Read(ref _requestFrames);
+
+    /// <summary>Data connections those frames asked for.</summary>
+    public long ConnectionsRequested => Interlocked.Read(ref _connectionsRequested);
+
+    /// <summary>Idle data connections in the pool now (dead ones not yet found included).</summary>
+    public int IdleCount => Volatile.Read(ref _idleCount);
+
     public string RemoteEndpoint { get; }
     public IEnumerable<PublicTunnel> Tunnels => _tunnels.Values;
     public int TunnelCount => _tunnels.Count;
@@ -77,15 +99,24 @@ internal sealed class ClientSession : ControlChannel
     /// <summary>Starts the read and heartbeat loops and fills the pool.</summary>
     public void Start()
     {
-        if (PoolCount > 0) RequestWorkConnections(PoolCount);
+        if (PoolCount > 0)
+        {
+            if (ClientRefills)
+                lock (_refillGate)
+                    for (var i = 0; i < PoolCount; i++) _expected.Enqueue(Environment.TickCount64);
+            RequestWorkConnections(PoolCount);
+        }
         StartLoops();
     }
 
     /// <summary>Asks the client for <paramref name="count"/> more data connections. Nothing is issued ahead that a missing
     /// connection could hold: the client proves each one with the session key and its next counter.</summary>
-    public void RequestWorkConnections(int count = 1)
+    private void RequestWorkConnections(int count = 1)
     {
         if (Closing.IsCancellationRequested) return;
+        Interlocked.Increment(ref _requestFrames);
+        Interlocked.Add(ref _connectionsRequested, count);
+        _server.WorkConnectionsRequested();
         _ = SendOrCloseAsync(new RequestWorkConnMessage { Count = count });
     }
 
@@ -100,34 +131,156 @@ internal sealed class ClientSession : ControlChannel
         // More idle connections than the pool, the users waiting now and a margin is a client opening them unasked, or
         // one catching up on requests for users who gave up: tell it, so that it stops.
         var cap = PoolCount + Volatile.Read(ref _waitingUsers) + IdleMargin;
-        if (Interlocked.Increment(ref _idleCount) > cap)
+        lock (_refillGate)
         {
-            Interlocked.Decrement(ref _idleCount);
-            return DataRefusal.PoolFull($"its session already pools {cap} idle data connections");
+            // One step, so that a user counting what is idle and on its way never counts this one twice, or not at all.
+            if (ClientRefills)
+            {
+                _lastArrival = Environment.TickCount64;
+                _expected.TryDequeue(out _);
+            }
+            if (Interlocked.Increment(ref _idleCount) > cap)
+            {
+                Interlocked.Decrement(ref _idleCount);
+                return DataRefusal.PoolFull($"its session already pools {cap} idle data connections");
+            }
         }
         if (_idle.Writer.TryWrite(connection)) return null;
         Interlocked.Decrement(ref _idleCount);
         return DataRefusal.Rejected("its session is closing");
     }
 
-    /// <summary>A user connection of one of this session's tunnels starts, or stops, waiting for a data connection.</summary>
-    public void UserWaiting(bool waiting)
+    /// <summary>Takes an idle data connection for a user, skipping ones that died meanwhile, and keeps the pool at its
+    /// size. A client that does not refill by itself is asked for one connection per user, to replace the one this user
+    /// takes. One that does is asked in the StartWork of the connection taken (<c>Refill</c>) while the idle connections
+    /// and those on their way are fewer than the pool plus the users waiting, and by a request only for what that does
+    /// not cover. Returns the connection and whether its StartWork asks for a refill.</summary>
+    public async Task<(FrameConnection Connection, bool Refill)> TakeDataConnectionAsync(CancellationToken cancellationToken) =>
+        ClientRefills ? await TakeRefilledAsync(cancellationToken).ConfigureAwait(false) : (await TakeRequestedAsync(cancellationToken).ConfigureAwait(false), false);
+
+    private async Task<FrameConnection> TakeRequestedAsync(CancellationToken cancellationToken)
     {
-        if (waiting) Interlocked.Increment(ref _waitingUsers);
-        else Interlocked.Decrement(ref _waitingUsers);
+        Interlocked.Increment(ref _waitingUsers);
+        try
+        {
+            // One request per user keeps the pool at its size: it replaces the one this user takes.
+            RequestWorkConnections();
+            while (true)
+            {
+                var c = await _idle.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                Interlocked.Decrement(ref _idleCount);
+                if (!SocketClose.PeerClosed(c.Socket)) return c;
+                c.Dispose();
+                RequestWorkConnections();
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waitingUsers);
+        }
     }
 
-    /// <summary>Takes an idle data connection, skipping ones the client has closed meanwhile.</summary>
-    public async Task<FrameConnection> TakeDataConnectionAsync(CancellationToken cancellationToken)
+    /// <summary>The take for a client that refills its pool. At each take the server brings the idle connections and those
+    /// on their way back to the pool plus the users waiting: one by the StartWork's refill, anything more by a request.
+    /// A user who finds none idle asks only for the users waiting beyond those on their way. So requests are sent only
+    /// for a burst larger than the pool (or a pool of 0), a pooled connection found dead, and refills given up as lost
+    /// (none arrived for <see cref="TunnelServer.RefillGrace"/> while a user waited: that user then waits the grace, not
+    /// its deadline).</summary>
+    private async Task<(FrameConnection, bool)> TakeRefilledAsync(CancellationToken cancellationToken)
     {
-        while (true)
+        Interlocked.Increment(ref _waitingUsers);
+        var waiting = true;
+        try
         {
-            var c = await _idle.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            Interlocked.Decrement(ref _idleCount);
-            if (!SocketClose.PeerClosed(c.Socket)) return c;
-            c.Dispose();
-            RequestWorkConnections();
+            while (true)
+            {
+                if (!_idle.Reader.TryRead(out var c))
+                {
+                    RequestShortfall();
+                    c = await ReadWithinGraceAsync(cancellationToken).ConfigureAwait(false);
+                    if (c is null) continue; // the grace passed: ask for what should have come and did not
+                }
+                var dead = SocketClose.PeerClosed(c.Socket);
+                int need;
+                lock (_refillGate)
+                {
+                    // One fewer idle and this user no longer waiting, in one step: counting the shortfall, another user
+                    // sees both or neither. A user whose connection was dead still waits, but asks for itself when it
+                    // finds none idle: counted here it would be asked for twice.
+                    Interlocked.Decrement(ref _idleCount);
+                    Interlocked.Decrement(ref _waitingUsers);
+                    need = ShortfallLocked(PoolCount);
+                    if (dead) Interlocked.Increment(ref _waitingUsers);
+                    else waiting = false;
+                }
+                if (dead)
+                {
+                    c.Dispose();
+                    if (need > 0) RequestWorkConnections(need);
+                    continue;
+                }
+                // One in StartWork; more (refills given up as lost, or waiting users not yet counted) by a request.
+                if (need > 1) RequestWorkConnections(need - 1);
+                return (c, need > 0);
+            }
         }
+        finally
+        {
+            if (waiting) Interlocked.Decrement(ref _waitingUsers);
+        }
+    }
+
+    private async Task<FrameConnection?> ReadWithinGraceAsync(CancellationToken cancellationToken)
+    {
+        using var grace = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        grace.CancelAfter(_server.RefillGrace);
+        try
+        {
+            return await _idle.Reader.ReadAsync(grace.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A data connection taken from the pool broke before its StartWork reached the client: when that StartWork
+    /// asked for a refill, which will now not come, ask for it instead (it is counted on its way already). Otherwise
+    /// enough were on their way, or, without the client's refill, the user's own request replaced it.</summary>
+    public void DataConnectionBroke(bool refillAsked)
+    {
+        if (refillAsked) RequestWorkConnections();
+    }
+
+    /// <summary>A user found no idle connection: asks for what the users waiting now need beyond those on their way. Not
+    /// for the pool: a user served by a refill still on its way is replaced in its StartWork; asking now would bring one
+    /// connection too many whenever users come faster than refills for a moment.</summary>
+    private void RequestShortfall()
+    {
+        int need;
+        lock (_refillGate) need = ShortfallLocked(0);
+        if (need > 0) RequestWorkConnections(need);
+    }
+
+    /// <summary>The connections missing for <paramref name="pool"/> idle ones and the users waiting, counted on their way
+    /// from now on.</summary>
+    private int ShortfallLocked(int pool)
+    {
+        var now = Environment.TickCount64;
+        GiveUpLostLocked(now);
+        var need = pool + Volatile.Read(ref _waitingUsers) - Volatile.Read(ref _idleCount) - _expected.Count;
+        for (var i = 0; i < need; i++) _expected.Enqueue(now);
+        return need;
+    }
+
+    /// <summary>While data connections keep arriving (a burst served as fast as the client opens them) nothing is lost;
+    /// once none has come for the grace, those asked for longer than the grace ago are not coming. The queue stays small
+    /// anyway: it grows only up to the pool plus the users waiting, and each arrival takes one.</summary>
+    private void GiveUpLostLocked(long now)
+    {
+        var grace = (long)_server.RefillGrace.TotalMilliseconds;
+        if (now - _lastArrival < grace) return;
+        while (_expected.TryPeek(out var due) && now - due >= grace) _expected.Dequeue();
     }
 
     /// <summary>Adds a registered tunnel.</summary>

@@ -150,14 +150,13 @@ internal sealed class PublicTunnel
                 return;
             }
             FrameConnection? data;
+            var refill = false;
             try
             {
-                // One request per user connection keeps the pool at its size: it replaces the one this user takes.
-                Session.UserWaiting(true);
-                Session.RequestWorkConnections();
+                // The session keeps the pool at its size: by a request per user, or by the client's own refill.
                 using var wait = CancellationTokenSource.CreateLinkedTokenSource(_closed.Token, Session.Closing, _server.HardStop);
                 wait.CancelAfter(_server.Options.UserConnectionTimeout);
-                data = await Session.TakeDataConnectionAsync(wait.Token).ConfigureAwait(false);
+                (data, refill) = await Session.TakeDataConnectionAsync(wait.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -165,7 +164,6 @@ internal sealed class PublicTunnel
             }
             finally
             {
-                Session.UserWaiting(false);
                 Interlocked.Decrement(ref _pendingUsers);
             }
             if (data is null)
@@ -178,12 +176,13 @@ internal sealed class PublicTunnel
             }
             try
             {
-                await data.SendAsync(new StartWorkMessage { Tunnel = Name, UserEndpoint = user.RemoteEndPoint?.ToString() }, _server.HardStop).ConfigureAwait(false);
+                await data.SendAsync(new StartWorkMessage { Tunnel = Name, UserEndpoint = user.RemoteEndPoint?.ToString(), Refill = refill }, _server.HardStop).ConfigureAwait(false);
             }
             catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
             {
                 Counters.ConnectionFailed($"The data connection broke before it started: {e.Message}");
                 data.Dispose();
+                Session.DataConnectionBroke(refill);
                 SocketClose.Reset(user);
                 return;
             }

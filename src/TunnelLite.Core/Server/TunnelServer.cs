@@ -41,6 +41,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private Task _sampler = Task.CompletedTask;
     private DateTimeOffset _started;
     private long _stoppedTicks; // UTC ticks of the end of StopAsync; 0 until then
+    private long _workConnectionRequests;
     private int _state; // 0 new, 1 running, 2 stopping, 3 stopped
 
     /// <summary>Creates a server; <see cref="StartAsync"/> binds it.</summary>
@@ -108,6 +109,29 @@ public sealed class TunnelServer : IAsyncDisposable
     internal DescriptorBudget Descriptors => _descriptors;
     internal StrangerLog Strangers => _strangers;
     internal AuthThrottle Throttle => _throttle;
+
+    /// <summary>False to behave like a server from before the pool refill: it ignores a client's offer to refill its pool
+    /// and asks for a data connection per user (compatibility tests). Set before <see cref="StartAsync"/>.</summary>
+    internal bool AcceptsClientRefill { get; set; } = true;
+
+    /// <summary>How long a user waiting for a data connection counts on the ones on their way, with none arriving, before
+    /// the server asks for them (a refill lost to a failed connect). Short, so that a lost refill costs a user this and not
+    /// its deadline; not so short that a refill still connecting is asked for twice (a second one only idles in the pool).</summary>
+    internal TimeSpan RefillGrace
+    {
+        // At most half the user's deadline, so that the request still has time to bring a connection.
+        get => TimeSpan.FromTicks(Math.Min(_refillGrace.Ticks, Options.UserConnectionTimeout.Ticks / 2));
+        set => _refillGrace = value;
+    }
+    private TimeSpan _refillGrace = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>RequestWorkConn frames sent to every client since start, first fills included.</summary>
+    internal long WorkConnectionRequests => Interlocked.Read(ref _workConnectionRequests);
+
+    internal void WorkConnectionsRequested() => Interlocked.Increment(ref _workConnectionRequests);
+
+    /// <summary>The sessions open now (for tests).</summary>
+    internal IReadOnlyList<ClientSession> Sessions => _sessions.Values.ToList();
 
     /// <summary>Binds the control port and starts accepting clients.</summary>
     /// <exception cref="TunnelException">ControlPortInUse when the port is taken; AddressNotAvailable when this host has no
@@ -536,7 +560,8 @@ public sealed class TunnelServer : IAsyncDisposable
         var pool = Math.Clamp(auth.PoolCount, 0, Options.MaxPoolCount);
         var sessionKey = TokenProof.SessionKey(identity.Token, hello.Nonce, serverNonce);
         // An account's clients are named by their account; a shared-token client by the name it gave (printable, checked above).
-        var session = new ClientSession(this, connection, sessionKey, account, auth.ClientId, account?.Name ?? hello.Account, hello.Software, pool, source, _log);
+        var session = new ClientSession(this, connection, sessionKey, account, auth.ClientId, account?.Name ?? hello.Account, hello.Software, pool,
+            auth.RefillsPool && AcceptsClientRefill, source, _log);
         List<ClientSession> replaced;
         string? full;
         lock (_registry)
@@ -574,6 +599,7 @@ public sealed class TunnelServer : IAsyncDisposable
                 PoolCount = pool,
                 HeartbeatIntervalMs = (int)Options.HeartbeatInterval.TotalMilliseconds,
                 HeartbeatTimeoutMs = (int)Options.HeartbeatTimeout.TotalMilliseconds,
+                RefillsPool = session.ClientRefills,
                 // Only now, after the client proved the token, does the server prove it: a stranger learns nothing to guess against.
                 Proof = TokenProof.ForServer(identity.Token, hello.Nonce, serverNonce, session.Id),
             }, cancellationToken).ConfigureAwait(false);
@@ -584,7 +610,8 @@ public sealed class TunnelServer : IAsyncDisposable
             throw;
         }
         session.Start();
-        _log.LogInformation("Client {Client} ({Name}) authenticated (pool {Pool}).", remote, PeerText.Escape(session.ClientName, 128), pool);
+        _log.LogInformation("Client {Client} ({Name}) authenticated (pool {Pool}{Refill}).", remote, PeerText.Escape(session.ClientName, 128), pool,
+            session.ClientRefills ? ", refilled by the client" : "");
         return session;
     }
 
