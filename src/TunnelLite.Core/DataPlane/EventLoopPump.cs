@@ -58,8 +58,9 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
     }
 
     /// <summary>Pairs a user's socket, accepted on a loop (<see cref="Listen"/>), with <paramref name="data"/>, sending
-    /// <paramref name="toService"/> (the StartWork frame) ahead of the user's bytes. Completes when both are closed.</summary>
-    internal Task PairAsync(int userFd, Socket data, byte[] toService, TrafficCounters counters, CancellationToken cancellationToken)
+    /// <paramref name="toService"/> (the StartWork frame) ahead of the user's bytes. Completes when both are closed: with 0,
+    /// or <see cref="SocketPair.BrokeBeforeStart"/> when <paramref name="data"/> broke before the frame was sent.</summary>
+    internal Task<int> PairAsync(int userFd, Socket data, byte[] toService, TrafficCounters counters, CancellationToken cancellationToken)
     {
         int dataFd;
         try
@@ -70,8 +71,7 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
         {
             Interop.CloseWithReset(userFd);
             SocketClose.Reset(data);
-            counters.RecordError($"The connection could not be handed to an event loop: {e.Message}");
-            return Task.CompletedTask;
+            return Task.FromResult(SocketPair.BrokeBeforeStart);
         }
         return Start(new SocketPair(userFd, dataFd, counters, Mode, toService), cancellationToken);
     }

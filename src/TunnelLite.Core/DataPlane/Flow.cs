@@ -178,6 +178,9 @@ internal sealed unsafe class Flow
         }
     }
 
+    /// <summary>Some of the engine's own bytes (<see cref="Prefill"/>) have not been sent yet.</summary>
+    public bool PrefillPending => _uncounted > 0;
+
     /// <summary>Loop thread, before the first pass: bytes of the engine's own to send ahead of anything the source sends
     /// (they are not counted as traffic).</summary>
     public void Prefill(EventLoop loop, ReadOnlySpan<byte> bytes)

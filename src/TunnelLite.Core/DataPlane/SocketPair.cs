@@ -40,6 +40,10 @@ internal sealed class SocketPair : LoopHandle
     public static SocketPair Connecting(int userFd, int serviceFd, TrafficCounters counters, ForwardingMode mode, long connectDeadlineMs) =>
         new(userFd, serviceFd, counters, mode) { _connecting = true, _connectDeadlineMs = connectDeadlineMs };
 
+    /// <summary>The <see cref="Completion"/> of a pair whose service end broke before it received the engine's bytes (the
+    /// StartWork): the user was never served.</summary>
+    public const int BrokeBeforeStart = -1;
+
     /// <summary>Why the service end's connect failed (an errno: ECONNREFUSED, ETIMEDOUT...), or 0. Read after <see cref="Completion"/>.</summary>
     public int ConnectError { get; private set; }
 
@@ -48,8 +52,8 @@ internal sealed class SocketPair : LoopHandle
     public Flow Up { get; }
     public Flow Down { get; }
 
-    /// <summary>Completes when both sockets are closed, with <see cref="ConnectError"/> (never faults: failures end in
-    /// resets, as in the async pumps).</summary>
+    /// <summary>Completes when both sockets are closed, with <see cref="ConnectError"/>: 0, a connect's errno, or
+    /// <see cref="BrokeBeforeStart"/> (never faults: failures end in resets, as in the async pumps).</summary>
     public Task<int> Completion => _done.Task;
 
     /// <summary>A hard stop resets the pair: the loop is asked, from whatever thread cancels.</summary>
@@ -191,6 +195,7 @@ internal sealed class SocketPair : LoopHandle
     private void Close(bool reset)
     {
         _closed = true;
+        if (reset && Up.PrefillPending) ConnectError = BrokeBeforeStart;
         TimerDue = 0;
         var loop = Loop!;
         Up.Release(loop);

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Threading.Channels;
@@ -228,6 +229,45 @@ internal sealed class ClientSession : ControlChannel
         {
             if (waiting) Interlocked.Decrement(ref _waitingUsers);
         }
+    }
+
+    /// <summary>The take without a wait, for a user that the event-loop plane pairs on the spot (on a loop's thread):
+    /// false when no live idle connection is at hand, and the user then waits through <see cref="TakeDataConnectionAsync"/>.
+    /// The pool is kept as by the waiting take: a request per user for a client that does not refill, the StartWork's
+    /// refill (and a request for anything more) for one that does.</summary>
+    public bool TryTakeIdleDataConnection([NotNullWhen(true)] out FrameConnection? connection, out bool refill)
+    {
+        refill = false;
+        while (_idle.Reader.TryRead(out var c))
+        {
+            var dead = SocketClose.PeerClosed(c.Socket);
+            int need;
+            if (!ClientRefills)
+            {
+                Interlocked.Decrement(ref _idleCount);
+                need = 1; // one request replaces the connection taken, live or dead
+            }
+            else
+            {
+                lock (_refillGate)
+                {
+                    Interlocked.Decrement(ref _idleCount);
+                    need = ShortfallLocked(PoolCount);
+                }
+            }
+            if (dead)
+            {
+                c.Dispose();
+                if (need > 0) RequestWorkConnections(need);
+                continue;
+            }
+            refill = ClientRefills && need > 0;
+            if (need > (refill ? 1 : 0)) RequestWorkConnections(need - (refill ? 1 : 0));
+            connection = c;
+            return true;
+        }
+        connection = null;
+        return false;
     }
 
     private async Task<FrameConnection?> ReadWithinGraceAsync(CancellationToken cancellationToken)

@@ -42,7 +42,7 @@ internal sealed class PublicTunnel
     /// else with the runtime's accept loop.</summary>
     public void Start()
     {
-        if (_server.Pump is EventLoopPump loops && !Session.Connection.IsTls)
+        if (_server.Pump is EventLoopPump loops) // never under TLS: the pump is then the stream pump
             _loopListener = loops.Listen(_listener, OnLoopAccepted, OnLoopAcceptFailed);
         else _acceptLoop = AcceptLoopAsync();
     }
@@ -110,15 +110,16 @@ internal sealed class PublicTunnel
         data.Stream.Dispose(); // the stream does not own the socket; the loop takes the socket from here
         var startWork = MessageSerializer.ToFrame(new StartWorkMessage { Tunnel = Name, UserEndpoint = remote?.ToString(), Refill = refill });
         loops.PairAsync(fd, data.Socket, startWork, Counters, _server.HardStop)
-            .ContinueWith(static (t, s) => ((PublicTunnel)s!).LoopPairEnded(t), this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            .ContinueWith(static (t, s) => ((PublicTunnel)((object[])s!)[0]).LoopPairEnded(t.Result, (bool)((object[])s!)[1]), new object[] { this, refill },
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
-    private void LoopPairEnded(Task<PairEnd> ended)
+    private void LoopPairEnded(int end, bool refillAsked)
     {
-        if (ended.Result == PairEnd.BrokeBeforeStart)
+        if (end == SocketPair.BrokeBeforeStart)
         {
             Counters.ConnectionFailed("The data connection broke before it started.");
-            Session.DataConnectionBroke(refill: false);
+            Session.DataConnectionBroke(refillAsked);
         }
         Counters.ConnectionClosed();
     }
