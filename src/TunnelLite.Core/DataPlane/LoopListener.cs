@@ -68,6 +68,7 @@ internal sealed unsafe class LoopListener : LoopHandle
                 Loop!.Timers.Arm(this, Environment.TickCount64 + RetryMs);
                 return;
             }
+            Interop.SetNoDelay(fd); // as every tunnel socket: small messages go at once
             _accepted(fd, Interop.ToEndPoint(address));
         }
         Loop!.RunAgain(this);

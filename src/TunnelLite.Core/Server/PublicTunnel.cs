@@ -102,7 +102,18 @@ internal sealed class PublicTunnel
         }
         if (_closed.IsCancellationRequested || !Session.TryTakeIdleDataConnection(out var data, out var refill))
         {
-            var user = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+            Socket user;
+            try
+            {
+                user = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+            }
+            catch (SocketException e)
+            {
+                DataPlane.Native.Interop.CloseWithReset(fd);
+                Counters.ConnectionFailed($"The user connection could not be taken over: {e.Message}");
+                Counters.ConnectionClosed();
+                return;
+            }
             ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Tunnel.ServeAdmittedAsync(s.User), (Tunnel: this, User: user), preferLocal: false);
             return;
         }
