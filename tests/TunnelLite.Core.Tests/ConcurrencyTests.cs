@@ -88,3 +88,24 @@ public sealed class ConcurrencyAutoTests : ConcurrencyTests
 {
     protected override ForwardingMode Mode => ForwardingMode.Auto;
 }
+
+[Collection(nameof(ConcurrencyTests))]
+public sealed class ConcurrencyAsyncCopyTests : ConcurrencyTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Copy;
+    protected override DataPlaneKind Plane => DataPlaneKind.Async;
+}
+
+[Collection(nameof(ConcurrencyTests))]
+public sealed class ConcurrencyAsyncSpliceTests : ConcurrencyTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Splice;
+    protected override DataPlaneKind Plane => DataPlaneKind.Async;
+}
+
+[Collection(nameof(ConcurrencyTests))]
+public sealed class ConcurrencyAsyncAutoTests : ConcurrencyTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Auto;
+    protected override DataPlaneKind Plane => DataPlaneKind.Async;
+}

@@ -10,7 +10,7 @@ public abstract class DataPathConcurrencyTests : DataPathTests
 {
     private const int KiB = 1024;
 
-    protected DataPathConcurrencyTests(ForwardingMode mode, bool tls) : base(mode, tls)
+    protected DataPathConcurrencyTests(ForwardingMode mode, bool tls, DataPlaneKind plane = DataPlaneKind.Auto) : base(mode, tls, plane)
     {
     }
 
@@ -120,6 +120,12 @@ public sealed class DataPathConcurrencyCopyTests() : DataPathConcurrencyTests(Fo
 public sealed class DataPathConcurrencySpliceTests() : DataPathConcurrencyTests(ForwardingMode.Splice, tls: false);
 
 public sealed class DataPathConcurrencyAutoTests() : DataPathConcurrencyTests(ForwardingMode.Auto, tls: false);
+
+public sealed class DataPathConcurrencyAsyncCopyTests() : DataPathConcurrencyTests(ForwardingMode.Copy, tls: false, DataPlaneKind.Async);
+
+public sealed class DataPathConcurrencyAsyncSpliceTests() : DataPathConcurrencyTests(ForwardingMode.Splice, tls: false, DataPlaneKind.Async);
+
+public sealed class DataPathConcurrencyAsyncAutoTests() : DataPathConcurrencyTests(ForwardingMode.Auto, tls: false, DataPlaneKind.Async);
 
 /// <summary>Through the stream pump that TLS uses (whatever the mode asked); with the other TLS suites, one class at a time.</summary>
 [Collection(EndToEndTlsCollection.Name)]

@@ -16,7 +16,8 @@ public abstract class DataPathFootprintTests : DataPathTests
     private const int MiB = 1024 * KiB;
     private readonly ITestOutputHelper _output;
 
-    protected DataPathFootprintTests(ForwardingMode mode, bool tls, ITestOutputHelper output) : base(mode, tls) => _output = output;
+    protected DataPathFootprintTests(ForwardingMode mode, bool tls, ITestOutputHelper output, DataPlaneKind plane = DataPlaneKind.Auto)
+        : base(mode, tls, plane) => _output = output;
 
     // Would fail if a pump read ahead of a slow destination into memory of its own (a queue of buffers instead of waiting
     // for the destination to take what it has), or lost, duplicated or reordered a byte while it waited.
@@ -125,5 +126,11 @@ public sealed class DataPathFootprintCopyTests(ITestOutputHelper output) : DataP
 public sealed class DataPathFootprintSpliceTests(ITestOutputHelper output) : DataPathFootprintTests(ForwardingMode.Splice, tls: false, output);
 
 public sealed class DataPathFootprintAutoTests(ITestOutputHelper output) : DataPathFootprintTests(ForwardingMode.Auto, tls: false, output);
+
+public sealed class DataPathFootprintAsyncCopyTests(ITestOutputHelper output) : DataPathFootprintTests(ForwardingMode.Copy, tls: false, output, DataPlaneKind.Async);
+
+public sealed class DataPathFootprintAsyncSpliceTests(ITestOutputHelper output) : DataPathFootprintTests(ForwardingMode.Splice, tls: false, output, DataPlaneKind.Async);
+
+public sealed class DataPathFootprintAsyncAutoTests(ITestOutputHelper output) : DataPathFootprintTests(ForwardingMode.Auto, tls: false, output, DataPlaneKind.Async);
 
 public sealed class DataPathFootprintTlsTests(ITestOutputHelper output) : DataPathFootprintTests(ForwardingMode.Splice, tls: true, output);

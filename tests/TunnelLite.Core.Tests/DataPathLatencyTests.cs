@@ -15,7 +15,8 @@ public abstract class DataPathLatencyTests : DataPathTests
     private const int ReplySize = 128;
     private readonly ITestOutputHelper _output;
 
-    protected DataPathLatencyTests(ForwardingMode mode, bool tls, ITestOutputHelper output) : base(mode, tls) => _output = output;
+    protected DataPathLatencyTests(ForwardingMode mode, bool tls, ITestOutputHelper output, DataPlaneKind plane = DataPlaneKind.Auto)
+        : base(mode, tls, plane) => _output = output;
 
     // Would fail if a tunnel socket left Nagle on (the second half of a message waits for the delayed ACK of the first:
     // 40 ms or more each way), or if a pump held small messages back to coalesce them, or woke late for them.
@@ -109,5 +110,11 @@ public sealed class DataPathLatencyCopyTests(ITestOutputHelper output) : DataPat
 public sealed class DataPathLatencySpliceTests(ITestOutputHelper output) : DataPathLatencyTests(ForwardingMode.Splice, tls: false, output);
 
 public sealed class DataPathLatencyAutoTests(ITestOutputHelper output) : DataPathLatencyTests(ForwardingMode.Auto, tls: false, output);
+
+public sealed class DataPathLatencyAsyncCopyTests(ITestOutputHelper output) : DataPathLatencyTests(ForwardingMode.Copy, tls: false, output, DataPlaneKind.Async);
+
+public sealed class DataPathLatencyAsyncSpliceTests(ITestOutputHelper output) : DataPathLatencyTests(ForwardingMode.Splice, tls: false, output, DataPlaneKind.Async);
+
+public sealed class DataPathLatencyAsyncAutoTests(ITestOutputHelper output) : DataPathLatencyTests(ForwardingMode.Auto, tls: false, output, DataPlaneKind.Async);
 
 public sealed class DataPathLatencyTlsTests(ITestOutputHelper output) : DataPathLatencyTests(ForwardingMode.Splice, tls: true, output);

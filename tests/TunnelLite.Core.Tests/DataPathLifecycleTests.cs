@@ -18,7 +18,8 @@ public abstract class DataPathLifecycleTests : DataPathTests
     private const int MiB = 1024 * 1024;
     private readonly ITestOutputHelper _output;
 
-    protected DataPathLifecycleTests(ForwardingMode mode, bool tls, ITestOutputHelper output) : base(mode, tls) => _output = output;
+    protected DataPathLifecycleTests(ForwardingMode mode, bool tls, ITestOutputHelper output, DataPlaneKind plane = DataPlaneKind.Auto)
+        : base(mode, tls, plane) => _output = output;
 
     /// <summary>The two real ends of a tunneled connection.</summary>
     private enum Peer { User, Service }
@@ -254,6 +255,12 @@ public sealed class DataPathLifecycleCopyTests(ITestOutputHelper output) : DataP
 public sealed class DataPathLifecycleSpliceTests(ITestOutputHelper output) : DataPathLifecycleTests(ForwardingMode.Splice, tls: false, output);
 
 public sealed class DataPathLifecycleAutoTests(ITestOutputHelper output) : DataPathLifecycleTests(ForwardingMode.Auto, tls: false, output);
+
+public sealed class DataPathLifecycleAsyncCopyTests(ITestOutputHelper output) : DataPathLifecycleTests(ForwardingMode.Copy, tls: false, output, DataPlaneKind.Async);
+
+public sealed class DataPathLifecycleAsyncSpliceTests(ITestOutputHelper output) : DataPathLifecycleTests(ForwardingMode.Splice, tls: false, output, DataPlaneKind.Async);
+
+public sealed class DataPathLifecycleAsyncAutoTests(ITestOutputHelper output) : DataPathLifecycleTests(ForwardingMode.Auto, tls: false, output, DataPlaneKind.Async);
 
 /// <summary>Through the stream pump that TLS uses (whatever the mode asked); with the other TLS suites, one class at a time.</summary>
 [Collection(EndToEndTlsCollection.Name)]

@@ -10,8 +10,8 @@ namespace TunnelLite.Tests;
 
 /// <summary>What the data-path lifecycle, concurrency, footprint and latency suites share, on top of <see cref="DataPathSuite"/>. They check the data path only through the public API (a server, a client, real
 /// sockets on 127.0.0.1), never through a pump, so that they hold whatever moves the bytes. Each suite is an abstract class with
-/// one sealed subclass per kind of data path, which it passes to this constructor: another dimension of the data path (the
-/// data plane, say) is one more parameter here and one more subclass per suite.</summary>
+/// one sealed subclass per kind of data path (mode, TLS, data plane), which it passes to this constructor: another dimension
+/// of the data path is one more parameter here and one more subclass per suite.</summary>
 public abstract class DataPathTests : DataPathSuite
 {
     /// <summary>How long a tunnel end may take to pass an end of connection on, or to settle its counters, on the loaded
@@ -20,11 +20,13 @@ public abstract class DataPathTests : DataPathSuite
 
     private readonly ForwardingMode _mode;
     private readonly bool _tls;
+    private readonly DataPlaneKind _plane;
 
-    protected DataPathTests(ForwardingMode mode, bool tls)
+    protected DataPathTests(ForwardingMode mode, bool tls, DataPlaneKind plane = DataPlaneKind.Auto)
     {
         _mode = mode;
         _tls = tls;
+        _plane = plane;
     }
 
     /// <inheritdoc />
@@ -32,6 +34,9 @@ public abstract class DataPathTests : DataPathSuite
 
     /// <inheritdoc />
     protected override bool Tls => _tls;
+
+    /// <inheritdoc />
+    protected override DataPlaneKind Plane => _plane;
 
     /// <summary>A server and a client of this data path with one tunnel, "data", to <paramref name="localPort"/>.</summary>
     protected static async Task<(TunnelServer Server, TunnelClient Client, int Port)> StartTunnelAsync(TunnelFixture f, int localPort,

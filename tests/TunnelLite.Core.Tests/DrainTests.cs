@@ -40,7 +40,7 @@ public abstract class DrainTests : DataPathSuite
     {
         // 3 MiB at 1.5 MiB/s: about 2 s, well inside the 5 s drain.
         await using var service = new PacedService(3 * 1024 * 1024, 3 * 512 * 1024);
-        await using var f = new TunnelFixture(Mode, Tls);
+        await using var f = NewFixture();
         var (server, client) = await StartAsync(f, service, LongDrain);
         var publicPort = client.Tunnels.Single().RemotePort;
         using var user = await TunnelFixture.ConnectAsync(publicPort);
@@ -73,7 +73,7 @@ public abstract class DrainTests : DataPathSuite
     {
         // 8 MiB at 1 MiB/s: about 8 s, far beyond the 1 s drain.
         await using var service = new PacedService(8 * 1024 * 1024, 1024 * 1024);
-        await using var f = new TunnelFixture(Mode, Tls);
+        await using var f = NewFixture();
         var (server, client) = await StartAsync(f, service, ShortDrain);
         var publicPort = client.Tunnels.Single().RemotePort;
         using var user = await TunnelFixture.ConnectAsync(publicPort);
@@ -123,6 +123,24 @@ public sealed class DrainSpliceTests(ITestOutputHelper output) : DrainTests(outp
 public sealed class DrainAutoTests(ITestOutputHelper output) : DrainTests(output)
 {
     protected override ForwardingMode Mode => ForwardingMode.Auto;
+}
+
+public sealed class DrainAsyncCopyTests(ITestOutputHelper output) : DrainTests(output)
+{
+    protected override ForwardingMode Mode => ForwardingMode.Copy;
+    protected override DataPlaneKind Plane => DataPlaneKind.Async;
+}
+
+public sealed class DrainAsyncSpliceTests(ITestOutputHelper output) : DrainTests(output)
+{
+    protected override ForwardingMode Mode => ForwardingMode.Splice;
+    protected override DataPlaneKind Plane => DataPlaneKind.Async;
+}
+
+public sealed class DrainAsyncAutoTests(ITestOutputHelper output) : DrainTests(output)
+{
+    protected override ForwardingMode Mode => ForwardingMode.Auto;
+    protected override DataPlaneKind Plane => DataPlaneKind.Async;
 }
 
 /// <summary>Through the stream pump that TLS uses; with the other TLS suites, one class at a time.</summary>

@@ -10,19 +10,10 @@ using TunnelLite.Tests.Support;
 
 namespace TunnelLite.Tests;
 
-/// <summary>The end-to-end suite, run once per forwarding mode: every behaviour must hold whichever pump moves the bytes.</summary>
-public abstract class EndToEndTests
+/// <summary>The end-to-end suite, run once per forwarding mode and data plane: every behaviour must hold whichever pump
+/// moves the bytes.</summary>
+public abstract class EndToEndTests : DataPathSuite
 {
-    protected abstract ForwardingMode Mode { get; }
-
-    /// <summary>Run the suite with TLS on control and data connections.</summary>
-    protected virtual bool Tls => false;
-
-    private TunnelFixture NewFixture() => new(Mode, Tls);
-
-    /// <summary>Loopback server options of this suite's kind (TLS or not).</summary>
-    private TunnelServerOptions ServerOptions() => TunnelFixture.ServerOptions(tls: Tls);
-
     private static TunnelDefinition Echo(EchoService echo, string name = "echo", int remotePort = 0) =>
         new() { Name = name, LocalPort = echo.Port, RemotePort = remotePort };
 
@@ -156,7 +147,7 @@ public abstract class EndToEndTests
         await using var f = NewFixture();
         var server = await f.StartServerAsync();
         var options = TunnelFixture.ClientOptions(server, token: "not the token");
-        var client = new TunnelClient(options);
+        var client = new TunnelClient(f.Apply(options));
         var e = await Assert.ThrowsAsync<TunnelException>(() => client.StartAsync());
         Assert.Equal(TunnelErrorCode.AuthenticationFailed, e.Code);
         Assert.Contains("rejected the token", e.Message);
@@ -254,7 +245,7 @@ public abstract class EndToEndTests
         var server = await f.StartServerAsync();
         var options = TunnelFixture.ClientOptions(server);
         options.Tunnels.Add(Echo(echo));
-        var client = new TunnelClient(options);
+        var client = new TunnelClient(f.Apply(options));
         await client.StartAsync();
         var port = client.Tunnels.Single().RemotePort;
         await client.DisposeAsync();
@@ -267,9 +258,7 @@ public abstract class EndToEndTests
     {
         await using var f = NewFixture();
         await using var echo = new EchoService();
-        var so = ServerOptions();
-        so.ForwardingMode = Mode;
-        var server1 = new TunnelServer(so);
+        var server1 = new TunnelServer(f.Apply(ServerOptions()));
         await server1.StartAsync();
         var controlPort = server1.ControlEndpoint!.Port;
         var options = TunnelFixture.ClientOptions(server1);
@@ -370,8 +359,7 @@ public abstract class EndToEndTests
         await using var echo = new EchoService();
         var so = ServerOptions();
         so.DrainTimeout = TimeSpan.FromSeconds(5);
-        so.ForwardingMode = Mode;
-        var server = new TunnelServer(so);
+        var server = new TunnelServer(f.Apply(so));
         await server.StartAsync();
         var options = TunnelFixture.ClientOptions(server);
         options.Tunnels.Add(Echo(echo));
@@ -453,6 +441,8 @@ public abstract class EndToEndTests
             if (expected == ForwardingMode.Copy) Assert.Equal(0, s.SplicedConnections);
             // 1 MiB arrives in bursts far above the threshold, so Auto splices too.
             if (expected == ForwardingMode.Auto) Assert.True(s.SplicedConnections > 0, "Auto spliced no bulk connection");
+            // The async plane, asked for or taken by TLS, runs no loops. (What Auto resolves to is PumpSelector's to test.)
+            if (Plane == DataPlaneKind.Async || Tls) Assert.Equal((DataPlaneKind.Async, 0), (s.DataPlane, s.EventLoops));
         }
     }
 
@@ -485,6 +475,24 @@ public sealed class EndToEndSpliceTests : EndToEndTests
 public sealed class EndToEndAutoTests : EndToEndTests
 {
     protected override ForwardingMode Mode => ForwardingMode.Auto;
+}
+
+public sealed class EndToEndAsyncCopyTests : EndToEndTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Copy;
+    protected override DataPlaneKind Plane => DataPlaneKind.Async;
+}
+
+public sealed class EndToEndAsyncSpliceTests : EndToEndTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Splice;
+    protected override DataPlaneKind Plane => DataPlaneKind.Async;
+}
+
+public sealed class EndToEndAsyncAutoTests : EndToEndTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Auto;
+    protected override DataPlaneKind Plane => DataPlaneKind.Async;
 }
 
 /// <summary>The whole suite over TLS, asking for Splice: every behaviour (half-close, resets, drains, reconnects) must

@@ -7,8 +7,8 @@ namespace TunnelLite.Tests;
 
 /// <summary>User connections whose data connections never arrive: each waits its deadline and is counted, and nothing is
 /// left behind that could stop the tunnel from serving once data connections flow again. Run per pump, which carries the
-/// users served before the path broke and after it healed; three batches of a thousand in the default mode, one in the
-/// others (the waiting users never reach a pump).</summary>
+/// users served before the path broke and after it healed; three batches of a thousand in the default mode on the default
+/// plane, one in the others (the waiting users never reach a pump).</summary>
 public abstract class LostDataConnectionTests : DataPathSuite
 {
     [Fact]
@@ -95,6 +95,24 @@ public sealed class LostDataConnectionSpliceTests : LostDataConnectionTests
 public sealed class LostDataConnectionAutoTests : LostDataConnectionTests
 {
     protected override ForwardingMode Mode => ForwardingMode.Auto;
+}
+
+public sealed class LostDataConnectionAsyncCopyTests : LostDataConnectionTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Copy;
+    protected override DataPlaneKind Plane => DataPlaneKind.Async;
+}
+
+public sealed class LostDataConnectionAsyncSpliceTests : LostDataConnectionTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Splice;
+    protected override DataPlaneKind Plane => DataPlaneKind.Async;
+}
+
+public sealed class LostDataConnectionAsyncAutoTests : LostDataConnectionTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Auto;
+    protected override DataPlaneKind Plane => DataPlaneKind.Async;
 }
 
 /// <summary>Over TLS the client's data connections stall in their TLS handshake on the broken path; with the other TLS

@@ -13,16 +13,21 @@ public sealed class TunnelFixture : IAsyncDisposable
     public const string Token = "correct horse battery staple";
     private readonly List<IAsyncDisposable> _owned = new();
     private readonly ForwardingMode _mode;
+    private readonly DataPlaneKind _plane;
 
-    /// <summary>A fixture whose servers and clients use <paramref name="mode"/> unless their options say otherwise; with
-    /// <paramref name="tls"/> its servers use TLS with <see cref="SharedCertificate"/> (clients follow their server).</summary>
-    public TunnelFixture(ForwardingMode mode = ForwardingMode.Auto, bool tls = false)
+    /// <summary>A fixture whose servers and clients use <paramref name="mode"/> and <paramref name="plane"/> unless their
+    /// options say otherwise; with <paramref name="tls"/> its servers use TLS with <see cref="SharedCertificate"/> (clients
+    /// follow their server).</summary>
+    public TunnelFixture(ForwardingMode mode = ForwardingMode.Auto, bool tls = false, DataPlaneKind plane = DataPlaneKind.Auto)
     {
         _mode = mode;
+        _plane = plane;
         Tls = tls;
     }
 
     public ForwardingMode Mode => _mode;
+
+    public DataPlaneKind Plane => _plane;
 
     public bool Tls { get; }
 
@@ -79,16 +84,33 @@ public sealed class TunnelFixture : IAsyncDisposable
     public async Task<TunnelServer> StartServerAsync(TunnelServerOptions? options = null)
     {
         options ??= ServerOptions(tls: Tls);
-        if (options.ForwardingMode == ForwardingMode.Auto) options.ForwardingMode = _mode;
+        Apply(options);
         var server = new TunnelServer(options);
         await server.StartAsync();
         _owned.Add(server);
         return server;
     }
 
-    public async Task<TunnelClient> StartClientAsync(TunnelClientOptions options)
+    /// <summary>Gives <paramref name="options"/> this fixture's mode and plane where they leave them at Auto: for a server
+    /// that a test constructs itself (to restart it on the same port, say) rather than through <see cref="StartServerAsync"/>.</summary>
+    public TunnelServerOptions Apply(TunnelServerOptions options)
     {
         if (options.ForwardingMode == ForwardingMode.Auto) options.ForwardingMode = _mode;
+        if (options.DataPlane == DataPlaneKind.Auto) options.DataPlane = _plane;
+        return options;
+    }
+
+    /// <inheritdoc cref="Apply(TunnelServerOptions)"/>
+    public TunnelClientOptions Apply(TunnelClientOptions options)
+    {
+        if (options.ForwardingMode == ForwardingMode.Auto) options.ForwardingMode = _mode;
+        if (options.DataPlane == DataPlaneKind.Auto) options.DataPlane = _plane;
+        return options;
+    }
+
+    public async Task<TunnelClient> StartClientAsync(TunnelClientOptions options)
+    {
+        Apply(options);
         var client = new TunnelClient(options);
         _owned.Add(client);
         await client.StartAsync();
