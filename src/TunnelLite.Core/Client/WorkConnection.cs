@@ -146,22 +146,24 @@ internal static class WorkConnection
         try
         {
             var timeout = client.Options.LocalConnectTimeout;
-            void Unreachable(string why)
+            string Describe(bool timedOut, string error) => timedOut
+                ? $"Local service {tunnel.LocalEndpoint} did not accept within {timeout.TotalSeconds:0.#} s."
+                : $"Local service {tunnel.LocalEndpoint} is unreachable: {error}";
+            void Report(string why)
             {
-                tunnel.Counters.ConnectionFailed(why);
                 log.LogWarning("Tunnel {Tunnel}: {Error}", tunnel.Name, why);
                 _ = session.ReportWorkFailedAsync(tunnel.Name, why);
             }
-            string TimedOut() => $"Local service {tunnel.LocalEndpoint} did not accept within {timeout.TotalSeconds:0.#} s.";
-            string Refused(string error) => $"Local service {tunnel.LocalEndpoint} is unreachable: {error}";
 
             if (!data.IsTls && client.Pump is EventLoopPump loops && LocalAddress(tunnel) is { } local)
             {
                 // The event-loop plane connects from the loop: no runtime socket, no thread-pool hop until the pair ends.
+                // A failure is counted there, before the user's end is reset; it is logged and reported from here.
                 data.Stream.Dispose(); // does not own the socket; the loop takes the socket from here
-                var error = await loops.ConnectAndRunAsync(data.Socket, local, timeout, tunnel.Counters, cancellationToken).ConfigureAwait(false);
-                if (error != 0 && !cancellationToken.IsCancellationRequested)
-                    Unreachable(error == DataPlane.Native.Interop.ETIMEDOUT ? TimedOut() : Refused(new SocketException(error).Message));
+                string? failure = null;
+                var error = await loops.ConnectAndRunAsync(data.Socket, local, timeout, tunnel.Counters,
+                    errno => failure = Describe(errno == DataPlane.Native.Interop.ETIMEDOUT, new SocketException(errno).Message), cancellationToken).ConfigureAwait(false);
+                if (error != 0 && failure is not null && !cancellationToken.IsCancellationRequested) Report(failure);
                 return;
             }
             Socket localSocket;
@@ -171,7 +173,9 @@ internal static class WorkConnection
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException)
             {
-                Unreachable(e is OperationCanceledException && !cancellationToken.IsCancellationRequested ? TimedOut() : Refused(e.Message));
+                var why = Describe(e is OperationCanceledException && !cancellationToken.IsCancellationRequested, e.Message);
+                tunnel.Counters.ConnectionFailed(why);
+                Report(why);
                 SocketClose.Reset(data.Socket);
                 return;
             }

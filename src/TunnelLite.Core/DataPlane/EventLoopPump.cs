@@ -80,7 +80,9 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
     /// connected, forwards between it and <paramref name="user"/>. Completes when both are closed, with 0, or with the
     /// errno of a connect that failed or did not complete within <paramref name="timeout"/> (then <paramref name="user"/>
     /// was reset and nothing was forwarded).</summary>
-    internal unsafe Task<int> ConnectAndRunAsync(Socket user, IPEndPoint service, TimeSpan timeout, TrafficCounters counters, CancellationToken cancellationToken)
+    /// <remarks>A failed connect is counted (<paramref name="describeFailure"/> gives its message from the errno) before
+    /// <paramref name="user"/> is reset.</remarks>
+    internal unsafe Task<int> ConnectAndRunAsync(Socket user, IPEndPoint service, TimeSpan timeout, TrafficCounters counters, Func<int, string> describeFailure, CancellationToken cancellationToken)
     {
         int userFd;
         try
@@ -89,14 +91,17 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
+            var errno = e is SocketException s ? s.ErrorCode : Interop.ECONNABORTED;
+            counters.ConnectionFailed(describeFailure(errno));
             SocketClose.Reset(user);
-            return Task.FromResult(e is SocketException s ? s.ErrorCode : Interop.ECONNABORTED);
+            return Task.FromResult(errno);
         }
         var family = service.AddressFamily == AddressFamily.InterNetwork ? Interop.AF_INET : Interop.AF_INET6;
         var fd = Interop.Socket(family, Interop.SOCK_STREAM | Interop.SOCK_NONBLOCK | Interop.SOCK_CLOEXEC, 0);
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
+            counters.ConnectionFailed(describeFailure(errno));
             Interop.CloseWithReset(userFd);
             return Task.FromResult(errno);
         }
@@ -105,12 +110,13 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
         var length = Interop.ToSockAddr(service, address);
         if (Interop.Connect(fd, address, length) != 0 && Marshal.GetLastPInvokeError() is var error && error != Interop.EINPROGRESS)
         {
+            counters.ConnectionFailed(describeFailure(error));
             Interop.CloseWithReset(userFd);
             LinuxNative.Close(fd);
             return Task.FromResult(error);
         }
         var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
-        return Start(SocketPair.Connecting(userFd, fd, counters, Mode, deadline), cancellationToken);
+        return Start(SocketPair.Connecting(userFd, fd, counters, Mode, deadline, describeFailure), cancellationToken);
     }
 
     /// <summary>Moves <paramref name="listener"/> (bound and listening, never used for async I/O) onto a loop, which

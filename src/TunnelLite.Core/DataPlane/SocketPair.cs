@@ -37,8 +37,13 @@ internal sealed class SocketPair : LoopHandle
     /// <summary>A pair whose service end (<paramref name="serviceFd"/>) has a non-blocking connect under way: bytes move
     /// once it completes; if it fails or <paramref name="connectDeadlineMs"/> (Environment.TickCount64 time) passes first,
     /// the pair ends with <see cref="ConnectError"/> set and the user's end reset.</summary>
-    public static SocketPair Connecting(int userFd, int serviceFd, TrafficCounters counters, ForwardingMode mode, long connectDeadlineMs) =>
-        new(userFd, serviceFd, counters, mode) { _connecting = true, _connectDeadlineMs = connectDeadlineMs };
+    /// <remarks>
+    /// <paramref name="describeFailure"/> turns the errno into the failure counted (before the user's end is reset, so
+    /// that whoever sees the reset also sees the count).</remarks>
+    public static SocketPair Connecting(int userFd, int serviceFd, TrafficCounters counters, ForwardingMode mode, long connectDeadlineMs, Func<int, string> describeFailure) =>
+        new(userFd, serviceFd, counters, mode) { _connecting = true, _connectDeadlineMs = connectDeadlineMs, _describeFailure = describeFailure };
+
+    private Func<int, string>? _describeFailure;
 
     /// <summary>The <see cref="Completion"/> of a pair whose service end broke before it received the engine's bytes (the
     /// StartWork): the user was never served.</summary>
@@ -121,6 +126,7 @@ internal sealed class SocketPair : LoopHandle
         // As the async path does: the service was never reached, so the user's end learns it with a reset and nothing is
         // counted as forwarded.
         ConnectError = error;
+        _counters.ConnectionFailed(_describeFailure!(error));
         _closed = true;
         Loop!.Detach(this);
         Interop.CloseWithReset(UserFd);
