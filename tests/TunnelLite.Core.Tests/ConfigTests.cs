@@ -809,6 +809,8 @@ public class DataPlaneSelectionTests
     // What is not a plane's name is ignored, numbers too ("2" would be Async).
     [InlineData(DataPlaneKind.Auto, "epoll", true, DataPlaneKind.EventLoops)]
     [InlineData(DataPlaneKind.Auto, "2", true, DataPlaneKind.EventLoops)]
+    // Nor a list, which Enum.TryParse would OR into a member ("auto, async" would be Async).
+    [InlineData(DataPlaneKind.Auto, "auto, async", true, DataPlaneKind.EventLoops)]
     // An explicit choice wins over the variable.
     [InlineData(DataPlaneKind.EventLoops, "async", true, DataPlaneKind.EventLoops)]
     [InlineData(DataPlaneKind.Async, "eventloops", true, DataPlaneKind.Async)]

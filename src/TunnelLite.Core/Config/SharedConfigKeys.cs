@@ -54,19 +54,13 @@ internal static class SharedConfigKeys
     public static int? ReadEventLoops(TomlConfigTable? transport) =>
         transport?.GetInt("eventLoops", 0, Forwarding.PumpSelector.MaxEventLoops);
 
-    /// <summary>
-    /// A string key that names a member of <typeparamref name="T"/>, in any case. Only the names themselves are taken:
-    /// <see cref="Enum.TryParse{TEnum}(string, bool, out TEnum)"/> would also take a number ("1") and a list ("copy, auto",
-    /// which it ORs into one member), neither of which a reader of the file could check against the documentation.
-    /// <paramref name="what"/> names the kind of value in the message: "\"zerocopy\" is not a forwarding mode; use ...".
-    /// </summary>
+    /// <summary>A string key that names a member of <typeparamref name="T"/>, in any case, names only (<see cref="EnumNames"/>).
+    /// <paramref name="what"/> names the kind of value in the message: "\"zerocopy\" is not a forwarding mode; use ...".</summary>
     private static T? ReadChoice<T>(TomlConfigTable? transport, string key, string what) where T : struct, Enum
     {
         if (transport?.GetString(key) is not { } text) return null;
-        var names = Enum.GetNames<T>();
-        if (names.FirstOrDefault(n => n.Equals(text.Trim(), StringComparison.OrdinalIgnoreCase)) is { } name)
-            return Enum.Parse<T>(name);
-        var choices = names.Select(n => $"\"{n.ToLowerInvariant()}\"").ToArray();
+        if (EnumNames.TryParse<T>(text, out var value)) return value;
+        var choices = Enum.GetNames<T>().Select(n => $"\"{n.ToLowerInvariant()}\"").ToArray();
         throw transport.ValueError(transport.Find(key)!, $"\"{text}\" is not {what}; use {string.Join(", ", choices[..^1])} or {choices[^1]}");
     }
 }

@@ -16,9 +16,7 @@ public static class PumpSelector
     internal static ForwardingMode Resolve(ForwardingMode requested, string? env)
     {
         if (requested != ForwardingMode.Auto) return requested;
-        return !string.IsNullOrWhiteSpace(env) && !int.TryParse(env, out _) && Enum.TryParse<ForwardingMode>(env.Trim(), ignoreCase: true, out var m) && Enum.IsDefined(m)
-            ? m
-            : ForwardingMode.Auto;
+        return Config.EnumNames.TryParse<ForwardingMode>(env, out var m) ? m : ForwardingMode.Auto;
     }
 
     /// <summary>Environment variable that sets the data plane wherever the options leave it at Auto: eventloops or async.</summary>
@@ -35,10 +33,7 @@ public static class PumpSelector
     /// <summary>As <see cref="ResolvePlane(DataPlaneKind)"/>, with the variable's value and the platform given (a seam for tests).</summary>
     internal static DataPlaneKind ResolvePlane(DataPlaneKind requested, string? env, bool linux)
     {
-        if (requested == DataPlaneKind.Auto
-            && !string.IsNullOrWhiteSpace(env) && !int.TryParse(env, out _)
-            && Enum.TryParse<DataPlaneKind>(env.Trim(), ignoreCase: true, out var fromEnv) && Enum.IsDefined(fromEnv))
-            requested = fromEnv;
+        if (requested == DataPlaneKind.Auto && Config.EnumNames.TryParse<DataPlaneKind>(env, out var fromEnv)) requested = fromEnv;
         if (!linux) return DataPlaneKind.Async;
         return requested == DataPlaneKind.Async ? DataPlaneKind.Async : DataPlaneKind.EventLoops;
     }
