@@ -19,12 +19,14 @@ public sealed class DescriptorBudgetTests
     {
         var p = new Process { Open = 200 };
         var b = p.Budget(4096);
-        // Free for the data plane: 4096 - 512 - 200 = 3384. A lone tunnel may grow while what stays free is at least what it holds.
+        // Free for the data plane: 4096 - 512 - 200 = 3384. A tunnel beside others may grow while what stays free is at least what it holds.
         Assert.True(b.MayOpenForTunnel(tunnelHeld: 0, cost: 2, reserve: 512));
         p.Open = 200 + 1690;
         p.Now += 1000;
         Assert.True(b.MayOpenForTunnel(tunnelHeld: 1690, cost: 2, reserve: 512) == (1690 + 4 <= 3384 - 1690));
         Assert.False(b.MayOpenForTunnel(tunnelHeld: 1700, cost: 2, reserve: 512));
+        // Alone on its server, a tunnel may use the data plane's whole room: nobody else is there to starve.
+        Assert.True(b.MayOpenForTunnel(tunnelHeld: 1700, cost: 2, reserve: 512, shared: false));
         // Another tunnel holding nothing still has room.
         Assert.True(b.MayOpenForTunnel(tunnelHeld: 0, cost: 2, reserve: 512));
         // The control port may use the reserve, up to a small margin.

@@ -50,6 +50,9 @@ internal sealed unsafe class EventLoop : IDisposable
 
     public int Id { get; }
 
+    /// <summary>The loop's epoll instance (loop thread: to take a descriptor out of it while keeping it open).</summary>
+    public int EpollFd => _epoll;
+
     /// <summary>Handles (connection pairs, listeners) on this loop now.</summary>
     public int Pairs => Volatile.Read(ref _pairCount);
 

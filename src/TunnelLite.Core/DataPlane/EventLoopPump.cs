@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using TunnelLite.DataPlane.Native;
+using TunnelLite.Protocol;
 using TunnelLite.Forwarding;
 using TunnelLite.Statistics;
 
@@ -82,7 +83,7 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
     /// was reset and nothing was forwarded).</summary>
     /// <remarks>A failed connect is counted (<paramref name="describeFailure"/> gives its message from the errno) before
     /// <paramref name="user"/> is reset.</remarks>
-    internal unsafe Task<int> ConnectAndRunAsync(Socket user, IPEndPoint service, TimeSpan timeout, TrafficCounters counters, Func<int, string> describeFailure, CancellationToken cancellationToken)
+    internal Task<int> ConnectAndRunAsync(Socket user, IPEndPoint service, TimeSpan timeout, TrafficCounters counters, Func<int, string> describeFailure, CancellationToken cancellationToken)
     {
         int userFd;
         try
@@ -96,27 +97,69 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
             SocketClose.Reset(user);
             return Task.FromResult(errno);
         }
-        var family = service.AddressFamily == AddressFamily.InterNetwork ? Interop.AF_INET : Interop.AF_INET6;
+        var target = new WorkTarget(service, timeout, counters, describeFailure);
+        return StartConnect(userFd, target, out var error) is { } pair ? Start(pair, cancellationToken) : Task.FromResult(error);
+    }
+
+    /// <summary>Starts a non-blocking connect to <paramref name="target"/>'s service for <paramref name="userFd"/>: the
+    /// pair to add to a loop, or null with the errno when the connect failed at once (then it was counted and
+    /// <paramref name="userFd"/> reset). Any thread, a loop's included: nothing here waits.</summary>
+    internal unsafe SocketPair? StartConnect(int userFd, WorkTarget target, out int error)
+    {
+        var family = target.Service.AddressFamily == AddressFamily.InterNetwork ? Interop.AF_INET : Interop.AF_INET6;
         var fd = Interop.Socket(family, Interop.SOCK_STREAM | Interop.SOCK_NONBLOCK | Interop.SOCK_CLOEXEC, 0);
-        if (fd < 0)
+        error = fd < 0 ? Marshal.GetLastPInvokeError() : 0;
+        if (fd >= 0)
         {
-            var errno = Marshal.GetLastPInvokeError();
-            counters.ConnectionFailed(describeFailure(errno));
-            Interop.CloseWithReset(userFd);
-            return Task.FromResult(errno);
+            Interop.SetNoDelay(fd);
+            var address = stackalloc byte[Interop.SockAddrSize];
+            var length = Interop.ToSockAddr(target.Service, address);
+            if (Interop.Connect(fd, address, length) != 0 && Marshal.GetLastPInvokeError() is var e && e != Interop.EINPROGRESS)
+            {
+                error = e;
+                LinuxNative.Close(fd);
+            }
         }
-        Interop.SetNoDelay(fd);
-        var address = stackalloc byte[Interop.SockAddrSize];
-        var length = Interop.ToSockAddr(service, address);
-        if (Interop.Connect(fd, address, length) != 0 && Marshal.GetLastPInvokeError() is var error && error != Interop.EINPROGRESS)
+        if (error != 0)
         {
-            counters.ConnectionFailed(describeFailure(error));
+            target.Counters.ConnectionFailed(target.DescribeFailure(error));
             Interop.CloseWithReset(userFd);
+            return null;
+        }
+        var deadline = Environment.TickCount64 + (long)target.Timeout.TotalMilliseconds;
+        return SocketPair.Connecting(userFd, fd, target.Counters, Mode, deadline, target.DescribeFailure);
+    }
+
+    /// <summary>Puts a data connection that idles in the server's pool (its hello sent) on a loop, which reads its first
+    /// frame. A StartWork is handled there: <paramref name="pair"/> (run on the loop) names the tunnel's local service,
+    /// and the loop connects it and forwards, with no hop to the thread pool until the pair ends. Anything else comes
+    /// back to the caller in the outcome.</summary>
+    internal Task<IdleOutcome> IdleAsync(Socket data, Func<StartWorkMessage, WorkTarget?> pair, CancellationToken whileIdle, CancellationToken cancellationToken)
+    {
+        int fd;
+        try
+        {
+            fd = RuntimeSockets.Detach(data);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            SocketClose.Reset(data);
+            return Task.FromResult(new IdleOutcome(IdleEnd.Closed));
+        }
+        EventLoop loop;
+        try
+        {
+            loop = _group.Next();
+        }
+        catch (ObjectDisposedException)
+        {
             LinuxNative.Close(fd);
-            return Task.FromResult(error);
+            return Task.FromResult(new IdleOutcome(IdleEnd.Closed));
         }
-        var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
-        return Start(SocketPair.Connecting(userFd, fd, counters, Mode, deadline, describeFailure), cancellationToken);
+        var idle = new IdleWorkConnection(this, fd, pair, cancellationToken);
+        loop.Post(new LoopWork(LoopWorkKind.Add, idle));
+        idle.AbortOn(loop, whileIdle);
+        return idle.Outcome;
     }
 
     /// <summary>Moves <paramref name="listener"/> (bound and listening, never used for async I/O) onto a loop, which
@@ -138,7 +181,7 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
         return listener.Closed;
     }
 
-    private Task<int> Start(SocketPair pair, CancellationToken cancellationToken)
+    internal Task<int> Start(SocketPair pair, CancellationToken cancellationToken)
     {
         EventLoop loop;
         try

@@ -62,13 +62,15 @@ internal sealed class DescriptorBudget
     public bool MayOpenControl() => !IsBounded || Estimate() + 1 <= Limit - ControlMargin;
 
     /// <summary>Whether a tunnel holding <paramref name="tunnelHeld"/> descriptors may open <paramref name="cost"/> more:
-    /// the data plane stays below the limit minus <paramref name="reserve"/>, and what is left free afterwards is still at
-    /// least what the tunnel holds (so one tunnel gets at most half of what the others leave).</summary>
-    public bool MayOpenForTunnel(long tunnelHeld, int cost, int reserve)
+    /// the data plane stays below the limit minus <paramref name="reserve"/>, and, when the tunnel shares its server with
+    /// others (<paramref name="shared"/>), what is left free afterwards is still at least what the tunnel holds (so one
+    /// tunnel gets at most half of what the others leave). A tunnel alone on its server may use all of the data plane's
+    /// room: there is nobody to starve, and an operator who raised maxConnectionsPerTunnel for it means it.</summary>
+    public bool MayOpenForTunnel(long tunnelHeld, int cost, int reserve, bool shared = true)
     {
         if (!IsBounded) return true;
         var free = Limit - reserve - Estimate();
-        return tunnelHeld + 2L * cost <= free;
+        return shared ? tunnelHeld + 2L * cost <= free : cost <= free;
     }
 
     /// <summary>Whether a splice pipe (two descriptors) may be made; else the pump copies.</summary>

@@ -76,8 +76,9 @@ internal sealed class PublicTunnel
             return false;
         }
         // Each user connection holds two descriptors here (its own and its data connection's). Near the limit, or when
-        // this tunnel already holds as much as is left free for the others, the user is reset at once: never a hang.
-        if (!_server.Descriptors.MayOpenForTunnel(2 * Counters.ActiveConnections, 2, _server.Options.DescriptorReserve))
+        // this tunnel already holds as much as is left free for the others (if there are others), the user is reset at
+        // once: never a hang.
+        if (!_server.Descriptors.MayOpenForTunnel(2 * Counters.ActiveConnections, 2, _server.Options.DescriptorReserve, shared: _server.TunnelCount > 1))
         {
             Counters.ConnectionRefused();
             _server.Refused.DescriptorRefused();

@@ -86,6 +86,9 @@ public sealed class TunnelServer : IAsyncDisposable
     /// <summary>Running, Stopping or Stopped.</summary>
     public string State => _state switch { 0 => "NotStarted", 1 => "Running", 2 => "Stopping", _ => "Stopped" };
 
+    /// <summary>Tunnels registered now, over all clients.</summary>
+    internal int TunnelCount => _tunnelsByName.Count;
+
     /// <summary>Clients connected now.</summary>
     public int ClientCount => _sessions.Count;
 
