@@ -30,15 +30,45 @@ internal static class WorkConnection
             using var unpaired = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, session.Closing);
             for (var attempt = 1; ; attempt++)
             {
+                bool MayRetry() => attempt < ConnectAttempts && !cancellationToken.IsCancellationRequested && !session.Closing.IsCancellationRequested;
                 try
                 {
                     data = await OpenAsync(client, session, unpaired.Token).ConfigureAwait(false);
+                    if (!data.IsTls && client.Pump is EventLoopPump loops)
+                    {
+                        // On the event-loop plane the connection idles on a loop, which serves a StartWork there and then.
+                        var socket = data.Socket;
+                        data.Stream.Dispose(); // does not own the socket; the loop takes it from here
+                        data = null;
+                        var idle = new LoopIdle(client, session, log);
+                        var outcome = await loops.IdleAsync(socket, idle.Pair, unpaired.Token, cancellationToken).ConfigureAwait(false);
+                        settled |= idle.Paired;
+                        switch (outcome.End)
+                        {
+                            case IdleEnd.Served:
+                                idle.Ended(outcome.Error, cancellationToken);
+                                return;
+                            case IdleEnd.ResetBeforeAnswer when MayRetry():
+                                await Task.Delay(RetryDelay(attempt), cancellationToken).ConfigureAwait(false);
+                                continue;
+                            case IdleEnd.Frame:
+                                data = new FrameConnection(outcome.Socket!);
+                                frame = outcome.Frame;
+                                break;
+                            case IdleEnd.Broken:
+                                log.LogDebug("Data connection ended inside its first frame.");
+                                return;
+                            default:
+                                return;
+                        }
+                        break;
+                    }
                     // Idle in the pool: a zero-byte read waits without holding a buffer.
                     await data.Stream.ReadAsync(Memory<byte>.Empty, unpaired.Token).ConfigureAwait(false);
                     frame = await data.ReadAsync(unpaired.Token).ConfigureAwait(false);
                     break;
                 }
-                catch (Exception e) when (IsReset(e) && attempt < ConnectAttempts && !cancellationToken.IsCancellationRequested && !session.Closing.IsCancellationRequested)
+                catch (Exception e) when (IsReset(e) && MayRetry())
                 {
                     // Reset before any answer: the server closed it while its first frame was still pending (it makes
                     // room that way when strangers flood its control port). It was never used: open another.
@@ -146,14 +176,8 @@ internal static class WorkConnection
         try
         {
             var timeout = client.Options.LocalConnectTimeout;
-            string Describe(bool timedOut, string error) => timedOut
-                ? $"Local service {tunnel.LocalEndpoint} did not accept within {timeout.TotalSeconds:0.#} s."
-                : $"Local service {tunnel.LocalEndpoint} is unreachable: {error}";
-            void Report(string why)
-            {
-                log.LogWarning("Tunnel {Tunnel}: {Error}", tunnel.Name, why);
-                _ = session.ReportWorkFailedAsync(tunnel.Name, why);
-            }
+            string Describe(bool timedOut, string error) => DescribeFailure(tunnel, timeout, timedOut, error);
+            void Report(string why) => ReportFailure(session, tunnel, log, why);
 
             if (!data.IsTls && client.Pump is EventLoopPump loops && LocalAddress(tunnel) is { } local)
             {
@@ -193,6 +217,53 @@ internal static class WorkConnection
         finally
         {
             tunnel.Counters.ConnectionClosed();
+        }
+    }
+
+    /// <summary>Why a user could not be served: the local service refused or did not accept in time.</summary>
+    private static string DescribeFailure(ClientTunnel tunnel, TimeSpan timeout, bool timedOut, string error) => timedOut
+        ? $"Local service {tunnel.LocalEndpoint} did not accept within {timeout.TotalSeconds:0.#} s."
+        : $"Local service {tunnel.LocalEndpoint} is unreachable: {error}";
+
+    /// <summary>Logs a failure counted by <see cref="DescribeFailure"/>'s caller and tells the server (its tunnel counts it too).</summary>
+    private static void ReportFailure(ControlSession session, ClientTunnel tunnel, ILogger log, string why)
+    {
+        log.LogWarning("Tunnel {Tunnel}: {Error}", tunnel.Name, why);
+        _ = session.ReportWorkFailedAsync(tunnel.Name, why);
+    }
+
+    /// <summary>A data connection idling on a loop (<see cref="EventLoopPump.IdleAsync"/>): <see cref="Pair"/> runs on the
+    /// loop when its StartWork comes, and the rest after the pair ended.</summary>
+    private sealed class LoopIdle(TunnelClient client, ControlSession session, ILogger log)
+    {
+        private ClientTunnel? _tunnel;
+        private string? _failure;
+
+        /// <summary>Set on the loop when a StartWork paired it (read after the outcome, which orders the write before).</summary>
+        public bool Paired { get; private set; }
+
+        /// <summary>Loop thread: the tunnel's local service for a StartWork, or null to leave it to the control plane (an
+        /// unknown tunnel, a local service given by host name).</summary>
+        public WorkTarget? Pair(StartWorkMessage start)
+        {
+            var tunnel = client.FindTunnel(start.Tunnel);
+            if (tunnel is null || LocalAddress(tunnel) is not { } local) return null;
+            Paired = true;
+            _tunnel = tunnel;
+            // The refill (a new data connection) is opened off the loop; the local connect goes on here meanwhile.
+            ThreadPool.UnsafeQueueUserWorkItem(static s => s.client.DataConnectionPaired(s.session, s.Refill), (client, session, start.Refill), preferLocal: false);
+            tunnel.Counters.ConnectionOpened();
+            var timeout = client.Options.LocalConnectTimeout;
+            return new WorkTarget(local, timeout, tunnel.Counters,
+                errno => _failure = DescribeFailure(tunnel, timeout, errno == DataPlane.Native.Interop.ETIMEDOUT, new SocketException(errno).Message));
+        }
+
+        /// <summary>The pair ended (<paramref name="error"/>: 0, or a failed local connect's errno, counted already).</summary>
+        public void Ended(int error, CancellationToken cancellationToken)
+        {
+            if (_tunnel is null) return;
+            if (error > 0 && _failure is not null && !cancellationToken.IsCancellationRequested) ReportFailure(session, _tunnel, log, _failure);
+            _tunnel.Counters.ConnectionClosed();
         }
     }
 
