@@ -156,7 +156,7 @@ Describe 'Get-TunnelStats views' {
         Assert-Width $text 80
         $expected = 'Name', 'Role', 'State', 'JobId', 'ClientName', 'Port', 'LocalEndpoint', 'Uptime', 'Reconnects', 'ActiveConnections',
         'TotalConnections', 'FailedConnections', 'BytesIn', 'BytesOut', 'BytesInPerSec', 'BytesOutPerSec', 'ForwardingMode',
-        'SplicedConnections', 'CopiedConnections', 'SpliceFallbacks', 'LastError', 'LastErrorTime', 'Timestamp'
+        'DataPlane', 'EventLoops', 'SplicedConnections', 'CopiedConnections', 'SpliceFallbacks', 'LastError', 'LastErrorTime', 'Timestamp'
         @(Get-Lines $text | ForEach-Object { ($_ -split ':', 2)[0].Trim() }) | Should -Be $expected
         $text | Should -Match "(?m)^Port +: $($script:WebA.RemotePort)$"
         $text | Should -Match "(?m)^LocalEndpoint +: 127\.0\.0\.1:$($script:Http.Port)$"
@@ -170,7 +170,7 @@ Describe 'Get-TunnelStats views' {
         Assert-Width $text 80
         $expected = 'Name', 'Role', 'State', 'JobId', 'ClientName', 'Port', 'Uptime', 'Clients', 'Tunnels', 'ActiveConnections',
         'TotalConnections', 'FailedConnections', 'RefusedConnections', 'BytesIn', 'BytesOut', 'BytesInPerSec', 'BytesOutPerSec',
-        'ForwardingMode', 'SplicedConnections', 'CopiedConnections', 'SpliceFallbacks', 'HandshakesEvicted', 'HandshakeTimeouts',
+        'ForwardingMode', 'DataPlane', 'EventLoops', 'SplicedConnections', 'CopiedConnections', 'SpliceFallbacks', 'HandshakesEvicted', 'HandshakeTimeouts',
         'GarbageConnections', 'LoginsFailed', 'LoginsThrottled', 'SessionsRefused', 'DataConnectionsRefused', 'DescriptorRefusals',
         'PendingHandshakes', 'OpenDescriptors', 'DescriptorLimit', 'LastError', 'LastErrorTime', 'Timestamp'
         @(Get-Lines $text | ForEach-Object { ($_ -split ':', 2)[0].Trim() }) | Should -Be $expected
@@ -314,14 +314,17 @@ Describe 'TunnelEvent view' {
 }
 
 Describe 'Serialisation' {
-    It 'ConvertTo-Json writes Role and ForwardingMode by name, without -EnumsAsStrings' {
+    It 'ConvertTo-Json writes Role, ForwardingMode and DataPlane by name, without -EnumsAsStrings' {
         $mode = if ($IsLinux) { 'Auto' } else { 'Copy' }
         $json = Get-TunnelStats -Name 'views-srv-a' | ConvertTo-Json
         $json | Should -Match '"Role": "Server"'
         $json | Should -Match "`"ForwardingMode`": `"$mode`""
+        $json | Should -Match '"DataPlane": "(EventLoops|Async)"'
+        $json | Should -Match '"EventLoops": \d+'
         $json = Get-TunnelStats -Id $script:WebA.Id | ConvertTo-Json -Compress
         $json | Should -Match '"Role":"Client"'
         $json | Should -Match "`"ForwardingMode`":`"$mode`""
+        $json | Should -Match '"DataPlane":"(EventLoops|Async)"'
         ($json | ConvertFrom-Json).BytesOut | Should -BeGreaterOrEqual 3000000
         # Nested, in arrays, and with -EnumsAsStrings as well.
         ConvertTo-Json -InputObject @{ Stats = @(Get-TunnelStats -Name 'views-srv-*') } -Depth 3 -Compress | Should -Match '"Role":"Server".*"Role":"Server"'
@@ -337,6 +340,7 @@ Describe 'Serialisation' {
         $s = Get-TunnelStats -Name 'views-srv-a'
         $s.Role | Should -BeOfType [TunnelLite.Statistics.TunnelRole]
         $s.ForwardingMode | Should -BeOfType [TunnelLite.Forwarding.ForwardingMode]
+        $s.DataPlane | Should -BeOfType [TunnelLite.Forwarding.DataPlaneKind]
         $mode = $s.ForwardingMode.ToString()
         @(Get-TunnelStats | Where-Object ForwardingMode -EQ $mode).Count | Should -Be 5
         @(Get-TunnelStats | Where-Object Role -EQ 'Server').Name | Should -Be @('views-srv-a', 'views-srv-b')
@@ -348,6 +352,7 @@ Describe 'Serialisation' {
         $rows.Count | Should -Be 5
         ($rows | Where-Object Name -EQ 'views-srv-a').Role | Should -Be 'Server'
         ($rows | Where-Object Name -EQ 'views-srv-a').ForwardingMode | Should -Be $mode
+        ($rows | Where-Object Name -EQ 'views-srv-a').DataPlane | Should -Be $s.DataPlane.ToString()
         [long]($rows | Where-Object { $_.JobId -eq "$($script:WebA.Id)" }).BytesOut | Should -BeGreaterOrEqual 3000000
     }
 
@@ -360,6 +365,7 @@ Describe 'Serialisation' {
             $line = Read-ChildLine -Process $child.Process -Pattern '^STATS=(.*)$' -TimeoutSec 30
             $line | Should -Match '"Role":"Server"'
             $line | Should -Match '"ForwardingMode":"(Auto|Copy)"'
+            $line | Should -Match '"DataPlane":"(EventLoops|Async)"'
         }
         finally { Stop-ChildPwsh $child.Process }
     }

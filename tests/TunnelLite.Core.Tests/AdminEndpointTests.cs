@@ -4,6 +4,7 @@ using System.Text.Json;
 using TunnelLite.Admin;
 using TunnelLite.Client;
 using TunnelLite.Config;
+using TunnelLite.Forwarding;
 using TunnelLite.Server;
 using TunnelLite.Tests.Support;
 
@@ -117,6 +118,44 @@ public sealed class AdminEndpointTests
         var raw = await RawHttp.RequestAsync(admin, "GET", "/api/v1/tunnels");
         Assert.Contains("\"Role\":\"Server\"", raw.Body);
         Assert.Equal("application/json; charset=utf-8", raw.Headers["Content-Type"]);
+    }
+
+    // Would fail if the API wrote the plane as a number (0, 1, 2 say nothing to a reader of the JSON), if AdminClient could
+    // not read it back, or if /metrics lacked the info family or labelled it apart from the plane in force.
+    [Fact]
+    public async Task The_data_plane_shows_by_name_in_the_API_and_as_an_info_metric_on_both_ends()
+    {
+        await using var f = new TunnelFixture();
+        await using var echo = new EchoService();
+        var so = TunnelFixture.ServerOptions();
+        so.Admin = Admin();
+        // Async whatever the platform, so that what is shown does not depend on where the test runs; the loop count is
+        // asked for but not used, which is what the stats must say (0 on the async plane).
+        so.DataPlane = DataPlaneKind.Async;
+        so.EventLoops = 1;
+        var server = await f.StartServerAsync(so);
+        var co = TunnelFixture.ClientOptions(server);
+        co.Tunnels.Add(new TunnelDefinition { Name = "echo", LocalPort = echo.Port });
+        co.Admin = Admin();
+        co.DataPlane = DataPlaneKind.Async;
+        var client = await f.StartClientAsync(co);
+        await MoveBytesAsync(client, 10_000, seed: 5);
+
+        foreach (var (admin, role) in new[] { (server.Admin!.Endpoint!, "server"), (client.Admin!.Endpoint!, "client") })
+        {
+            var summary = await RawHttp.RequestAsync(admin, "GET", "/api/v1/server");
+            Assert.Contains("\"DataPlane\":\"Async\"", summary.Body);
+            Assert.Contains("\"EventLoops\":0", summary.Body);
+            Assert.Contains("\"DataPlane\":\"Async\"", (await RawHttp.RequestAsync(admin, "GET", "/api/v1/tunnels")).Body);
+            using var api = new AdminClient(admin.ToString());
+            Assert.Equal(DataPlaneKind.Async, (await api.GetSummaryAsync()).DataPlane);
+
+            var info = Exposition.Parse((await RawHttp.RequestAsync(admin, "GET", "/metrics")).Body).Single(m => m.Name == "tunnellite_data_plane_info");
+            Assert.Equal("gauge", info.Type);
+            var sample = Assert.Single(info.Samples);
+            Assert.Equal([("role", role), ("plane", "async"), ("event_loops", "0")], sample.Labels.Select(l => (l.Key, l.Value)));
+            Assert.Equal(1d, sample.Value);
+        }
     }
 
     [Fact]

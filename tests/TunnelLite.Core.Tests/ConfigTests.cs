@@ -1,5 +1,6 @@
 using System.Text;
 using TunnelLite.Config;
+using TunnelLite.Forwarding;
 
 namespace TunnelLite.Tests;
 
@@ -613,6 +614,7 @@ public class ForwardingModeSelectionTests
     [InlineData("\"zerocopy\"")]
     [InlineData("\"1\"")]
     [InlineData("2")]
+    [InlineData("\"copy, splice\"")]
     public void ConfigKey_RejectsWhatIsNotAMode_WithFileAndLine(string value)
     {
         var e = Assert.Throws<TunnelConfigException>(() =>
@@ -646,6 +648,215 @@ public class ForwardingModeSelectionTests
         Assert.Same(TunnelLite.Forwarding.BufferedPump.Instance, TunnelLite.Forwarding.PumpSelector.For(TunnelLite.Forwarding.ForwardingMode.Copy));
         var splice = TunnelLite.Forwarding.PumpSelector.For(TunnelLite.Forwarding.ForwardingMode.Splice);
         Assert.Equal(OperatingSystem.IsLinux() ? TunnelLite.Forwarding.ForwardingMode.Splice : TunnelLite.Forwarding.ForwardingMode.Copy, splice.Mode);
+    }
+}
+
+/// <summary>The ways to choose the data plane and its event loops: config keys, options (cmdlet parameters), environment
+/// variable; and what each choice resolves to on Linux and elsewhere.</summary>
+public class DataPlaneSelectionTests
+{
+    private const string Server = "auth.token = \"s\"\n[transport]\n";
+    private const string Proxy = "[[proxies]]\nname = \"a\"\ntype = \"tcp\"\nlocalPort = 22\n";
+
+    private static TunnelServerOptions ParseServer(string transportLines) =>
+        TunnelConfigLoader.ParseServer(Server + transportLines, "server.toml").Options;
+
+    private static TunnelClientOptions ParseClient(string transportLines) =>
+        TunnelConfigLoader.ParseClient($"serverAddr = \"127.0.0.1\"\nauth.token = \"s\"\n{Proxy}[transport]\n{transportLines}", "client.toml").Options;
+
+    [Theory]
+    [InlineData("auto", DataPlaneKind.Auto)]
+    [InlineData("eventloops", DataPlaneKind.EventLoops)]
+    [InlineData("EventLoops", DataPlaneKind.EventLoops)]
+    [InlineData("ASYNC", DataPlaneKind.Async)]
+    public void DataPlane_key_sets_the_plane_on_both_ends_in_any_case(string text, DataPlaneKind expected)
+    {
+        var server = TunnelConfigLoader.ParseServer($"{Server}dataPlane = \"{text}\"\n", "server.toml");
+        Assert.Equal(expected, server.Options.DataPlane);
+        Assert.Empty(server.Warnings);
+        // Dotted at the top, as a client file may write it.
+        var client = TunnelConfigLoader.ParseClient(
+            $"serverAddr = \"127.0.0.1\"\nauth.token = \"s\"\ntransport.dataPlane = \"{text}\"\n{Proxy}", "client.toml");
+        Assert.Equal(expected, client.Options.DataPlane);
+        Assert.Empty(client.Warnings);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(PumpSelector.MaxEventLoops)]
+    public void EventLoops_key_takes_0_to_the_maximum_on_both_ends(int loops)
+    {
+        Assert.Equal(loops, ParseServer($"eventLoops = {loops}\n").EventLoops);
+        Assert.Equal(loops, ParseClient($"eventLoops = {loops}\n").EventLoops);
+    }
+
+    [Fact]
+    public void Both_keys_together_and_next_to_the_forwarding_mode()
+    {
+        var o = ParseServer("forwardingMode = \"copy\"\ndataPlane = \"async\"\neventLoops = 2\n");
+        Assert.Equal((ForwardingMode.Copy, DataPlaneKind.Async, 2), (o.ForwardingMode, o.DataPlane, o.EventLoops));
+        var c = ParseClient("dataPlane = \"eventloops\"\neventLoops = 1\n");
+        Assert.Equal((DataPlaneKind.EventLoops, 1), (c.DataPlane, c.EventLoops));
+    }
+
+    [Fact]
+    public void Absent_keys_leave_Auto_and_one_loop_per_core()
+    {
+        var server = TunnelConfigLoader.ParseServer("auth.token = \"s\"\n", "s.toml").Options;
+        Assert.Equal((DataPlaneKind.Auto, 0), (server.DataPlane, server.EventLoops));
+        var client = TunnelConfigLoader.ParseClient($"serverAddr = \"127.0.0.1\"\nauth.token = \"s\"\n{Proxy}", "c.toml").Options;
+        Assert.Equal((DataPlaneKind.Auto, 0), (client.DataPlane, client.EventLoops));
+    }
+
+    // A number would be taken by Enum.TryParse ("2" is Async), and a list ORed into one member ("auto, async" is Async):
+    // neither is a name a reader of the file could look up.
+    [Theory]
+    [InlineData("\"epoll\"")]
+    [InlineData("\"event-loops\"")]
+    [InlineData("\"2\"")]
+    [InlineData("\"auto, async\"")]
+    public void DataPlane_key_refuses_what_is_not_a_plane_naming_key_line_and_the_choices(string value)
+    {
+        foreach (var e in new[]
+        {
+            Assert.Throws<TunnelConfigException>(() => ParseServer($"dataPlane = {value}\n")),
+            Assert.Throws<TunnelConfigException>(() => ParseClient($"dataPlane = {value}\n")),
+        })
+        {
+            Assert.Equal("transport.dataPlane", e.Key);
+            Assert.Contains("is not a data plane; use \"auto\", \"eventloops\" or \"async\"", e.Message);
+        }
+        Assert.Equal(3, Assert.Throws<TunnelConfigException>(() => ParseServer($"dataPlane = {value}\n")).Line);
+    }
+
+    [Theory]
+    [InlineData("2", "expected a string")]
+    [InlineData("\"\"", "must not be empty")]
+    [InlineData("true", "expected a string")]
+    public void DataPlane_key_refuses_a_value_that_is_not_a_name(string value, string message)
+    {
+        var e = Assert.Throws<TunnelConfigException>(() => ParseServer($"dataPlane = {value}\n"));
+        Assert.Equal("transport.dataPlane", e.Key);
+        Assert.Contains(message, e.Message);
+    }
+
+    [Theory]
+    [InlineData("-1", "between 0 and 256")]
+    [InlineData("257", "between 0 and 256")]
+    [InlineData("100000000000", "between 0 and 256")]
+    [InlineData("\"4\"", "expected an integer")]
+    [InlineData("1.5", "expected an integer")]
+    public void EventLoops_key_refuses_what_is_not_a_count_in_range(string value, string message)
+    {
+        foreach (var e in new[]
+        {
+            Assert.Throws<TunnelConfigException>(() => ParseServer($"eventLoops = {value}\n")),
+            Assert.Throws<TunnelConfigException>(() => ParseClient($"eventLoops = {value}\n")),
+        })
+        {
+            Assert.Equal("transport.eventLoops", e.Key);
+            Assert.Contains(message, e.Message);
+        }
+    }
+
+    [Fact]
+    public void A_misspelled_key_is_an_error_that_suggests_the_real_one()
+    {
+        var e = Assert.Throws<TunnelConfigException>(() => ParseServer("dataplane = \"async\"\n"));
+        Assert.Contains("did you mean transport.dataPlane?", e.Message);
+        e = Assert.Throws<TunnelConfigException>(() => ParseClient("eventLoop = 2\n"));
+        Assert.Contains("did you mean transport.eventLoops?", e.Message);
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(PumpSelector.MaxEventLoops + 1)]
+    public void Options_refuse_an_event_loop_count_out_of_range(int loops)
+    {
+        var server = Valid.Server();
+        server.EventLoops = loops;
+        Assert.Equal(nameof(TunnelServerOptions.EventLoops), Assert.Throws<ArgumentException>(server.Validate).ParamName);
+        var client = Valid.Client();
+        client.EventLoops = loops;
+        Assert.Equal(nameof(TunnelClientOptions.EventLoops), Assert.Throws<ArgumentException>(client.Validate).ParamName);
+    }
+
+    [Fact]
+    public void Options_refuse_a_plane_that_is_not_one()
+    {
+        var server = Valid.Server();
+        server.DataPlane = (DataPlaneKind)7;
+        Assert.Equal(nameof(TunnelServerOptions.DataPlane), Assert.Throws<ArgumentException>(server.Validate).ParamName);
+        var client = Valid.Client();
+        client.DataPlane = (DataPlaneKind)7;
+        Assert.Equal(nameof(TunnelClientOptions.DataPlane), Assert.Throws<ArgumentException>(client.Validate).ParamName);
+    }
+
+    [Theory]
+    // Auto: event loops on Linux, the async plane elsewhere.
+    [InlineData(DataPlaneKind.Auto, null, true, DataPlaneKind.EventLoops)]
+    [InlineData(DataPlaneKind.Auto, null, false, DataPlaneKind.Async)]
+    [InlineData(DataPlaneKind.Auto, "", true, DataPlaneKind.EventLoops)]
+    [InlineData(DataPlaneKind.Auto, "  ", true, DataPlaneKind.EventLoops)]
+    // The variable decides where nothing was asked, in any case and with spaces around.
+    [InlineData(DataPlaneKind.Auto, "async", true, DataPlaneKind.Async)]
+    [InlineData(DataPlaneKind.Auto, " Async ", true, DataPlaneKind.Async)]
+    [InlineData(DataPlaneKind.Auto, "EVENTLOOPS", true, DataPlaneKind.EventLoops)]
+    [InlineData(DataPlaneKind.Auto, "auto", true, DataPlaneKind.EventLoops)]
+    [InlineData(DataPlaneKind.Auto, "auto", false, DataPlaneKind.Async)]
+    // What is not a plane's name is ignored, numbers too ("2" would be Async).
+    [InlineData(DataPlaneKind.Auto, "epoll", true, DataPlaneKind.EventLoops)]
+    [InlineData(DataPlaneKind.Auto, "2", true, DataPlaneKind.EventLoops)]
+    // An explicit choice wins over the variable.
+    [InlineData(DataPlaneKind.EventLoops, "async", true, DataPlaneKind.EventLoops)]
+    [InlineData(DataPlaneKind.Async, "eventloops", true, DataPlaneKind.Async)]
+    [InlineData(DataPlaneKind.Async, null, true, DataPlaneKind.Async)]
+    // Not Linux: the async plane, whatever was asked or set.
+    [InlineData(DataPlaneKind.EventLoops, null, false, DataPlaneKind.Async)]
+    [InlineData(DataPlaneKind.Auto, "eventloops", false, DataPlaneKind.Async)]
+    [InlineData(DataPlaneKind.Async, null, false, DataPlaneKind.Async)]
+    public void ResolvePlane_explicit_beats_the_variable_beats_the_platform_default(DataPlaneKind asked, string? env, bool linux, DataPlaneKind expected)
+    {
+        Assert.Equal(expected, PumpSelector.ResolvePlane(asked, env, linux));
+    }
+
+    [Fact]
+    public void ResolvePlane_reads_the_variable_named_in_the_docs()
+    {
+        Assert.Equal("TUNNELLITE_DATA_PLANE", PumpSelector.DataPlaneEnvironmentVariable);
+        // Never Auto: the stats show what runs.
+        Assert.NotEqual(DataPlaneKind.Auto, PumpSelector.ResolvePlane(DataPlaneKind.Auto));
+        Assert.Equal(DataPlaneKind.Async, PumpSelector.ResolvePlane(DataPlaneKind.Async));
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 2)]
+    [InlineData(7, 7)]
+    [InlineData(PumpSelector.MaxEventLoops, PumpSelector.MaxEventLoops)]
+    [InlineData(PumpSelector.MaxEventLoops + 1, PumpSelector.MaxEventLoops)]
+    [InlineData(int.MaxValue, PumpSelector.MaxEventLoops)]
+    public void ResolveEventLoops_takes_a_count_as_given_up_to_the_maximum(int asked, int expected)
+    {
+        Assert.Equal(expected, PumpSelector.ResolveEventLoops(asked));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    public void ResolveEventLoops_without_a_count_runs_one_loop_per_core(int asked)
+    {
+        Assert.Equal(Math.Clamp(Environment.ProcessorCount, 1, PumpSelector.MaxEventLoops), PumpSelector.ResolveEventLoops(asked));
+    }
+
+    /// <summary>Valid options to break one setting of.</summary>
+    private static class Valid
+    {
+        public static TunnelServerOptions Server() => new() { Token = "s" };
+
+        public static TunnelClientOptions Client() => new() { ServerAddress = "127.0.0.1", ServerPort = 7000, Token = "s" };
     }
 }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using TunnelLite.Admin;
+using TunnelLite.Forwarding;
 using TunnelLite.Statistics;
 using TunnelLite.Tests.Support;
 
@@ -28,6 +29,7 @@ public sealed class MetricsTests
             RefusedConnections = 3, SplicedConnections = 6, CopiedConnections = 4, SpliceFallbacks = 1, Clients = 2, Tunnels = 1,
             HandshakesEvicted = 1, HandshakeTimeouts = 2, GarbageConnections = 3, LoginsFailed = 4, LoginsThrottled = 5,
             SessionsRefused = 6, DataConnectionsRefused = 7, DescriptorRefusals = 8, PendingHandshakes = 2,
+            DataPlane = DataPlaneKind.EventLoops, EventLoops = 2,
         };
         var web = summary with { Name = "web", ClientName = "alice", Uptime = TimeSpan.FromSeconds(30), RefusedConnections = 0 };
         var snapshot = new MetricsSnapshot(TunnelRole.Server, summary, [web],
@@ -39,6 +41,9 @@ public sealed class MetricsTests
             # HELP tunnellite_build_info Always 1; the version of TunnelLite and the role of this process are its labels.
             # TYPE tunnellite_build_info gauge
             tunnellite_build_info{version="{{BuildInfo.Version}}",role="server"} 1
+            # HELP tunnellite_data_plane_info Always 1; the data plane that moves the bytes (plane: eventloops or async) and its event loops (0 on the async plane) are its labels.
+            # TYPE tunnellite_data_plane_info gauge
+            tunnellite_data_plane_info{role="server",plane="eventloops",event_loops="2"} 1
             # HELP tunnellite_uptime_seconds Seconds since the server or client started.
             # TYPE tunnellite_uptime_seconds gauge
             tunnellite_uptime_seconds{role="server"} 90.5

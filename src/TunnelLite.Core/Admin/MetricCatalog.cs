@@ -9,8 +9,9 @@ namespace TunnelLite.Admin;
 /// in a scrape (a server-only one on a client) is left out whole.
 /// <para>Labels: <c>role</c> (server, client), <c>tunnel</c> and <c>client</c> (names, never session ids or addresses,
 /// so that series stay bounded), <c>direction</c> (in: toward the local service, out: toward the user), <c>mode</c>
-/// (splice, copy), <c>reason</c>. The process's totals and the per-tunnel figures are separate families
-/// (tunnellite_bytes_total, tunnellite_tunnel_bytes_total) so that summing a family never counts a byte twice.</para></summary>
+/// (splice, copy), <c>reason</c>, and on tunnellite_data_plane_info <c>plane</c> (eventloops, async) and
+/// <c>event_loops</c>. The process's totals and the per-tunnel figures are separate families (tunnellite_bytes_total,
+/// tunnellite_tunnel_bytes_total) so that summing a family never counts a byte twice.</para></summary>
 internal static class MetricCatalog
 {
     /// <summary>The traffic figures a server or client keeps both in total and per tunnel: each is declared once here and
@@ -41,6 +42,9 @@ internal static class MetricCatalog
     [
         Family("tunnellite_build_info", Gauge, "Always 1; the version of TunnelLite and the role of this process are its labels.",
             r => r.BuildInfo, Count()),
+        Family("tunnellite_data_plane_info", Gauge,
+            "Always 1; the data plane that moves the bytes (plane: eventloops or async) and its event loops (0 on the async plane) are its labels.",
+            r => r.DataPlaneInfo, Count()),
         Family("tunnellite_uptime_seconds", Gauge, "Seconds since the server or client started.", r => r.Totals, Stat(s => s.Uptime.TotalSeconds)),
         Family("tunnellite_tunnels", Gauge, "Tunnels registered now.", r => r.TunnelCounts, Count()),
         .. Traffic.Select(t => Family($"tunnellite_{t.Stem}", t.Type, $"{t.Help} All tunnels of this server or client.", r => r.Totals, t.Series)),

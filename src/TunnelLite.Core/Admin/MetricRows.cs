@@ -26,6 +26,8 @@ internal sealed class MetricRows : IMetricRow
         var role = RoleName(snapshot.Role);
         Totals = [new StatsRow(PrometheusText.Labels("role", role), snapshot.Summary)];
         BuildInfo = [new CountRow(PrometheusText.Labels("version", Admin.BuildInfo.Version, "role", role), 1)];
+        DataPlaneInfo = [new CountRow(PrometheusText.Labels("role", role, "plane", PlaneName(snapshot.Summary.DataPlane),
+            "event_loops", snapshot.Summary.EventLoops.ToString(System.Globalization.CultureInfo.InvariantCulture)), 1)];
         Server = snapshot.Role == TunnelRole.Server ? [this] : [];
         Client = snapshot.Role == TunnelRole.Client ? [this] : [];
         Tunnels = GroupTunnels(snapshot.Tunnels);
@@ -51,6 +53,9 @@ internal sealed class MetricRows : IMetricRow
     public IReadOnlyList<StatsRow> Totals { get; }
     /// <summary>One row labelled version and role, of value 1.</summary>
     public IReadOnlyList<CountRow> BuildInfo { get; }
+    /// <summary>One row labelled role, plane and event_loops, of value 1: fixed for the life of the process, so the labels
+    /// stay bounded (two planes, at most <see cref="Forwarding.PumpSelector.MaxEventLoops"/> loops).</summary>
+    public IReadOnlyList<CountRow> DataPlaneInfo { get; }
     /// <summary>One row per role, tunnel name and client name, ordered by labels.</summary>
     public IReadOnlyList<StatsRow> Tunnels { get; }
     /// <summary>Tunnels registered now, per role (this process's role always, even at 0).</summary>
@@ -67,6 +72,9 @@ internal sealed class MetricRows : IMetricRow
         TunnelRole.Client => "client",
         _ => role.ToString().ToLowerInvariant(),
     };
+
+    /// <summary>The plane as a label value, spelled as the transport.dataPlane key takes it: eventloops, async.</summary>
+    public static string PlaneName(Forwarding.DataPlaneKind plane) => plane.ToString().ToLowerInvariant();
 
     private static List<StatsRow> GroupTunnels(IReadOnlyList<TunnelStats> tunnels)
     {

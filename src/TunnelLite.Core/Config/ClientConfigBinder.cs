@@ -27,6 +27,8 @@ internal static class ClientConfigBinder
             if (transport.GetInt("poolCount", 0, 1000) is { } pool) options.PoolCount = pool;
             if (transport.GetSeconds("heartbeatInterval") is { } interval) options.HeartbeatInterval = interval;
             if (SharedConfigKeys.ReadForwardingMode(transport) is { } mode) options.ForwardingMode = mode;
+            if (SharedConfigKeys.ReadDataPlane(transport) is { } plane) options.DataPlane = plane;
+            if (SharedConfigKeys.ReadEventLoops(transport) is { } loops) options.EventLoops = loops;
             if (transport.GetSeconds("heartbeatTimeout") is { } timeout) options.HeartbeatTimeout = timeout;
             if (transport.GetTable("tls") is { } tls) options.Tls = TlsConfigKeys.ReadClient(tls);
             // frpc's other protocols (kcp, quic, websocket, wss) would be spoken as plain TCP if ignored: wss would lose its TLS.

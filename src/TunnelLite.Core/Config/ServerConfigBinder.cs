@@ -32,6 +32,8 @@ internal static class ServerConfigBinder
             if (transport.GetInt("maxPoolCount", 0, 1000) is { } maxPool) options.MaxPoolCount = maxPool;
             if (transport.GetSeconds("heartbeatInterval") is { } interval) options.HeartbeatInterval = interval;
             if (SharedConfigKeys.ReadForwardingMode(transport) is { } mode) options.ForwardingMode = mode;
+            if (SharedConfigKeys.ReadDataPlane(transport) is { } plane) options.DataPlane = plane;
+            if (SharedConfigKeys.ReadEventLoops(transport) is { } loops) options.EventLoops = loops;
             if (transport.GetSeconds("heartbeatTimeout") is { } timeout) options.HeartbeatTimeout = timeout;
             if (transport.GetSeconds("handshakeTimeout") is { } handshake) options.HandshakeTimeout = handshake;
             userConnectionReading = SynonymKeys.Read(transport, "userConnectionTimeout", transport.GetSeconds("userConnectionTimeout"), Seconds);

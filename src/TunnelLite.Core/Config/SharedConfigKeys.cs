@@ -1,6 +1,7 @@
 namespace TunnelLite.Config;
 
-/// <summary>Keys that frps.toml and frpc.toml share: <c>auth.*</c> and the heartbeat pair of <c>transport.*</c>.</summary>
+/// <summary>Keys that frps.toml and frpc.toml share: <c>auth.*</c>, the heartbeat pair of <c>transport.*</c>, and TunnelLite's
+/// own <c>transport.*</c> keys for how the bytes move (forwarding mode, data plane, event loops).</summary>
 internal static class SharedConfigKeys
 {
     /// <summary>
@@ -42,11 +43,30 @@ internal static class SharedConfigKeys
     private static string Seconds(TimeSpan t) => $"{t.TotalSeconds:0.###} s";
 
     /// <summary>Reads <c>transport.forwardingMode</c> ("auto", "copy" or "splice"; a TunnelLite key, unknown to frp).</summary>
-    public static Forwarding.ForwardingMode? ReadForwardingMode(TomlConfigTable? transport)
+    public static Forwarding.ForwardingMode? ReadForwardingMode(TomlConfigTable? transport) =>
+        ReadChoice<Forwarding.ForwardingMode>(transport, "forwardingMode", "a forwarding mode");
+
+    /// <summary>Reads <c>transport.dataPlane</c> ("auto", "eventloops" or "async"; a TunnelLite key, unknown to frp).</summary>
+    public static Forwarding.DataPlaneKind? ReadDataPlane(TomlConfigTable? transport) =>
+        ReadChoice<Forwarding.DataPlaneKind>(transport, "dataPlane", "a data plane");
+
+    /// <summary>Reads <c>transport.eventLoops</c>: 0 (one per core) to <see cref="Forwarding.PumpSelector.MaxEventLoops"/>.</summary>
+    public static int? ReadEventLoops(TomlConfigTable? transport) =>
+        transport?.GetInt("eventLoops", 0, Forwarding.PumpSelector.MaxEventLoops);
+
+    /// <summary>
+    /// A string key that names a member of <typeparamref name="T"/>, in any case. Only the names themselves are taken:
+    /// <see cref="Enum.TryParse{TEnum}(string, bool, out TEnum)"/> would also take a number ("1") and a list ("copy, auto",
+    /// which it ORs into one member), neither of which a reader of the file could check against the documentation.
+    /// <paramref name="what"/> names the kind of value in the message: "\"zerocopy\" is not a forwarding mode; use ...".
+    /// </summary>
+    private static T? ReadChoice<T>(TomlConfigTable? transport, string key, string what) where T : struct, Enum
     {
-        if (transport?.GetString("forwardingMode") is not { } text) return null;
-        if (Enum.TryParse<Forwarding.ForwardingMode>(text, ignoreCase: true, out var mode) && Enum.IsDefined(mode) && !int.TryParse(text, out _))
-            return mode;
-        throw transport.ValueError(transport.Find("forwardingMode")!, $"\"{text}\" is not a forwarding mode; use \"auto\", \"copy\" or \"splice\"");
+        if (transport?.GetString(key) is not { } text) return null;
+        var names = Enum.GetNames<T>();
+        if (names.FirstOrDefault(n => n.Equals(text.Trim(), StringComparison.OrdinalIgnoreCase)) is { } name)
+            return Enum.Parse<T>(name);
+        var choices = names.Select(n => $"\"{n.ToLowerInvariant()}\"").ToArray();
+        throw transport.ValueError(transport.Find(key)!, $"\"{text}\" is not {what}; use {string.Join(", ", choices[..^1])} or {choices[^1]}");
     }
 }

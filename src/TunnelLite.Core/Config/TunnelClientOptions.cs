@@ -77,6 +77,10 @@ public sealed class TunnelClientOptions
         if (ClientName is not null && (ClientName.Length is 0 or > 128 || !Logging.PeerText.IsPrintable(ClientName)))
             throw new ArgumentException("A client name must be 1-128 printable characters (clientName).", nameof(ClientName));
         if (PoolCount < 0 || PoolCount > 1000) throw new ArgumentException($"PoolCount {PoolCount} must be between 0 and 1000.", nameof(PoolCount));
+        if (!Enum.IsDefined(DataPlane)) throw new ArgumentException($"DataPlane {(int)DataPlane} is not a data plane (Auto, EventLoops or Async).", nameof(DataPlane));
+        // 0 means one per core; a negative count or thousands of threads is a mistake, not a wish.
+        if (EventLoops < 0 || EventLoops > Forwarding.PumpSelector.MaxEventLoops)
+            throw new ArgumentException($"EventLoops {EventLoops} must be between 0 (one per core) and {Forwarding.PumpSelector.MaxEventLoops}.", nameof(EventLoops));
         if (HeartbeatInterval <= TimeSpan.Zero) throw new ArgumentException("HeartbeatInterval must be positive.", nameof(HeartbeatInterval));
         if (HeartbeatTimeout <= HeartbeatInterval) throw new ArgumentException("HeartbeatTimeout must be longer than HeartbeatInterval.", nameof(HeartbeatTimeout));
         if (ReconnectMinDelay <= TimeSpan.Zero || ReconnectMaxDelay < ReconnectMinDelay) throw new ArgumentException("Reconnect delays must be positive and ReconnectMaxDelay >= ReconnectMinDelay.", nameof(ReconnectMaxDelay));

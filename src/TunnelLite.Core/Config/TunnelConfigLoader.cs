@@ -30,6 +30,8 @@ public static class TunnelConfigLoader
         [nameof(TunnelServerOptions.HeartbeatTimeout)] = "transport.heartbeatTimeout",
         [nameof(TunnelServerOptions.HandshakeTimeout)] = "transport.handshakeTimeout",
         [nameof(TunnelServerOptions.UserConnectionTimeout)] = "transport.userConnectionTimeout",
+        [nameof(TunnelServerOptions.DataPlane)] = "transport.dataPlane",
+        [nameof(TunnelServerOptions.EventLoops)] = "transport.eventLoops",
         [nameof(ServerTlsOptions.PfxFile)] = "transport.tls.pfxFile",
         [nameof(ServerTlsOptions.KeyFile)] = "transport.tls.keyFile",
     };
@@ -42,6 +44,8 @@ public static class TunnelConfigLoader
         [nameof(TunnelClientOptions.PoolCount)] = "transport.poolCount",
         [nameof(TunnelClientOptions.HeartbeatInterval)] = "transport.heartbeatInterval",
         [nameof(TunnelClientOptions.HeartbeatTimeout)] = "transport.heartbeatTimeout",
+        [nameof(TunnelClientOptions.DataPlane)] = "transport.dataPlane",
+        [nameof(TunnelClientOptions.EventLoops)] = "transport.eventLoops",
         [nameof(TunnelClientOptions.Tunnels)] = "proxies",
         [nameof(ClientTlsOptions.ServerFingerprint)] = "transport.tls.serverFingerprint",
     };

@@ -117,6 +117,10 @@ public sealed class TunnelServerOptions
         Admin.Validate();
         if (ControlPort < 0 || ControlPort > 65535) throw new ArgumentException($"ControlPort {ControlPort} is not a port (0-65535).", nameof(ControlPort));
         if (MaxPoolCount < 0 || MaxPoolCount > 1000) throw new ArgumentException($"MaxPoolCount {MaxPoolCount} must be between 0 and 1000.", nameof(MaxPoolCount));
+        if (!Enum.IsDefined(DataPlane)) throw new ArgumentException($"DataPlane {(int)DataPlane} is not a data plane (Auto, EventLoops or Async).", nameof(DataPlane));
+        // 0 means one per core; a negative count or thousands of threads is a mistake, not a wish.
+        if (EventLoops < 0 || EventLoops > Forwarding.PumpSelector.MaxEventLoops)
+            throw new ArgumentException($"EventLoops {EventLoops} must be between 0 (one per core) and {Forwarding.PumpSelector.MaxEventLoops}.", nameof(EventLoops));
         if (HeartbeatInterval <= TimeSpan.Zero) throw new ArgumentException("HeartbeatInterval must be positive.", nameof(HeartbeatInterval));
         if (HeartbeatTimeout <= HeartbeatInterval) throw new ArgumentException("HeartbeatTimeout must be longer than HeartbeatInterval.", nameof(HeartbeatTimeout));
         if (HandshakeTimeout <= TimeSpan.Zero) throw new ArgumentException("HandshakeTimeout must be positive.", nameof(HandshakeTimeout));

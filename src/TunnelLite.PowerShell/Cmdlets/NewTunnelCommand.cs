@@ -89,6 +89,18 @@ public sealed class NewTunnelCommand : EngineCmdletBase
     [Parameter]
     public ForwardingMode ForwardingMode { get; set; }
 
+    /// <summary>What drives the sockets of each data connection paired with its connection to the local service: Auto
+    /// (event loops on Linux, the async plane elsewhere), EventLoops (a few threads, each with its own epoll; Linux only)
+    /// or Async (the runtime's async sockets). TLS data connections always run on the async plane. Default: the config's
+    /// transport.dataPlane, else the TUNNELLITE_DATA_PLANE environment variable, else Auto.</summary>
+    [Parameter]
+    public DataPlaneKind DataPlane { get; set; }
+
+    /// <summary>Threads of the event-loop plane; 0 means one per core. Default: the config's transport.eventLoops, else 0.</summary>
+    [Parameter]
+    [ValidateRange(0, PumpSelector.MaxEventLoops)]
+    public int EventLoops { get; set; }
+
     /// <summary>Speak TLS to the server (control and data connections); the server must run with -Tls. The server is trusted
     /// by -CertificateFingerprint, else by -TrustedCaPath, else by the system's trusted roots. Default: the config's
     /// transport.tls.enable, else off.</summary>
@@ -220,6 +232,8 @@ public sealed class NewTunnelCommand : EngineCmdletBase
             }
         }
         if (bound.ContainsKey(nameof(ForwardingMode))) options.ForwardingMode = ForwardingMode;
+        if (bound.ContainsKey(nameof(DataPlane))) options.DataPlane = DataPlane;
+        if (bound.ContainsKey(nameof(EventLoops))) options.EventLoops = EventLoops;
         if (bound.ContainsKey(nameof(Tls))) options.Tls.Enabled = Tls.IsPresent;
         if (CertificateFingerprint is not null || TrustedCaPath is not null)
         {

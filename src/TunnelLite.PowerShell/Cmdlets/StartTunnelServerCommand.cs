@@ -50,6 +50,18 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
     [Parameter]
     public ForwardingMode ForwardingMode { get; set; }
 
+    /// <summary>What drives the sockets of the public ports and of each user connection paired with a data connection: Auto
+    /// (event loops on Linux, the async plane elsewhere), EventLoops (a few threads, each with its own epoll; Linux only)
+    /// or Async (the runtime's async sockets). TLS data connections always run on the async plane. Default: the config's
+    /// transport.dataPlane, else the TUNNELLITE_DATA_PLANE environment variable, else Auto.</summary>
+    [Parameter]
+    public DataPlaneKind DataPlane { get; set; }
+
+    /// <summary>Threads of the event-loop plane; 0 means one per core. Default: the config's transport.eventLoops, else 0.</summary>
+    [Parameter]
+    [ValidateRange(0, PumpSelector.MaxEventLoops)]
+    public int EventLoops { get; set; }
+
     /// <summary>Require TLS on the control port (control and data connections). Without -CertificatePath the server makes a
     /// self-signed certificate at start and shows its SHA-256 fingerprint (the job's CertificateFingerprint) for clients to pin.
     /// Default: the config's transport.tls.enable, else off.</summary>
@@ -143,6 +155,8 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
         if (ConfigPath is null || bound.ContainsKey(nameof(ControlPort))) options.ControlPort = ControlPort;
         if (Token is not null) options.Token = Secret.From(Token);
         if (bound.ContainsKey(nameof(ForwardingMode))) options.ForwardingMode = ForwardingMode;
+        if (bound.ContainsKey(nameof(DataPlane))) options.DataPlane = DataPlane;
+        if (bound.ContainsKey(nameof(EventLoops))) options.EventLoops = EventLoops;
         ApplyTls(options.Tls, bound);
         ApplyAdmin(options.Admin);
         if (AllowPorts is not null)

@@ -3,7 +3,8 @@ using Newtonsoft.Json;
 namespace TunnelLite.PowerShell.Output;
 
 /// <summary>Makes PowerShell's JSON (ConvertTo-Json, the bodies of Invoke-RestMethod) write TunnelLite's enums by name, as
-/// <c>ConvertTo-Json -EnumsAsStrings</c> would: <c>"Role": "Server"</c>, <c>"ForwardingMode": "Auto"</c>, not 0 and 0.
+/// <c>ConvertTo-Json -EnumsAsStrings</c> would: <c>"Role": "Server"</c>, <c>"ForwardingMode": "Auto"</c>,
+/// <c>"DataPlane": "EventLoops"</c>, not 0, 0 and 1.
 /// The properties keep their enum types, so sorting, <c>Where-Object ForwardingMode -eq Splice</c>, Export-Csv (which writes
 /// names anyway) and C# callers of the engine see no change.
 /// <para>Why not a types.ps1xml property that shadows the enum with its name: ConvertTo-Json reads the public properties of

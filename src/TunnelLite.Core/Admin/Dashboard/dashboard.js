@@ -293,7 +293,9 @@
     $('clients-card').hidden = !isServer || state.noClients;
     show($('clients-count'), count(s.Clients), s.Clients);
     show($('tunnels-count'), count(s.Tunnels), s.Tunnels);
-    show($('forwarding-mode'), s.ForwardingMode ? 'forwarding: ' + s.ForwardingMode : '');
+    // The data plane beside the mode, as Get-TunnelStats lists them: "forwarding: Auto · event loops ×2".
+    const plane = s.DataPlane === 'EventLoops' ? 'event loops ×' + s.EventLoops : s.DataPlane === 'Async' ? 'async' : '';
+    show($('forwarding-mode'), [s.ForwardingMode ? 'forwarding: ' + s.ForwardingMode : '', plane].filter(Boolean).join(' · '));
     show($('active-connections'), count(s.ActiveConnections), s.ActiveConnections);
     show($('total-connections'), count(s.TotalConnections), s.TotalConnections);
     show($('total-bytes-in'), bytes(s.BytesIn), s.BytesIn, count(s.BytesIn) + ' bytes');
