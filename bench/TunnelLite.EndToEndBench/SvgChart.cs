@@ -5,8 +5,9 @@ using System.Text;
 namespace TunnelLite.Bench;
 
 /// <summary>The README's picture of a run, drawn without a package: one panel per load (bulk, new connections,
-/// request/reply), one bar per path with its median, so that direct, the HAProxy anchor and each TunnelLite mode can be
-/// compared at a glance.</summary>
+/// request/reply), one bar per path with its median, so that direct, the references (HAProxy, ssh -R) and each TunnelLite
+/// plane and mode can be compared at a glance. Colours tell the kinds apart: grey direct, orange HAProxy, green ssh, dark
+/// blue the event loops, light blue the async plane.</summary>
 internal static class SvgChart
 {
     private const int Width = 900, PanelHeight = 30, BarHeight = 18, LabelWidth = 170, ValueWidth = 110, Top = 40;
@@ -41,6 +42,8 @@ internal static class SvgChart
     {
         "direct" => "#9aa5b1",
         _ when path.StartsWith("HAProxy", StringComparison.Ordinal) => "#e0803a",
+        _ when path.StartsWith("ssh", StringComparison.Ordinal) => "#3f9f5f",
+        _ when path.Contains("(async)", StringComparison.Ordinal) => "#8fb3ef",
         _ => "#2f6fdf",
     };
 
