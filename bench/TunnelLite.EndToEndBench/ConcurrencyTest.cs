@@ -50,12 +50,13 @@ internal static class ConcurrencyTest
         var rss1 = (Server: server.RssBytes(), Client: client.RssBytes());
         var rechecked = await LoadGenerator.RecheckAsync(open, Batch, ExchangeTimeout);
         say($"concurrency: {rechecked:#,0} of {open.Verified:#,0} still carry their own bytes; descriptors server {fd1.Server:#,0}, client {fd1.Client:#,0}");
-        var stats = (Server: await server.StatsAsync(), Client: await client.StatsAsync());
 
         open.Dispose();
         // Closed from here: the ends must let go of every descriptor (a leak shows as a count above the baseline).
         await Task.Delay(2000);
         var fd2 = (Server: ProcStat.OpenDescriptors(server.Pid), Client: ProcStat.OpenDescriptors(client.Pid));
+        // After the close, so that the connections count as copied or spliced (the ends count them as they end).
+        var stats = (Server: await server.StatsAsync(), Client: await client.StatsAsync());
         double PerThousand(long grown) => open.Verified == 0 ? double.NaN : grown / 1048576.0 * 1000 / open.Verified;
         return new ConcurrencyResult(count, open.Opened, open.Verified, open.Failed, rechecked, open.Errors, open.RecheckErrors, openSeconds,
             fd0, fd1, fd2, PerThousand(rss1.Server - rss0.Server), PerThousand(rss1.Client - rss0.Client), note, stats.Server, stats.Client);
@@ -77,8 +78,8 @@ internal static class ConcurrencyTest
 /// <param name="ServerMiBPer1000">RSS growth of the server per 1,000 open connections.</param>
 /// <param name="ClientMiBPer1000">RSS growth of the client per 1,000 open connections.</param>
 /// <param name="Note">Why fewer than the target were tried; null when all were.</param>
-/// <param name="ServerStats">The server's Get-TunnelStats with all open.</param>
-/// <param name="ClientStats">The client's Get-TunnelStats with all open.</param>
+/// <param name="ServerStats">The server's Get-TunnelStats once all were closed.</param>
+/// <param name="ClientStats">The client's Get-TunnelStats once all were closed.</param>
 internal sealed record ConcurrencyResult(
     int Count, int Opened, int Verified, int Failed, int Rechecked, IReadOnlyDictionary<string, int> Errors, IReadOnlyDictionary<string, int> RecheckErrors,
     double OpenSeconds, (int Server, int Client) Baseline, (int Server, int Client) Peak, (int Server, int Client) AfterClose,

@@ -107,8 +107,8 @@ internal sealed class HostProcess : IMeasuredProcess, IAsyncDisposable
 }
 
 /// <summary>What one end's Get-TunnelStats says about its forwarding over the run; the descriptor fields are the server's
-/// (0 on a client): users it reset at its descriptor budget, its open descriptors and limit.</summary>
+/// (0 on a client): users it reset at its descriptor budget, and its descriptor limit.</summary>
 internal sealed record HostStats(
     string ForwardingMode, string DataPlane, int EventLoops, long SplicedConnections, long CopiedConnections, long SpliceFallbacks,
-    long TotalConnections, long FailedConnections, long RefusedConnections, long DescriptorRefusals, long OpenDescriptors,
-    long DescriptorLimit, long BytesIn, long BytesOut);
+    long TotalConnections, long FailedConnections, long RefusedConnections, long DescriptorRefusals, long DescriptorLimit,
+    long BytesIn, long BytesOut);

@@ -51,7 +51,7 @@ try {
             # Enums by name: the bench's report shows them, and their numbers are no contract. A server's first object is its
             # summary, which also has the descriptor budget (0 on a client).
             $job | Get-TunnelStats | Select-Object -First 1 ForwardingMode, DataPlane, EventLoops, SplicedConnections, CopiedConnections,
-                SpliceFallbacks, TotalConnections, FailedConnections, RefusedConnections, DescriptorRefusals, OpenDescriptors, DescriptorLimit, BytesIn, BytesOut |
+                SpliceFallbacks, TotalConnections, FailedConnections, RefusedConnections, DescriptorRefusals, DescriptorLimit, BytesIn, BytesOut |
                 ConvertTo-Json -Compress -EnumsAsStrings
             [Console]::Out.Flush()
         }
