@@ -30,7 +30,7 @@
             plane (event loops, one loop, async) and forwarding mode; bulk MB/s and CPU s/GB, new connections/s,
             keep-alive request/reply, RSS per 1,000 idle connections, 9,000 concurrent connections checked byte
             for byte. Prints markdown tables and writes bench/results/latest.md and latest.svg (the README shows
-            both). About 6 minutes; -Quick for a smoke run (out/bench-quick.md).
+            both). About 9 minutes; -Quick for a smoke run of about 4 (out/bench-quick.md).
     MicroBench  BenchmarkDotNet benchmarks of the pumps, the frame codec and /metrics (bench/TunnelLite.Benchmarks).
     Soak    Build, then build/Invoke-Soak.ps1 (not in CI; Linux): -SoakMinutes (10) of mixed load (bulk downloads,
             short connections, keep-alive request/reply, all checked) through a server and a client in separate pwsh
