@@ -8,6 +8,10 @@ namespace TunnelLite.Bench;
 /// from /proc.</summary>
 internal sealed class HostProcess : IMeasuredProcess, IAsyncDisposable
 {
+    /// <summary>pwsh takes seconds of CPU to start and import the module; on 2 shared cores with others starting beside it,
+    /// minutes.</summary>
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(4);
+
     private readonly Process _process;
 
     private HostProcess(Process process, int pid, int port)
@@ -56,7 +60,7 @@ internal sealed class HostProcess : IMeasuredProcess, IAsyncDisposable
         psi.Environment["NO_COLOR"] = "1";
         var p = Process.Start(psi) ?? throw new InvalidOperationException("pwsh did not start");
         var stderr = p.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        using var timeout = new CancellationTokenSource(StartTimeout);
         try
         {
             while (true)
@@ -68,9 +72,11 @@ internal sealed class HostProcess : IMeasuredProcess, IAsyncDisposable
                 return new HostProcess(p, fields["PID"], fields["PORT"]);
             }
         }
-        catch
+        catch (Exception e)
         {
             try { p.Kill(true); } catch (InvalidOperationException) { }
+            if (e is OperationCanceledException && timeout.IsCancellationRequested)
+                throw new TimeoutException($"{role} {settings} did not say READY within {StartTimeout.TotalSeconds:0} s", e);
             throw;
         }
     }

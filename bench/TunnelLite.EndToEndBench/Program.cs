@@ -30,8 +30,19 @@ var tunnels = new List<TunnelPath>
 Say($"starting {tunnels.Count} tunnel servers and clients (pwsh, pool {o.PoolSize})");
 try
 {
-    await Task.WhenAll(tunnels.Select(async t => t.Server = await HostProcess.StartAsync(o, "Server", t.Settings!, adminPort: t.AdminPorts.Server)));
-    await Task.WhenAll(tunnels.Select(async t => t.Client = await HostProcess.StartAsync(o, "Client", t.Settings!, ((HostProcess)t.Server!).Port, sink.Port, t.AdminPorts.Client)));
+    // A few at a time: 16 pwsh processes starting at once on 2 cores would each take the time of all.
+    using (var starting = new SemaphoreSlim(4))
+    {
+        async Task<HostProcess> Start(Func<Task<HostProcess>> start)
+        {
+            await starting.WaitAsync();
+            try { return await start(); }
+            finally { starting.Release(); }
+        }
+        await Task.WhenAll(tunnels.Select(async t => t.Server = await Start(() => HostProcess.StartAsync(o, "Server", t.Settings!, adminPort: t.AdminPorts.Server))));
+        await Task.WhenAll(tunnels.Select(async t => t.Client = await Start(() => HostProcess.StartAsync(o, "Client", t.Settings!, ((HostProcess)t.Server!).Port, sink.Port, t.AdminPorts.Client))));
+    }
+    Say("tunnels up");
     var direct = new TunnelPath("direct") { DirectPort = sink.Port };
     // The references, where installed; without them their rows are absent and the report says why.
     var references = new List<string>();
