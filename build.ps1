@@ -24,10 +24,13 @@
             without them those tests skip and say why (under CI=true they fail). Prints one line per suite and ends with
             'N passed, N failed[, N skipped]'. Exits 1 if a test failed, a run crashed or no test ran.
             -PesterPath runs only those Pester files (or folders); -SkipXunit leaves out the xunit projects.
-    Bench   Build, then the end-to-end benchmark (bench/TunnelLite.EndToEndBench): direct loopback against
-            tunnels in copy, splice and auto mode whose server and client are separate pwsh processes; bulk
-            MB/s and CPU s/GB, new connections/s, keep-alive request/reply, RSS per 1,000 idle connections.
-            Prints a markdown table and writes bench/results/latest.md. About 3 minutes; -Quick for a smoke run.
+    Bench   Build, then the end-to-end benchmark (bench/TunnelLite.EndToEndBench): direct loopback, a two-process
+            HAProxy chain and ssh -R (where installed: it installs haproxy, openssh-server and openssh-client with
+            apt-get where it may) against tunnels whose server and client are separate pwsh processes, per data
+            plane (event loops, one loop, async) and forwarding mode; bulk MB/s and CPU s/GB, new connections/s,
+            keep-alive request/reply, RSS per 1,000 idle connections, 9,000 concurrent connections checked byte
+            for byte. Prints markdown tables and writes bench/results/latest.md and latest.svg (the README shows
+            both). About 9 minutes; -Quick for a smoke run of about 4 (out/bench-quick.md).
     MicroBench  BenchmarkDotNet benchmarks of the pumps, the frame codec and /metrics (bench/TunnelLite.Benchmarks).
     Soak    Build, then build/Invoke-Soak.ps1 (not in CI; Linux): -SoakMinutes (10) of mixed load (bulk downloads,
             short connections, keep-alive request/reply, all checked) through a server and a client in separate pwsh
@@ -154,6 +157,9 @@ $TestPrerequisites = @{
     Promtool       = @{ Commands = @('promtool'); Package = 'prometheus'; For = 'the /metrics checks with promtool check metrics (MetricsTests)' }
     Chromium       = @{ Commands = @('chromium', 'chromium-browser'); Package = 'chromium'; For = 'the admin dashboard checks in a headless browser' }
     HAProxy        = @{ Commands = @('haproxy'); Package = 'haproxy'; For = 'the HAProxy chain that Bench measures as its anchor' }
+    # sshd lives in /usr/sbin, which a user's PATH may lack: the absolute path finds it there too.
+    SshServer      = @{ Commands = @('sshd', '/usr/sbin/sshd'); Package = 'openssh-server'; For = 'the ssh -R row of Bench (an sshd of its own on 127.0.0.1)' }
+    SshClient      = @{ Commands = @('ssh'); Package = 'openssh-client'; For = 'the ssh -R row of Bench (the ssh that forwards to the sink)' }
 }
 
 function Install-TestPrerequisite {
@@ -412,7 +418,8 @@ function Invoke-BenchTask {
     Invoke-Native dotnet @('build', $project, '-c', 'Release', '--nologo', '-v', 'q')
     $dll = Join-Path $Root 'bench/TunnelLite.EndToEndBench/bin/Release/net10.0/TunnelLite.EndToEndBench.dll'
     $out = Join-Path $Root 'bench/results/latest.md'
-    Install-TestPrerequisite -Prerequisite $TestPrerequisites.HAProxy
+    # The reference rows: the HAProxy chain, and ssh -R (the bench starts its own sshd; the package's service stays off).
+    Install-TestPrerequisite -Prerequisite $TestPrerequisites.HAProxy, $TestPrerequisites.SshServer, $TestPrerequisites.SshClient
     $benchArgs = @($dll, '--pwsh', (Join-Path $PSHOME 'pwsh.dll'), '--module', (Join-Path $ModuleOut 'TunnelLite.psd1'),
         '--host-script', (Join-Path $Root 'bench/hosts/Start-BenchHost.ps1'))
     if ($Quick) { $benchArgs += @('--quick', '--out', (Join-Path $OutDir 'bench-quick.md')) } else { $benchArgs += @('--out', $out) }

@@ -6,7 +6,7 @@ $text = Get-Content -LiteralPath $readme -Raw
 $table = (Get-Content -LiteralPath $latest -Raw).Trim()
 # The chart the benchmark draws next to its table, when it did.
 if (Test-Path -LiteralPath (Join-Path $Root 'bench/results/latest.svg')) {
-    $table = "![Bulk MB/s, new connections/s and request/reply/s of direct, HAProxy and TunnelLite](bench/results/latest.svg)`n`n$table"
+    $table = "![Bulk MB/s, new connections/s and request/reply/s of direct, HAProxy, ssh -R and TunnelLite per data plane and mode](bench/results/latest.svg)`n`n$table"
 }
 $pattern = '(?s)(<!-- bench:begin -->).*?(<!-- bench:end -->)'
 if ($text -notmatch $pattern) { throw "README.md has no <!-- bench:begin --> ... <!-- bench:end --> markers." }

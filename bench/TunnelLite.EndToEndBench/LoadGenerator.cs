@@ -121,6 +121,114 @@ internal static class LoadGenerator
         }));
         return result;
     }
+
+    /// <summary>Opens <paramref name="count"/> connections, <paramref name="batch"/> at a time (a batch is done before the
+    /// next starts), each asking the sink to echo ('E') and sending one request that must come back byte for byte; returns
+    /// those that passed, still open, and what failed.</summary>
+    public static async Task<CheckedConnections> OpenCheckedAsync(int port, int count, int batch, TimeSpan timeout)
+    {
+        var open = new Socket?[count];
+        var result = new CheckedConnections();
+        for (var first = 0; first < count; first += batch)
+        {
+            await Task.WhenAll(Enumerable.Range(first, Math.Min(batch, count - first)).Select(async i =>
+            {
+                Socket s;
+                try
+                {
+                    s = await Net.ConnectAsync(port);
+                }
+                catch (SocketException e)
+                {
+                    result.Fail($"connect: {e.SocketErrorCode}");
+                    return;
+                }
+                result.Connected();
+                if (await ExchangeAsync(s, i, 0, timeout, first: true, result)) open[i] = s;
+                else s.Dispose();
+            }));
+        }
+        result.Open.AddRange(open.Select((s, i) => (i, s)).Where(x => x.s is not null).Select(x => (x.i, x.s!)));
+        result.Verified = result.Open.Count;
+        return result;
+    }
+
+    /// <summary>One more checked exchange on each of <paramref name="open"/>, <paramref name="batch"/> at a time: are they
+    /// all still carrying their own bytes? Returns how many passed.</summary>
+    public static async Task<int> RecheckAsync(CheckedConnections open, int batch, TimeSpan timeout)
+    {
+        var passed = 0;
+        var again = new CheckedConnections();
+        foreach (var chunk in open.Open.Chunk(batch))
+            await Task.WhenAll(chunk.Select(async c =>
+            {
+                if (await ExchangeAsync(c.Socket, c.Index, 1, timeout, first: false, again)) Interlocked.Increment(ref passed);
+            }));
+        open.RecheckErrors = again.Errors;
+        return passed;
+    }
+
+    /// <summary>Sends connection <paramref name="index"/>'s request of <paramref name="round"/> (its own bytes: the index, the
+    /// round and a pseudo-random fill seeded by both) and checks the echo byte for byte.</summary>
+    private static async Task<bool> ExchangeAsync(Socket s, int index, byte round, TimeSpan timeout, bool first, CheckedConnections result)
+    {
+        var request = new byte[(first ? 1 : 0) + Sink.RequestSize];
+        var body = request.AsSpan(first ? 1 : 0);
+        new Random(index * 2 + round).NextBytes(body);
+        BitConverter.TryWriteBytes(body, index);
+        body[4] = round;
+        if (first) request[0] = (byte)'E';
+        var reply = new byte[Sink.RequestSize];
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await s.SendAsync(request, SocketFlags.None, cts.Token);
+            if (!await Net.ReadExactlyAsync(s, reply, cts.Token))
+            {
+                result.Fail("closed before the reply");
+                return false;
+            }
+        }
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
+        {
+            result.Fail(e is OperationCanceledException ? $"no reply within {timeout.TotalSeconds:0} s" : e.Message);
+            return false;
+        }
+        if (!reply.AsSpan().SequenceEqual(request.AsSpan(first ? 1 : 0)))
+        {
+            result.Fail("the reply differs from the request");
+            return false;
+        }
+        return true;
+    }
+}
+
+/// <summary>Connections opened and checked by <see cref="LoadGenerator.OpenCheckedAsync"/>: the ones that passed, still open
+/// (with their index, which seeds their bytes), and counts of what failed, by reason.</summary>
+internal sealed class CheckedConnections : IDisposable
+{
+    private int _opened;
+
+    /// <summary>Connections that connected (checked or not).</summary>
+    public int Opened => Volatile.Read(ref _opened);
+    public int Verified { get; set; }
+    public List<(int Index, Socket Socket)> Open { get; } = new();
+    public Dictionary<string, int> Errors { get; } = new();
+    public Dictionary<string, int> RecheckErrors { get; set; } = new();
+    public int Failed { get { lock (Errors) return Errors.Values.Sum(); } }
+
+    public void Connected() => Interlocked.Increment(ref _opened);
+
+    public void Fail(string why)
+    {
+        lock (Errors) Errors[why] = Errors.GetValueOrDefault(why) + 1;
+    }
+
+    public void Dispose()
+    {
+        foreach (var (_, s) in Open) s.Dispose();
+        Open.Clear();
+    }
 }
 
 /// <summary>Operations done, failed, over how long, and each one's latency in ms.</summary>

@@ -6,7 +6,9 @@ namespace TunnelLite.Bench;
 /// <summary>The service behind the tunnel, on 127.0.0.1. A connection's first byte says what it wants:
 /// 'D' + 8-byte length: that many bytes are sent, then FIN (bulk download);
 /// 'R': request/reply until EOF, each <see cref="RequestSize"/>-byte request answered with <see cref="ReplySize"/> bytes
-/// (a key-value GET); 'C': one request/reply, then the sink closes (a short-lived connection).</summary>
+/// (a key-value GET); 'C': one request/reply, then the sink closes (a short-lived connection); 'E': echo until EOF, each
+/// <see cref="RequestSize"/>-byte request sent back as it came, so that a client can check every reply byte for byte (the
+/// replies of 'R' are the same for every connection and would not show one connection's bytes reaching another).</summary>
 public sealed class Sink : IAsyncDisposable
 {
     public const int RequestSize = 32;
@@ -70,6 +72,10 @@ public sealed class Sink : IAsyncDisposable
                 case 'R':
                     while (await Net.ReadExactlyAsync(s, buf.AsMemory(0, RequestSize)))
                         await s.SendAsync(Payload.AsMemory(0, ReplySize), SocketFlags.None);
+                    break;
+                case 'E':
+                    while (await Net.ReadExactlyAsync(s, buf.AsMemory(0, RequestSize)))
+                        await s.SendAsync(buf.AsMemory(0, RequestSize), SocketFlags.None);
                     break;
                 case 'C':
                     if (await Net.ReadExactlyAsync(s, buf.AsMemory(0, RequestSize)))

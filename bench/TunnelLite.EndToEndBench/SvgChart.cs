@@ -5,11 +5,12 @@ using System.Text;
 namespace TunnelLite.Bench;
 
 /// <summary>The README's picture of a run, drawn without a package: one panel per load (bulk, new connections,
-/// request/reply), one bar per path with its median, so that direct, the HAProxy anchor and each TunnelLite mode can be
-/// compared at a glance.</summary>
+/// request/reply), one bar per path with its median, so that direct, the references (HAProxy, ssh -R) and each TunnelLite
+/// plane and mode can be compared at a glance. Colours tell the kinds apart: grey direct, orange HAProxy, green ssh, dark
+/// blue the event loops, light blue the async plane.</summary>
 internal static class SvgChart
 {
-    private const int Width = 900, PanelHeight = 30, BarHeight = 18, LabelWidth = 170, ValueWidth = 110, Top = 40;
+    private const int Width = 900, PanelHeight = 30, BarHeight = 18, LabelWidth = 170, ValueWidth = 110, Top = 60;
 
     public static string Draw(string title, IReadOnlyList<(string Load, string Unit, IReadOnlyList<(string Path, double Value)> Bars)> panels)
     {
@@ -18,6 +19,14 @@ internal static class SvgChart
         sb.AppendLine(CultureInfo.InvariantCulture, $"""<svg xmlns="http://www.w3.org/2000/svg" width="{Width}" height="{height}" viewBox="0 0 {Width} {height}" font-family="sans-serif" font-size="13">""");
         sb.AppendLine(CultureInfo.InvariantCulture, $"""<rect width="{Width}" height="{height}" fill="#ffffff"/>""");
         sb.AppendLine(CultureInfo.InvariantCulture, $"""<text x="12" y="24" font-size="16" font-weight="bold">{Esc(title)}</text>""");
+        // The legend: which colour is which kind of path (the names say the rest).
+        var x = 12;
+        foreach (var (label, sample) in new[] { ("direct", "direct"), ("HAProxy ×2", "HAProxy"), ("ssh -R", "ssh"), ("TunnelLite, event loops", "auto"), ("TunnelLite, async plane", "auto (async)") })
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"""<rect x="{x}" y="36" width="12" height="12" fill="{ColorOf(sample)}"/><text x="{x + 16}" y="46">{Esc(label)}</text>""");
+            // Two slot widths, for short and long labels: the chart cannot measure text (the longest takes about 150 px at 13 px).
+            x += label.Length > 12 ? 190 : 110;
+        }
         var y = Top;
         foreach (var (load, unit, bars) in panels)
         {
@@ -41,6 +50,8 @@ internal static class SvgChart
     {
         "direct" => "#9aa5b1",
         _ when path.StartsWith("HAProxy", StringComparison.Ordinal) => "#e0803a",
+        _ when path.StartsWith("ssh", StringComparison.Ordinal) => "#3f9f5f",
+        _ when path.Contains("(async)", StringComparison.Ordinal) => "#8fb3ef",
         _ => "#2f6fdf",
     };
 
