@@ -28,6 +28,10 @@ internal sealed class ClientSession : ControlChannel
     private readonly object _refillGate = new();
     private readonly Queue<long> _expected = new();
     private long _lastArrival;
+    // Given up as lost, and what came of it: each one that arrives after all says the grace was too short for this client
+    // (a saturated machine, a slow link), and doubles it; connections arriving as counted on bring it back down.
+    private int _givenUp, _graceDoublings, _arrivalsSinceDoubling;
+    private const int MaxGraceDoublings = 6;
     private long _requestFrames, _connectionsRequested;
 
     public ClientSession(TunnelServer server, FrameConnection control, byte[] sessionKey, ClientAccount? account, string clientId, string? clientName, string? software, int poolCount, bool clientRefills, SourcePrefix source, ILogger log)
@@ -138,7 +142,21 @@ internal sealed class ClientSession : ControlChannel
             if (ClientRefills)
             {
                 _lastArrival = Environment.TickCount64;
-                _expected.TryDequeue(out _);
+                if (_expected.TryDequeue(out _))
+                {
+                    if (_graceDoublings > 0 && ++_arrivalsSinceDoubling >= 32)
+                    {
+                        _graceDoublings--;
+                        _arrivalsSinceDoubling = 0;
+                    }
+                }
+                else if (_givenUp > 0)
+                {
+                    // Not lost, only late: asking again brought a second one. Wait longer before the next such request.
+                    _givenUp--;
+                    _graceDoublings = Math.Min(_graceDoublings + 1, MaxGraceDoublings);
+                    _arrivalsSinceDoubling = 0;
+                }
             }
             if (Interlocked.Increment(ref _idleCount) > cap)
             {
@@ -273,7 +291,7 @@ internal sealed class ClientSession : ControlChannel
     private async Task<FrameConnection?> ReadWithinGraceAsync(CancellationToken cancellationToken)
     {
         using var grace = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        grace.CancelAfter(_server.RefillGrace);
+        grace.CancelAfter(TimeSpan.FromMilliseconds(GraceMs()));
         try
         {
             return await _idle.Reader.ReadAsync(grace.Token).ConfigureAwait(false);
@@ -318,9 +336,22 @@ internal sealed class ClientSession : ControlChannel
     /// anyway: it grows only up to the pool plus the users waiting, and each arrival takes one.</summary>
     private void GiveUpLostLocked(long now)
     {
-        var grace = (long)_server.RefillGrace.TotalMilliseconds;
+        var grace = GraceMs();
         if (now - _lastArrival < grace) return;
-        while (_expected.TryPeek(out var due) && now - due >= grace) _expected.Dequeue();
+        while (_expected.TryPeek(out var due) && now - due >= grace)
+        {
+            _expected.Dequeue();
+            _givenUp = Math.Min(_givenUp + 1, DataConnectionWindow.Size);
+        }
+    }
+
+    /// <summary><see cref="TunnelServer.RefillGrace"/>, doubled for each connection of this session that arrived after it
+    /// was given up as lost (at most <see cref="MaxGraceDoublings"/> times, and at most half the user's deadline): a
+    /// request for a connection that is only slow adds work to a client that is behind already.</summary>
+    private long GraceMs()
+    {
+        var ceiling = Math.Max(1, (long)(_server.Options.UserConnectionTimeout.TotalMilliseconds / 2));
+        return Math.Min((long)_server.RefillGrace.TotalMilliseconds << Volatile.Read(ref _graceDoublings), ceiling);
     }
 
     /// <summary>Adds a registered tunnel.</summary>

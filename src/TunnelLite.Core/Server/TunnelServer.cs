@@ -119,14 +119,10 @@ public sealed class TunnelServer : IAsyncDisposable
 
     /// <summary>How long a user waiting for a data connection counts on the ones on their way, with none arriving, before
     /// the server asks for them (a refill lost to a failed connect). Short, so that a lost refill costs a user this and not
-    /// its deadline; not so short that a refill still connecting is asked for twice (a second one only idles in the pool).</summary>
-    internal TimeSpan RefillGrace
-    {
-        // At most half the user's deadline, so that the request still has time to bring a connection.
-        get => TimeSpan.FromTicks(Math.Min(_refillGrace.Ticks, Options.UserConnectionTimeout.Ticks / 2));
-        set => _refillGrace = value;
-    }
-    private TimeSpan _refillGrace = TimeSpan.FromMilliseconds(500);
+    /// its deadline; not so short that refills slowed by a loaded machine or a slow link are asked for twice. A session
+    /// doubles it while its connections turn up after being given up, and never waits more than half the user's deadline,
+    /// so that the request still has time to bring a connection.</summary>
+    internal TimeSpan RefillGrace { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>RequestWorkConn frames sent to every client since start, first fills included.</summary>
     internal long WorkConnectionRequests => Interlocked.Read(ref _workConnectionRequests);
