@@ -45,8 +45,8 @@ public sealed class EventLoopPlaneTests(ITestOutputHelper output)
         }
         // The server's loops start with its first tunnel, whose listener one of them runs; the client's with its first
         // data connection, which idles on one of them until a user is paired with it.
-        Assert.Equal(1, Loops(server.Pump).Loops.Sum(l => l.Pairs));
-        Assert.True(await TunnelFixture.WaitUntilAsync(() => Loops(client.Pump).Loops.Sum(l => l.Pairs) == 4, Prompt), "the client's pool of 4 does not idle on its loops");
+        Assert.Equal(1, Loops(server.Pump).Loops.Sum(l => l.Handles));
+        Assert.True(await TunnelFixture.WaitUntilAsync(() => Loops(client.Pump).Loops.Sum(l => l.Handles) == 4, Prompt), "the client's pool of 4 does not idle on its loops");
 
         // Six connections, round robin over the three loops at each end.
         var users = new List<Socket>();
@@ -58,9 +58,9 @@ public sealed class EventLoopPlaneTests(ITestOutputHelper output)
         }
         var loops = Loops(client.Pump).Loops;
         Assert.Equal(3, loops.Count);
-        Assert.All(loops, l => Assert.True(l.Pairs >= 2, $"client loop {l.Id} holds {l.Pairs}: not round robin"));
-        Assert.Equal(7, Loops(server.Pump).Loops.Sum(l => l.Pairs));
-        Assert.All(Loops(server.Pump).Loops, l => Assert.True(l.Pairs >= 2, $"server loop {l.Id} holds {l.Pairs}: not round robin"));
+        Assert.All(loops, l => Assert.True(l.Handles >= 2, $"client loop {l.Id} holds {l.Handles}: not round robin"));
+        Assert.Equal(7, Loops(server.Pump).Loops.Sum(l => l.Handles));
+        Assert.All(Loops(server.Pump).Loops, l => Assert.True(l.Handles >= 2, $"server loop {l.Id} holds {l.Handles}: not round robin"));
         foreach (var u in users) u.Dispose();
 
         await server.StopAsync();

@@ -32,7 +32,7 @@ internal sealed unsafe class EventLoop : IDisposable
     private List<LoopHandle> _running = new();
     private volatile bool _stopping;
     private volatile bool _stopped;
-    private int _pairCount;
+    private int _handleCount;
     private long _staleEvents;
     private long _allocated;
 
@@ -54,7 +54,7 @@ internal sealed unsafe class EventLoop : IDisposable
     public int EpollFd => _epoll;
 
     /// <summary>Handles (connection pairs, listeners) on this loop now.</summary>
-    public int Pairs => Volatile.Read(ref _pairCount);
+    public int Handles => Volatile.Read(ref _handleCount);
 
     /// <summary>Events for slots that had been freed (dropped, as they should be); for tests and diagnostics.</summary>
     public long StaleEvents => Volatile.Read(ref _staleEvents);
@@ -106,7 +106,7 @@ internal sealed unsafe class EventLoop : IDisposable
         _handles[handle.Slot] = null;
         _generations[handle.Slot]++;
         _freeSlots.Push(handle.Slot);
-        Interlocked.Decrement(ref _pairCount);
+        Interlocked.Decrement(ref _handleCount);
     }
 
     private void Run()
@@ -180,7 +180,7 @@ internal sealed unsafe class EventLoop : IDisposable
             slot = _slotsUsed++;
         }
         _handles[slot] = handle;
-        Interlocked.Increment(ref _pairCount);
+        Interlocked.Increment(ref _handleCount);
         handle.Attach(this, slot, _generations[slot]);
         handle.Start();
     }
