@@ -165,10 +165,12 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
     /// <summary>Moves <paramref name="listener"/> (bound and listening, never used for async I/O) onto a loop, which
     /// accepts from now on and gives each new socket to <paramref name="accepted"/> on its thread.
     /// <see cref="CloseListenerAsync"/> closes it.</summary>
+    /// <exception cref="SocketException">The descriptor could not be taken (EMFILE); the socket is left as it was.</exception>
+    /// <exception cref="ObjectDisposedException">The loops are stopped; the socket is left as it was.</exception>
     internal LoopListener Listen(Socket listener, Action<int, IPEndPoint?> accepted, Action<int> failed)
     {
-        var handle = new LoopListener(RuntimeSockets.Detach(listener), accepted, failed);
         var loop = _group.Next();
+        var handle = new LoopListener(RuntimeSockets.Detach(listener), accepted, failed);
         handle.PostedTo(loop);
         loop.Post(new LoopWork(LoopWorkKind.Add, handle));
         return handle;

@@ -43,8 +43,19 @@ internal sealed class PublicTunnel
     public void Start()
     {
         if (_server.Pump is EventLoopPump loops) // never under TLS: the pump is then the stream pump
-            _loopListener = loops.Listen(_listener, OnLoopAccepted, OnLoopAcceptFailed);
-        else _acceptLoop = AcceptLoopAsync();
+        {
+            try
+            {
+                _loopListener = loops.Listen(_listener, OnLoopAccepted, OnLoopAcceptFailed);
+                return;
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                // No descriptor to spare, or the loops stopping with the server: the runtime's accept loop serves instead.
+                _log.LogDebug("Tunnel {Tunnel}: accepting without the event loops: {Error}", PeerText.Escape(Name, 128), e.Message);
+            }
+        }
+        _acceptLoop = AcceptLoopAsync();
     }
 
     /// <summary>Stops accepting and frees the port; connections already paired keep flowing until they end.</summary>
