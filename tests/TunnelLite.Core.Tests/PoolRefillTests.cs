@@ -223,6 +223,36 @@ public sealed class PoolRefillTests
     }
 
     [Fact]
+    public async Task Connections_that_are_only_slow_are_not_asked_for_again_one_for_one()
+    {
+        await using var f = new TunnelFixture();
+        await using var echo = new EchoService();
+        var server = await f.StartServerAsync();
+        await using var proxy = new DataPathProxy(server.ControlEndpoint!.Port);
+        var o = EchoClientOptions(server, echo, pool: 2);
+        o.ServerPort = proxy.Port;
+        var client = await f.StartClientAsync(o);
+        var session = server.Sessions.Single();
+        await WaitForPoolAsync(session, client, 2);
+        var port = client.Tunnels.Single().RemotePort;
+
+        // Twenty users at once; every data connection the client opens for them is held for 2.5 s, as by a saturated
+        // machine or a slow link, then delivered.
+        proxy.Blackhole = true;
+        var users = Enumerable.Range(0, 20).Select(i => EchoAsync(port, 4096, i)).ToList();
+        await Task.Delay(2500);
+        var requested = session.ConnectionsRequested - 2;
+        proxy.Blackhole = false;
+        proxy.ForwardHeld();
+        await Task.WhenAll(users).WaitAsync(TimeSpan.FromSeconds(10));
+        // The two users who took the pool asked for refills in their StartWork; those cover two of the other 18, and 16
+        // were asked for as the users came. After each grace (1 s) with nothing arriving, one more was asked for, then
+        // two: not all eighteen each time, which a client that is behind would have to open on top.
+        Assert.InRange(requested, 16, 16 + 1 + 2 + 4);
+        Assert.Equal(20, echo.Accepted);
+    }
+
+    [Fact]
     public async Task A_hostile_server_that_pairs_every_connection_at_once_gets_one_replacement_per_pairing_within_the_bound()
     {
         await using var local = new EchoService();

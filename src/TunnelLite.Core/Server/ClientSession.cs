@@ -23,15 +23,13 @@ internal sealed class ClientSession : ControlChannel
     private int _idleCount;
     private int _waitingUsers;
     // When the client refills its pool: the data connections on their way (refills asked for in StartWork, requests sent),
-    // as the times they were asked for, oldest first. A data connection that arrives meets the oldest; when none has
-    // arrived for the refill grace, those older than the grace are given up as lost, and waiting users ask again.
+    // as the times they were asked for, oldest first. A data connection that arrives meets the oldest. When none has
+    // arrived for the refill grace, a few of those older than the grace are given up as lost and asked for again: one,
+    // then twice as many each grace while users still wait (GiveUpLostLocked).
     private readonly object _refillGate = new();
     private readonly Queue<long> _expected = new();
-    private long _lastArrival;
-    // Given up as lost, and what came of it: each one that arrives after all says the grace was too short for this client
-    // (a saturated machine, a slow link), and doubles it; connections arriving as counted on bring it back down.
-    private int _givenUp, _graceDoublings, _arrivalsSinceDoubling;
-    private const int MaxGraceDoublings = 6;
+    private long _lastArrival, _lastGiveUp;
+    private int _giveUpBatch = 1;
     private long _requestFrames, _connectionsRequested;
 
     public ClientSession(TunnelServer server, FrameConnection control, byte[] sessionKey, ClientAccount? account, string clientId, string? clientName, string? software, int poolCount, bool clientRefills, SourcePrefix source, ILogger log)
@@ -142,21 +140,9 @@ internal sealed class ClientSession : ControlChannel
             if (ClientRefills)
             {
                 _lastArrival = Environment.TickCount64;
-                if (_expected.TryDequeue(out _))
-                {
-                    if (_graceDoublings > 0 && ++_arrivalsSinceDoubling >= 32)
-                    {
-                        _graceDoublings--;
-                        _arrivalsSinceDoubling = 0;
-                    }
-                }
-                else if (_givenUp > 0)
-                {
-                    // Not lost, only late: asking again brought a second one. Wait longer before the next such request.
-                    _givenUp--;
-                    _graceDoublings = Math.Min(_graceDoublings + 1, MaxGraceDoublings);
-                    _arrivalsSinceDoubling = 0;
-                }
+                _expected.TryDequeue(out _);
+                // No one left waiting: whatever held the connections up is over; the next one given up starts at one.
+                if (Volatile.Read(ref _waitingUsers) == 0) _giveUpBatch = 1;
             }
             if (Interlocked.Increment(ref _idleCount) > cap)
             {
@@ -291,7 +277,7 @@ internal sealed class ClientSession : ControlChannel
     private async Task<FrameConnection?> ReadWithinGraceAsync(CancellationToken cancellationToken)
     {
         using var grace = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        grace.CancelAfter(TimeSpan.FromMilliseconds(GraceMs()));
+        grace.CancelAfter(GraceTime());
         try
         {
             return await _idle.Reader.ReadAsync(grace.Token).ConfigureAwait(false);
@@ -325,34 +311,40 @@ internal sealed class ClientSession : ControlChannel
     private int ShortfallLocked(int pool)
     {
         var now = Environment.TickCount64;
-        GiveUpLostLocked(now);
-        var need = pool + Volatile.Read(ref _waitingUsers) - Volatile.Read(ref _idleCount) - _expected.Count;
+        var target = pool + Volatile.Read(ref _waitingUsers) - Volatile.Read(ref _idleCount);
+        GiveUpLostLocked(now, target);
+        var need = target - _expected.Count;
         for (var i = 0; i < need; i++) _expected.Enqueue(now);
         return need;
     }
 
-    /// <summary>While data connections keep arriving (a burst served as fast as the client opens them) nothing is lost;
-    /// once none has come for the grace, those asked for longer than the grace ago are not coming. The queue stays small
-    /// anyway: it grows only up to the pool plus the users waiting, and each arrival takes one.</summary>
-    private void GiveUpLostLocked(long now)
+    /// <summary>While data connections keep arriving (a burst served as fast as the client opens them) nothing is lost.
+    /// Once none has come for the grace, some of those asked for longer ago may never come (a connect that failed, a path
+    /// that swallows them), or may only be slow (a saturated machine, a slow link): a client that is behind must not be
+    /// sent a second request for each. So at most once a grace, and only when the connections counted on leave the
+    /// <paramref name="target"/> (the pool and the users waiting, less those idle) covered, as many are given up as make
+    /// it short by the batch: one, doubled each grace that brings nothing, back to one once no user waits (connections lost
+    /// by the dozen are so asked for again within a few graces, connections that are only slow cost a few more). The
+    /// queue stays small anyway: it grows only up to the pool plus the users waiting, and each arrival takes one.</summary>
+    private void GiveUpLostLocked(long now, int target)
     {
-        var grace = GraceMs();
-        if (now - _lastArrival < grace) return;
-        while (_expected.TryPeek(out var due) && now - due >= grace)
+        if (_expected.Count <= target - 1) return; // short already: asked for anyway
+        var grace = (long)GraceTime().TotalMilliseconds;
+        if (now - Math.Max(_lastArrival, _lastGiveUp) < grace) return;
+        var gaveUp = false;
+        while (_expected.Count > target - _giveUpBatch && _expected.TryPeek(out var due) && now - due >= grace)
         {
             _expected.Dequeue();
-            _givenUp = Math.Min(_givenUp + 1, DataConnectionWindow.Size);
+            gaveUp = true;
         }
+        if (!gaveUp) return;
+        _lastGiveUp = now;
+        _giveUpBatch = Math.Min(2 * _giveUpBatch, DataConnectionWindow.Size);
     }
 
-    /// <summary><see cref="TunnelServer.RefillGrace"/>, doubled for each connection of this session that arrived after it
-    /// was given up as lost (at most <see cref="MaxGraceDoublings"/> times, and at most half the user's deadline): a
-    /// request for a connection that is only slow adds work to a client that is behind already.</summary>
-    private long GraceMs()
-    {
-        var ceiling = Math.Max(1, (long)(_server.Options.UserConnectionTimeout.TotalMilliseconds / 2));
-        return Math.Min((long)_server.RefillGrace.TotalMilliseconds << Volatile.Read(ref _graceDoublings), ceiling);
-    }
+    /// <summary><see cref="TunnelServer.RefillGrace"/>, but at most half the user's deadline, so that a request made at its
+    /// end still has time to bring a connection.</summary>
+    private TimeSpan GraceTime() => TimeSpan.FromTicks(Math.Min(_server.RefillGrace.Ticks, _server.Options.UserConnectionTimeout.Ticks / 2));
 
     /// <summary>Adds a registered tunnel.</summary>
     public bool AddTunnel(PublicTunnel tunnel) => _tunnels.TryAdd(tunnel.Name, tunnel);

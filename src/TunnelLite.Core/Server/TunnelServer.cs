@@ -118,10 +118,9 @@ public sealed class TunnelServer : IAsyncDisposable
     internal bool AcceptsClientRefill { get; set; } = true;
 
     /// <summary>How long a user waiting for a data connection counts on the ones on their way, with none arriving, before
-    /// the server asks for them (a refill lost to a failed connect). Short, so that a lost refill costs a user this and not
-    /// its deadline; not so short that refills slowed by a loaded machine or a slow link are asked for twice. A session
-    /// doubles it while its connections turn up after being given up, and never waits more than half the user's deadline,
-    /// so that the request still has time to bring a connection.</summary>
+    /// the server asks again (a refill lost to a failed connect): short, so that a lost refill costs a user this and not
+    /// its deadline. Slow ones (a loaded machine, a slow link) are asked for again only a few at a time (one, then twice as
+    /// many each grace while users still wait), and a session never waits more than half the user's deadline.</summary>
     internal TimeSpan RefillGrace { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>RequestWorkConn frames sent to every client since start, first fills included.</summary>

@@ -6,8 +6,8 @@ namespace TunnelLite.Tests.Support;
 
 /// <summary>A TCP proxy between a client and a server's control port that forwards the first connection (the control
 /// connection) always, and later ones (data connections) only while <see cref="Blackhole"/> is off: otherwise it accepts
-/// them and holds them without a byte, as a broken or hostile path would, until <see cref="ReleaseHeld"/>. A forwarded data
-/// connection can be reset at either end (<see cref="ResetOldestForwarded"/>).</summary>
+/// them and holds them without a byte, as a broken or hostile path would, until <see cref="ReleaseHeld"/> (or
+/// <see cref="ForwardHeld"/>). A forwarded data connection can be reset at either end (<see cref="ResetOldestForwarded"/>).</summary>
 internal sealed class DataPathProxy : LoopbackService
 {
     private readonly int _target;
@@ -31,6 +31,12 @@ internal sealed class DataPathProxy : LoopbackService
     public void ReleaseHeld()
     {
         while (_held.TryDequeue(out var s)) s.Dispose();
+    }
+
+    /// <summary>Forwards the data connections held so far, with what they sent meanwhile: a path that was only slow.</summary>
+    public void ForwardHeld()
+    {
+        while (_held.TryDequeue(out var s)) _ = ForwardAsync(s, dataConnection: true);
     }
 
     /// <summary>Resets one end of the oldest data connection forwarded and still open, as a path that dies would: the
