@@ -1,5 +1,7 @@
+using System.Text;
 using TunnelLite.Client;
 using TunnelLite.Config;
+using TunnelLite.Protocol;
 using TunnelLite.Server;
 using TunnelLite.Tests.Support;
 
@@ -31,6 +33,23 @@ public sealed class PoolRefillTests
         o.PoolCount = pool;
         o.Tunnels.Add(new TunnelDefinition { Name = "echo", LocalPort = echo.Port });
         return o;
+    }
+
+    [Fact]
+    public void The_new_fields_are_left_out_when_false_and_read_as_false_when_absent()
+    {
+        static string Json<T>(T m) where T : class => Encoding.UTF8.GetString(MessageSerializer.ToFrame(m).AsSpan(ProtocolConstants.FrameHeaderSize));
+        // Off, the frames are byte for byte what a peer from before the refill sends and expects.
+        Assert.DoesNotContain("refill", Json(new AuthMessage { ClientId = "c", PoolCount = 4 }), StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("refill", Json(new AuthOkMessage { PoolCount = 4 }), StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("refill", Json(new StartWorkMessage { Tunnel = "t" }), StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("\"refillsPool\":true", Json(new AuthMessage { ClientId = "c", RefillsPool = true }));
+        Assert.Contains("\"refillsPool\":true", Json(new AuthOkMessage { RefillsPool = true }));
+        Assert.Contains("\"refill\":true", Json(new StartWorkMessage { Tunnel = "t", Refill = true }));
+        // A frame without them (an older peer's) reads as off.
+        var old = MessageSerializer.Read<StartWorkMessage>(new Frame(FrameType.StartWork, Encoding.UTF8.GetBytes("{\"tunnel\":\"t\"}")));
+        Assert.False(old.Refill);
+        Assert.False(MessageSerializer.Read<AuthOkMessage>(new Frame(FrameType.AuthOk, Encoding.UTF8.GetBytes("{\"poolCount\":4}"))).RefillsPool);
     }
 
     [Fact]
