@@ -27,7 +27,13 @@ public abstract class DataPathConcurrencyTests : DataPathTests
         var (server, client, port) = await StartTunnelAsync(f, echo.Port,
             // A burst of users outruns the pool: they wait for data connections (over TLS, a handshake each).
             s => s.UserConnectionTimeout = TimeSpan.FromSeconds(30),
-            c => c.PoolCount = 16);
+            c =>
+            {
+                c.PoolCount = 16;
+                // The local connects of the burst complete on a thread pool this same process keeps busy (over TLS, with
+                // handshakes): a connect done in the kernel can wait past the fixture's 2 s for its continuation.
+                c.LocalConnectTimeout = TimeSpan.FromSeconds(30);
+            });
 
         var users = new Socket[connections];
         try
@@ -38,7 +44,16 @@ public abstract class DataPathConcurrencyTests : DataPathTests
             Assert.True(await TunnelFixture.WaitUntilAsync(() => client.Totals.ActiveConnections == connections, TimeSpan.FromSeconds(30)),
                 $"only {client.Totals.ActiveConnections} of {connections} connections reached the local service at once\n{TunnelFixture.Log.Tail()}");
 
-            var results = await Task.WhenAll(users.Select((u, i) => Transfer.EchoRoundTripAsync(u, size, seed: 2000 + i))).WaitAsync(TimeSpan.FromSeconds(30));
+            (string Sent, string Received, long ReceivedBytes)[] results;
+            try
+            {
+                results = await Task.WhenAll(users.Select((u, i) => Transfer.EchoRoundTripAsync(u, size, seed: 2000 + i))).WaitAsync(TimeSpan.FromSeconds(30));
+            }
+            catch (SocketException e)
+            {
+                throw new Exception($"transfer failed: {e.Message}; server failed={server.Totals.FailedConnections} last={server.Totals.LastError}; " +
+                    $"client failed={client.Totals.FailedConnections} last={client.Totals.LastError}\n{TunnelFixture.Log.Tail()}", e);
+            }
             foreach (var r in results)
             {
                 Assert.Equal(size, r.ReceivedBytes);

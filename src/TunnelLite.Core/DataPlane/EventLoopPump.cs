@@ -157,8 +157,8 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
             return Task.FromResult(new IdleOutcome(IdleEnd.Closed));
         }
         var idle = new IdleWorkConnection(this, fd, pair, cancellationToken);
+        idle.AbortOn(loop, whileIdle); // before the post, as for pairs (Start)
         loop.Post(new LoopWork(LoopWorkKind.Add, idle));
-        idle.AbortOn(loop, whileIdle);
         return idle.Outcome;
     }
 
@@ -195,9 +195,11 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
             pair.AbortDetached();
             return pair.Completion;
         }
-        loop.Post(new LoopWork(LoopWorkKind.Add, pair));
-        // After the Add, so that an abort can never overtake it in the loop's queue.
+        // Registered before the pair is posted, so that the registration is in place before the loop can end the pair and
+        // drop it (registered after, it could outlive a pair that ended first, one per connection for the owner's life).
+        // An abort that comes first waits for the pair's start (SocketPair.Abort).
         pair.AbortOn(loop, cancellationToken);
+        loop.Post(new LoopWork(LoopWorkKind.Add, pair));
         return pair.Completion;
     }
 

@@ -63,6 +63,12 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
 
     public override void Start()
     {
+        if (_done)
+        {
+            // Closed by an abort that reached the loop before it: only the slot is left to free.
+            Loop!.Detach(this);
+            return;
+        }
         if (!Loop!.Watch(this, _fd, 0, Interop.EpollEvents.In | Interop.EpollEvents.RdHup))
         {
             End(IdleEnd.Closed, reset: true);

@@ -17,6 +17,7 @@ internal sealed class SocketPair : LoopHandle
     private readonly TaskCompletionSource<int> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private CancellationTokenRegistration _cancellation;
     private bool _closed;
+    private bool _abortBeforeStart;
     private bool _connecting;  // the service end's connect is under way: no bytes move until it completes
     private long _connectDeadlineMs;
 
@@ -74,7 +75,12 @@ internal sealed class SocketPair : LoopHandle
     /// <inheritdoc />
     public override void Start()
     {
-        if (!Loop!.Watch(this, UserFd, 0, Events) || !Loop.Watch(this, ServiceFd, 1, Events))
+        if (_abortBeforeStart && _connecting)
+        {
+            ConnectCompleted(Interop.ECONNABORTED);
+            return;
+        }
+        if (_abortBeforeStart || !Loop!.Watch(this, UserFd, 0, Events) || !Loop.Watch(this, ServiceFd, 1, Events))
         {
             Close(reset: true);
             return;
@@ -163,6 +169,12 @@ internal sealed class SocketPair : LoopHandle
     public override void Abort()
     {
         if (_closed) return;
+        if (Loop is null)
+        {
+            // Cancelled before its Add reached the loop: it is reset as soon as it starts.
+            _abortBeforeStart = true;
+            return;
+        }
         if (_connecting) ConnectCompleted(Interop.ECONNABORTED);
         else Close(reset: true);
     }
