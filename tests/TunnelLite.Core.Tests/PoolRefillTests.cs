@@ -27,6 +27,20 @@ public sealed class PoolRefillTests
         Assert.Equal(r.Sent, r.Received);
     }
 
+    /// <summary>A server, a proxy on the data path in front of it (the fixture owns it), and a client with a pool of
+    /// <paramref name="pool"/> through the proxy, once its pool is full.</summary>
+    private static async Task<(ClientSession Session, TunnelClient Client, DataPathProxy Proxy, int Port)> StartBehindProxyAsync(TunnelFixture f, EchoService echo, int pool)
+    {
+        var server = await f.StartServerAsync();
+        var proxy = f.Own(new DataPathProxy(server.ControlEndpoint!.Port));
+        var o = EchoClientOptions(server, echo, pool);
+        o.ServerPort = proxy.Port;
+        var client = await f.StartClientAsync(o);
+        var session = server.Sessions.Single();
+        await WaitForPoolAsync(session, client, pool);
+        return (session, client, proxy, client.Tunnels.Single().RemotePort);
+    }
+
     private static TunnelClientOptions EchoClientOptions(TunnelServer server, EchoService echo, int pool = 4)
     {
         var o = TunnelFixture.ClientOptions(server);
@@ -163,14 +177,7 @@ public sealed class PoolRefillTests
     {
         await using var f = new TunnelFixture();
         await using var echo = new EchoService();
-        var server = await f.StartServerAsync();
-        await using var proxy = new DataPathProxy(server.ControlEndpoint!.Port);
-        var o = EchoClientOptions(server, echo);
-        o.ServerPort = proxy.Port;
-        var client = await f.StartClientAsync(o);
-        var session = server.Sessions.Single();
-        await WaitForPoolAsync(session, client, 4);
-        var port = client.Tunnels.Single().RemotePort;
+        var (session, client, proxy, port) = await StartBehindProxyAsync(f, echo, pool: 4);
 
         // The server's end is reset; the client's end sees an orderly close, as when the server drops an idle connection,
         // so the client does not open another by itself.
@@ -187,14 +194,7 @@ public sealed class PoolRefillTests
     {
         await using var f = new TunnelFixture();
         await using var echo = new EchoService();
-        var server = await f.StartServerAsync();
-        await using var proxy = new DataPathProxy(server.ControlEndpoint!.Port);
-        var o = EchoClientOptions(server, echo);
-        o.ServerPort = proxy.Port;
-        var client = await f.StartClientAsync(o);
-        var session = server.Sessions.Single();
-        await WaitForPoolAsync(session, client, 4);
-        var port = client.Tunnels.Single().RemotePort;
+        var (session, client, proxy, port) = await StartBehindProxyAsync(f, echo, pool: 4);
 
         // A reset before any frame is what the server's handshake eviction looks like: the client opens another at once.
         Assert.True(proxy.ResetOldestForwarded(clientEnd: true));
@@ -212,14 +212,7 @@ public sealed class PoolRefillTests
     {
         await using var f = new TunnelFixture();
         await using var echo = new EchoService();
-        var server = await f.StartServerAsync();
-        await using var proxy = new DataPathProxy(server.ControlEndpoint!.Port);
-        var o = EchoClientOptions(server, echo, pool: 2);
-        o.ServerPort = proxy.Port;
-        var client = await f.StartClientAsync(o);
-        var session = server.Sessions.Single();
-        await WaitForPoolAsync(session, client, 2);
-        var port = client.Tunnels.Single().RemotePort;
+        var (session, client, proxy, port) = await StartBehindProxyAsync(f, echo, pool: 2);
 
         // Two users take the pool; the refills their StartWork asked for are held on the way. The third user finds the
         // pool empty and counts on them.
@@ -246,14 +239,7 @@ public sealed class PoolRefillTests
     {
         await using var f = new TunnelFixture();
         await using var echo = new EchoService();
-        var server = await f.StartServerAsync();
-        await using var proxy = new DataPathProxy(server.ControlEndpoint!.Port);
-        var o = EchoClientOptions(server, echo, pool: 2);
-        o.ServerPort = proxy.Port;
-        var client = await f.StartClientAsync(o);
-        var session = server.Sessions.Single();
-        await WaitForPoolAsync(session, client, 2);
-        var port = client.Tunnels.Single().RemotePort;
+        var (session, client, proxy, port) = await StartBehindProxyAsync(f, echo, pool: 2);
 
         // Twenty users at once; every data connection the client opens for them is held for 2.5 s, as by a saturated
         // machine or a slow link, then delivered.
