@@ -168,8 +168,12 @@ public sealed class SplicePumpTests
         resetter.Dispose();
 
         await Task.WhenAll(sender, receiver).WaitAsync(TimeSpan.FromSeconds(5));
-        Assert.True(sendError == SocketError.ConnectionReset || receiveError == SocketError.ConnectionReset,
-            $"the streaming peer saw no reset: send ended with {sendError?.ToString() ?? "nothing"}, receive with {receiveError?.ToString() ?? "EOF"}");
+        // The streaming peer's connection ended at once, both ways. Not necessarily as a reset: Linux reports a reset once,
+        // to the first call that asks, and when that is a send in the middle of a buffer it partly sent, .NET keeps the
+        // bytes it sent and drops the error; the peer then sees a broken pipe and a plain end although the pump reset it
+        // (as DataPathLifecycleTests judge it). What the pump did is checked below: it ended, and counted what it carried.
+        Assert.True(sendError is SocketError.ConnectionReset or SocketError.Shutdown,
+            $"the streaming peer's send ended with {sendError?.ToString() ?? "nothing"} (receive with {receiveError?.ToString() ?? "EOF"})");
         await c.Pump.WaitAsync(PumpEnd);
 
         var carried = resetSide == "service" ? h.Counters.BytesIn : h.Counters.BytesOut;
