@@ -74,9 +74,6 @@ internal sealed unsafe class EventLoop : IDisposable
     /// <summary>The loop's splice pipes, held only mid-burst; within the process's descriptor budget.</summary>
     public SplicePipePool Pipes { get; } = new(maxPipes: 256, maxIdle: 16, SplicePump.PipeSize);
 
-    /// <summary>The error the loop died of, if it did.</summary>
-    public Exception? Fault { get; private set; }
-
     /// <summary>Hands work to the loop; any thread. After the loop stopped, a new pair is reset at once.</summary>
     public void Post(LoopWork work)
     {
@@ -112,6 +109,7 @@ internal sealed unsafe class EventLoop : IDisposable
     private void Run()
     {
         var events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * Interop.EventSize));
+        Exception? fault = null;
         try
         {
             while (!_stopping)
@@ -140,7 +138,7 @@ internal sealed unsafe class EventLoop : IDisposable
         }
         catch (Exception e)
         {
-            Fault = e;
+            fault = e;
         }
         finally
         {
@@ -149,7 +147,7 @@ internal sealed unsafe class EventLoop : IDisposable
             FailQueued();
             NativeMemory.Free(events);
             LinuxNative.Close(_epoll);
-            if (Fault is { } fault) _failed(this, fault);
+            if (fault is not null) _failed(this, fault);
         }
     }
 

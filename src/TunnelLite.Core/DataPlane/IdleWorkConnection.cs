@@ -149,7 +149,6 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
         }
         // Paired: the same descriptor becomes the user end of a connecting pair on this loop.
         _done = true;
-        var loop = Loop!;
         LeaveLoop();
         var pair = _pump.StartConnect(_fd, target, out var error);
         if (pair is null)
@@ -159,7 +158,6 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
         }
         _pump.Start(pair, _forwarding).ContinueWith(static (t, s) => ((TaskCompletionSource<IdleOutcome>)s!).TrySetResult(new IdleOutcome(IdleEnd.Served, Error: t.Result)),
             _outcome, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        _ = loop;
     }
 
     // Takes the descriptor out of this loop's epoll set and frees the slot, leaving the descriptor open.

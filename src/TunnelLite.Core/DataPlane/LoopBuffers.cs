@@ -17,18 +17,13 @@ internal sealed class LoopBuffers
 
     private readonly Stack<byte[]> _idle = new();
 
-    /// <summary>Buffers handed out and not yet returned.</summary>
-    public int InUse { get; private set; }
-
     public byte[] Rent()
     {
-        InUse++;
         return _idle.TryPop(out var b) ? b : GC.AllocateUninitializedArray<byte>(Size, pinned: true);
     }
 
     public void Return(byte[] buffer)
     {
-        InUse--;
         if (_idle.Count < MaxIdle) _idle.Push(buffer);
     }
 }

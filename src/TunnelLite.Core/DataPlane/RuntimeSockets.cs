@@ -11,14 +11,11 @@ namespace TunnelLite.DataPlane;
 /// every readiness event would also wake the runtime's epoll thread and queue work to the thread pool for a context that
 /// has nothing to do, or, once its number is reused, for an unrelated socket: the very hops the loops exist to avoid. So the
 /// descriptor is duplicated, removed from the runtime's epoll instances (found once, by reflection; without them the
-/// runtime only wastes wake-ups, nothing breaks, and <see cref="RuntimeEpollFound"/> says so), and the socket is disposed,
+/// runtime only wastes wake-ups and nothing breaks), and the socket is disposed,
 /// which closes the original number only.</para></summary>
 internal static class RuntimeSockets
 {
     private static readonly Lazy<int[]> RuntimeEpolls = new(FindRuntimeEpolls);
-
-    /// <summary>True when the runtime's epoll instances were found, so that detached sockets leave them.</summary>
-    public static bool RuntimeEpollFound => RuntimeEpolls.Value.Length > 0;
 
     /// <summary>The socket's connection as a new non-blocking, close-on-exec descriptor that the caller owns; the socket is
     /// disposed. Throws <see cref="SocketException"/> when the descriptor cannot be duplicated (EMFILE).</summary>
