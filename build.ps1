@@ -296,7 +296,9 @@ function Invoke-TestTask {
         $trx = Join-Path $TestResultsDir "$name.trx"
         Write-Step "dotnet test $name"
         $testArgs = @('test', $proj.FullName, '-c', $Configuration, '--nologo',
-            '--logger', "trx;LogFileName=$name.trx", '--results-directory', $TestResultsDir)
+            '--logger', "trx;LogFileName=$name.trx", '--results-directory', $TestResultsDir,
+            # If the test host dies, say which tests were running (the sequence file) and keep a dump to read.
+            '--blame-crash')
         # Built above with the solution; a test project outside the solution gets built here.
         if ($inSolution -contains $proj.FullName) { $testArgs += '--no-build' }
         $code = Invoke-Native dotnet $testArgs -AllowFailure
@@ -317,6 +319,15 @@ function Invoke-TestTask {
             if ($code -ne 0 -and $suite.Failed -eq 0) {
                 # Non-zero exit with no failed test: the run itself crashed or aborted.
                 $suite.Failed = 1; $suite.Note = "run crashed or aborted (exit code $code, outcome $outcome; counted as 1 failure)"
+                $sequence = Get-ChildItem -LiteralPath $TestResultsDir -Recurse -Filter 'Sequence_*.xml' -ErrorAction SilentlyContinue |
+                    Sort-Object LastWriteTime | Select-Object -Last 1
+                if ($sequence) {
+                    $tests = ([xml](Get-Content -LiteralPath $sequence.FullName -Raw)).SelectNodes('//*[@Name]')
+                    $unfinished = @($tests | Where-Object { $_.GetAttribute('Completed') -eq 'False' })
+                    $running = @($(if ($unfinished.Count -gt 0) { $unfinished } else { $tests }) |
+                        ForEach-Object { $_.GetAttribute('Name') } | Select-Object -Last 4)
+                    if ($running.Count -gt 0) { $suite.Note += "; last tests started: $($running -join ' | ')" }
+                }
             }
         }
         else {

@@ -143,11 +143,21 @@ internal sealed unsafe class EventLoop : IDisposable
         finally
         {
             _stopped = true;
-            for (var slot = 0; slot < _slotsUsed; slot++) _handles[slot]?.Abort();
-            FailQueued();
+            // Nothing may escape this thread: an exception here would end the process, not just this loop.
+            for (var slot = 0; slot < _slotsUsed; slot++)
+            {
+                try { _handles[slot]?.Abort(); }
+                catch (Exception e) { fault ??= e; }
+            }
+            try { FailQueued(); }
+            catch (Exception e) { fault ??= e; }
             NativeMemory.Free(events);
             LinuxNative.Close(_epoll);
-            if (fault is not null) _failed(this, fault);
+            if (fault is not null)
+            {
+                try { _failed(this, fault); }
+                catch (Exception) { /* the owner's handler failed; the loop is gone either way */ }
+            }
         }
     }
 
