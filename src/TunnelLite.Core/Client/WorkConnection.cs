@@ -33,24 +33,25 @@ internal static class WorkConnection
                 bool MayRetry() => attempt < ConnectAttempts && !cancellationToken.IsCancellationRequested && !session.Closing.IsCancellationRequested;
                 try
                 {
-                    data = await OpenAsync(client, session, unpaired.Token).ConfigureAwait(false);
-                    if (!data.IsTls && client.Pump is EventLoopPump loops)
+                    if (!client.UsesTls && client.Pump is EventLoopPump loops)
                     {
-                        // On the event-loop plane the connection idles on a loop, which serves a StartWork there and then.
-                        var socket = data.Socket;
-                        data.Stream.Dispose(); // does not own the socket; the loop takes it from here
-                        data = null;
+                        // On the event-loop plane a loop opens the connection and it idles there; the loop serves a
+                        // StartWork then and there.
                         var idle = new LoopIdle(client, session, log);
-                        var outcome = await loops.IdleAsync(socket, idle.Pair, unpaired.Token, cancellationToken).ConfigureAwait(false);
+                        var hello = MessageSerializer.ToOpeningFrame(session.NextDataHello());
+                        var outcome = await loops.OpenIdleAsync(session.ServerEndpoint, hello, client.Options.ConnectTimeout, idle.Pair, unpaired.Token, cancellationToken).ConfigureAwait(false);
                         settled |= idle.Paired;
                         switch (outcome.End)
                         {
                             case IdleEnd.Served:
                                 idle.Ended(outcome.Error, cancellationToken);
                                 return;
-                            case IdleEnd.ResetBeforeAnswer when MayRetry():
+                            case IdleEnd.ResetBeforeAnswer or IdleEnd.Unreachable when MayRetry():
                                 await Task.Delay(RetryDelay(attempt), cancellationToken).ConfigureAwait(false);
                                 continue;
+                            case IdleEnd.Unreachable:
+                                log.LogDebug("Data connection: the server at {Server} did not answer: {Error}", session.ServerEndpoint, new SocketException(outcome.Error).Message);
+                                return;
                             case IdleEnd.Frame:
                                 data = new FrameConnection(outcome.Socket!);
                                 frame = outcome.Frame;
@@ -63,6 +64,7 @@ internal static class WorkConnection
                         }
                         break;
                     }
+                    data = await OpenAsync(client, session, unpaired.Token).ConfigureAwait(false);
                     // Idle in the pool: a zero-byte read waits without holding a buffer.
                     await data.Stream.ReadAsync(Memory<byte>.Empty, unpaired.Token).ConfigureAwait(false);
                     frame = await data.ReadAsync(unpaired.Token).ConfigureAwait(false);
@@ -232,7 +234,7 @@ internal static class WorkConnection
         _ = session.ReportWorkFailedAsync(tunnel.Name, why);
     }
 
-    /// <summary>A data connection idling on a loop (<see cref="EventLoopPump.IdleAsync"/>): <see cref="Pair"/> runs on the
+    /// <summary>A data connection idling on a loop (<see cref="EventLoopPump.OpenIdleAsync"/>): <see cref="Pair"/> runs on the
     /// loop when its StartWork comes, and the rest after the pair ended.</summary>
     private sealed class LoopIdle(TunnelClient client, ControlSession session, ILogger log)
     {
@@ -250,8 +252,8 @@ internal static class WorkConnection
             if (tunnel is null || LocalAddress(tunnel) is not { } local) return null;
             Paired = true;
             _tunnel = tunnel;
-            // The refill (a new data connection) is opened off the loop; the local connect goes on here meanwhile.
-            ThreadPool.UnsafeQueueUserWorkItem(static s => s.client.DataConnectionPaired(s.session, s.Refill), (client, session, start.Refill), preferLocal: false);
+            // The refill (a new data connection) starts here: its connect is non-blocking and goes on a loop too.
+            client.DataConnectionPaired(session, start.Refill);
             tunnel.Counters.ConnectionOpened();
             var timeout = client.Options.LocalConnectTimeout;
             return new WorkTarget(local, timeout, tunnel.Counters,

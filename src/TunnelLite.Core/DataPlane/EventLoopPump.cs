@@ -60,8 +60,9 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
 
     /// <summary>Pairs a user's socket, accepted on a loop (<see cref="Listen"/>), with <paramref name="data"/>, sending
     /// <paramref name="toService"/> (the StartWork frame) ahead of the user's bytes. Completes when both are closed: with 0,
-    /// or <see cref="SocketPair.BrokeBeforeStart"/> when <paramref name="data"/> broke before the frame was sent.</summary>
-    internal Task<int> PairAsync(int userFd, Socket data, byte[] toService, TrafficCounters counters, CancellationToken cancellationToken)
+    /// or <see cref="SocketPair.BrokeBeforeStart"/> when <paramref name="data"/> broke before the frame was sent;
+    /// <paramref name="ended"/> is called with that value as the pair ends (<see cref="SocketPair.Ended"/>).</summary>
+    internal Task<int> PairAsync(int userFd, Socket data, byte[] toService, TrafficCounters counters, CancellationToken cancellationToken, Action<int>? ended = null)
     {
         int dataFd;
         try
@@ -72,9 +73,10 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
         {
             Interop.CloseWithReset(userFd);
             SocketClose.Reset(data);
+            ended?.Invoke(SocketPair.BrokeBeforeStart);
             return Task.FromResult(SocketPair.BrokeBeforeStart);
         }
-        return Start(new SocketPair(userFd, dataFd, counters, Mode, toService), cancellationToken);
+        return Start(new SocketPair(userFd, dataFd, counters, Mode, toService) { Ended = ended }, cancellationToken);
     }
 
     /// <summary>Connects to <paramref name="service"/> from a loop (a non-blocking connect, no runtime socket) and, once
@@ -104,23 +106,10 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
     /// <summary>Starts a non-blocking connect to <paramref name="target"/>'s service for <paramref name="userFd"/>: the
     /// pair to add to a loop, or null with the errno when the connect failed at once (then it was counted and
     /// <paramref name="userFd"/> reset). Any thread, a loop's included: nothing here waits.</summary>
-    internal unsafe SocketPair? StartConnect(int userFd, WorkTarget target, out int error)
+    internal SocketPair? StartConnect(int userFd, WorkTarget target, out int error)
     {
-        var family = target.Service.AddressFamily == AddressFamily.InterNetwork ? Interop.AF_INET : Interop.AF_INET6;
-        var fd = Interop.Socket(family, Interop.SOCK_STREAM | Interop.SOCK_NONBLOCK | Interop.SOCK_CLOEXEC, 0);
-        error = fd < 0 ? Marshal.GetLastPInvokeError() : 0;
-        if (fd >= 0)
-        {
-            Interop.SetNoDelay(fd);
-            var address = stackalloc byte[Interop.SockAddrSize];
-            var length = Interop.ToSockAddr(target.Service, address);
-            if (Interop.Connect(fd, address, length) != 0 && Marshal.GetLastPInvokeError() is var e && e != Interop.EINPROGRESS)
-            {
-                error = e;
-                LinuxNative.Close(fd);
-            }
-        }
-        if (error != 0)
+        var fd = ConnectNonBlocking(target.Service, out error);
+        if (fd < 0)
         {
             target.Counters.ConnectionFailed(target.DescribeFailure(error));
             Interop.CloseWithReset(userFd);
@@ -130,22 +119,38 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
         return SocketPair.Connecting(userFd, fd, target.Counters, Mode, deadline, target.DescribeFailure);
     }
 
-    /// <summary>Puts a data connection that idles in the server's pool (its hello sent) on a loop, which reads its first
-    /// frame. A StartWork is handled there: <paramref name="pair"/> (run on the loop) names the tunnel's local service,
-    /// and the loop connects it and forwards, with no hop to the thread pool until the pair ends. Anything else comes
-    /// back to the caller in the outcome.</summary>
-    internal Task<IdleOutcome> IdleAsync(Socket data, Func<StartWorkMessage, WorkTarget?> pair, CancellationToken whileIdle, CancellationToken cancellationToken)
+    /// <summary>A new non-blocking socket (TCP_NODELAY) with its connect to <paramref name="to"/> under way; or -1 with the
+    /// errno when the connect failed at once. Nothing here waits.</summary>
+    private static unsafe int ConnectNonBlocking(IPEndPoint to, out int error)
     {
-        int fd;
-        try
+        var family = to.AddressFamily == AddressFamily.InterNetwork ? Interop.AF_INET : Interop.AF_INET6;
+        var fd = Interop.Socket(family, Interop.SOCK_STREAM | Interop.SOCK_NONBLOCK | Interop.SOCK_CLOEXEC, 0);
+        if (fd < 0)
         {
-            fd = RuntimeSockets.Detach(data);
+            error = Marshal.GetLastPInvokeError();
+            return -1;
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        Interop.SetNoDelay(fd);
+        var address = stackalloc byte[Interop.SockAddrSize];
+        var length = Interop.ToSockAddr(to, address);
+        if (Interop.Connect(fd, address, length) != 0 && Marshal.GetLastPInvokeError() is var e && e != Interop.EINPROGRESS)
         {
-            SocketClose.Reset(data);
-            return Task.FromResult(new IdleOutcome(IdleEnd.Closed));
+            error = e;
+            LinuxNative.Close(fd);
+            return -1;
         }
+        error = 0;
+        return fd;
+    }
+
+    /// <summary>Opens a client's data connection from a loop: a non-blocking connect to <paramref name="server"/>, then
+    /// <paramref name="hello"/> (the preamble and data hello), both within <paramref name="connectTimeout"/>; then it idles
+    /// in the server's pool, on the loop, which reads its first frame. A StartWork is handled there: <paramref name="pair"/>
+    /// (run on the loop) names the tunnel's local service, and the loop connects it and forwards, with no runtime socket
+    /// and no hop to the thread pool until the pair ends. Anything else comes back to the caller in the outcome. Any
+    /// thread, a loop's included: nothing here waits.</summary>
+    internal Task<IdleOutcome> OpenIdleAsync(IPEndPoint server, byte[] hello, TimeSpan connectTimeout, Func<StartWorkMessage, WorkTarget?> pair, CancellationToken whileIdle, CancellationToken cancellationToken)
+    {
         EventLoop loop;
         try
         {
@@ -153,10 +158,11 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
         }
         catch (ObjectDisposedException)
         {
-            LinuxNative.Close(fd);
             return Task.FromResult(new IdleOutcome(IdleEnd.Closed));
         }
-        var idle = new IdleWorkConnection(this, fd, pair, cancellationToken);
+        var fd = ConnectNonBlocking(server, out var error);
+        if (fd < 0) return Task.FromResult(new IdleOutcome(IdleEnd.Unreachable, Error: error));
+        var idle = new IdleWorkConnection(this, fd, hello, Environment.TickCount64 + (long)connectTimeout.TotalMilliseconds, pair, cancellationToken);
         idle.AbortOn(loop, whileIdle); // before the post, as for pairs (Start)
         loop.Post(new LoopWork(LoopWorkKind.Add, idle));
         return idle.Outcome;
@@ -183,12 +189,13 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
         return listener.Closed;
     }
 
-    internal Task<int> Start(SocketPair pair, CancellationToken cancellationToken)
+    /// <summary>Puts <paramref name="pair"/> on <paramref name="on"/>, or on the next loop in turn.</summary>
+    internal Task<int> Start(SocketPair pair, CancellationToken cancellationToken, EventLoop? on = null)
     {
         EventLoop loop;
         try
         {
-            loop = _group.Next();
+            loop = on ?? _group.Next();
         }
         catch (ObjectDisposedException)
         {

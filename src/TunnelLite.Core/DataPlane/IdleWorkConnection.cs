@@ -20,16 +20,21 @@ internal enum IdleEnd
     Closed,
     /// <summary>Reset before any frame: the server closed it while its first frame was pending; open another.</summary>
     ResetBeforeAnswer,
+    /// <summary>The connect to the server failed or did not complete in time (<see cref="IdleOutcome.Error"/>: its errno);
+    /// nothing was sent.</summary>
+    Unreachable,
     /// <summary>A broken frame: a protocol error.</summary>
     Broken,
 }
 
-/// <summary>The outcome of <see cref="EventLoopPump.IdleAsync"/>.</summary>
+/// <summary>The outcome of <see cref="EventLoopPump.OpenIdleAsync"/>.</summary>
 internal sealed record IdleOutcome(IdleEnd End, Frame? Frame = null, Socket? Socket = null, int Error = 0);
 
-/// <summary>A client's data connection idling in the server's pool, on a loop: it waits for the first frame without a
-/// buffer (a header's five bytes and then the payload are read exactly, so that the user's bytes behind a StartWork stay
-/// in the socket for the pump), and on a StartWork it becomes a connecting <see cref="SocketPair"/> on the same loop.</summary>
+/// <summary>A client's data connection, opened and idling in the server's pool on a loop: a non-blocking connect to the
+/// server, the preamble and data hello sent, then it waits for the first frame without a buffer (a header's five bytes
+/// and then the payload are read exactly, so that the user's bytes behind a StartWork stay in the socket for the pump).
+/// On a StartWork it becomes a connecting <see cref="SocketPair"/> on the same loop. From the connect to the pair's end,
+/// no runtime socket and no thread-pool hop.</summary>
 internal sealed unsafe class IdleWorkConnection : LoopHandle
 {
     private readonly EventLoopPump _pump;
@@ -38,15 +43,28 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
     private readonly CancellationToken _forwarding;
     private readonly TaskCompletionSource<IdleOutcome> _outcome = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly byte[] _header = new byte[ProtocolConstants.FrameHeaderSize];
+    private readonly long _connectDeadlineMs;
+    private byte[]? _hello; // the opening still to send; null once sent
+    private int _helloSent;
+    private bool _connecting;
     private byte[]? _payload;
     private int _got;
     private bool _done;
     private CancellationTokenRegistration _idleCancel;
 
-    public IdleWorkConnection(EventLoopPump pump, int fd, Func<StartWorkMessage, WorkTarget?> pair, CancellationToken forwarding)
+    /// <param name="pump">The pump whose loops serve the pair.</param>
+    /// <param name="fd">A non-blocking socket whose connect to the server is under way.</param>
+    /// <param name="hello">The preamble and data hello, sent once the connect completes.</param>
+    /// <param name="connectDeadlineMs">When the connect and the hello must be through (Environment.TickCount64 time).</param>
+    /// <param name="pair">Loop thread: the local service for a StartWork, or null to hand the frame back.</param>
+    /// <param name="forwarding">Aborts the pair once forwarding (a hard stop).</param>
+    public IdleWorkConnection(EventLoopPump pump, int fd, byte[] hello, long connectDeadlineMs, Func<StartWorkMessage, WorkTarget?> pair, CancellationToken forwarding)
     {
         _pump = pump;
         _fd = fd;
+        _hello = hello;
+        _connecting = true;
+        _connectDeadlineMs = connectDeadlineMs;
         _pair = pair;
         _forwarding = forwarding;
     }
@@ -69,15 +87,59 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
             Loop!.Detach(this);
             return;
         }
-        if (!Loop!.Watch(this, _fd, 0, Interop.EpollEvents.In | Interop.EpollEvents.RdHup))
+        if (!Loop!.Watch(this, _fd, 0, Interop.EpollEvents.In | Interop.EpollEvents.Out | Interop.EpollEvents.RdHup))
         {
-            End(IdleEnd.Closed, reset: true);
+            End(IdleEnd.Unreachable, reset: true, Marshal.GetLastPInvokeError());
             return;
         }
+        Loop.Timers.Arm(this, _connectDeadlineMs);
+        // The connect's outcome comes as an edge (writable, or an error).
+    }
+
+    public override void OnEvent(int end, Interop.EpollEvents events)
+    {
+        if (_connecting)
+        {
+            if ((events & (Interop.EpollEvents.Out | Interop.EpollEvents.Err | Interop.EpollEvents.Hup)) == 0) return;
+            _connecting = false;
+            if (Interop.PendingError(_fd) is var error && error != 0)
+            {
+                End(IdleEnd.Unreachable, reset: false, error);
+                return;
+            }
+        }
+        if (_hello is not null && !SendHello()) return;
         Read();
     }
 
-    public override void OnEvent(int end, Interop.EpollEvents events) => Read();
+    public override void OnTimer()
+    {
+        if (_hello is not null) End(IdleEnd.Unreachable, reset: true, Interop.ETIMEDOUT);
+    }
+
+    // Sends what is left of the opening; true once all of it went (then the deadline is off and the wait for a frame begins).
+    private bool SendHello()
+    {
+        while (_helloSent < _hello!.Length)
+        {
+            nint n;
+            fixed (byte* p = _hello) n = Interop.Send(_fd, p + _helloSent, (nuint)(_hello.Length - _helloSent), Interop.MSG_DONTWAIT | Interop.MSG_NOSIGNAL);
+            if (n >= 0)
+            {
+                _helloSent += (int)n;
+                continue;
+            }
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno == LinuxNative.EAGAIN) return false; // the rest goes at the next writable edge
+            if (errno == LinuxNative.EINTR) continue;
+            // Reset before anything was answered: the server dropped it at once (a flood of strangers); open another.
+            End(errno is Interop.ECONNRESET or Interop.EPIPE ? IdleEnd.ResetBeforeAnswer : IdleEnd.Unreachable, reset: true, errno);
+            return false;
+        }
+        _hello = null;
+        TimerDue = 0;
+        return true;
+    }
 
     private void Read()
     {
@@ -156,8 +218,9 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
             _outcome.TrySetResult(new IdleOutcome(IdleEnd.Served, Error: error));
             return;
         }
-        _pump.Start(pair, _forwarding).ContinueWith(static (t, s) => ((TaskCompletionSource<IdleOutcome>)s!).TrySetResult(new IdleOutcome(IdleEnd.Served, Error: t.Result)),
-            _outcome, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        // The outcome is set on the loop as the pair ends: the owner's one hop is its await of the outcome.
+        pair.Ended = error => _outcome.TrySetResult(new IdleOutcome(IdleEnd.Served, Error: error));
+        _pump.Start(pair, _forwarding, Loop);
     }
 
     // Takes the descriptor out of this loop's epoll set and frees the slot, leaving the descriptor open.
@@ -168,15 +231,16 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
         Loop.Detach(this);
     }
 
-    private void End(IdleEnd end, bool reset)
+    private void End(IdleEnd end, bool reset, int error = 0)
     {
         if (_done) return;
         _done = true;
+        TimerDue = 0;
         _idleCancel.Unregister();
         Loop?.Detach(this);
         if (reset) Interop.CloseWithReset(_fd);
         else LinuxNative.Close(_fd);
-        _outcome.TrySetResult(new IdleOutcome(end));
+        _outcome.TrySetResult(new IdleOutcome(end, Error: error));
     }
 
     public override void Abort() => End(IdleEnd.Closed, reset: false);

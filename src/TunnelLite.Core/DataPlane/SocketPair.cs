@@ -62,6 +62,11 @@ internal sealed class SocketPair : LoopHandle
     /// <see cref="BrokeBeforeStart"/> (never faults: failures end in resets, as in the async pumps).</summary>
     public Task<int> Completion => _done.Task;
 
+    /// <summary>Called as the pair ends, with what <see cref="Completion"/> completes with, on the loop's thread (or, for a
+    /// pair that never reached a loop, the thread that found so): for owners whose bookkeeping at the end is a few counters,
+    /// so that a connection's end costs no thread-pool hop. Set before the pair is posted; it must not throw or block.</summary>
+    public Action<int>? Ended { get; set; }
+
     /// <summary>A hard stop resets the pair: the loop is asked, from whatever thread cancels.</summary>
     public void AbortOn(EventLoop loop, CancellationToken cancellationToken)
     {
@@ -138,7 +143,7 @@ internal sealed class SocketPair : LoopHandle
         Interop.CloseWithReset(UserFd);
         LinuxNative.Close(ServiceFd);
         _cancellation.Unregister();
-        _done.TrySetResult(ConnectError);
+        Finish();
     }
 
     /// <summary>Loop thread: moves what can be moved, passes ends on, and closes the pair when both directions ended.</summary>
@@ -187,7 +192,7 @@ internal sealed class SocketPair : LoopHandle
         Interop.CloseWithReset(ServiceFd);
         _cancellation.Unregister();
         _counters.Forwarded(ForwardingMode.Copy, fellBack: false);
-        _done.TrySetResult(ConnectError);
+        Finish();
     }
 
     public void Count(Flow flow, long bytes)
@@ -232,6 +237,12 @@ internal sealed class SocketPair : LoopHandle
         _cancellation.Unregister();
         var spliced = Up.Spliced + Down.Spliced > 0;
         _counters.Forwarded(spliced ? ForwardingMode.Splice : ForwardingMode.Copy, Up.FellBack || Down.FellBack);
+        Finish();
+    }
+
+    private void Finish()
+    {
+        Ended?.Invoke(ConnectError);
         _done.TrySetResult(ConnectError);
     }
 }

@@ -34,14 +34,7 @@ internal sealed class FrameConnection : IDisposable
     /// <summary>Sends one message as a frame, optionally preceded by the connection preamble.</summary>
     public async Task SendAsync<T>(T message, CancellationToken cancellationToken, bool withPreamble = false) where T : class
     {
-        var frame = MessageSerializer.ToFrame(message);
-        if (withPreamble)
-        {
-            var both = new byte[ProtocolConstants.Preamble.Length + frame.Length];
-            ProtocolConstants.Preamble.CopyTo(both);
-            frame.CopyTo(both, ProtocolConstants.Preamble.Length);
-            frame = both;
-        }
+        var frame = withPreamble ? MessageSerializer.ToOpeningFrame(message) : MessageSerializer.ToFrame(message);
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {

@@ -41,6 +41,16 @@ public static class MessageSerializer
         return FrameCodec.Encode(FrameTypeOf<T>(), JsonSerializer.SerializeToUtf8Bytes(message, info));
     }
 
+    /// <summary>Encodes a message as the opening of a connection: the preamble, then the frame.</summary>
+    public static byte[] ToOpeningFrame<T>(T message) where T : class
+    {
+        var frame = ToFrame(message);
+        var both = new byte[ProtocolConstants.Preamble.Length + frame.Length];
+        ProtocolConstants.Preamble.CopyTo(both);
+        frame.CopyTo(both, ProtocolConstants.Preamble.Length);
+        return both;
+    }
+
     /// <summary>Decodes the payload of <paramref name="frame"/>, which must be of the type that carries <typeparamref name="T"/>.</summary>
     /// <exception cref="ProtocolException">Wrong frame type or malformed payload.</exception>
     public static T Read<T>(Frame frame) where T : class

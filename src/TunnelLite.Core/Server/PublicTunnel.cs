@@ -132,17 +132,17 @@ internal sealed class PublicTunnel
         var loops = (EventLoopPump)_server.Pump;
         data.Stream.Dispose(); // the stream does not own the socket; the loop takes the socket from here
         var startWork = MessageSerializer.ToFrame(new StartWorkMessage { Tunnel = Name, UserEndpoint = remote?.ToString(), Refill = refill });
-        loops.PairAsync(fd, data.Socket, startWork, Counters, _server.HardStop)
-            .ContinueWith(static (t, s) => ((PublicTunnel)((object[])s!)[0]).LoopPairEnded(t.Result, (bool)((object[])s!)[1]), new object[] { this, refill },
-                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        loops.PairAsync(fd, data.Socket, startWork, Counters, _server.HardStop, end => LoopPairEnded(end, refill));
     }
 
+    // On the loop as the pair ends (or on the thread that found the loops stopped): counters only, no hop; the rare
+    // replacement of a data connection that broke unused asks the client from the thread pool.
     private void LoopPairEnded(int end, bool refillAsked)
     {
         if (end == SocketPair.BrokeBeforeStart)
         {
             Counters.ConnectionFailed("The data connection broke before it started.");
-            Session.DataConnectionBroke(refillAsked);
+            if (refillAsked) ThreadPool.UnsafeQueueUserWorkItem(static s => s.DataConnectionBroke(true), Session, preferLocal: false);
         }
         Counters.ConnectionClosed();
     }
