@@ -1,7 +1,7 @@
 namespace TunnelLite.DataPlane;
 
-/// <summary>The loops of one server or client: started on first use (a server that forwards nothing runs no threads),
-/// each new pair given to the next loop in turn.</summary>
+/// <summary>The loops of one server or client: started on first use (a server's is its control port; a client that
+/// forwards nothing runs none), each new pair given to the next loop in turn.</summary>
 internal sealed class EventLoopGroup : IDisposable
 {
     private readonly object _gate = new();

@@ -182,6 +182,24 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
         return handle;
     }
 
+    /// <summary>Puts a connection accepted on a loop's listener on the next loop, to wait for its opening there
+    /// (<see cref="LoopGreeting"/>). <paramref name="stopping"/> resets it, <paramref name="evicted"/> hands it off.</summary>
+    internal void Greet(LoopGreeting greeting, CancellationToken stopping, CancellationToken evicted)
+    {
+        EventLoop loop;
+        try
+        {
+            loop = _group.Next();
+        }
+        catch (ObjectDisposedException)
+        {
+            greeting.AbortDetached();
+            return;
+        }
+        greeting.AbortOn(loop, stopping, evicted); // before the post, as for pairs (Start)
+        loop.Post(new LoopWork(LoopWorkKind.Add, greeting));
+    }
+
     /// <summary>Closes a listener of <see cref="Listen"/>; completes once its port is free.</summary>
     internal static Task CloseListenerAsync(LoopListener listener)
     {

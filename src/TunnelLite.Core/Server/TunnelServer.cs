@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using TunnelLite.Admin;
 using TunnelLite.Config;
+using TunnelLite.DataPlane;
 using TunnelLite.Forwarding;
 using TunnelLite.Logging;
 using TunnelLite.Protocol;
@@ -37,6 +38,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private PortAllocator? _ports;
     private ServerCertificate? _certificate;
     private Socket? _listener;
+    private LoopListener? _loopListener;
     private Task _acceptLoop = Task.CompletedTask;
     private Task _sampler = Task.CompletedTask;
     private DateTimeOffset _started;
@@ -190,7 +192,7 @@ public sealed class TunnelServer : IAsyncDisposable
         }
         _ports = new PortAllocator(_bindAddress, Options.AllowPorts, p => p == ControlEndpoint.Port || _tunnelsByPort.ContainsKey(p));
         _started = DateTimeOffset.UtcNow;
-        _acceptLoop = AcceptLoopAsync();
+        StartAccepting();
         _sampler = Task.WhenAll(
             RateSampler.RunAsync(() => _tunnelsByName.Values.Select(t => t.Counters).Prepend(Totals), _stopping.Token),
             FlushStrangerLogAsync(_stopping.Token));
@@ -212,6 +214,7 @@ public sealed class TunnelServer : IAsyncDisposable
         }
         _log.LogInformation("TunnelLite server on {Endpoint} stopping.", ControlEndpoint);
         _stopping.Cancel();
+        if (_loopListener is not null) await EventLoopPump.CloseListenerAsync(_loopListener).ConfigureAwait(false);
         _listener?.Dispose();
         foreach (var t in _tunnelsByName.Values) await t.CloseAsync().ConfigureAwait(false);
         var deadline = Environment.TickCount64 + (long)Options.DrainTimeout.TotalMilliseconds;
@@ -378,42 +381,157 @@ public sealed class TunnelServer : IAsyncDisposable
             throw new TunnelException(TunnelErrorCode.BadRequest, "A tunnel name must be 1-128 printable characters.");
     }
 
+    /// <summary>Accepts on the control port: on a loop of the event-loop plane, where data connections are taken into their
+    /// session's pool without a thread-pool hop (TLS servers excepted, whose pump is the stream pump), else with the
+    /// runtime's accept loop.</summary>
+    private void StartAccepting()
+    {
+        if (Pump is EventLoopPump loops)
+        {
+            try
+            {
+                _loopListener = loops.Listen(_listener!, OnLoopAccepted,
+                    errno => _log.LogWarning("Control port: accept failed: {Error}", new SocketException(errno).Message));
+                return;
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                _log.LogDebug("Control port: accepting without the event loops: {Error}", e.Message);
+            }
+        }
+        _acceptLoop = AcceptLoopAsync();
+    }
+
     private async Task AcceptLoopAsync()
     {
         while (await SocketListener.AcceptAsync(_listener!, _stopping.Token, _log, "Control port").ConfigureAwait(false) is { } s)
         {
-            _descriptors.Opened();
             var remote = s.RemoteEndPoint as IPEndPoint;
-            if (!_descriptors.MayOpenControl())
+            if (Admit(remote) is not { } ticket)
             {
-                // At the very edge of the descriptor limit even the reserve is gone: refuse rather than fail later.
-                _refused.DescriptorRefused();
-                _strangers.Report(StrangerEvent.DescriptorRefusal, remote, $"the control port: the process is within a few descriptors of its limit ({_descriptors.Limit})");
                 SocketClose.Reset(s);
                 continue;
             }
-            var ticket = _admission.Admit(remote is null ? SourcePrefix.Unknown : SourcePrefix.Of(remote.Address));
-            var t = HandleIncomingAsync(s, ticket);
-            _handshakes.TryAdd(t, 0);
-            _ = t.ContinueWith(done => _handshakes.TryRemove(done, out _), TaskScheduler.Default);
+            TrackHandshake(s, ticket, Environment.TickCount64);
         }
+    }
+
+    // Counts a new connection to the control port and gives it an admission slot; null when it must be reset at once.
+    private HandshakeAdmission.Ticket? Admit(IPEndPoint? remote)
+    {
+        _descriptors.Opened();
+        if (!_descriptors.MayOpenControl())
+        {
+            // At the very edge of the descriptor limit even the reserve is gone: refuse rather than fail later.
+            _refused.DescriptorRefused();
+            _strangers.Report(StrangerEvent.DescriptorRefusal, remote, $"the control port: the process is within a few descriptors of its limit ({_descriptors.Limit})");
+            return null;
+        }
+        return _admission.Admit(remote is null ? SourcePrefix.Unknown : SourcePrefix.Of(remote.Address));
+    }
+
+    private void TrackHandshake(Socket socket, HandshakeAdmission.Ticket ticket, long started)
+    {
+        var t = HandleIncomingAsync(socket, ticket, started);
+        _handshakes.TryAdd(t, 0);
+        _ = t.ContinueWith(done => _handshakes.TryRemove(done, out _), TaskScheduler.Default);
+    }
+
+    private TimeSpan OpeningTimeout => Options.PreambleTimeout < Options.HandshakeTimeout ? Options.PreambleTimeout : Options.HandshakeTimeout;
+
+    /// <summary>Loop thread: a connection accepted on the control port waits on the loop for its opening
+    /// (<see cref="LoopGreeting"/>). A data connection joins its session's pool from there; anything else goes to
+    /// <see cref="HandleIncomingAsync"/> with its bytes unread and its slot and deadline as they were.</summary>
+    private void OnLoopAccepted(int fd, IPEndPoint? remote)
+    {
+        if (Admit(remote) is not { } ticket)
+        {
+            DataPlane.Native.Interop.CloseWithReset(fd);
+            return;
+        }
+        var started = Environment.TickCount64;
+        var greeting = new LoopGreeting(fd, started + (long)OpeningTimeout.TotalMilliseconds,
+            (socket, frame) => OnLoopDataHello(socket, frame, ticket, remote),
+            socket => HandOff(socket, ticket, started),
+            _ => _admission.Release(ticket));
+        var loops = (EventLoopPump)Pump;
+        loops.Greet(greeting, _stopping.Token, ticket.Evicted);
+    }
+
+    // Loop thread: the control plane takes over a connection whose opening is not a data hello.
+    private void HandOff(int fd, HandshakeAdmission.Ticket ticket, long started)
+    {
+        if (WrapAccepted(fd, ticket) is not { } socket) return;
+        ThreadPool.UnsafeQueueUserWorkItem(static s => s.Server.TrackHandshake(s.Socket, s.Ticket, s.Started), (Server: this, Socket: socket, Ticket: ticket, Started: started), preferLocal: false);
+    }
+
+    private Socket? WrapAccepted(int fd, HandshakeAdmission.Ticket ticket)
+    {
+        try
+        {
+            return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+        }
+        catch (SocketException e)
+        {
+            DataPlane.Native.Interop.CloseWithReset(fd);
+            _admission.Release(ticket);
+            _log.LogDebug("Control port: a connection could not be taken over: {Error}", e.Message);
+            return null;
+        }
+    }
+
+    // Loop thread: a data connection's preamble and hello were read on the loop; it joins its session's pool, or is refused.
+    private void OnLoopDataHello(int fd, Frame frame, HandshakeAdmission.Ticket ticket, IPEndPoint? remote)
+    {
+        _admission.Release(ticket);
+        if (WrapAccepted(fd, ticket) is not { } socket) return;
+        var connection = new FrameConnection(socket);
+        try
+        {
+            if (AcceptDataConnection(connection, MessageSerializer.Read<DataHelloMessage>(frame)) is { } refusal)
+                ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Server.RefuseDataConnectionAsync(s.Connection, s.Refusal, s.Remote), (Server: this, Connection: connection, Refusal: refusal, Remote: remote), preferLocal: false);
+        }
+        catch (ProtocolException e)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Server.RefuseGarbageAsync(s.Connection, s.Error, s.Remote), (Server: this, Connection: connection, Error: e, Remote: remote), preferLocal: false);
+        }
+    }
+
+    /// <summary>Counts, reports and answers a data connection that was refused, then closes it.</summary>
+    private async Task RefuseDataConnectionAsync(FrameConnection connection, DataRefusal refusal, IPEndPoint? remote)
+    {
+        _refused.DataConnectionRefused();
+        _strangers.Report(StrangerEvent.DataConnectionRefused, remote, refusal.Reason);
+        await connection.TrySendErrorAsync(refusal.Code, refusal.Code == TunnelErrorCode.QuotaExceeded
+            ? "The session has enough idle data connections." : "The data connection was refused.", CancellationToken.None).ConfigureAwait(false);
+        connection.Dispose();
+    }
+
+    /// <summary>Counts, reports and answers a connection that sent what is not the protocol, then closes it.</summary>
+    private async Task RefuseGarbageAsync(FrameConnection connection, ProtocolException e, IPEndPoint? remote)
+    {
+        _refused.GarbageClosed();
+        _strangers.Report(StrangerEvent.Garbage, remote, e.Message);
+        await connection.TrySendErrorAsync(TunnelErrorCode.ProtocolError, e.Message, CancellationToken.None).ConfigureAwait(false);
+        connection.Dispose();
     }
 
     /// <summary>One new connection to the control port, from its first byte until it is a session, a pooled data
     /// connection, or closed. It holds an admission slot until its first frame shows what it is (a data connection then
-    /// leaves at once) or, for a login, until the login is through.</summary>
-    private async Task HandleIncomingAsync(Socket socket, HandshakeAdmission.Ticket ticket)
+    /// leaves at once) or, for a login, until the login is through. Its deadlines count from <paramref name="started"/>
+    /// (Environment.TickCount64 time), its accept.</summary>
+    private async Task HandleIncomingAsync(Socket socket, HandshakeAdmission.Ticket ticket, long started)
     {
         socket.NoDelay = true;
         var connection = new FrameConnection(socket);
         var handedOff = false;
         var remoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
         var remote = remoteEndPoint?.ToString() ?? "?";
-        var started = Environment.TickCount64;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, ticket.Evicted);
         try
         {
-            deadline.CancelAfter(Options.PreambleTimeout < Options.HandshakeTimeout ? Options.PreambleTimeout : Options.HandshakeTimeout);
+            var opening = OpeningTimeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
+            deadline.CancelAfter(opening > TimeSpan.Zero ? opening : TimeSpan.Zero);
             if (_certificate is not null)
             {
                 var tls = await ControlPortTls.AcceptAsync(connection, _certificate, _strangers, remoteEndPoint, deadline.Token).ConfigureAwait(false);
@@ -428,14 +546,8 @@ public sealed class TunnelServer : IAsyncDisposable
                     // A data connection needs no slot from here: it is checked at once, without waiting for anything.
                     _admission.Release(ticket);
                     var refusal = AcceptDataConnection(connection, MessageSerializer.Read<DataHelloMessage>(first));
-                    handedOff = refusal is null;
-                    if (refusal is not null)
-                    {
-                        _refused.DataConnectionRefused();
-                        _strangers.Report(StrangerEvent.DataConnectionRefused, remoteEndPoint, refusal.Reason);
-                        await connection.TrySendErrorAsync(refusal.Code, refusal.Code == TunnelErrorCode.QuotaExceeded
-                            ? "The session has enough idle data connections." : "The data connection was refused.", CancellationToken.None).ConfigureAwait(false);
-                    }
+                    handedOff = true;
+                    if (refusal is not null) await RefuseDataConnectionAsync(connection, refusal, remoteEndPoint).ConfigureAwait(false);
                     return;
                 case FrameType.Hello:
                     _admission.SaidHello(ticket);
@@ -455,9 +567,8 @@ public sealed class TunnelServer : IAsyncDisposable
         }
         catch (ProtocolException e)
         {
-            _refused.GarbageClosed();
-            _strangers.Report(StrangerEvent.Garbage, remoteEndPoint, e.Message);
-            await connection.TrySendErrorAsync(TunnelErrorCode.ProtocolError, e.Message, CancellationToken.None).ConfigureAwait(false);
+            handedOff = true;
+            await RefuseGarbageAsync(connection, e, remoteEndPoint).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ticket.EvictionReason is { } why)
         {

@@ -6,6 +6,7 @@ namespace TunnelLite.DataPlane.Native;
 /// flags.</summary>
 internal static unsafe partial class Interop
 {
+    public const int MSG_PEEK = 0x2;
     public const int MSG_DONTWAIT = 0x40;
     public const int MSG_NOSIGNAL = 0x4000;
     public const int SHUT_WR = 1;
