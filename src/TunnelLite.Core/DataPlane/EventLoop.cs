@@ -106,8 +106,14 @@ internal sealed unsafe class EventLoop : IDisposable
         Interlocked.Decrement(ref _handleCount);
     }
 
+    [ThreadStatic] private static EventLoop? t_current;
+
+    /// <summary>The loop whose thread this is; null on any other thread.</summary>
+    public static EventLoop? Current => t_current;
+
     private void Run()
     {
+        t_current = this;
         var events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * Interop.EventSize));
         Exception? fault = null;
         try

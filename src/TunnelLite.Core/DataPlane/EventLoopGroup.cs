@@ -27,6 +27,14 @@ internal sealed class EventLoopGroup : IDisposable
         return loops[(int)((uint)Interlocked.Increment(ref _next) % (uint)loops.Length)];
     }
 
+    /// <summary>The calling thread's loop when it is one of this group's (work born on a loop stays there: no wake-up of
+    /// another thread), else the next loop in turn.</summary>
+    public EventLoop Local()
+    {
+        if (EventLoop.Current is { } here && Volatile.Read(ref _loops) is { } loops && Array.IndexOf(loops, here) >= 0) return here;
+        return Next();
+    }
+
     private EventLoop[] Start()
     {
         lock (_gate)

@@ -148,13 +148,14 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
     /// in the server's pool, on the loop, which reads its first frame. A StartWork is handled there: <paramref name="pair"/>
     /// (run on the loop) names the tunnel's local service, and the loop connects it and forwards, with no runtime socket
     /// and no hop to the thread pool until the pair ends. Anything else comes back to the caller in the outcome. Any
-    /// thread, a loop's included: nothing here waits.</summary>
+    /// thread, a loop's included: nothing here waits. Opened from a loop (a refill), it idles on that loop, so that each
+    /// loop replaces what it served and the round robin of the first fill stays as it was.</summary>
     internal Task<IdleOutcome> OpenIdleAsync(IPEndPoint server, byte[] hello, TimeSpan connectTimeout, Func<StartWorkMessage, WorkTarget?> pair, CancellationToken whileIdle, CancellationToken cancellationToken)
     {
         EventLoop loop;
         try
         {
-            loop = _group.Next();
+            loop = _group.Local();
         }
         catch (ObjectDisposedException)
         {
@@ -182,14 +183,14 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
         return handle;
     }
 
-    /// <summary>Puts a connection accepted on a loop's listener on the next loop, to wait for its opening there
-    /// (<see cref="LoopGreeting"/>). <paramref name="stopping"/> resets it, <paramref name="evicted"/> hands it off.</summary>
+    /// <summary>Puts a connection accepted on a loop's listener on that loop (it stays there for an instant), to wait for
+    /// its opening (<see cref="LoopGreeting"/>). <paramref name="stopping"/> resets it, <paramref name="evicted"/> hands it off.</summary>
     internal void Greet(LoopGreeting greeting, CancellationToken stopping, CancellationToken evicted)
     {
         EventLoop loop;
         try
         {
-            loop = _group.Next();
+            loop = _group.Local();
         }
         catch (ObjectDisposedException)
         {
