@@ -128,6 +128,10 @@ public sealed class TunnelServer : IAsyncDisposable
     /// <summary>RequestWorkConn frames sent to every client since start, first fills included.</summary>
     internal long WorkConnectionRequests => Interlocked.Read(ref _workConnectionRequests);
 
+    /// <summary>Data hellos read on a loop (<see cref="LoopGreeting"/>) rather than by the control plane; for tests.</summary>
+    internal long DataHellosOnLoops => Interlocked.Read(ref _dataHellosOnLoops);
+    private long _dataHellosOnLoops;
+
     internal void WorkConnectionsRequested() => Interlocked.Increment(ref _workConnectionRequests);
 
     /// <summary>The sessions open now (for tests).</summary>
@@ -483,6 +487,7 @@ public sealed class TunnelServer : IAsyncDisposable
     // Loop thread: a data connection's preamble and hello were read on the loop; it joins its session's pool, or is refused.
     private void OnLoopDataHello(int fd, Frame frame, HandshakeAdmission.Ticket ticket, IPEndPoint? remote)
     {
+        Interlocked.Increment(ref _dataHellosOnLoops);
         _admission.Release(ticket);
         if (WrapAccepted(fd, ticket) is not { } socket) return;
         var connection = new FrameConnection(socket);
