@@ -19,8 +19,8 @@ internal enum FlowStep
 
 /// <summary>One direction of a <see cref="SocketPair"/>: from one socket to the other, on the loop's thread only.
 /// <para>Like HAProxy's fd states, each end has a <em>ready</em> bit per direction: <see cref="Readable"/> and
-/// <see cref="Writable"/> are set by edge-triggered events and cleared only by EAGAIN, so no system call is made on a
-/// socket known to have nothing to give or no room.</para>
+/// <see cref="Writable"/> are set by edge-triggered events and cleared by EAGAIN (or, for reading, a short read), so no
+/// system call is made on a socket known to have nothing to give or no room.</para>
 /// <para>Copy: recv into a loop buffer, send it on. Splice: splice(2) socket → pipe → socket. Auto: recv up to
 /// <see cref="SplicePump.SpliceThreshold"/> first; a full read means the bytes stream, and the rest of that burst is
 /// spliced (small messages cost one recv and one send). A buffer is held only while it holds unsent bytes, a pipe only
@@ -50,6 +50,10 @@ internal sealed unsafe class Flow
 
     /// <summary>The source may have bytes (or an end) to read.</summary>
     public bool Readable { get; set; } = true;
+
+    /// <summary>An event said the source hung up or failed (RDHUP, HUP, ERR): it is read until it returns its end or error.
+    /// Until then a short read clears <see cref="Readable"/> (see <see cref="Run"/>).</summary>
+    public bool SourceHungUp { get; set; }
 
     /// <summary>The destination may have room.</summary>
     public bool Writable { get; set; } = true;
@@ -159,6 +163,9 @@ internal sealed unsafe class Flow
                 _length = (int)read;
                 _lastReadFull = read == size;
                 if (_lastReadFull && _mode == ForwardingMode.Auto && !_copyOnly) _streaming = true;
+                // A short read emptied the socket, and with edge-triggered events whatever comes next brings a new edge: no
+                // recv just to hear EAGAIN (HAProxy's raw_sock does the same). An end already announced is read for.
+                if (!_lastReadFull && !SourceHungUp) Readable = false;
                 continue;
             }
             if (read == 0)

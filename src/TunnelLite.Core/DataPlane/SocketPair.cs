@@ -110,6 +110,7 @@ internal sealed class SocketPair : LoopHandle
         const Interop.EpollEvents writable = Interop.EpollEvents.Out | Interop.EpollEvents.Hup | Interop.EpollEvents.Err;
         var (reading, writing) = end == 0 ? (Up, Down) : (Down, Up);
         if ((events & readable) != 0) reading.Readable = true;
+        if ((events & (Interop.EpollEvents.RdHup | Interop.EpollEvents.Hup | Interop.EpollEvents.Err)) != 0) reading.SourceHungUp = true;
         if ((events & writable) != 0) writing.Writable = true;
         if (_connecting)
         {
