@@ -72,13 +72,17 @@ try
 
     if (Environment.GetEnvironmentVariable("TUNNELLITE_BENCH_PROFILE") is { } seconds)
     {
-        // For profiling (perf record -p PID): only the new-connection load through one path (auto unless
-        // TUNNELLITE_BENCH_PROFILE_PATH names another, e.g. "auto, 1 loop"), for a while.
+        // For profiling (perf record -p PID): only one load through one path (auto unless TUNNELLITE_BENCH_PROFILE_PATH
+        // names another, e.g. "auto, 1 loop"), for a while: new connections, or request/reply when
+        // TUNNELLITE_BENCH_PROFILE_LOAD is "rr".
         var name = Environment.GetEnvironmentVariable("TUNNELLITE_BENCH_PROFILE_PATH") ?? "auto";
         var t = all.Single(p => p.Name == name);
         Say($"profiling {t.Name}: server PID {t.Server?.Pid}, client PID {t.Client?.Pid}");
-        var run = await LoadGenerator.ConnectionsAsync(t.Port, 16, TimeSpan.FromSeconds(double.Parse(seconds, CultureInfo.InvariantCulture)));
-        Say($"{run.Rate:0} conn/s");
+        var length = TimeSpan.FromSeconds(double.Parse(seconds, CultureInfo.InvariantCulture));
+        if (Environment.GetEnvironmentVariable("TUNNELLITE_BENCH_PROFILE_LOAD") == "rr")
+            Say($"{(await LoadGenerator.RequestReplyAsync(t.Port, 50, length)).Rate:0} req/s");
+        else
+            Say($"{(await LoadGenerator.ConnectionsAsync(t.Port, 16, length)).Rate:0} conn/s");
         return 0;
     }
 
