@@ -96,7 +96,7 @@ internal static class BenchReport
             sb.AppendLine($"| {p.Name} | {F(Stat.Median(p.RequestReply.Select(c => c.Rate)))} | {F(Ratio(p, direct, RrRates), "0.00")} | {VsAnchor(p, RrRates)} | {vsCopy} | {F(Stat.Percentile(lat, 50), "0.000")} | {F(Stat.Percentile(lat, 99), "0.000")} |");
         }
         sb.AppendLine();
-        sb.AppendLine($"**Idle connections**: RSS growth of each process on the path with {N(o.IdleConnections)} idle connections open through it (each did one exchange), measured on freshly started processes before the other loads.");
+        sb.AppendLine($"**Idle connections**: RSS growth of each process on the path with {N(o.IdleConnections)} idle connections open through it (each did one exchange), measured on freshly started processes before the other loads; each TunnelLite process collects its garbage fully before each sample, so that what is counted is what the connections hold.");
         sb.AppendLine();
         sb.AppendLine("| Path | server MiB | client MiB |");
         sb.AppendLine("|---|---:|---:|");
@@ -113,7 +113,7 @@ internal static class BenchReport
     private static void WriteConcurrency(StringBuilder sb, ConcurrencyResult c)
     {
         sb.AppendLine($"**Concurrent connections**: a server and client of their own (event loops, auto, transport.maxConnectionsPerTunnel and maxPendingUserConnections raised to 10,000) carry {N(c.Count)} connections through one tunnel, opened {ConcurrencyTest.Batch} at a time in {F(c.OpenSeconds, "0.0")} s, each echoing a request of its own that is checked byte for byte; " +
-                      "with all open, each is checked once more; descriptors of each process counted in /proc/PID/fd (before → all open → 2 s after closing), RSS growth per 1,000 open." +
+                      "with all open, each is checked once more; descriptors of each process counted in /proc/PID/fd (before → all open → 2 s after closing), RSS growth per 1,000 open (each process collecting its garbage fully before each sample)." +
                       (c.Note is null ? "" : $" Fewer than {N(ConcurrencyTest.Target)}: {c.Note}."));
         sb.AppendLine();
         sb.AppendLine("| Connections | opened | verified | failed | still right with all open | server descriptors | client descriptors | server MiB per 1,000 | client MiB per 1,000 |");

@@ -38,6 +38,7 @@ internal static class ConcurrencyTest
         // A few connections first, so that the code paths are compiled and the loops' pools exist before the baseline.
         foreach (var s in await LoadGenerator.OpenIdleAsync(client.Port, 20)) s.Dispose();
         await Task.Delay(500);
+        await Task.WhenAll(server.SettleAsync(), client.SettleAsync());
         var fd0 = (Server: ProcStat.OpenDescriptors(server.Pid), Client: ProcStat.OpenDescriptors(client.Pid));
         var rss0 = (Server: server.RssBytes(), Client: client.RssBytes());
 
@@ -46,6 +47,7 @@ internal static class ConcurrencyTest
         var openSeconds = clock.Elapsed.TotalSeconds;
         say($"concurrency: {open.Verified:#,0} of {count:#,0} open and checked in {openSeconds:0.0} s, {open.Failed} failed");
         await Task.Delay(1000);
+        await Task.WhenAll(server.SettleAsync(), client.SettleAsync());
         var fd1 = (Server: ProcStat.OpenDescriptors(server.Pid), Client: ProcStat.OpenDescriptors(client.Pid));
         var rss1 = (Server: server.RssBytes(), Client: client.RssBytes());
         var rechecked = await LoadGenerator.RecheckAsync(open, Batch, ExchangeTimeout);

@@ -85,6 +85,16 @@ internal sealed class HostProcess : IMeasuredProcess, IAsyncDisposable
 
     public long RssBytes() => ProcStat.RssBytes(Pid);
 
+    /// <inheritdoc />
+    public async Task SettleAsync()
+    {
+        await _process.StandardInput.WriteLineAsync("gc");
+        await _process.StandardInput.FlushAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var line = await _process.StandardOutput.ReadLineAsync(timeout.Token);
+        if (line != "GC") throw new InvalidDataException($"gc: unexpected answer: {line}");
+    }
+
     /// <summary>The host's Get-TunnelStats (it writes them as one JSON line, enums by name).</summary>
     public async Task<HostStats> StatsAsync()
     {

@@ -12,6 +12,10 @@ internal interface IMeasuredProcess
 
     /// <summary>Resident set size in bytes.</summary>
     long RssBytes() => ProcStat.RssBytes(Pid);
+
+    /// <summary>Before a memory sample: a process with a garbage collector collects (fully, giving memory back), so that
+    /// garbage not yet collected is not taken for memory the connections hold. Nothing for the others.</summary>
+    Task SettleAsync() => Task.CompletedTask;
 }
 
 /// <summary>CPU time and RSS of a process, from /proc.</summary>

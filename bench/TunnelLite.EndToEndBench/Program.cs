@@ -92,9 +92,11 @@ try
         // (with a few connections made, so that the code paths are compiled and not counted as growth).
         foreach (var s in await LoadGenerator.OpenIdleAsync(p.Port, 20)) s.Dispose();
         await Task.Delay(500);
-        var (s0, c0) = (p.Server!.RssBytes(), p.Client!.RssBytes());
+        await Task.WhenAll(p.Server!.SettleAsync(), p.Client!.SettleAsync());
+        var (s0, c0) = (p.Server.RssBytes(), p.Client.RssBytes());
         var open = await LoadGenerator.OpenIdleAsync(p.Port, o.IdleConnections);
         await Task.Delay(1000);
+        await Task.WhenAll(p.Server.SettleAsync(), p.Client.SettleAsync());
         p.IdleServerGrowth = p.Server.RssBytes() - s0;
         p.IdleClientGrowth = p.Client.RssBytes() - c0;
         p.IdleMeasured = true;

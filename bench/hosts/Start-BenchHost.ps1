@@ -1,5 +1,6 @@
 # A TunnelLite end for the end-to-end benchmark: a server, or a client with one tunnel, in this pwsh process, as users run
-# it. Prints READY lines, then obeys stdin: 'stats' prints Get-TunnelStats as one JSON line, 'stop' (or EOF) ends it.
+# it. Prints READY lines, then obeys stdin: 'stats' prints Get-TunnelStats as one JSON line, 'gc' collects garbage fully
+# (before a memory sample) and prints GC, 'stop' (or EOF) ends it.
 param(
     [Parameter(Mandatory)] [string] $ModulePath,
     [Parameter(Mandatory)] [ValidateSet('Server', 'Client')] [string] $Role,
@@ -53,6 +54,13 @@ try {
             $job | Get-TunnelStats | Select-Object -First 1 ForwardingMode, DataPlane, EventLoops, SplicedConnections, CopiedConnections,
                 SpliceFallbacks, TotalConnections, FailedConnections, RefusedConnections, DescriptorRefusals, DescriptorLimit, BytesIn, BytesOut |
                 ConvertTo-Json -Compress -EnumsAsStrings
+            [Console]::Out.Flush()
+        }
+        elseif ($line -eq 'gc') {
+            # Aggressive: a full, compacting collection that also gives the freed memory back, so RSS shows what is held.
+            [GC]::Collect(2, [GCCollectionMode]::Aggressive, $true, $true)
+            [GC]::WaitForPendingFinalizers()
+            'GC'
             [Console]::Out.Flush()
         }
     }
