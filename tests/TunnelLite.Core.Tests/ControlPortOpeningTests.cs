@@ -20,36 +20,45 @@ public sealed class ControlPortOpeningTests
     [MemberData(nameof(Planes))]
     public async Task A_data_hello_sent_a_byte_at_a_time_joins_the_pool_and_carries_a_user(DataPlaneKind plane)
     {
-        await using var f = new TunnelFixture(plane: plane);
-        var (server, port, session, control) = await LoginWithTunnelAsync(f);
-        using var _ = control;
-        var opening = MessageSerializer.ToOpeningFrame(session.DataHello(1));
-        using var data = await TunnelFixture.ConnectAsync(server.ControlEndpoint!.Port);
-        foreach (var b in opening)
-        {
-            await data.SendAsync(new[] { b }, SocketFlags.None);
-            await Task.Delay(2);
-        }
-        await UserReachesAsync(port, data);
+        var onLoops = await OpenDataConnectionAsync(plane, session => MessageSerializer.ToOpeningFrame(session.DataHello(1)), byteAtATime: true);
         // On the loops, the loop waited for the rest rather than giving the connection up to the control plane.
-        Assert.Equal(plane == DataPlaneKind.EventLoops && OperatingSystem.IsLinux() ? 1 : 0, server.DataHellosOnLoops);
+        Assert.Equal(plane == DataPlaneKind.EventLoops && OperatingSystem.IsLinux() ? 1 : 0, onLoops);
     }
 
     [Theory]
     [MemberData(nameof(Planes))]
     public async Task A_data_hello_larger_than_the_loop_reads_joins_the_pool_through_the_control_plane(DataPlaneKind plane)
     {
+        // Valid JSON padded past what a loop reads (DataPlane.LoopGreeting.MaxDataHello): the control plane reads it whole.
+        static byte[] Padded(TestLogin.Session session)
+        {
+            var json = MessageSerializer.ToFrame(session.DataHello(1))[ProtocolConstants.FrameHeaderSize..];
+            var padded = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(json) + new string(' ', 2000));
+            return "TNLT"u8.ToArray().Concat(FrameCodec.Encode(FrameType.DataHello, padded)).ToArray();
+        }
+        Assert.Equal(0, await OpenDataConnectionAsync(plane, Padded, byteAtATime: false));
+    }
+
+    // Logs in by hand with a pool of one and a tunnel, opens a data connection with the opening given, checks that a user
+    // of the tunnel is carried over it, and returns how many data hellos the server read on its loops.
+    private static async Task<long> OpenDataConnectionAsync(DataPlaneKind plane, Func<TestLogin.Session, byte[]> opening, bool byteAtATime)
+    {
         await using var f = new TunnelFixture(plane: plane);
         var (server, port, session, control) = await LoginWithTunnelAsync(f);
         using var _ = control;
-        // Valid JSON padded past what a loop reads (DataPlane.LoopGreeting.MaxDataHello): the control plane reads it whole.
-        var json = MessageSerializer.ToFrame(session.DataHello(1))[ProtocolConstants.FrameHeaderSize..];
-        var padded = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(json) + new string(' ', 2000));
-        var opening = "TNLT"u8.ToArray().Concat(FrameCodec.Encode(FrameType.DataHello, padded)).ToArray();
+        var bytes = opening(session);
         using var data = await TunnelFixture.ConnectAsync(server.ControlEndpoint!.Port);
-        await data.SendAsync(opening, SocketFlags.None);
+        if (byteAtATime)
+        {
+            foreach (var b in bytes)
+            {
+                await data.SendAsync(new[] { b }, SocketFlags.None);
+                await Task.Delay(2);
+            }
+        }
+        else await data.SendAsync(bytes, SocketFlags.None);
         await UserReachesAsync(port, data);
-        Assert.Equal(0, server.DataHellosOnLoops);
+        return server.DataHellosOnLoops;
     }
 
     [Theory]
