@@ -45,7 +45,9 @@ internal sealed unsafe class EventLoop : IDisposable
         if (Interop.EpollCtl(_epoll, Interop.EPOLL_CTL_ADD, _handoff.Fd, Interop.EpollEvents.In | Interop.EpollEvents.EdgeTriggered, WakeToken) != 0)
             throw new IOException($"epoll_ctl failed on the loop's eventfd (errno {Marshal.GetLastPInvokeError()}).");
         _thread = new Thread(Run) { IsBackground = true, Name = $"TunnelLite loop {id}" };
-        _thread.Start();
+        // Without the starter's ExecutionContext: a loop outlives the call that started it (a cmdlet's pipeline, a job) and
+        // must not hold its async-locals, nor pass them to everything started from the loop.
+        _thread.UnsafeStart();
     }
 
     public int Id { get; }
