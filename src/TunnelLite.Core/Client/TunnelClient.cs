@@ -129,10 +129,10 @@ public sealed class TunnelClient : IAsyncDisposable
 
     internal IForwardingPump Pump { get; }
 
-    /// <summary>Wraps a socket connected to the server in TLS when the client uses it; disposes the socket on failure.</summary>
     /// <summary>True when connections to the server are TLS (then data connections keep the stream pump).</summary>
     internal bool UsesTls => _tls is not null;
 
+    /// <summary>Wraps a socket connected to the server in TLS when the client uses it; disposes the socket on failure.</summary>
     internal async Task<FrameConnection> OpenConnectionAsync(System.Net.Sockets.Socket socket, CancellationToken cancellationToken) =>
         _tls is null ? new FrameConnection(socket) : await _tls.AuthenticateAsync(socket, cancellationToken).ConfigureAwait(false);
 

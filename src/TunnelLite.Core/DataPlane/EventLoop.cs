@@ -52,9 +52,6 @@ internal sealed unsafe class EventLoop : IDisposable
 
     public int Id { get; }
 
-    /// <summary>The loop's epoll instance (loop thread: to take a descriptor out of it while keeping it open).</summary>
-    public int EpollFd => _epoll;
-
     /// <summary>Handles (connection pairs, listeners) on this loop now.</summary>
     public int Handles => Volatile.Read(ref _handleCount);
 
@@ -106,6 +103,14 @@ internal sealed unsafe class EventLoop : IDisposable
         _generations[handle.Slot]++;
         _freeSlots.Push(handle.Slot);
         Interlocked.Decrement(ref _handleCount);
+    }
+
+    /// <summary>Loop thread: for a handle that passes its descriptor on (to a pair, to the control plane): takes
+    /// <paramref name="fd"/> out of this loop's epoll set and frees the handle's slot, leaving the descriptor open.</summary>
+    public void Release(LoopHandle handle, int fd)
+    {
+        Interop.EpollCtl(_epoll, Interop.EPOLL_CTL_DEL, fd, 0, 0);
+        Detach(handle);
     }
 
     [ThreadStatic] private static EventLoop? t_current;

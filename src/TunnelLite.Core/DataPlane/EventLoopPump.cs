@@ -59,10 +59,10 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
     }
 
     /// <summary>Pairs a user's socket, accepted on a loop (<see cref="Listen"/>), with <paramref name="data"/>, sending
-    /// <paramref name="toService"/> (the StartWork frame) ahead of the user's bytes. Completes when both are closed: with 0,
-    /// or <see cref="SocketPair.BrokeBeforeStart"/> when <paramref name="data"/> broke before the frame was sent;
-    /// <paramref name="ended"/> is called with that value as the pair ends (<see cref="SocketPair.Ended"/>).</summary>
-    internal Task<int> PairAsync(int userFd, Socket data, byte[] toService, TrafficCounters counters, CancellationToken cancellationToken, Action<int>? ended = null)
+    /// <paramref name="toService"/> (the StartWork frame) ahead of the user's bytes. <paramref name="ended"/> is called as
+    /// both are closed (<see cref="SocketPair.Ended"/>): with 0, or <see cref="SocketPair.BrokeBeforeStart"/> when
+    /// <paramref name="data"/> broke before the frame was sent.</summary>
+    internal void Pair(int userFd, Socket data, byte[] toService, TrafficCounters counters, CancellationToken cancellationToken, Action<int> ended)
     {
         int dataFd;
         try
@@ -73,10 +73,10 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
         {
             Interop.CloseWithReset(userFd);
             SocketClose.Reset(data);
-            ended?.Invoke(SocketPair.BrokeBeforeStart);
-            return Task.FromResult(SocketPair.BrokeBeforeStart);
+            ended(SocketPair.BrokeBeforeStart);
+            return;
         }
-        return Start(new SocketPair(userFd, dataFd, counters, Mode, toService) { Ended = ended }, cancellationToken);
+        Start(new SocketPair(userFd, dataFd, counters, Mode, toService) { Ended = ended }, cancellationToken);
     }
 
     /// <summary>Connects to <paramref name="service"/> from a loop (a non-blocking connect, no runtime socket) and, once

@@ -1,6 +1,5 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using Microsoft.Win32.SafeHandles;
 using TunnelLite.DataPlane.Native;
 using TunnelLite.Forwarding;
 using TunnelLite.Protocol;
@@ -206,7 +205,7 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
             // Not for the loop: the control plane takes the frame and the connection back.
             _done = true;
             LeaveLoop();
-            _outcome.TrySetResult(new IdleOutcome(IdleEnd.Frame, frame, new Socket(new SafeSocketHandle(_fd, ownsHandle: true))));
+            _outcome.TrySetResult(RuntimeSockets.Adopt(_fd, out _) is { } socket ? new IdleOutcome(IdleEnd.Frame, frame, socket) : new IdleOutcome(IdleEnd.Broken));
             return;
         }
         // Paired: the same descriptor becomes the user end of a connecting pair on this loop.
@@ -227,8 +226,7 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
     private void LeaveLoop()
     {
         _idleCancel.Unregister();
-        Interop.EpollCtl(Loop!.EpollFd, Interop.EPOLL_CTL_DEL, _fd, 0, 0);
-        Loop.Detach(this);
+        Loop!.Release(this, _fd);
     }
 
     private void End(IdleEnd end, bool reset, int error = 0)

@@ -68,7 +68,7 @@ internal sealed unsafe class LoopGreeting : LoopHandle
         }
         if (!Loop!.Watch(this, _fd, 0, Interop.EpollEvents.In | Interop.EpollEvents.RdHup))
         {
-            Leave(handOff: true, registered: false);
+            HandOff();
             return;
         }
         Loop.Timers.Arm(this, _deadlineMs);
@@ -77,7 +77,7 @@ internal sealed unsafe class LoopGreeting : LoopHandle
 
     public override void OnEvent(int end, Interop.EpollEvents events) => Peek();
 
-    public override void OnTimer() => Leave(handOff: true, registered: true);
+    public override void OnTimer() => HandOff();
 
     private void Peek()
     {
@@ -88,14 +88,14 @@ internal sealed unsafe class LoopGreeting : LoopHandle
         if (n <= 0)
         {
             // Closed or broken before its opening: the control plane finds out and handles it as it always has.
-            Leave(handOff: true, registered: true);
+            HandOff();
             return;
         }
         var got = new ReadOnlySpan<byte>(buffer, (int)n);
         var preamble = ProtocolConstants.Preamble;
         if (!got[..Math.Min(got.Length, preamble.Length)].SequenceEqual(preamble[..Math.Min(got.Length, preamble.Length)]))
         {
-            Leave(handOff: true, registered: true); // not TunnelLite (TLS, HTTP, garbage)
+            HandOff(); // not TunnelLite (TLS, HTTP, garbage)
             return;
         }
         if (got.Length < Opening) return; // the rest of the opening comes with the next edge
@@ -103,7 +103,7 @@ internal sealed unsafe class LoopGreeting : LoopHandle
         var length = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(header);
         if (header[4] != (byte)FrameType.DataHello || length > MaxDataHello)
         {
-            Leave(handOff: true, registered: true);
+            HandOff();
             return;
         }
         if (got.Length < Opening + (int)length) return;
@@ -112,28 +112,27 @@ internal sealed unsafe class LoopGreeting : LoopHandle
         var taken = Interop.Recv(_fd, buffer, (nuint)(Opening + (int)length), Interop.MSG_DONTWAIT);
         if (taken != Opening + (int)length)
         {
-            Leave(handOff: true, registered: true); // cannot happen short of a broken kernel; the control plane copes
+            HandOff(); // cannot happen short of a broken kernel; the control plane copes
             return;
         }
-        Finish(registered: true);
+        Finish();
         _dataHello(_fd, new Frame(FrameType.DataHello, payload));
     }
 
     // Off this loop with the descriptor still open: out of the loop's epoll set, the slot freed, the cancellations undone.
-    private void Finish(bool registered)
+    private void Finish()
     {
         _done = true;
         TimerDue = 0;
         _stopping.Unregister();
         _evicted.Unregister();
-        if (registered) Interop.EpollCtl(Loop!.EpollFd, Interop.EPOLL_CTL_DEL, _fd, 0, 0);
-        Loop?.Detach(this);
+        Loop!.Release(this, _fd); // a descriptor that epoll refused is simply not found there
     }
 
-    private void Leave(bool handOff, bool registered)
+    private void HandOff()
     {
-        Finish(registered);
-        if (handOff) _handOff(_fd);
+        Finish();
+        _handOff(_fd);
     }
 
     /// <inheritdoc />
@@ -146,7 +145,7 @@ internal sealed unsafe class LoopGreeting : LoopHandle
             End();
             return;
         }
-        Finish(registered: true);
+        Finish();
         End();
     }
 

@@ -42,6 +42,24 @@ internal static class RuntimeSockets
         return fd;
     }
 
+    /// <summary>The inverse of <see cref="Detach"/>: a loop's descriptor handed to the runtime as a <see cref="Socket"/> that
+    /// owns it. Null when the runtime cannot take it (it reads the socket's options and may fail for want of memory); the
+    /// descriptor is then closed with a reset and <paramref name="error"/> says why.</summary>
+    public static Socket? Adopt(int fd, out string? error)
+    {
+        try
+        {
+            error = null;
+            return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+        }
+        catch (SocketException e)
+        {
+            Interop.CloseWithReset(fd);
+            error = e.Message;
+            return null;
+        }
+    }
+
     private static int[] FindRuntimeEpolls()
     {
         try

@@ -114,15 +114,9 @@ internal sealed class PublicTunnel
         }
         if (_closed.IsCancellationRequested || !Session.TryTakeIdleDataConnection(out var data, out var refill))
         {
-            Socket user;
-            try
+            if (RuntimeSockets.Adopt(fd, out var error) is not { } user)
             {
-                user = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
-            }
-            catch (SocketException e)
-            {
-                DataPlane.Native.Interop.CloseWithReset(fd);
-                Counters.ConnectionFailed($"The user connection could not be taken over: {e.Message}");
+                Counters.ConnectionFailed($"The user connection could not be taken over: {error}");
                 Counters.ConnectionClosed();
                 return;
             }
@@ -132,7 +126,7 @@ internal sealed class PublicTunnel
         var loops = (EventLoopPump)_server.Pump;
         data.Stream.Dispose(); // the stream does not own the socket; the loop takes the socket from here
         var startWork = MessageSerializer.ToFrame(new StartWorkMessage { Tunnel = Name, UserEndpoint = remote?.ToString(), Refill = refill });
-        loops.PairAsync(fd, data.Socket, startWork, Counters, _server.HardStop, end => LoopPairEnded(end, refill));
+        loops.Pair(fd, data.Socket, startWork, Counters, _server.HardStop, end => LoopPairEnded(end, refill));
     }
 
     // On the loop as the pair ends (or on the thread that found the loops stopped): counters only, no hop; the rare

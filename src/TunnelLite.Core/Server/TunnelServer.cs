@@ -471,17 +471,10 @@ public sealed class TunnelServer : IAsyncDisposable
 
     private Socket? WrapAccepted(int fd, HandshakeAdmission.Ticket ticket)
     {
-        try
-        {
-            return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
-        }
-        catch (SocketException e)
-        {
-            DataPlane.Native.Interop.CloseWithReset(fd);
-            _admission.Release(ticket);
-            _log.LogDebug("Control port: a connection could not be taken over: {Error}", e.Message);
-            return null;
-        }
+        if (RuntimeSockets.Adopt(fd, out var error) is { } socket) return socket;
+        _admission.Release(ticket);
+        _log.LogDebug("Control port: a connection could not be taken over: {Error}", error);
+        return null;
     }
 
     // Loop thread: a data connection's preamble and hello were read on the loop; it joins its session's pool, or is refused.
