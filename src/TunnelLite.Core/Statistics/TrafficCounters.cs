@@ -48,8 +48,9 @@ public sealed class TrafficCounters
     public void ConnectionOpened() { Interlocked.Increment(ref _active); Interlocked.Increment(ref _total); _parent?.ConnectionOpened(); }
     /// <summary>A connection closed (after <see cref="ConnectionOpened"/>).</summary>
     public void ConnectionClosed() { Interlocked.Decrement(ref _active); _parent?.ConnectionClosed(); }
+    // The message first: whoever sees the count (a volatile read after it) sees the message too, never a failure without one.
     /// <summary>A connection failed; it still needs <see cref="ConnectionClosed"/> if it was opened.</summary>
-    public void ConnectionFailed(string error) { Interlocked.Increment(ref _failed); RecordError(error); _parent?.ConnectionFailed(error); }
+    public void ConnectionFailed(string error) { RecordError(error); Interlocked.Increment(ref _failed); _parent?.ConnectionFailed(error); }
     /// <summary>A user connection was refused at the tunnel's connection cap.</summary>
     public void ConnectionRefused() { Interlocked.Increment(ref _refused); _parent?.ConnectionRefused(); }
     /// <summary>The client reconnected.</summary>
