@@ -12,6 +12,22 @@ var clock = Stopwatch.StartNew();
 void Say(string s) => Console.Error.WriteLine($"[{clock.Elapsed:mm\\:ss}] {s}");
 
 await using var sink = new Sink();
+if (Environment.GetEnvironmentVariable("TUNNELLITE_BENCH_ONLY") == "concurrency")
+{
+    // Only the concurrency test, TUNNELLITE_BENCH_REPEAT times (default once), on pairs of its own: to chase a failure of it
+    // without the other loads.
+    var repeat = int.Parse(Environment.GetEnvironmentVariable("TUNNELLITE_BENCH_REPEAT") ?? "1", CultureInfo.InvariantCulture);
+    var failures = 0;
+    for (var i = 0; i < repeat; i++)
+    {
+        var c = await ConcurrencyTest.RunAsync(o, sink.Port, Say);
+        Say($"concurrency run {i + 1}: verified {c.Verified:#,0}, failed {c.Failed}, rechecked {c.Rechecked:#,0}; " +
+            string.Join(", ", c.Errors.Select(e => $"{e.Value} × {e.Key}")) +
+            $"; server failed {c.ServerStats.FailedConnections}, refused {c.ServerStats.RefusedConnections}");
+        if (!c.Passed) failures++;
+    }
+    return failures == 0 ? 0 : 1;
+}
 HaproxyChain? haproxy = null;
 SshReverse? ssh = null;
 var tunnels = new List<TunnelPath>

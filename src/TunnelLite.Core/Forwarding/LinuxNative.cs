@@ -34,6 +34,15 @@ internal static unsafe partial class LinuxNative
     [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
     public static partial nint Read(int fd, byte* buffer, nuint count);
 
+    public const int O_RDONLY = 0;
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags);
+
+    /// <summary>Reads directory entries (struct linux_dirent64, whose 16-bit d_reclen is at offset 16); glibc 2.30 and later.</summary>
+    [LibraryImport("libc", EntryPoint = "getdents64", SetLastError = true)]
+    public static partial nint GetDents64(int fd, byte* buffer, nuint count);
+
     public const int RLIMIT_NOFILE = 7;
 
     /// <summary>struct rlimit of 64-bit Linux.</summary>
