@@ -43,6 +43,32 @@ var tunnels = new List<TunnelPath>
     // And auto once more, unscraped: its ratio to auto is the noise of this machine, against which scraping is judged.
     new("auto (control)", new("Auto", "EventLoops")) { Control = true },
 };
+// TUNNELLITE_BENCH_ONLY=idle: only the idle measure, in every process as the whole bench has them (to chase what idle
+// connections cost).
+var idleOnly = Environment.GetEnvironmentVariable("TUNNELLITE_BENCH_ONLY") == "idle";
+// What 1,000 idle connections cost a process that has only started. Connections are made first, more than the runtime's
+// tiered compilation counts (30 calls) before it compiles a method again, optimised, in the background, and the bench waits
+// for that: the compiler's native heap and the code it writes are not what idle connections hold (with 20 connections
+// first, the client grew 8.7-10 MiB per 1,000, most of it a malloc arena of the compiler's thread and new code).
+async Task MeasureIdleAsync(TunnelPath p)
+{
+    for (var i = 0; i < 2; i++)
+    {
+        foreach (var s in await LoadGenerator.OpenIdleAsync(p.Port, 100)) s.Dispose();
+        await Task.Delay(1000);
+    }
+    await Task.WhenAll(p.Server!.SettleAsync(), p.Client!.SettleAsync());
+    var (s0, c0) = (p.Server.RssBytes(), p.Client.RssBytes());
+    var open = await LoadGenerator.OpenIdleAsync(p.Port, o.IdleConnections);
+    await Task.Delay(1000);
+    await Task.WhenAll(p.Server.SettleAsync(), p.Client.SettleAsync());
+    p.IdleServerGrowth = p.Server.RssBytes() - s0;
+    p.IdleClientGrowth = p.Client.RssBytes() - c0;
+    p.IdleMeasured = true;
+    foreach (var s in open) s.Dispose();
+    Say($"idle {p.Name}: server +{p.IdleServerGrowth / 1048576.0:0.0} MiB, client +{p.IdleClientGrowth / 1048576.0:0.0} MiB per {o.IdleConnections}");
+}
+
 Say($"starting {tunnels.Count} tunnel servers and clients (pwsh, pool {o.PoolSize})");
 try
 {
@@ -102,23 +128,9 @@ try
         return 0;
     }
 
-    foreach (var p in all.Where(p => p.Server is not null && !p.IsTwin))
-    {
-        // First, before the heavy loads grow the heaps: what 1,000 idle connections cost a process that has only started
-        // (with a few connections made, so that the code paths are compiled and not counted as growth).
-        foreach (var s in await LoadGenerator.OpenIdleAsync(p.Port, 20)) s.Dispose();
-        await Task.Delay(500);
-        await Task.WhenAll(p.Server!.SettleAsync(), p.Client!.SettleAsync());
-        var (s0, c0) = (p.Server.RssBytes(), p.Client.RssBytes());
-        var open = await LoadGenerator.OpenIdleAsync(p.Port, o.IdleConnections);
-        await Task.Delay(1000);
-        await Task.WhenAll(p.Server.SettleAsync(), p.Client.SettleAsync());
-        p.IdleServerGrowth = p.Server.RssBytes() - s0;
-        p.IdleClientGrowth = p.Client.RssBytes() - c0;
-        p.IdleMeasured = true;
-        foreach (var s in open) s.Dispose();
-        Say($"idle {p.Name}: server +{p.IdleServerGrowth / 1048576.0:0.0} MiB, client +{p.IdleClientGrowth / 1048576.0:0.0} MiB per {o.IdleConnections}");
-    }
+    // First, before the heavy loads grow the heaps.
+    foreach (var p in all.Where(p => p.Server is not null && !p.IsTwin)) await MeasureIdleAsync(p);
+    if (idleOnly) return 0;
     Say("warming up");
     foreach (var p in all)
     {
