@@ -116,12 +116,31 @@ try
     {
         // For profiling (perf record -p PID): only one load through one path (auto unless TUNNELLITE_BENCH_PROFILE_PATH
         // names another, e.g. "auto, 1 loop"), for a while: new connections, or request/reply when
-        // TUNNELLITE_BENCH_PROFILE_LOAD is "rr".
+        // TUNNELLITE_BENCH_PROFILE_LOAD is "rr", bulk transfers of 1 GiB when it is "bulk" (each path, direct and HAProxy
+        // included, is measured the same way first, for comparison).
         var name = Environment.GetEnvironmentVariable("TUNNELLITE_BENCH_PROFILE_PATH") ?? "auto";
         var t = all.Single(p => p.Name == name);
         Say($"profiling {t.Name}: server PID {t.Server?.Pid}, client PID {t.Client?.Pid}");
         var length = TimeSpan.FromSeconds(double.Parse(seconds, CultureInfo.InvariantCulture));
-        if (Environment.GetEnvironmentVariable("TUNNELLITE_BENCH_PROFILE_LOAD") == "rr")
+        if (Environment.GetEnvironmentVariable("TUNNELLITE_BENCH_PROFILE_LOAD") == "bulk")
+        {
+            foreach (var p in all.Where(p => !p.IsTwin))
+            {
+                var (s0, c0) = (p.Server?.CpuSeconds() ?? 0, p.Client?.CpuSeconds() ?? 0);
+                var secs = await LoadGenerator.BulkAsync(p.Port, 1L << 30);
+                Say($"bulk {p.Name}: {(1L << 30) / 1e6 / secs:0} MB/s, server {((p.Server?.CpuSeconds() ?? 0) - s0) / 1.073741824:0.00} s/GB, client {((p.Client?.CpuSeconds() ?? 0) - c0) / 1.073741824:0.00} s/GB");
+            }
+            Say($"profiling {t.Name}");
+            var clock2 = Stopwatch.StartNew();
+            long moved = 0;
+            while (clock2.Elapsed < length)
+            {
+                await LoadGenerator.BulkAsync(t.Port, 1L << 30);
+                moved += 1L << 30;
+            }
+            Say($"{moved / 1e6 / clock2.Elapsed.TotalSeconds:0} MB/s");
+        }
+        else if (Environment.GetEnvironmentVariable("TUNNELLITE_BENCH_PROFILE_LOAD") == "rr")
             Say($"{(await LoadGenerator.RequestReplyAsync(t.Port, 50, length)).Rate:0} req/s");
         else
             Say($"{(await LoadGenerator.ConnectionsAsync(t.Port, 16, length)).Rate:0} conn/s");

@@ -17,7 +17,7 @@ public sealed class TunnelClient : IAsyncDisposable
 {
     private readonly ILogger _log;
     private readonly ConcurrentDictionary<string, ClientTunnel> _tunnels = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<Task, byte> _work = new();
+    private readonly PendingWork _work = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _hardStop = new(); // aborts data connections after the drain
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -280,7 +280,7 @@ public sealed class TunnelClient : IAsyncDisposable
             await Task.Delay(20).ConfigureAwait(false);
         _hardStop.Cancel();
         await _loop.ConfigureAwait(false);
-        await Task.WhenAll(_work.Keys).ConfigureAwait(false);
+        await _work.WhenDrainedAsync().ConfigureAwait(false);
         await _sampler.ConfigureAwait(false);
         (Pump as IDisposable)?.Dispose(); // the event loops, once the hard stop has reset what was left on them
         MarkTunnelsStopped();
@@ -375,6 +375,9 @@ public sealed class TunnelClient : IAsyncDisposable
         }
     }
 
+    /// <summary>The data connections under way, which a stop waits for.</summary>
+    internal PendingWork Work => _work;
+
     /// <summary>Data connections requested beyond the bound and ignored, since start.</summary>
     internal long DataRequestsDropped => Interlocked.Read(ref _dataRequestsDropped);
 
@@ -401,9 +404,7 @@ public sealed class TunnelClient : IAsyncDisposable
                 session = _dataSession;
             }
             Interlocked.Increment(ref _dataOpened);
-            var t = WorkConnection.RunAsync(this, session, _log, _hardStop.Token);
-            _work.TryAdd(t, 0);
-            _ = t.ContinueWith(done => _work.TryRemove(done, out _), TaskScheduler.Default);
+            WorkConnection.Start(this, session, _log, _hardStop.Token);
         }
     }
 

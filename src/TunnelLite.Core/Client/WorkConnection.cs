@@ -13,16 +13,22 @@ namespace TunnelLite.Client;
 /// service and pumps.</summary>
 internal static class WorkConnection
 {
-    public static async Task RunAsync(TunnelClient client, ControlSession session, ILogger log, CancellationToken cancellationToken)
+    /// <summary>Starts one data connection, counted in <see cref="TunnelClient.Work"/> until it is over: on a loop of the
+    /// event-loop plane without a task (<see cref="LoopDataConnection"/>), else as a task on the runtime's sockets.</summary>
+    public static void Start(TunnelClient client, ControlSession session, ILogger log, CancellationToken cancellationToken)
     {
-        var settled = false;
-        void Settle()
+        if (!client.UsesTls && client.Pump is EventLoopPump loops)
         {
-            if (settled) return;
-            settled = true;
-            client.DataConnectionSettled(session);
+            client.Work.Begin();
+            new LoopDataConnection(client, session, loops, log, cancellationToken).Open();
         }
+        else client.Work.Track(RunAsync(client, session, log, cancellationToken));
+    }
+
+    private static async Task RunAsync(TunnelClient client, ControlSession session, ILogger log, CancellationToken cancellationToken)
+    {
         FrameConnection? data = null;
+        var handedOver = false;
         try
         {
             Frame? frame;
@@ -30,47 +36,15 @@ internal static class WorkConnection
             using var unpaired = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, session.Closing);
             for (var attempt = 1; ; attempt++)
             {
-                bool MayRetry() => attempt < ConnectAttempts && !cancellationToken.IsCancellationRequested && !session.Closing.IsCancellationRequested;
                 try
                 {
-                    if (!client.UsesTls && client.Pump is EventLoopPump loops)
-                    {
-                        // On the event-loop plane a loop opens the connection and it idles there; the loop serves a
-                        // StartWork then and there.
-                        var idle = new LoopIdle(client, session, log);
-                        var hello = MessageSerializer.ToOpeningFrame(session.NextDataHello());
-                        var outcome = await loops.OpenIdleAsync(session.ServerEndpoint, hello, client.Options.ConnectTimeout, idle.Pair, unpaired.Token, cancellationToken).ConfigureAwait(false);
-                        settled |= idle.Paired;
-                        switch (outcome.End)
-                        {
-                            case IdleEnd.Served:
-                                idle.Ended(outcome.Error, cancellationToken);
-                                return;
-                            case IdleEnd.ResetBeforeAnswer or IdleEnd.Unreachable when MayRetry():
-                                await Task.Delay(RetryDelay(attempt), cancellationToken).ConfigureAwait(false);
-                                continue;
-                            case IdleEnd.Unreachable:
-                                log.LogDebug("Data connection: the server at {Server} did not answer: {Error}", session.ServerEndpoint, new SocketException(outcome.Error).Message);
-                                return;
-                            case IdleEnd.Frame:
-                                data = new FrameConnection(outcome.Socket!);
-                                frame = outcome.Frame;
-                                break;
-                            case IdleEnd.Broken:
-                                log.LogDebug("Data connection ended inside its first frame.");
-                                return;
-                            default:
-                                return;
-                        }
-                        break;
-                    }
                     data = await OpenAsync(client, session, unpaired.Token).ConfigureAwait(false);
                     // Idle in the pool: a zero-byte read waits without holding a buffer.
                     await data.Stream.ReadAsync(Memory<byte>.Empty, unpaired.Token).ConfigureAwait(false);
                     frame = await data.ReadAsync(unpaired.Token).ConfigureAwait(false);
                     break;
                 }
-                catch (Exception e) when (IsReset(e) && MayRetry())
+                catch (Exception e) when (IsReset(e) && MayRetry(attempt, session, cancellationToken))
                 {
                     // Reset before any answer: the server closed it while its first frame was still pending (it makes
                     // room that way when strangers flood its control port). It was never used: open another.
@@ -79,6 +53,39 @@ internal static class WorkConnection
                     await Task.Delay(RetryDelay(attempt), cancellationToken).ConfigureAwait(false);
                 }
             }
+            handedOver = true;
+            await ServeFirstFrameAsync(client, session, data, frame, log, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TunnelException or SocketException or IOException or OperationCanceledException or ObjectDisposedException or System.Security.Authentication.AuthenticationException)
+        {
+            if (!cancellationToken.IsCancellationRequested) log.LogDebug("Data connection ended: {Error}", e.Message);
+        }
+        catch (Exception e)
+        {
+            log.LogError(e, "Unexpected failure on a data connection.");
+        }
+        finally
+        {
+            if (!handedOver)
+            {
+                client.DataConnectionSettled(session);
+                data?.Dispose();
+            }
+        }
+    }
+
+    private static bool MayRetry(int attempt, ControlSession session, CancellationToken cancellationToken) =>
+        attempt < ConnectAttempts && !cancellationToken.IsCancellationRequested && !session.Closing.IsCancellationRequested;
+
+    /// <summary>A pooled data connection's first frame (null: the server closed it idle): a StartWork is served, an error
+    /// logged. Owns <paramref name="data"/> from here, and settles it against the bound unless a StartWork paired it. Never
+    /// throws.</summary>
+    private static async Task ServeFirstFrameAsync(TunnelClient client, ControlSession session, FrameConnection data, Frame? frame, ILogger log, CancellationToken cancellationToken)
+    {
+        FrameConnection? owned = data;
+        var paired = false;
+        try
+        {
             if (frame is null) return; // the server closed an idle pooled connection
             if (frame.Value.Type == FrameType.Error)
             {
@@ -94,7 +101,7 @@ internal static class WorkConnection
             }
             var start = MessageSerializer.Read<StartWorkMessage>(frame.Value);
             // Paired with a user: the bound on connecting and idle ones has room again, and the refill starts now.
-            settled = true;
+            paired = true;
             client.DataConnectionPaired(session, start.Refill);
             var tunnel = client.FindTunnel(start.Tunnel);
             if (tunnel is null)
@@ -102,10 +109,10 @@ internal static class WorkConnection
                 log.LogWarning("The server paired a connection for unknown tunnel {Tunnel}.", PeerText.Escape(start.Tunnel));
                 return;
             }
-            await ServeAsync(client, session, tunnel, data!, log, cancellationToken).ConfigureAwait(false);
-            data = null; // the pump owns and closed the socket
+            owned = null; // the pump owns and closes the socket
+            await ServeAsync(client, session, tunnel, data, log, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is TunnelException or SocketException or IOException or OperationCanceledException or ObjectDisposedException or System.Security.Authentication.AuthenticationException)
+        catch (Exception e) when (e is TunnelException or SocketException or IOException or OperationCanceledException or ObjectDisposedException or ProtocolException or System.Text.Json.JsonException)
         {
             if (!cancellationToken.IsCancellationRequested) log.LogDebug("Data connection ended: {Error}", e.Message);
         }
@@ -115,8 +122,8 @@ internal static class WorkConnection
         }
         finally
         {
-            Settle();
-            data?.Dispose();
+            if (!paired) client.DataConnectionSettled(session);
+            owned?.Dispose();
         }
     }
 
@@ -234,23 +241,32 @@ internal static class WorkConnection
         _ = session.ReportWorkFailedAsync(tunnel.Name, why);
     }
 
-    /// <summary>A data connection idling on a loop (<see cref="EventLoopPump.OpenIdleAsync"/>): <see cref="Pair"/> runs on the
-    /// loop when its StartWork comes, and the rest after the pair ended.</summary>
-    private sealed class LoopIdle(TunnelClient client, ControlSession session, ILogger log)
+    /// <summary>A data connection on the event-loop plane (<see cref="EventLoopPump.OpenIdle"/>), from its connect to its
+    /// end without a task: <see cref="Pair"/> runs on the loop when its StartWork comes, and <see cref="Completed"/> on the
+    /// loop when the pair ends, so that a user costs the client no thread-pool hop. The rare rest (a retry after a delay, a
+    /// frame the loop leaves to the control plane) continues on the thread pool.</summary>
+    private sealed class LoopDataConnection(TunnelClient client, ControlSession session, EventLoopPump loops, ILogger log, CancellationToken cancellationToken)
     {
+        private int _attempt = 1;
+        private bool _paired;
         private ClientTunnel? _tunnel;
         private string? _failure;
 
-        /// <summary>Set on the loop when a StartWork paired it (read after the outcome, which orders the write before).</summary>
-        public bool Paired { get; private set; }
+        /// <summary>Opens (or opens again) the connection; the outcome comes to <see cref="Completed"/>.</summary>
+        public void Open()
+        {
+            var hello = MessageSerializer.ToOpeningFrame(session.NextDataHello());
+            // Until it is paired, a data connection belongs to its session: it ends when the session does.
+            loops.OpenIdle(session.ServerEndpoint, hello, client.Options.ConnectTimeout, Pair, session.Closing, cancellationToken, cancellationToken, Completed);
+        }
 
         /// <summary>Loop thread: the tunnel's local service for a StartWork, or null to leave it to the control plane (an
         /// unknown tunnel, a local service given by host name).</summary>
-        public WorkTarget? Pair(StartWorkMessage start)
+        private WorkTarget? Pair(StartWorkMessage start)
         {
             var tunnel = client.FindTunnel(start.Tunnel);
             if (tunnel is null || LocalAddress(tunnel) is not { } local) return null;
-            Paired = true;
+            _paired = true;
             _tunnel = tunnel;
             // The refill (a new data connection) starts here: its connect is non-blocking and goes on a loop too.
             client.DataConnectionPaired(session, start.Refill);
@@ -260,12 +276,69 @@ internal static class WorkConnection
                 errno => _failure = DescribeFailure(tunnel, timeout, errno == DataPlane.Native.Interop.ETIMEDOUT, new SocketException(errno).Message));
         }
 
-        /// <summary>The pair ended (<paramref name="error"/>: 0, or a failed local connect's errno, counted already).</summary>
-        public void Ended(int error, CancellationToken cancellationToken)
+        /// <summary>The loop's thread (or the one that found the loops stopped): how the connection ended. Never throws.</summary>
+        private void Completed(IdleOutcome outcome)
         {
-            if (_tunnel is null) return;
-            if (error > 0 && _failure is not null && !cancellationToken.IsCancellationRequested) ReportFailure(session, _tunnel, log, _failure);
-            _tunnel.Counters.ConnectionClosed();
+            try
+            {
+                switch (outcome.End)
+                {
+                    case IdleEnd.Served:
+                        // The pair ended (Error: 0, or a failed local connect's errno, counted already).
+                        if (outcome.Error > 0 && _failure is not null && !cancellationToken.IsCancellationRequested) ReportFailure(session, _tunnel!, log, _failure);
+                        _tunnel?.Counters.ConnectionClosed();
+                        break;
+                    case IdleEnd.ResetBeforeAnswer or IdleEnd.Unreachable when MayRetry(_attempt, session, cancellationToken):
+                        _ = RetryAsync();
+                        return;
+                    case IdleEnd.Unreachable:
+                        log.LogDebug("Data connection: the server at {Server} did not answer: {Error}", session.ServerEndpoint, new SocketException(outcome.Error).Message);
+                        break;
+                    case IdleEnd.Frame:
+                        _ = ServeFrameAsync(new FrameConnection(outcome.Socket!), outcome.Frame);
+                        return;
+                    case IdleEnd.Broken:
+                        log.LogDebug("Data connection ended inside its first frame.");
+                        break;
+                }
+            }
+            catch (Exception e)
+            {
+                log.LogError(e, "Unexpected failure on a data connection.");
+            }
+            Finish();
+        }
+
+        private async Task RetryAsync()
+        {
+            try
+            {
+                await Task.Delay(RetryDelay(_attempt++), cancellationToken).ConfigureAwait(false);
+                Open();
+            }
+            catch (OperationCanceledException)
+            {
+                Finish();
+            }
+            catch (Exception e)
+            {
+                log.LogError(e, "Unexpected failure on a data connection.");
+                Finish();
+            }
+        }
+
+        private async Task ServeFrameAsync(FrameConnection data, Frame? frame)
+        {
+            await Task.Yield(); // off the loop: the control plane's frame handling may block
+            await ServeFirstFrameAsync(client, session, data, frame, log, cancellationToken).ConfigureAwait(false);
+            _paired = true; // settled there (or paired)
+            Finish();
+        }
+
+        private void Finish()
+        {
+            if (!_paired) client.DataConnectionSettled(session);
+            client.Work.End();
         }
     }
 

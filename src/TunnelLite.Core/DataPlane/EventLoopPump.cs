@@ -147,10 +147,14 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
     /// <paramref name="hello"/> (the preamble and data hello), both within <paramref name="connectTimeout"/>; then it idles
     /// in the server's pool, on the loop, which reads its first frame. A StartWork is handled there: <paramref name="pair"/>
     /// (run on the loop) names the tunnel's local service, and the loop connects it and forwards, with no runtime socket
-    /// and no hop to the thread pool until the pair ends. Anything else comes back to the caller in the outcome. Any
-    /// thread, a loop's included: nothing here waits. Opened from a loop (a refill), it idles on that loop, so that each
-    /// loop replaces what it served and the round robin of the first fill stays as it was.</summary>
-    internal Task<IdleOutcome> OpenIdleAsync(IPEndPoint server, byte[] hello, TimeSpan connectTimeout, Func<StartWorkMessage, WorkTarget?> pair, CancellationToken whileIdle, CancellationToken cancellationToken)
+    /// and no hop to the thread pool, the pair's end included. Anything else comes back in the outcome too. Either of
+    /// <paramref name="whileIdle"/> and <paramref name="orWhileIdle"/> closes it while it idles; <paramref name="forwarding"/>
+    /// aborts its pair. <paramref name="completed"/> gets the outcome once, on the loop (or here, when the connect cannot
+    /// start): it must be quick and never throw. Any thread, a loop's included: nothing here waits. Opened from a loop (a
+    /// refill), it idles on that loop, so that each loop replaces what it served and the round robin of the first fill
+    /// stays as it was.</summary>
+    internal void OpenIdle(IPEndPoint server, byte[] hello, TimeSpan connectTimeout, Func<StartWorkMessage, WorkTarget?> pair,
+        CancellationToken whileIdle, CancellationToken orWhileIdle, CancellationToken forwarding, Action<IdleOutcome> completed)
     {
         EventLoop loop;
         try
@@ -159,14 +163,18 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
         }
         catch (ObjectDisposedException)
         {
-            return Task.FromResult(new IdleOutcome(IdleEnd.Closed));
+            completed(new IdleOutcome(IdleEnd.Closed));
+            return;
         }
         var fd = ConnectNonBlocking(server, out var error);
-        if (fd < 0) return Task.FromResult(new IdleOutcome(IdleEnd.Unreachable, Error: error));
-        var idle = new IdleWorkConnection(this, fd, hello, Environment.TickCount64 + (long)connectTimeout.TotalMilliseconds, pair, cancellationToken);
-        idle.AbortOn(loop, whileIdle); // before the post, as for pairs (Start)
+        if (fd < 0)
+        {
+            completed(new IdleOutcome(IdleEnd.Unreachable, Error: error));
+            return;
+        }
+        var idle = new IdleWorkConnection(this, fd, hello, Environment.TickCount64 + (long)connectTimeout.TotalMilliseconds, pair, forwarding, completed);
+        idle.AbortOn(loop, whileIdle, orWhileIdle); // before the post, as for pairs (Start)
         loop.Post(new LoopWork(LoopWorkKind.Add, idle));
-        return idle.Outcome;
     }
 
     /// <summary>Moves <paramref name="listener"/> (bound and listening, never used for async I/O) onto a loop, which

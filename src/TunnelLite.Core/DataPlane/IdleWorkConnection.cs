@@ -26,7 +26,7 @@ internal enum IdleEnd
     Broken,
 }
 
-/// <summary>The outcome of <see cref="EventLoopPump.OpenIdleAsync"/>.</summary>
+/// <summary>The outcome of <see cref="EventLoopPump.OpenIdle"/>.</summary>
 internal sealed record IdleOutcome(IdleEnd End, Frame? Frame = null, Socket? Socket = null, int Error = 0);
 
 /// <summary>A client's data connection, opened and idling in the server's pool on a loop: a non-blocking connect to the
@@ -40,7 +40,7 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
     private readonly int _fd;
     private readonly Func<StartWorkMessage, WorkTarget?> _pair;
     private readonly CancellationToken _forwarding;
-    private readonly TaskCompletionSource<IdleOutcome> _outcome = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Action<IdleOutcome>? _completed;
     private readonly byte[] _header = new byte[ProtocolConstants.FrameHeaderSize];
     private readonly long _connectDeadlineMs;
     private byte[]? _hello; // the opening still to send; null once sent
@@ -49,7 +49,7 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
     private byte[]? _payload;
     private int _got;
     private bool _done;
-    private CancellationTokenRegistration _idleCancel;
+    private CancellationTokenRegistration _idleCancel, _idleCancel2;
 
     /// <param name="pump">The pump whose loops serve the pair.</param>
     /// <param name="fd">A non-blocking socket whose connect to the server is under way.</param>
@@ -57,7 +57,9 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
     /// <param name="connectDeadlineMs">When the connect and the hello must be through (Environment.TickCount64 time).</param>
     /// <param name="pair">Loop thread: the local service for a StartWork, or null to hand the frame back.</param>
     /// <param name="forwarding">Aborts the pair once forwarding (a hard stop).</param>
-    public IdleWorkConnection(EventLoopPump pump, int fd, byte[] hello, long connectDeadlineMs, Func<StartWorkMessage, WorkTarget?> pair, CancellationToken forwarding)
+    /// <param name="completed">Gets the outcome, once: on the loop's thread (or the thread that found the loop stopped), so
+    /// it must be quick and never throw. A pair's end reaches the owner without a thread-pool hop.</param>
+    public IdleWorkConnection(EventLoopPump pump, int fd, byte[] hello, long connectDeadlineMs, Func<StartWorkMessage, WorkTarget?> pair, CancellationToken forwarding, Action<IdleOutcome> completed)
     {
         _pump = pump;
         _fd = fd;
@@ -66,17 +68,23 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
         _connectDeadlineMs = connectDeadlineMs;
         _pair = pair;
         _forwarding = forwarding;
+        _completed = completed;
     }
 
-    public Task<IdleOutcome> Outcome => _outcome.Task;
-
-    /// <summary>While idle, <paramref name="whileIdle"/> (the session closing, or a stop) closes it.</summary>
-    public void AbortOn(EventLoop loop, CancellationToken whileIdle)
+    /// <summary>While idle, either token (the session closing, a stop) closes it.</summary>
+    public void AbortOn(EventLoop loop, CancellationToken whileIdle, CancellationToken orWhileIdle)
     {
         PostedTo(loop);
-        if (whileIdle.CanBeCanceled)
-            _idleCancel = whileIdle.UnsafeRegister(static (s, _) => ((IdleWorkConnection)s!).PostedLoop!.Post(new LoopWork(LoopWorkKind.Abort, (IdleWorkConnection)s!)), this);
+        _idleCancel = Register(whileIdle);
+        _idleCancel2 = Register(orWhileIdle);
     }
+
+    private CancellationTokenRegistration Register(CancellationToken token) => token.CanBeCanceled
+        ? token.UnsafeRegister(static (s, _) => ((IdleWorkConnection)s!).PostedLoop!.Post(new LoopWork(LoopWorkKind.Abort, (IdleWorkConnection)s!)), this)
+        : default;
+
+    // Hands the outcome over once (a pair's end comes once, but an abort may race with it).
+    private void Complete(IdleOutcome outcome) => Interlocked.Exchange(ref _completed, null)?.Invoke(outcome);
 
     public override void Start()
     {
@@ -205,7 +213,7 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
             // Not for the loop: the control plane takes the frame and the connection back.
             _done = true;
             LeaveLoop();
-            _outcome.TrySetResult(RuntimeSockets.Adopt(_fd, out _) is { } socket ? new IdleOutcome(IdleEnd.Frame, frame, socket) : new IdleOutcome(IdleEnd.Broken));
+            Complete(RuntimeSockets.Adopt(_fd, out _) is { } socket ? new IdleOutcome(IdleEnd.Frame, frame, socket) : new IdleOutcome(IdleEnd.Broken));
             return;
         }
         // Paired: the same descriptor becomes the user end of a connecting pair on this loop.
@@ -214,11 +222,11 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
         var pair = _pump.StartConnect(_fd, target, out var error);
         if (pair is null)
         {
-            _outcome.TrySetResult(new IdleOutcome(IdleEnd.Served, Error: error));
+            Complete(new IdleOutcome(IdleEnd.Served, Error: error));
             return;
         }
-        // The outcome is set on the loop as the pair ends: the owner's one hop is its await of the outcome.
-        pair.Ended = error => _outcome.TrySetResult(new IdleOutcome(IdleEnd.Served, Error: error));
+        // The outcome goes to the owner on the loop as the pair ends.
+        pair.Ended = error => Complete(new IdleOutcome(IdleEnd.Served, Error: error));
         _pump.Start(pair, _forwarding, Loop);
     }
 
@@ -226,6 +234,7 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
     private void LeaveLoop()
     {
         _idleCancel.Unregister();
+        _idleCancel2.Unregister();
         Loop!.Release(this, _fd);
     }
 
@@ -235,10 +244,11 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
         _done = true;
         TimerDue = 0;
         _idleCancel.Unregister();
+        _idleCancel2.Unregister();
         Loop?.Detach(this);
         if (reset) Interop.CloseWithReset(_fd);
         else LinuxNative.Close(_fd);
-        _outcome.TrySetResult(new IdleOutcome(end, Error: error));
+        Complete(new IdleOutcome(end, Error: error));
     }
 
     public override void Abort() => End(IdleEnd.Closed, reset: false);
@@ -248,7 +258,8 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
         if (_done) return;
         _done = true;
         _idleCancel.Unregister();
+        _idleCancel2.Unregister();
         LinuxNative.Close(_fd);
-        _outcome.TrySetResult(new IdleOutcome(IdleEnd.Closed));
+        Complete(new IdleOutcome(IdleEnd.Closed));
     }
 }

@@ -23,7 +23,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly ConcurrentDictionary<string, ClientSession> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, PublicTunnel> _tunnelsByName = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<int, PublicTunnel> _tunnelsByPort = new();
-    private readonly ConcurrentDictionary<Task, byte> _handshakes = new();
+    private readonly PendingWork _handshakes = new();
     private readonly object _registry = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _hardStop = new();
@@ -227,7 +227,7 @@ public sealed class TunnelServer : IAsyncDisposable
         _hardStop.Cancel();
         await Task.WhenAll(_sessions.Values.Select(s => s.CloseAsync("server stopping"))).ConfigureAwait(false);
         await _acceptLoop.ConfigureAwait(false);
-        await Task.WhenAll(_handshakes.Keys).ConfigureAwait(false);
+        await _handshakes.WhenDrainedAsync().ConfigureAwait(false);
         await _sampler.ConfigureAwait(false);
         _strangers.Flush(force: true);
         // The event loops go once the hard stop has reset what was left on them.
@@ -436,9 +436,7 @@ public sealed class TunnelServer : IAsyncDisposable
 
     private void TrackHandshake(Socket socket, HandshakeAdmission.Ticket ticket, long started)
     {
-        var t = HandleIncomingAsync(socket, ticket, started);
-        _handshakes.TryAdd(t, 0);
-        _ = t.ContinueWith(done => _handshakes.TryRemove(done, out _), TaskScheduler.Default);
+        _handshakes.Track(HandleIncomingAsync(socket, ticket, started));
     }
 
     private TimeSpan OpeningTimeout => Options.PreambleTimeout < Options.HandshakeTimeout ? Options.PreambleTimeout : Options.HandshakeTimeout;
