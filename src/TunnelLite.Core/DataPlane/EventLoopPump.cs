@@ -58,26 +58,12 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
         return Start(new SocketPair(userFd, serviceFd, counters, Mode), cancellationToken);
     }
 
-    /// <summary>Pairs a user's socket, accepted on a loop (<see cref="Listen"/>), with <paramref name="data"/>, sending
-    /// <paramref name="toService"/> (the StartWork frame) ahead of the user's bytes. <paramref name="ended"/> is called as
-    /// both are closed (<see cref="SocketPair.Ended"/>): with 0, or <see cref="SocketPair.BrokeBeforeStart"/> when
-    /// <paramref name="data"/> broke before the frame was sent.</summary>
-    internal void Pair(int userFd, Socket data, byte[] toService, TrafficCounters counters, CancellationToken cancellationToken, Action<int> ended)
-    {
-        int dataFd;
-        try
-        {
-            dataFd = RuntimeSockets.Detach(data);
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-            Interop.CloseWithReset(userFd);
-            SocketClose.Reset(data);
-            ended(SocketPair.BrokeBeforeStart);
-            return;
-        }
+    /// <summary>Pairs a user's descriptor with a data connection's (<paramref name="dataFd"/>), both owned from now on,
+    /// sending <paramref name="toService"/> (the StartWork frame) ahead of the user's bytes. <paramref name="ended"/> is
+    /// called as both are closed (<see cref="SocketPair.Ended"/>): with 0, or <see cref="SocketPair.BrokeBeforeStart"/> when
+    /// the data connection broke before the frame was sent.</summary>
+    internal void Pair(int userFd, int dataFd, byte[] toService, TrafficCounters counters, CancellationToken cancellationToken, Action<int> ended) =>
         Start(new SocketPair(userFd, dataFd, counters, Mode, toService) { Ended = ended }, cancellationToken);
-    }
 
     /// <summary>Connects to <paramref name="service"/> from a loop (a non-blocking connect, no runtime socket) and, once
     /// connected, forwards between it and <paramref name="user"/>. Completes when both are closed, with 0, or with the

@@ -72,7 +72,8 @@ internal sealed unsafe class LoopGreeting : LoopHandle
             return;
         }
         Loop.Timers.Arm(this, _deadlineMs);
-        Peek();
+        // No peek now: the registration (EPOLL_CTL_ADD) reports at once what is readable, an opening that came before it
+        // included, and a peek before the opening arrives would only hear EAGAIN.
     }
 
     public override void OnEvent(int end, Interop.EpollEvents events) => Peek();

@@ -31,8 +31,11 @@ internal sealed class SocketPair : LoopHandle
         UserFd = userFd;
         ServiceFd = serviceFd;
         _counters = counters;
-        Up = new Flow(userFd, serviceFd, mode);
-        Down = new Flow(serviceFd, userFd, mode);
+        // Neither end is known to be readable: Start registers both (EPOLL_CTL_ADD), and epoll reports at once what is
+        // readable then, bytes that came before included. Assuming them readable cost a recv that heard EAGAIN on each end
+        // of nearly every new pair (the service's reply, and often the user's request, are still to come).
+        Up = new Flow(userFd, serviceFd, mode) { Readable = false };
+        Down = new Flow(serviceFd, userFd, mode) { Readable = false };
     }
 
     /// <summary>A pair whose service end (<paramref name="serviceFd"/>) has a non-blocking connect under way: bytes move
@@ -96,8 +99,8 @@ internal sealed class SocketPair : LoopHandle
             return; // the connect's outcome comes as an edge on the service end
         }
         if (_toService is not null) Up.Prefill(Loop, _toService);
-        // Both ends start ready: whatever arrived before registration is read now, not at the next edge.
-        Progress();
+        Progress(); // sends the engine's bytes, if any; what the ends have to read comes with the registration's events
+
     }
 
     /// <inheritdoc />

@@ -16,7 +16,7 @@ internal sealed class ClientSession : ControlChannel
     private readonly TunnelServer _server;
     // Idle data connections beyond the pool and the users waiting now: slack for requests still in flight.
     private const int IdleMargin = 16;
-    private readonly Channel<FrameConnection> _idle = Channel.CreateUnbounded<FrameConnection>();
+    private readonly Channel<PooledDataConnection> _idle = Channel.CreateUnbounded<PooledDataConnection>();
     private readonly DataConnectionWindow _window = new();
     private readonly ConcurrentDictionary<string, PublicTunnel> _tunnels = new(StringComparer.Ordinal);
     private readonly byte[] _sessionKey;
@@ -125,7 +125,7 @@ internal sealed class ClientSession : ControlChannel
 
     /// <summary>Checks a data connection's proof and counter; on success it joins the idle pool. Returns why it was
     /// refused, or null when it was taken.</summary>
-    public DataRefusal? TryAcceptDataConnection(DataHelloMessage hello, FrameConnection connection)
+    public DataRefusal? TryAcceptDataConnection(DataHelloMessage hello, PooledDataConnection connection)
     {
         // The proof first, so that nobody without the session key can spend this session's counters.
         if (!TokenProof.Matches(TokenProof.ForData(_sessionKey, Id, hello.Counter), hello.Proof)) return DataRefusal.Rejected("its proof is wrong");
@@ -160,10 +160,10 @@ internal sealed class ClientSession : ControlChannel
     /// takes. One that does is asked in the StartWork of the connection taken (<c>Refill</c>) while the idle connections
     /// and those on their way are fewer than the pool plus the users waiting, and by a request only for what that does
     /// not cover. Returns the connection and whether its StartWork asks for a refill.</summary>
-    public async Task<(FrameConnection Connection, bool Refill)> TakeDataConnectionAsync(CancellationToken cancellationToken) =>
+    public async Task<(PooledDataConnection Connection, bool Refill)> TakeDataConnectionAsync(CancellationToken cancellationToken) =>
         ClientRefills ? await TakeRefilledAsync(cancellationToken).ConfigureAwait(false) : (await TakeRequestedAsync(cancellationToken).ConfigureAwait(false), false);
 
-    private async Task<FrameConnection> TakeRequestedAsync(CancellationToken cancellationToken)
+    private async Task<PooledDataConnection> TakeRequestedAsync(CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _waitingUsers);
         try
@@ -174,7 +174,7 @@ internal sealed class ClientSession : ControlChannel
             {
                 var c = await _idle.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
                 Interlocked.Decrement(ref _idleCount);
-                if (!SocketClose.PeerClosed(c.Socket)) return c;
+                if (!c.PeerClosed()) return c;
                 c.Dispose();
                 RequestWorkConnections();
             }
@@ -191,7 +191,7 @@ internal sealed class ClientSession : ControlChannel
     /// for a burst larger than the pool (or a pool of 0), a pooled connection found dead, and refills given up as lost
     /// (none arrived for <see cref="TunnelServer.RefillGrace"/> while a user waited: that user then waits the grace, not
     /// its deadline).</summary>
-    private async Task<(FrameConnection, bool)> TakeRefilledAsync(CancellationToken cancellationToken)
+    private async Task<(PooledDataConnection, bool)> TakeRefilledAsync(CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _waitingUsers);
         var waiting = true;
@@ -205,7 +205,7 @@ internal sealed class ClientSession : ControlChannel
                     c = await ReadWithinGraceAsync(cancellationToken).ConfigureAwait(false);
                     if (c is null) continue; // the grace passed: ask for what should have come and did not
                 }
-                var dead = SocketClose.PeerClosed(c.Socket);
+                var dead = c.PeerClosed();
                 int need;
                 lock (_refillGate)
                 {
@@ -239,12 +239,12 @@ internal sealed class ClientSession : ControlChannel
     /// false when no live idle connection is at hand, and the user then waits through <see cref="TakeDataConnectionAsync"/>.
     /// The pool is kept as by the waiting take: a request per user for a client that does not refill, the StartWork's
     /// refill (and a request for anything more) for one that does.</summary>
-    public bool TryTakeIdleDataConnection([NotNullWhen(true)] out FrameConnection? connection, out bool refill)
+    public bool TryTakeIdleDataConnection([NotNullWhen(true)] out PooledDataConnection? connection, out bool refill)
     {
         refill = false;
         while (_idle.Reader.TryRead(out var c))
         {
-            var dead = SocketClose.PeerClosed(c.Socket);
+            var dead = c.PeerClosed();
             int need;
             if (!ClientRefills)
             {
@@ -274,7 +274,7 @@ internal sealed class ClientSession : ControlChannel
         return false;
     }
 
-    private async Task<FrameConnection?> ReadWithinGraceAsync(CancellationToken cancellationToken)
+    private async Task<PooledDataConnection?> ReadWithinGraceAsync(CancellationToken cancellationToken)
     {
         using var grace = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         grace.CancelAfter(GraceTime());

@@ -114,19 +114,57 @@ internal sealed class PublicTunnel
         }
         if (_closed.IsCancellationRequested || !Session.TryTakeIdleDataConnection(out var data, out var refill))
         {
-            if (RuntimeSockets.Adopt(fd, out var error) is not { } user)
-            {
-                Counters.ConnectionFailed($"The user connection could not be taken over: {error}");
-                Counters.ConnectionClosed();
-                return;
-            }
-            ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Tunnel.ServeAdmittedAsync(s.User), (Tunnel: this, User: user), preferLocal: false);
+            // The user waits on the control plane as a bare descriptor: a loop pairs it when a data connection comes.
+            ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Tunnel.ServeWaitingAsync(s.Fd, s.Remote), (Tunnel: this, Fd: fd, Remote: remote), preferLocal: false);
             return;
         }
-        var loops = (EventLoopPump)_server.Pump;
-        data.Stream.Dispose(); // the stream does not own the socket; the loop takes the socket from here
+        PairOnLoop(fd, data, refill, remote);
+    }
+
+    /// <summary>Event-loop plane: a user accepted on a loop (and admitted) that found no idle data connection waits for one,
+    /// then goes back to a loop as a pair.</summary>
+    private async Task ServeWaitingAsync(int fd, IPEndPoint? remote)
+    {
+        var paired = false;
+        try
+        {
+            if (await WaitForDataConnectionAsync().ConfigureAwait(false) is not var (data, refill)) return;
+            paired = true;
+            PairOnLoop(fd, data, refill, remote);
+        }
+        catch (Exception e)
+        {
+            // Nothing a peer does may crash the server: log and drop this one connection.
+            _log.LogWarning("Tunnel {Tunnel}: user connection failed: {Error}", Name, e.Message);
+            Counters.RecordError(e.Message);
+        }
+        finally
+        {
+            if (!paired)
+            {
+                DataPlane.Native.Interop.CloseWithReset(fd);
+                Counters.ConnectionClosed();
+            }
+        }
+    }
+
+    /// <summary>The user's descriptor and a data connection go to a loop as a pair, whose StartWork the loop sends ahead of
+    /// the user's bytes; its end is counted by <see cref="LoopPairEnded"/>.</summary>
+    private void PairOnLoop(int userFd, PooledDataConnection data, bool refill, EndPoint? remote)
+    {
+        int dataFd;
+        try
+        {
+            dataFd = data.TakeDescriptor();
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            DataPlane.Native.Interop.CloseWithReset(userFd);
+            LoopPairEnded(SocketPair.BrokeBeforeStart, refill);
+            return;
+        }
         var startWork = MessageSerializer.ToFrame(new StartWorkMessage { Tunnel = Name, UserEndpoint = remote?.ToString(), Refill = refill });
-        loops.Pair(fd, data.Socket, startWork, Counters, _server.HardStop, end => LoopPairEnded(end, refill));
+        ((EventLoopPump)_server.Pump).Pair(userFd, dataFd, startWork, Counters, _server.HardStop, end => LoopPairEnded(end, refill));
     }
 
     // On the loop as the pair ends (or on the thread that found the loops stopped): counters only, no hop; the rare
@@ -154,41 +192,53 @@ internal sealed class PublicTunnel
         await ServeAdmittedAsync(user).ConfigureAwait(false);
     }
 
-    /// <summary>A user that passed <see cref="Admit"/> (and counts as opened) waits for a data connection and is pumped.</summary>
+    /// <summary>Waits, within the user connection timeout, for a data connection for a user that passed
+    /// <see cref="Admit"/>. Null when none came, or too many users wait already: the failure is counted, and the caller
+    /// resets the user.</summary>
+    private async Task<(PooledDataConnection Data, bool Refill)?> WaitForDataConnectionAsync()
+    {
+        if (Interlocked.Increment(ref _pendingUsers) > _server.Options.MaxPendingUserConnections)
+        {
+            Interlocked.Decrement(ref _pendingUsers);
+            Counters.ConnectionFailed($"Too many user connections waiting for the client (limit {_server.Options.MaxPendingUserConnections}).");
+            return null;
+        }
+        try
+        {
+            // The session keeps the pool at its size: by a request per user, or by the client's own refill.
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(_closed.Token, Session.Closing, _server.HardStop);
+            wait.CancelAfter(_server.Options.UserConnectionTimeout);
+            return await Session.TakeDataConnectionAsync(wait.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Counters.ConnectionFailed(Session.Closing.IsCancellationRequested || _closed.IsCancellationRequested
+                ? "The client disconnected before a data connection was ready."
+                : $"No data connection from the client within {_server.Options.UserConnectionTimeout.TotalSeconds:0.#} s.");
+            return null;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _pendingUsers);
+        }
+    }
+
+    /// <summary>Async plane (and TLS): a user that passed <see cref="Admit"/> (and counts as opened) waits for a data
+    /// connection and is pumped.</summary>
     private async Task ServeAdmittedAsync(Socket user)
     {
         user.NoDelay = true;
         try
         {
-            if (Interlocked.Increment(ref _pendingUsers) > _server.Options.MaxPendingUserConnections)
+            if (await WaitForDataConnectionAsync().ConfigureAwait(false) is not var (pooled, refill))
             {
-                Interlocked.Decrement(ref _pendingUsers);
-                Counters.ConnectionFailed($"Too many user connections waiting for the client (limit {_server.Options.MaxPendingUserConnections}).");
                 SocketClose.Reset(user);
                 return;
             }
-            FrameConnection? data;
-            var refill = false;
-            try
+            if (pooled.TakeConnection(out var error) is not { } data)
             {
-                // The session keeps the pool at its size: by a request per user, or by the client's own refill.
-                using var wait = CancellationTokenSource.CreateLinkedTokenSource(_closed.Token, Session.Closing, _server.HardStop);
-                wait.CancelAfter(_server.Options.UserConnectionTimeout);
-                (data, refill) = await Session.TakeDataConnectionAsync(wait.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                data = null;
-            }
-            finally
-            {
-                Interlocked.Decrement(ref _pendingUsers);
-            }
-            if (data is null)
-            {
-                Counters.ConnectionFailed(Session.Closing.IsCancellationRequested || _closed.IsCancellationRequested
-                    ? "The client disconnected before a data connection was ready."
-                    : $"No data connection from the client within {_server.Options.UserConnectionTimeout.TotalSeconds:0.#} s.");
+                Counters.ConnectionFailed($"The data connection could not be taken over: {error}");
+                Session.DataConnectionBroke(refill);
                 SocketClose.Reset(user);
                 return;
             }

@@ -463,34 +463,43 @@ public sealed class TunnelServer : IAsyncDisposable
     // Loop thread: the control plane takes over a connection whose opening is not a data hello.
     private void HandOff(int fd, HandshakeAdmission.Ticket ticket, long started)
     {
-        if (WrapAccepted(fd, ticket) is not { } socket) return;
+        if (RuntimeSockets.Adopt(fd, out var error) is not { } socket)
+        {
+            _admission.Release(ticket);
+            _log.LogDebug("Control port: a connection could not be taken over: {Error}", error);
+            return;
+        }
         ThreadPool.UnsafeQueueUserWorkItem(static s => s.Server.TrackHandshake(s.Socket, s.Ticket, s.Started), (Server: this, Socket: socket, Ticket: ticket, Started: started), preferLocal: false);
     }
 
-    private Socket? WrapAccepted(int fd, HandshakeAdmission.Ticket ticket)
-    {
-        if (RuntimeSockets.Adopt(fd, out var error) is { } socket) return socket;
-        _admission.Release(ticket);
-        _log.LogDebug("Control port: a connection could not be taken over: {Error}", error);
-        return null;
-    }
-
-    // Loop thread: a data connection's preamble and hello were read on the loop; it joins its session's pool, or is refused.
+    // Loop thread: a data connection's preamble and hello were read on the loop; it joins its session's pool as a bare
+    // descriptor, or is refused (the refusal is answered from the thread pool, through a runtime socket).
     private void OnLoopDataHello(int fd, Frame frame, HandshakeAdmission.Ticket ticket, IPEndPoint? remote)
     {
         Interlocked.Increment(ref _dataHellosOnLoops);
         _admission.Release(ticket);
-        if (WrapAccepted(fd, ticket) is not { } socket) return;
-        var connection = new FrameConnection(socket);
+        var pooled = new PooledDataConnection(fd);
+        DataRefusal? refusal;
+        ProtocolException? garbage = null;
         try
         {
-            if (AcceptDataConnection(connection, MessageSerializer.Read<DataHelloMessage>(frame)) is { } refusal)
-                ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Server.RefuseDataConnectionAsync(s.Connection, s.Refusal, s.Remote), (Server: this, Connection: connection, Refusal: refusal, Remote: remote), preferLocal: false);
+            refusal = AcceptDataConnection(pooled, MessageSerializer.Read<DataHelloMessage>(frame));
         }
         catch (ProtocolException e)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Server.RefuseGarbageAsync(s.Connection, s.Error, s.Remote), (Server: this, Connection: connection, Error: e, Remote: remote), preferLocal: false);
+            refusal = null;
+            garbage = e;
         }
+        if (refusal is null && garbage is null) return;
+        if (pooled.TakeConnection(out var error) is not { } connection)
+        {
+            _log.LogDebug("Control port: a connection could not be taken over: {Error}", error);
+            return;
+        }
+        if (garbage is not null)
+            ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Server.RefuseGarbageAsync(s.Connection, s.Error, s.Remote), (Server: this, Connection: connection, Error: garbage, Remote: remote), preferLocal: false);
+        else
+            ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Server.RefuseDataConnectionAsync(s.Connection, s.Refusal, s.Remote), (Server: this, Connection: connection, Refusal: refusal!, Remote: remote), preferLocal: false);
     }
 
     /// <summary>Counts, reports and answers a data connection that was refused, then closes it.</summary>
@@ -541,7 +550,7 @@ public sealed class TunnelServer : IAsyncDisposable
                 case FrameType.DataHello:
                     // A data connection needs no slot from here: it is checked at once, without waiting for anything.
                     _admission.Release(ticket);
-                    var refusal = AcceptDataConnection(connection, MessageSerializer.Read<DataHelloMessage>(first));
+                    var refusal = AcceptDataConnection(new PooledDataConnection(connection), MessageSerializer.Read<DataHelloMessage>(first));
                     handedOff = true;
                     if (refusal is not null) await RefuseDataConnectionAsync(connection, refusal, remoteEndPoint).ConfigureAwait(false);
                     return;
@@ -749,7 +758,7 @@ public sealed class TunnelServer : IAsyncDisposable
     }
 
     /// <summary>Hands a data connection to its session; returns why it was refused, or null when it was taken.</summary>
-    private DataRefusal? AcceptDataConnection(FrameConnection connection, DataHelloMessage hello)
+    private DataRefusal? AcceptDataConnection(PooledDataConnection connection, DataHelloMessage hello)
     {
         if (hello.Version != ProtocolConstants.Version) return DataRefusal.Rejected($"it speaks protocol {hello.Version}");
         if (!_sessions.TryGetValue(Convert.ToHexString(hello.SessionId), out var session)) return DataRefusal.Rejected("its session is unknown");
