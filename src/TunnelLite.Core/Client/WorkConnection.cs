@@ -109,8 +109,8 @@ internal static class WorkConnection
                 log.LogWarning("The server paired a connection for unknown tunnel {Tunnel}.", PeerText.Escape(start.Tunnel));
                 return;
             }
-            owned = null; // the pump owns and closes the socket
             await ServeAsync(client, session, tunnel, data, log, cancellationToken).ConfigureAwait(false);
+            owned = null; // the pump owned and closed the socket
         }
         catch (Exception e) when (e is TunnelException or SocketException or IOException or OperationCanceledException or ObjectDisposedException or ProtocolException or System.Text.Json.JsonException)
         {
