@@ -121,6 +121,7 @@ internal sealed unsafe class EventLoop : IDisposable
     private void Run()
     {
         t_current = this;
+        Statistics.TrafficCounters.CountOnLoop(Id);
         var events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * Interop.EventSize));
         Exception? fault = null;
         try

@@ -1,10 +1,34 @@
 namespace TunnelLite.Statistics;
 
 /// <summary>Lock-free counters of one tunnel (or of a whole server), updated by the pumps and read as a snapshot.
-/// "In" is toward the local service, "Out" toward the user. Updates also flow to an optional parent (the server total).</summary>
+/// "In" is toward the local service, "Out" toward the user. Updates also flow to an optional parent (the server total).
+/// <para>Per loop: each event loop thread counts in a stripe of its own (its own cache lines), every other thread in a
+/// shared one, so that loops counting every send do not fight over one line; a read sums the stripes. Updates stay
+/// atomic, so a stripe shared by two loops (more loops than stripes) still counts exactly.</para></summary>
 public sealed class TrafficCounters
 {
-    private long _bytesIn, _bytesOut, _active, _total, _failed, _reconnects, _spliced, _copied, _fallbacks, _refused;
+    // One stripe per processor for the loops (at most 8), plus the shared one (index 0).
+    private static readonly int StripeCount = 1 + Math.Clamp(Environment.ProcessorCount, 1, 8);
+
+    [ThreadStatic] private static int t_stripe;
+
+    // 10 counters in 80 bytes, padded to 128 so that two stripes never share a cache line (nor an adjacent-line prefetch).
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit, Size = 128)]
+    private struct Stripe
+    {
+        [System.Runtime.InteropServices.FieldOffset(0)] public long BytesIn;
+        [System.Runtime.InteropServices.FieldOffset(8)] public long BytesOut;
+        [System.Runtime.InteropServices.FieldOffset(16)] public long Active;
+        [System.Runtime.InteropServices.FieldOffset(24)] public long Total;
+        [System.Runtime.InteropServices.FieldOffset(32)] public long Failed;
+        [System.Runtime.InteropServices.FieldOffset(40)] public long Reconnects;
+        [System.Runtime.InteropServices.FieldOffset(48)] public long Spliced;
+        [System.Runtime.InteropServices.FieldOffset(56)] public long Copied;
+        [System.Runtime.InteropServices.FieldOffset(64)] public long Fallbacks;
+        [System.Runtime.InteropServices.FieldOffset(72)] public long Refused;
+    }
+
+    private readonly Stripe[] _stripes = new Stripe[StripeCount];
     private readonly RateMeter _rate = new();
     private readonly TrafficCounters? _parent;
     private volatile LastErrorInfo? _lastError;
@@ -17,49 +41,71 @@ public sealed class TrafficCounters
         Sample(DateTimeOffset.UtcNow);
     }
 
+    /// <summary>Called once on an event loop's thread, with the loop's number: from then on that thread counts in a stripe
+    /// of its own (shared with other loops only when there are more loops than stripes).</summary>
+    internal static void CountOnLoop(int loop) => t_stripe = 1 + (int)((uint)loop % (uint)(StripeCount - 1));
+
+    private ref Stripe Mine => ref _stripes[t_stripe];
+
+    private delegate long Field(ref Stripe stripe);
+
+    private long Sum(Field field)
+    {
+        long sum = 0;
+        for (var i = 0; i < _stripes.Length; i++) sum += field(ref _stripes[i]);
+        return sum;
+    }
+
     /// <summary>Bytes carried toward the local service.</summary>
-    public long BytesIn => Interlocked.Read(ref _bytesIn);
+    public long BytesIn => Sum(static (ref Stripe s) => Volatile.Read(ref s.BytesIn));
     /// <summary>Bytes carried toward the user.</summary>
-    public long BytesOut => Interlocked.Read(ref _bytesOut);
+    public long BytesOut => Sum(static (ref Stripe s) => Volatile.Read(ref s.BytesOut));
     /// <summary>Connections open now.</summary>
-    public long ActiveConnections => Interlocked.Read(ref _active);
+    public long ActiveConnections => Sum(static (ref Stripe s) => Volatile.Read(ref s.Active));
     /// <summary>Connections accepted since start.</summary>
-    public long TotalConnections => Interlocked.Read(ref _total);
+    public long TotalConnections => Sum(static (ref Stripe s) => Volatile.Read(ref s.Total));
     /// <summary>Connections that failed: local service refused or timed out, no data connection in time.</summary>
-    public long FailedConnections => Interlocked.Read(ref _failed);
+    public long FailedConnections => Sum(static (ref Stripe s) => Volatile.Read(ref s.Failed));
     /// <summary>Times the client reconnected to the server.</summary>
-    public long Reconnects => Interlocked.Read(ref _reconnects);
+    public long Reconnects => Sum(static (ref Stripe s) => Volatile.Read(ref s.Reconnects));
     /// <summary>Connections forwarded with splice(2).</summary>
-    public long SplicedConnections => Interlocked.Read(ref _spliced);
+    public long SplicedConnections => Sum(static (ref Stripe s) => Volatile.Read(ref s.Spliced));
     /// <summary>Connections forwarded with the buffered copy.</summary>
-    public long CopiedConnections => Interlocked.Read(ref _copied);
+    public long CopiedConnections => Sum(static (ref Stripe s) => Volatile.Read(ref s.Copied));
     /// <summary>Connections that wanted splice but fell back to copy (no pipes, unsupported socket).</summary>
-    public long SpliceFallbacks => Interlocked.Read(ref _fallbacks);
+    public long SpliceFallbacks => Sum(static (ref Stripe s) => Volatile.Read(ref s.Fallbacks));
     /// <summary>User connections refused at once because the tunnel was at its connection cap.</summary>
-    public long RefusedConnections => Interlocked.Read(ref _refused);
+    public long RefusedConnections => Sum(static (ref Stripe s) => Volatile.Read(ref s.Refused));
     /// <summary>The most recent error and when it happened.</summary>
     public LastErrorInfo? LastError => _lastError;
 
     /// <summary>Adds bytes carried toward the local service.</summary>
-    public void AddIn(long bytes) { Interlocked.Add(ref _bytesIn, bytes); _parent?.AddIn(bytes); }
+    public void AddIn(long bytes) { Interlocked.Add(ref Mine.BytesIn, bytes); _parent?.AddIn(bytes); }
     /// <summary>Adds bytes carried toward the user.</summary>
-    public void AddOut(long bytes) { Interlocked.Add(ref _bytesOut, bytes); _parent?.AddOut(bytes); }
+    public void AddOut(long bytes) { Interlocked.Add(ref Mine.BytesOut, bytes); _parent?.AddOut(bytes); }
     /// <summary>A connection opened.</summary>
-    public void ConnectionOpened() { Interlocked.Increment(ref _active); Interlocked.Increment(ref _total); _parent?.ConnectionOpened(); }
+    public void ConnectionOpened()
+    {
+        ref var mine = ref Mine;
+        Interlocked.Increment(ref mine.Active);
+        Interlocked.Increment(ref mine.Total);
+        _parent?.ConnectionOpened();
+    }
     /// <summary>A connection closed (after <see cref="ConnectionOpened"/>).</summary>
-    public void ConnectionClosed() { Interlocked.Decrement(ref _active); _parent?.ConnectionClosed(); }
+    public void ConnectionClosed() { Interlocked.Decrement(ref Mine.Active); _parent?.ConnectionClosed(); }
     // The message first: whoever sees the count (a volatile read after it) sees the message too, never a failure without one.
     /// <summary>A connection failed; it still needs <see cref="ConnectionClosed"/> if it was opened.</summary>
-    public void ConnectionFailed(string error) { RecordError(error); Interlocked.Increment(ref _failed); _parent?.ConnectionFailed(error); }
+    public void ConnectionFailed(string error) { RecordError(error); Interlocked.Increment(ref Mine.Failed); _parent?.ConnectionFailed(error); }
     /// <summary>A user connection was refused at the tunnel's connection cap.</summary>
-    public void ConnectionRefused() { Interlocked.Increment(ref _refused); _parent?.ConnectionRefused(); }
+    public void ConnectionRefused() { Interlocked.Increment(ref Mine.Refused); _parent?.ConnectionRefused(); }
     /// <summary>The client reconnected.</summary>
-    public void Reconnected() { Interlocked.Increment(ref _reconnects); _parent?.Reconnected(); }
+    public void Reconnected() { Interlocked.Increment(ref Mine.Reconnects); _parent?.Reconnected(); }
     /// <summary>Counts the forwarding mode a connection used.</summary>
     public void Forwarded(Forwarding.ForwardingMode mode, bool fellBack)
     {
-        if (mode == Forwarding.ForwardingMode.Splice) Interlocked.Increment(ref _spliced); else Interlocked.Increment(ref _copied);
-        if (fellBack) Interlocked.Increment(ref _fallbacks);
+        ref var mine = ref Mine;
+        if (mode == Forwarding.ForwardingMode.Splice) Interlocked.Increment(ref mine.Spliced); else Interlocked.Increment(ref mine.Copied);
+        if (fellBack) Interlocked.Increment(ref mine.Fallbacks);
         _parent?.Forwarded(mode, fellBack);
     }
     /// <summary>Records an error without counting a failed connection.</summary>
