@@ -123,6 +123,32 @@ public sealed class DescriptorBudgetTests
     }
 
     [Fact]
+    public void A_refusal_is_checked_against_a_reading_taken_at_once_when_the_last_is_stale()
+    {
+        // Opens since the last reading make the estimate err high; a background reading that lags (a starved thread pool)
+        // must not turn that into refused users.
+        var p = new Process { Open = 100, Background = true };
+        var b = p.Budget(4096);
+        b.Estimate();
+        b.Opened(5000); // all closed again meanwhile: the process still has 100 open
+        p.Now += 20;
+        Assert.True(b.MayOpenForTunnel(tunnelHeld: 0, cost: 2, reserve: 512));
+        Assert.Equal(2, p.Counts); // read at once, not left to the background
+        Assert.True(b.MayOpenControl());
+        Assert.True(b.MayOpenPipe(512));
+        Assert.Equal(2, p.Counts); // nothing more to read: the fresh reading allows them
+
+        // A real shortage is still refused, and the reading is not repeated within its spacing.
+        b.Opened(3990);
+        p.Open = 4090;
+        p.Now += 20;
+        Assert.False(b.MayOpenForTunnel(0, 2, 512));
+        Assert.Equal(3, p.Counts);
+        Assert.False(b.MayOpenPipe(512));
+        Assert.Equal(3, p.Counts);
+    }
+
+    [Fact]
     public void Without_a_limit_everything_is_allowed()
     {
         var b = new DescriptorBudget(long.MaxValue, () => null);

@@ -12,7 +12,7 @@ namespace TunnelLite.Forwarding;
 /// the next reading, so the estimate errs high). A reading takes time in proportion to the descriptors open (about 1 ms per
 /// 1,000), so after the first it is never taken by the caller, which may be an event loop accepting users: a stale estimate
 /// starts one reading in the background and is used meanwhile, and near the limit readings are spaced by a multiple of
-/// what the last one cost.</para></summary>
+/// what the last one cost. Only a refusal is checked against a reading taken at once (see FreshEstimate).</para></summary>
 internal sealed class DescriptorBudget
 {
     // Near the limit the count is read again after this long; far from it, after a second.
@@ -86,7 +86,7 @@ internal sealed class DescriptorBudget
     }
 
     /// <summary>Whether the control port may keep one more connection (it may use the reserve).</summary>
-    public bool MayOpenControl() => !IsBounded || Estimate() + 1 <= Limit - ControlMargin;
+    public bool MayOpenControl() => !IsBounded || Estimate() + 1 <= Limit - ControlMargin || FreshEstimate() + 1 <= Limit - ControlMargin;
 
     /// <summary>Whether a tunnel holding <paramref name="tunnelHeld"/> descriptors may open <paramref name="cost"/> more:
     /// the data plane stays below the limit minus <paramref name="reserve"/>, and, when the tunnel shares its server with
@@ -96,12 +96,28 @@ internal sealed class DescriptorBudget
     public bool MayOpenForTunnel(long tunnelHeld, int cost, int reserve, bool shared = true)
     {
         if (!IsBounded) return true;
-        var free = Limit - reserve - Estimate();
-        return shared ? tunnelHeld + 2L * cost <= free : cost <= free;
+        return Fits(Estimate()) || Fits(FreshEstimate());
+
+        bool Fits(long open)
+        {
+            var free = Limit - reserve - open;
+            return shared ? tunnelHeld + 2L * cost <= free : cost <= free;
+        }
     }
 
     /// <summary>Whether a splice pipe (two descriptors) may be made; else the pump copies.</summary>
-    public bool MayOpenPipe(int reserve) => !IsBounded || Limit - reserve - Estimate() >= PipeHeadroom;
+    public bool MayOpenPipe(int reserve) => !IsBounded || Limit - reserve - Estimate() >= PipeHeadroom || Limit - reserve - FreshEstimate() >= PipeHeadroom;
+
+    /// <summary>Before a refusal: the estimate errs high by every descriptor opened since the last reading, and a reading in
+    /// the background can lag (a busy thread pool), so a "no" is checked against a reading taken now, unless one was taken
+    /// within the spacing near the limit (at most an eighth of the time goes to counting however often users are
+    /// refused).</summary>
+    private long FreshEstimate()
+    {
+        var now = _nowMs();
+        var due = Math.Max(NearRefreshMs, CostFactor * Volatile.Read(ref _lastCostMs));
+        return now - Volatile.Read(ref _sampledAtMs) >= due ? Refresh(now) : Volatile.Read(ref _sampled) + Volatile.Read(ref _openedSince);
+    }
 
     private long Refresh(long now)
     {
