@@ -114,21 +114,28 @@ internal sealed class PublicTunnel
         }
         if (_closed.IsCancellationRequested || !Session.TryTakeIdleDataConnection(out var data, out var refill))
         {
-            // The user waits on the control plane as a bare descriptor: a loop pairs it when a data connection comes.
+            // The user waits on the control plane as a bare descriptor: a loop pairs it when a data connection comes. It
+            // joins the waiting users here, in the order users arrive, so that the cap refuses the latest of them.
+            if (!TryStartWaiting())
+            {
+                DataPlane.Native.Interop.CloseWithReset(fd);
+                Counters.ConnectionClosed();
+                return;
+            }
             ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Tunnel.ServeWaitingAsync(s.Fd, s.Remote), (Tunnel: this, Fd: fd, Remote: remote), preferLocal: false);
             return;
         }
         PairOnLoop(fd, data, refill, remote);
     }
 
-    /// <summary>Event-loop plane: a user accepted on a loop (and admitted) that found no idle data connection waits for one,
-    /// then goes back to a loop as a pair.</summary>
+    /// <summary>Event-loop plane: a user accepted on a loop (and admitted, and counted as waiting) that found no idle data
+    /// connection waits for one, then goes back to a loop as a pair.</summary>
     private async Task ServeWaitingAsync(int fd, IPEndPoint? remote)
     {
         var paired = false;
         try
         {
-            if (await WaitForDataConnectionAsync().ConfigureAwait(false) is not var (data, refill)) return;
+            if (await WaitForDataConnectionAsync(counted: true).ConfigureAwait(false) is not var (data, refill)) return;
             paired = true;
             PairOnLoop(fd, data, refill, remote);
         }
@@ -192,17 +199,22 @@ internal sealed class PublicTunnel
         await ServeAdmittedAsync(user).ConfigureAwait(false);
     }
 
-    /// <summary>Waits, within the user connection timeout, for a data connection for a user that passed
-    /// <see cref="Admit"/>. Null when none came, or too many users wait already: the failure is counted, and the caller
-    /// resets the user.</summary>
-    private async Task<(PooledDataConnection Data, bool Refill)?> WaitForDataConnectionAsync()
+    /// <summary>Counts a user among those waiting for a data connection; false, with the failure counted, when too many
+    /// wait already (the caller resets it).</summary>
+    private bool TryStartWaiting()
     {
-        if (Interlocked.Increment(ref _pendingUsers) > _server.Options.MaxPendingUserConnections)
-        {
-            Interlocked.Decrement(ref _pendingUsers);
-            Counters.ConnectionFailed($"Too many user connections waiting for the client (limit {_server.Options.MaxPendingUserConnections}).");
-            return null;
-        }
+        if (Interlocked.Increment(ref _pendingUsers) <= _server.Options.MaxPendingUserConnections) return true;
+        Interlocked.Decrement(ref _pendingUsers);
+        Counters.ConnectionFailed($"Too many user connections waiting for the client (limit {_server.Options.MaxPendingUserConnections}).");
+        return false;
+    }
+
+    /// <summary>Waits, within the user connection timeout, for a data connection for a user that passed
+    /// <see cref="Admit"/> (and, when <paramref name="counted"/>, <see cref="TryStartWaiting"/>). Null when none came, or
+    /// too many users wait already: the failure is counted, and the caller resets the user.</summary>
+    private async Task<(PooledDataConnection Data, bool Refill)?> WaitForDataConnectionAsync(bool counted = false)
+    {
+        if (!counted && !TryStartWaiting()) return null;
         try
         {
             // The session keeps the pool at its size: by a request per user, or by the client's own refill.
