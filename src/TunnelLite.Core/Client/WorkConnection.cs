@@ -248,7 +248,7 @@ internal static class WorkConnection
     private sealed class LoopDataConnection(TunnelClient client, ControlSession session, EventLoopPump loops, ILogger log, CancellationToken cancellationToken)
     {
         private int _attempt = 1;
-        private bool _paired;
+        private bool _settled; // no longer counted against the bound: paired, or settled by the control plane
         private ClientTunnel? _tunnel;
         private string? _failure;
 
@@ -266,7 +266,7 @@ internal static class WorkConnection
         {
             var tunnel = client.FindTunnel(start.Tunnel);
             if (tunnel is null || LocalAddress(tunnel) is not { } local) return null;
-            _paired = true;
+            _settled = true;
             _tunnel = tunnel;
             // The refill (a new data connection) starts here: its connect is non-blocking and goes on a loop too.
             client.DataConnectionPaired(session, start.Refill);
@@ -331,13 +331,13 @@ internal static class WorkConnection
         {
             await Task.Yield(); // off the loop: the control plane's frame handling may block
             await ServeFirstFrameAsync(client, session, data, frame, log, cancellationToken).ConfigureAwait(false);
-            _paired = true; // settled there (or paired)
+            _settled = true; // ServeFirstFrameAsync settled it (or it was paired)
             Finish();
         }
 
         private void Finish()
         {
-            if (!_paired) client.DataConnectionSettled(session);
+            if (!_settled) client.DataConnectionSettled(session);
             client.Work.End();
         }
     }

@@ -48,8 +48,10 @@ internal sealed unsafe class Flow
     public int From { get; }
     public int To { get; }
 
-    /// <summary>The source may have bytes (or an end) to read.</summary>
-    public bool Readable { get; set; } = true;
+    /// <summary>The source may have bytes (or an end) to read. False at first: the pair registers both sockets
+    /// (EPOLL_CTL_ADD), and epoll reports at once what is readable then, bytes that came before included; assuming them
+    /// readable cost a recv that heard EAGAIN on each end of nearly every new pair.</summary>
+    public bool Readable { get; set; }
 
     /// <summary>An event said the source hung up or failed (RDHUP, HUP, ERR): it is read until it returns its end or error.
     /// Until then a short read clears <see cref="Readable"/> (see <see cref="Run"/>).</summary>

@@ -83,6 +83,12 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
         ? token.UnsafeRegister(static (s, _) => ((IdleWorkConnection)s!).PostedLoop!.Post(new LoopWork(LoopWorkKind.Abort, (IdleWorkConnection)s!)), this)
         : default;
 
+    private void Unregister()
+    {
+        _idleCancel.Unregister();
+        _idleCancel2.Unregister();
+    }
+
     // Hands the outcome over once (a pair's end comes once, but an abort may race with it).
     private void Complete(IdleOutcome outcome) => Interlocked.Exchange(ref _completed, null)?.Invoke(outcome);
 
@@ -233,8 +239,7 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
     // Takes the descriptor out of this loop's epoll set and frees the slot, leaving the descriptor open.
     private void LeaveLoop()
     {
-        _idleCancel.Unregister();
-        _idleCancel2.Unregister();
+        Unregister();
         Loop!.Release(this, _fd);
     }
 
@@ -243,8 +248,7 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
         if (_done) return;
         _done = true;
         TimerDue = 0;
-        _idleCancel.Unregister();
-        _idleCancel2.Unregister();
+        Unregister();
         Loop?.Detach(this);
         if (reset) Interop.CloseWithReset(_fd);
         else LinuxNative.Close(_fd);
@@ -257,8 +261,7 @@ internal sealed unsafe class IdleWorkConnection : LoopHandle
     {
         if (_done) return;
         _done = true;
-        _idleCancel.Unregister();
-        _idleCancel2.Unregister();
+        Unregister();
         LinuxNative.Close(_fd);
         Complete(new IdleOutcome(IdleEnd.Closed));
     }

@@ -31,11 +31,8 @@ internal sealed class SocketPair : LoopHandle
         UserFd = userFd;
         ServiceFd = serviceFd;
         _counters = counters;
-        // Neither end is known to be readable: Start registers both (EPOLL_CTL_ADD), and epoll reports at once what is
-        // readable then, bytes that came before included. Assuming them readable cost a recv that heard EAGAIN on each end
-        // of nearly every new pair (the service's reply, and often the user's request, are still to come).
-        Up = new Flow(userFd, serviceFd, mode) { Readable = false };
-        Down = new Flow(serviceFd, userFd, mode) { Readable = false };
+        Up = new Flow(userFd, serviceFd, mode);
+        Down = new Flow(serviceFd, userFd, mode);
     }
 
     /// <summary>A pair whose service end (<paramref name="serviceFd"/>) has a non-blocking connect under way: bytes move

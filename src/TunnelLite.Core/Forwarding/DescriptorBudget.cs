@@ -65,8 +65,8 @@ internal sealed class DescriptorBudget
         var now = _nowMs();
         var sampledAt = Volatile.Read(ref _sampledAtMs);
         if (sampledAt == Never) return Refresh(now);
-        var est = Volatile.Read(ref _sampled) + Volatile.Read(ref _openedSince);
-        var due = Limit - est < NearMargin ? Math.Max(NearRefreshMs, CostFactor * Volatile.Read(ref _lastCostMs)) : FarRefreshMs;
+        var est = Known;
+        var due = Limit - est < NearMargin ? NearSpacingMs : FarRefreshMs;
         if (now - sampledAt >= due && Interlocked.CompareExchange(ref _refreshing, 1, 0) == 0)
         {
             _refreshOn(() =>
@@ -74,7 +74,7 @@ internal sealed class DescriptorBudget
                 try { Refresh(_nowMs()); }
                 finally { Volatile.Write(ref _refreshing, 0); }
             });
-            est = Volatile.Read(ref _sampled) + Volatile.Read(ref _openedSince); // news, if the reading ran already
+            est = Known; // news, if the reading ran already
         }
         return est;
     }
@@ -86,27 +86,29 @@ internal sealed class DescriptorBudget
     }
 
     /// <summary>Whether the control port may keep one more connection (it may use the reserve).</summary>
-    public bool MayOpenControl() => !IsBounded || Estimate() + 1 <= Limit - ControlMargin || FreshEstimate() + 1 <= Limit - ControlMargin;
+    public bool MayOpenControl() => HasRoom(kept: ControlMargin, needed: 1);
 
     /// <summary>Whether a tunnel holding <paramref name="tunnelHeld"/> descriptors may open <paramref name="cost"/> more:
     /// the data plane stays below the limit minus <paramref name="reserve"/>, and, when the tunnel shares its server with
     /// others (<paramref name="shared"/>), what is left free afterwards is still at least what the tunnel holds (so one
     /// tunnel gets at most half of what the others leave). A tunnel alone on its server may use all of the data plane's
     /// room: there is nobody to starve, and an operator who raised maxConnectionsPerTunnel for it means it.</summary>
-    public bool MayOpenForTunnel(long tunnelHeld, int cost, int reserve, bool shared = true)
-    {
-        if (!IsBounded) return true;
-        return Fits(Estimate()) || Fits(FreshEstimate());
-
-        bool Fits(long open)
-        {
-            var free = Limit - reserve - open;
-            return shared ? tunnelHeld + 2L * cost <= free : cost <= free;
-        }
-    }
+    public bool MayOpenForTunnel(long tunnelHeld, int cost, int reserve, bool shared = true) =>
+        HasRoom(kept: reserve, needed: shared ? tunnelHeld + 2L * cost : cost);
 
     /// <summary>Whether a splice pipe (two descriptors) may be made; else the pump copies.</summary>
-    public bool MayOpenPipe(int reserve) => !IsBounded || Limit - reserve - Estimate() >= PipeHeadroom || Limit - reserve - FreshEstimate() >= PipeHeadroom;
+    public bool MayOpenPipe(int reserve) => HasRoom(kept: reserve, needed: PipeHeadroom);
+
+    /// <summary>Whether <paramref name="needed"/> descriptors are free with <paramref name="kept"/> kept back from the limit,
+    /// by the estimate, or else by a fresh reading (<see cref="FreshEstimate"/>).</summary>
+    private bool HasRoom(long kept, long needed) =>
+        !IsBounded || Limit - kept - Estimate() >= needed || Limit - kept - FreshEstimate() >= needed;
+
+    // What is known without a reading: the last one plus the opens told since.
+    private long Known => Volatile.Read(ref _sampled) + Volatile.Read(ref _openedSince);
+
+    // How soon, near the limit, a reading may follow the last one: a few milliseconds, or 8x what the last one cost.
+    private long NearSpacingMs => Math.Max(NearRefreshMs, CostFactor * Volatile.Read(ref _lastCostMs));
 
     /// <summary>Before a refusal: the estimate errs high by every descriptor opened since the last reading, and a reading in
     /// the background can lag (a busy thread pool), so a "no" is checked against a reading taken now, unless one was taken
@@ -115,8 +117,7 @@ internal sealed class DescriptorBudget
     private long FreshEstimate()
     {
         var now = _nowMs();
-        var due = Math.Max(NearRefreshMs, CostFactor * Volatile.Read(ref _lastCostMs));
-        return now - Volatile.Read(ref _sampledAtMs) >= due ? Refresh(now) : Volatile.Read(ref _sampled) + Volatile.Read(ref _openedSince);
+        return now - Volatile.Read(ref _sampledAtMs) >= NearSpacingMs ? Refresh(now) : Known;
     }
 
     private long Refresh(long now)

@@ -135,7 +135,7 @@ internal sealed class PublicTunnel
         var paired = false;
         try
         {
-            if (await WaitForDataConnectionAsync(counted: true).ConfigureAwait(false) is not var (data, refill)) return;
+            if (await WaitForDataConnectionAsync().ConfigureAwait(false) is not var (data, refill)) return;
             paired = true;
             PairOnLoop(fd, data, refill, remote);
         }
@@ -210,11 +210,10 @@ internal sealed class PublicTunnel
     }
 
     /// <summary>Waits, within the user connection timeout, for a data connection for a user that passed
-    /// <see cref="Admit"/> (and, when <paramref name="counted"/>, <see cref="TryStartWaiting"/>). Null when none came, or
-    /// too many users wait already: the failure is counted, and the caller resets the user.</summary>
-    private async Task<(PooledDataConnection Data, bool Refill)?> WaitForDataConnectionAsync(bool counted = false)
+    /// <see cref="Admit"/> and <see cref="TryStartWaiting"/>, which this ends. Null when none came: the failure is counted,
+    /// and the caller resets the user.</summary>
+    private async Task<(PooledDataConnection Data, bool Refill)?> WaitForDataConnectionAsync()
     {
-        if (!counted && !TryStartWaiting()) return null;
         try
         {
             // The session keeps the pool at its size: by a request per user, or by the client's own refill.
@@ -242,7 +241,7 @@ internal sealed class PublicTunnel
         user.NoDelay = true;
         try
         {
-            if (await WaitForDataConnectionAsync().ConfigureAwait(false) is not var (pooled, refill))
+            if (!TryStartWaiting() || await WaitForDataConnectionAsync().ConfigureAwait(false) is not var (pooled, refill))
             {
                 SocketClose.Reset(user);
                 return;
