@@ -186,8 +186,6 @@ public class ConfigStrictnessTests
     {
         var e = ClientError(ClientHead + Proxy + "[proxies.plugin]\ntype = \"socks5\"\n", 8, "proxies[0].plugin.type");
         Assert.Contains("no client plugins", e.Message);
-        e = ClientError(ClientHead + Proxy + "transport.proxyProtocolVersion = \"v2\"\n", 7, "proxies[0].transport.proxyProtocolVersion");
-        Assert.Contains("PROXY protocol", e.Message);
     }
 
     /// <summary>Every entry of the harmless list is a warning in at least one role, and is never read: a key a binder

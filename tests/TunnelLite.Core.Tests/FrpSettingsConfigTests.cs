@@ -110,4 +110,17 @@ public class FrpSettingsConfigTests
         Assert.Equal(TimeSpan.FromSeconds(10), r.Options.UserConnectionTimeout);
         Assert.Equal("udpPacketSize", Assert.Single(r.Warnings).Key);
     }
+
+    [Fact]
+    public void A_proxys_transport_proxyProtocolVersion_selects_the_header_and_anything_else_is_an_error_at_its_line()
+    {
+        TunnelDefinition Tunnel(string line) => TunnelConfigLoader.ParseClient(ClientHead + Proxy + line, "client.toml").Options.Tunnels.Single();
+        Assert.Equal(Protocol.ProxyProtocolVersion.V1, Tunnel("transport.proxyProtocolVersion = \"v1\"\n").ProxyProtocol);
+        Assert.Equal(Protocol.ProxyProtocolVersion.V2, Tunnel("transport.proxyProtocolVersion = \"V2\"\n").ProxyProtocol);
+        Assert.Equal(Protocol.ProxyProtocolVersion.None, Tunnel("transport.proxyProtocolVersion = \"\"\n").ProxyProtocol);
+        Assert.Equal(Protocol.ProxyProtocolVersion.None, Tunnel("").ProxyProtocol);
+        var e = Assert.Throws<TunnelConfigException>(() => Tunnel("transport.proxyProtocolVersion = \"v3\"\n"));
+        Assert.Equal(("proxies[0].transport.proxyProtocolVersion", (int?)7), (e.Key, e.Line));
+        Assert.Contains("\"v1\" (text) or \"v2\" (binary)", e.Message);
+    }
 }

@@ -471,6 +471,7 @@ public sealed class TunnelClient : IAsyncDisposable
             {
                 Name = t.Name,
                 RemotePort = t.RemotePort != 0 ? t.RemotePort : t.Definition.RemotePort,
+                ProxyProtocol = t.Definition.ProxyProtocol,
             }), cancellationToken).ConfigureAwait(false);
             TunnelException? first = null;
             foreach (var r in result.Results)

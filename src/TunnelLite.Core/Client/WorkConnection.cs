@@ -109,7 +109,7 @@ internal static class WorkConnection
                 log.LogWarning("The server paired a connection for unknown tunnel {Tunnel}.", PeerText.Escape(start.Tunnel));
                 return;
             }
-            await ServeAsync(client, session, tunnel, data, log, cancellationToken).ConfigureAwait(false);
+            await ServeAsync(client, session, tunnel, data, Preamble(tunnel, start), log, cancellationToken).ConfigureAwait(false);
             owned = null; // the pump owned and closed the socket
         }
         catch (Exception e) when (e is TunnelException or SocketException or IOException or OperationCanceledException or ObjectDisposedException or ProtocolException or System.Text.Json.JsonException)
@@ -179,7 +179,11 @@ internal static class WorkConnection
         }
     }
 
-    private static async Task ServeAsync(TunnelClient client, ControlSession session, ClientTunnel tunnel, FrameConnection data, ILogger log, CancellationToken cancellationToken)
+    /// <summary>What the tunnel's service gets ahead of the user's bytes: its PROXY protocol header, if it asked for one.</summary>
+    private static byte[]? Preamble(ClientTunnel tunnel, StartWorkMessage start) =>
+        tunnel.Definition.ProxyProtocol == ProxyProtocolVersion.None ? null : ProxyProtocolHeader.For(tunnel.Definition.ProxyProtocol, start.Source, start.Destination);
+
+    private static async Task ServeAsync(TunnelClient client, ControlSession session, ClientTunnel tunnel, FrameConnection data, byte[]? preamble, ILogger log, CancellationToken cancellationToken)
     {
         tunnel.Counters.ConnectionOpened();
         try
@@ -195,14 +199,14 @@ internal static class WorkConnection
                 data.Stream.Dispose(); // does not own the socket; the loop takes the socket from here
                 string? failure = null;
                 var error = await loops.ConnectAndRunAsync(data.Socket, local, timeout, tunnel.Counters,
-                    errno => failure = Describe(errno == DataPlane.Native.Interop.ETIMEDOUT, new SocketException(errno).Message), cancellationToken).ConfigureAwait(false);
+                    errno => failure = Describe(errno == DataPlane.Native.Interop.ETIMEDOUT, new SocketException(errno).Message), preamble, cancellationToken).ConfigureAwait(false);
                 if (error != 0 && failure is not null && !cancellationToken.IsCancellationRequested) Report(failure);
                 return;
             }
             Socket localSocket;
             try
             {
-                localSocket = await ConnectLocalAsync(tunnel, timeout, cancellationToken).ConfigureAwait(false);
+                localSocket = await ConnectLocalAsync(tunnel, timeout, preamble, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException)
             {
@@ -273,7 +277,8 @@ internal static class WorkConnection
             tunnel.Counters.ConnectionOpened();
             var timeout = client.Options.LocalConnectTimeout;
             return new WorkTarget(local, timeout, tunnel.Counters,
-                errno => _failure = DescribeFailure(tunnel, timeout, errno == DataPlane.Native.Interop.ETIMEDOUT, new SocketException(errno).Message));
+                errno => _failure = DescribeFailure(tunnel, timeout, errno == DataPlane.Native.Interop.ETIMEDOUT, new SocketException(errno).Message),
+                Preamble(tunnel, start));
         }
 
         /// <summary>The loop's thread (or the one that found the loops stopped): how the connection ended. Never throws.</summary>
@@ -347,7 +352,9 @@ internal static class WorkConnection
     private static IPEndPoint? LocalAddress(ClientTunnel tunnel) =>
         IPAddress.TryParse(tunnel.Definition.LocalAddress.Trim('[', ']'), out var ip) ? new IPEndPoint(ip, tunnel.Definition.LocalPort) : null;
 
-    private static async Task<Socket> ConnectLocalAsync(ClientTunnel tunnel, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>Connects the tunnel's local service within <paramref name="timeout"/> and sends it <paramref name="preamble"/>
+    /// (a PROXY protocol header) at once, before any byte of the user's and even if the user never sends one.</summary>
+    private static async Task<Socket> ConnectLocalAsync(ClientTunnel tunnel, TimeSpan timeout, byte[]? preamble, CancellationToken cancellationToken)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(timeout);
@@ -365,6 +372,8 @@ internal static class WorkConnection
                 s = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
                 await s.ConnectAsync(def.LocalAddress, def.LocalPort, cts.Token).ConfigureAwait(false);
             }
+            // A few hundred bytes at most into an empty send buffer: this does not wait on the service.
+            if (preamble is not null) await s.SendAsync(preamble, SocketFlags.None, cts.Token).ConfigureAwait(false);
             return s;
         }
         catch

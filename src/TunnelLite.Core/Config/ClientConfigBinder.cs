@@ -1,3 +1,5 @@
+using TunnelLite.Protocol;
+
 namespace TunnelLite.Config;
 
 /// <summary>Maps the keys of an frpc.toml onto <see cref="TunnelClientOptions"/>.</summary>
@@ -42,6 +44,17 @@ internal static class ClientConfigBinder
         return options;
     }
 
+    /// <summary>frp's <c>transport.proxyProtocolVersion</c>: "v1" or "v2" (any case); "" or absent for none.</summary>
+    private static ProxyProtocolVersion ReadProxyProtocol(TomlConfigTable transport) =>
+        transport.GetString("proxyProtocolVersion", allowEmpty: true)?.ToLowerInvariant() switch
+        {
+            null or "" => ProxyProtocolVersion.None,
+            "v1" => ProxyProtocolVersion.V1,
+            "v2" => ProxyProtocolVersion.V2,
+            var other => throw transport.ValueError(transport.Find("proxyProtocolVersion")!,
+                $"\"{other}\" is not a PROXY protocol version; use \"v1\" (text) or \"v2\" (binary), as the service behind the tunnel expects"),
+        };
+
     private static List<TunnelDefinition> ReadProxies(IReadOnlyList<TomlConfigTable> proxies, bool tls)
     {
         var tunnels = new List<TunnelDefinition>(proxies.Count);
@@ -70,11 +83,13 @@ internal static class ClientConfigBinder
 
             // frpc encrypts such a proxy's bytes with the token; TunnelLite encrypts whole connections with TLS, so the
             // key is honoured only when TLS is on, never by sending in plain text what the file asked to encrypt.
-            if (proxy.GetTable("transport") is { } proxyTransport && proxyTransport.GetBool("useEncryption") is true && !tls)
+            var proxyTransport = proxy.GetTable("transport");
+            if (proxyTransport is not null && proxyTransport.GetBool("useEncryption") is true && !tls)
                 throw proxy.ValueError(proxyTransport.Find("useEncryption")!,
                     "useEncryption = true asks for encrypted traffic, which TunnelLite gives with TLS only: set transport.tls.enable = true at the top of the file");
+            var proxyProtocol = proxyTransport is null ? ProxyProtocolVersion.None : ReadProxyProtocol(proxyTransport);
 
-            tunnels.Add(new TunnelDefinition { Name = name, LocalAddress = localAddress, LocalPort = localPort, RemotePort = remotePort });
+            tunnels.Add(new TunnelDefinition { Name = name, LocalAddress = localAddress, LocalPort = localPort, RemotePort = remotePort, ProxyProtocol = proxyProtocol });
         }
         return tunnels;
     }

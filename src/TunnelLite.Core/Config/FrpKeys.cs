@@ -106,7 +106,6 @@ internal static class FrpKeys
         new("visitors", "TunnelLite has no visitors (stcp, xtcp, sudp): it carries only tcp proxies"),
         new("clients", "[[clients]] belong in a server's file (Start-TunnelServer -ConfigPath)"),
         new("proxies.plugin.*", "TunnelLite has no client plugins: users would reach localIP:localPort instead of the plugin"),
-        new("proxies.transport.proxyProtocolVersion", "TunnelLite sends no PROXY protocol header, so the local service would see every user as coming from the client itself"),
     ];
 
     /// <summary>The entry for <paramref name="schemaPath"/> and whether it is harmless; null when frp has no such key (as far

@@ -14,4 +14,8 @@ public sealed record TunnelDefinition
 
     /// <summary>Public port on the server; 0 lets the server pick a free one from its allowed ranges.</summary>
     public int RemotePort { get; init; }
+
+    /// <summary>The PROXY protocol header written to the local service ahead of each user's bytes, so that it sees the
+    /// user's real address (frp's <c>transport.proxyProtocolVersion</c>); None (the default) writes none.</summary>
+    public Protocol.ProxyProtocolVersion ProxyProtocol { get; init; }
 }

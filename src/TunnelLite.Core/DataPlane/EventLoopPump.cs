@@ -68,10 +68,11 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
     /// <summary>Connects to <paramref name="service"/> from a loop (a non-blocking connect, no runtime socket) and, once
     /// connected, forwards between it and <paramref name="user"/>. Completes when both are closed, with 0, or with the
     /// errno of a connect that failed or did not complete within <paramref name="timeout"/> (then <paramref name="user"/>
-    /// was reset and nothing was forwarded).</summary>
+    /// was reset and nothing was forwarded). <paramref name="preamble"/>, if any, reaches the service first, as soon as it
+    /// is connected.</summary>
     /// <remarks>A failed connect is counted (<paramref name="describeFailure"/> gives its message from the errno) before
     /// <paramref name="user"/> is reset.</remarks>
-    internal Task<int> ConnectAndRunAsync(Socket user, IPEndPoint service, TimeSpan timeout, TrafficCounters counters, Func<int, string> describeFailure, CancellationToken cancellationToken)
+    internal Task<int> ConnectAndRunAsync(Socket user, IPEndPoint service, TimeSpan timeout, TrafficCounters counters, Func<int, string> describeFailure, byte[]? preamble, CancellationToken cancellationToken)
     {
         int userFd;
         try
@@ -85,7 +86,7 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
             SocketClose.Reset(user);
             return Task.FromResult(errno);
         }
-        var target = new WorkTarget(service, timeout, counters, describeFailure);
+        var target = new WorkTarget(service, timeout, counters, describeFailure, preamble);
         return StartConnect(userFd, target, out var error) is { } pair ? Start(pair, cancellationToken) : Task.FromResult(error);
     }
 
@@ -102,7 +103,7 @@ public sealed class EventLoopPump : IForwardingPump, IDisposable
             return null;
         }
         var deadline = Environment.TickCount64 + (long)target.Timeout.TotalMilliseconds;
-        return SocketPair.Connecting(userFd, fd, target.Counters, Mode, deadline, target.DescribeFailure);
+        return SocketPair.Connecting(userFd, fd, target.Counters, Mode, deadline, target.DescribeFailure, target.Preamble);
     }
 
     /// <summary>A new non-blocking socket (TCP_NODELAY) with its connect to <paramref name="to"/> under way; or -1 with the

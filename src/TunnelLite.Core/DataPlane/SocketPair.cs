@@ -40,9 +40,11 @@ internal sealed class SocketPair : LoopHandle
     /// the pair ends with <see cref="ConnectError"/> set and the user's end reset.</summary>
     /// <remarks>
     /// <paramref name="describeFailure"/> turns the errno into the failure counted (before the user's end is reset, so
-    /// that whoever sees the reset also sees the count).</remarks>
-    public static SocketPair Connecting(int userFd, int serviceFd, TrafficCounters counters, ForwardingMode mode, long connectDeadlineMs, Func<int, string> describeFailure) =>
-        new(userFd, serviceFd, counters, mode) { _connecting = true, _connectDeadlineMs = connectDeadlineMs, _describeFailure = describeFailure };
+    /// that whoever sees the reset also sees the count). <paramref name="toService"/> (a PROXY protocol header) is sent as
+    /// soon as the connect completes, whether or not the user has sent anything: a service that speaks first (SSH) must
+    /// not wait for it.</remarks>
+    public static SocketPair Connecting(int userFd, int serviceFd, TrafficCounters counters, ForwardingMode mode, long connectDeadlineMs, Func<int, string> describeFailure, byte[]? toService = null) =>
+        new(userFd, serviceFd, counters, mode, toService) { _connecting = true, _connectDeadlineMs = connectDeadlineMs, _describeFailure = describeFailure };
 
     private Func<int, string>? _describeFailure;
 
@@ -132,6 +134,7 @@ internal sealed class SocketPair : LoopHandle
         TimerDue = 0;
         if (error == 0)
         {
+            if (_toService is not null) Up.Prefill(Loop!, _toService);
             Progress();
             return;
         }

@@ -88,6 +88,11 @@ public sealed class TunnelRequest
     public string Name { get; set; } = "";
     /// <summary>Wanted public port; 0 lets the server pick.</summary>
     public int RemotePort { get; set; }
+    /// <summary>The client writes a PROXY protocol header to its local service, so it needs each user's source and public
+    /// destination in <see cref="StartWorkMessage.Source"/> and <see cref="StartWorkMessage.Destination"/>. Left out when
+    /// None, so that the frame is what older servers know (they ignore it, and the client then writes an UNKNOWN header).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public ProxyProtocolVersion ProxyProtocol { get; set; }
 }
 
 /// <summary>Register tunnels.</summary>
@@ -157,12 +162,36 @@ public sealed class StartWorkMessage
     public string Tunnel { get; set; } = "";
     /// <summary>The user's address, for logs.</summary>
     public string? UserEndpoint { get; set; }
+    /// <summary>The user's address and port, for the PROXY protocol header; only for tunnels that asked for it
+    /// (<see cref="TunnelRequest.ProxyProtocol"/>).</summary>
+    public AddressAndPort? Source { get; set; }
+    /// <summary>The public address and port the user connected to, for the PROXY protocol header; only for tunnels that
+    /// asked for it.</summary>
+    public AddressAndPort? Destination { get; set; }
     /// <summary>Open a data connection to replace this one, now (only when both ends agreed on
     /// <see cref="AuthOkMessage.RefillsPool"/>). The server asks while its idle connections and those on their way are
     /// fewer than the pool plus the users waiting, so that a connection it asked for a user of a burst is not replaced
     /// again. Left out when false.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool Refill { get; set; }
+}
+
+/// <summary>One end of a TCP connection, as StartWork carries it: an IP address in text form and a port.</summary>
+public sealed class AddressAndPort
+{
+    /// <summary>An IPv4 or IPv6 address ("203.0.113.7", "2001:db8::1").</summary>
+    public string Address { get; set; } = "";
+    /// <summary>The port, 0-65535.</summary>
+    public int Port { get; set; }
+
+    /// <summary>The endpoint, or null when the peer sent something that is not one (the text is not an IP address, or the
+    /// port is out of range): a client never trusts what a server says.</summary>
+    public System.Net.IPEndPoint? ToEndPoint() =>
+        Address.Length <= 64 && System.Net.IPAddress.TryParse(Address, out var ip) && Port is >= 0 and <= 65535 ? new System.Net.IPEndPoint(ip, Port) : null;
+
+    /// <summary>The wire form of <paramref name="endPoint"/>; null for none.</summary>
+    public static AddressAndPort? From(System.Net.IPEndPoint? endPoint) =>
+        endPoint is null ? null : new AddressAndPort { Address = endPoint.Address.ToString(), Port = endPoint.Port };
 }
 
 /// <summary>The local service of a tunnel was unreachable.</summary>

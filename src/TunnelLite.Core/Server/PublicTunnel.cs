@@ -38,6 +38,10 @@ internal sealed class PublicTunnel
     public TrafficCounters Counters { get; }
     public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
 
+    /// <summary>The PROXY protocol header the client writes to its service: when not None, each StartWork carries the
+    /// user's source and the public destination.</summary>
+    public ProxyProtocolVersion ProxyProtocol { get; init; }
+
     /// <summary>Starts accepting: on a loop of the event-loop plane (TLS sessions excepted, whose bytes need a stream),
     /// else with the runtime's accept loop.</summary>
     public void Start()
@@ -170,9 +174,21 @@ internal sealed class PublicTunnel
             LoopPairEnded(SocketPair.BrokeBeforeStart, refill);
             return;
         }
-        var startWork = MessageSerializer.ToFrame(new StartWorkMessage { Tunnel = Name, UserEndpoint = remote?.ToString(), Refill = refill });
+        var destination = ProxyProtocol == ProxyProtocolVersion.None ? null : DataPlane.Native.Interop.LocalEndPoint(userFd);
+        var startWork = MessageSerializer.ToFrame(StartWork(remote, destination, refill));
         ((EventLoopPump)_server.Pump).Pair(userFd, dataFd, startWork, Counters, _server.HardStop, end => LoopPairEnded(end, refill));
     }
+
+    /// <summary>The StartWork for a user from <paramref name="remote"/>; the addresses for a PROXY protocol header only
+    /// when the tunnel asked for them.</summary>
+    private StartWorkMessage StartWork(EndPoint? remote, EndPoint? destination, bool refill) => new()
+    {
+        Tunnel = Name,
+        UserEndpoint = remote?.ToString(),
+        Refill = refill,
+        Source = ProxyProtocol == ProxyProtocolVersion.None ? null : AddressAndPort.From(remote as IPEndPoint),
+        Destination = ProxyProtocol == ProxyProtocolVersion.None ? null : AddressAndPort.From(destination as IPEndPoint),
+    };
 
     // On the loop as the pair ends (or on the thread that found the loops stopped): counters only, no hop; the rare
     // replacement of a data connection that broke unused asks the client from the thread pool.
@@ -255,7 +271,7 @@ internal sealed class PublicTunnel
             }
             try
             {
-                await data.SendAsync(new StartWorkMessage { Tunnel = Name, UserEndpoint = user.RemoteEndPoint?.ToString(), Refill = refill }, _server.HardStop).ConfigureAwait(false);
+                await data.SendAsync(StartWork(user.RemoteEndPoint, ProxyProtocol == ProxyProtocolVersion.None ? null : user.LocalEndPoint, refill), _server.HardStop).ConfigureAwait(false);
             }
             catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
             {

@@ -329,6 +329,8 @@ public sealed class TunnelServer : IAsyncDisposable
             if (_stopping.IsCancellationRequested)
                 throw new TunnelException(TunnelErrorCode.ServerShuttingDown, "The server is shutting down.");
             ValidateName(request.Name);
+            if (!Enum.IsDefined(request.ProxyProtocol))
+                throw new TunnelException(TunnelErrorCode.BadRequest, "Unknown PROXY protocol version; this server writes v1 or v2.");
             lock (_registry)
             {
                 if (_tunnelsByName.ContainsKey(request.Name!))
@@ -342,7 +344,7 @@ public sealed class TunnelServer : IAsyncDisposable
                         ? $"The clients of the shared token may have at most {Options.MaxTunnelsPerClient} tunnel(s) open on this server in all (transport.maxTunnelsPerClient); close one first."
                         : $"Client '{session.Account.Name}' may have at most {Options.MaxTunnelsPerClient} tunnel(s) open (transport.maxTunnelsPerClient); close one first.");
                 var listener = _ports!.Bind(request.RemotePort, session.Account?.AllowPorts);
-                var tunnel = new PublicTunnel(this, session, request.Name!, listener, _log);
+                var tunnel = new PublicTunnel(this, session, request.Name!, listener, _log) { ProxyProtocol = request.ProxyProtocol };
                 _tunnelsByName[tunnel.Name] = tunnel;
                 _tunnelsByPort[tunnel.Port] = tunnel;
                 session.AddTunnel(tunnel);

@@ -5,6 +5,7 @@ using TunnelLite.Config;
 using TunnelLite.Forwarding;
 using TunnelLite.PowerShell.Internal;
 using TunnelLite.PowerShell.Jobs;
+using TunnelLite.Protocol;
 using TunnelLite.Security;
 
 namespace TunnelLite.PowerShell.Cmdlets;
@@ -57,6 +58,14 @@ public sealed class NewTunnelCommand : EngineCmdletBase
     [Parameter(ParameterSetName = CredentialSet)]
     [ValidateRange(0, 65535)]
     public int RemotePort { get; set; }
+
+    /// <summary>Writes a PROXY protocol header (V1, the text line, or V2, the binary form) to the local service ahead of
+    /// each user's bytes, so that it sees the user's real address instead of this machine's: for services that read it
+    /// (HAProxy accept-proxy, nginx proxy_protocol, Postfix, Dovecot). A service that does not expect it sees garbage.
+    /// Default None (frp's transport.proxyProtocolVersion in a config file).</summary>
+    [Parameter(ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = CredentialSet)]
+    public ProxyProtocolVersion ProxyProtocol { get; set; }
 
     /// <summary>Name of the tunnel, unique on its server. Default 'MACHINE-LOCALPORT'.</summary>
     [Parameter(ParameterSetName = ParametersSet)]
@@ -205,6 +214,7 @@ public sealed class NewTunnelCommand : EngineCmdletBase
                 LocalAddress = LocalAddress,
                 LocalPort = LocalPort,
                 RemotePort = RemotePort,
+                ProxyProtocol = ProxyProtocol,
             });
         }
         var bound = MyInvocation.BoundParameters;

@@ -8,7 +8,8 @@ public static class ExternalTool
     /// <summary>Whether a missing component fails rather than skips (CI=true).</summary>
     public static bool MustRun => Environment.GetEnvironmentVariable("CI") == "true";
 
-    /// <summary>The first <paramref name="name"/> on PATH, else /usr/bin/<paramref name="name"/>; null when neither exists.</summary>
+    /// <summary>The first <paramref name="name"/> on PATH, else in /usr/bin or /usr/sbin (where daemons such as haproxy and
+    /// nginx live, and a user's PATH may lack it); null when none has it.</summary>
     public static string? Find(string name)
     {
         foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
@@ -16,8 +17,9 @@ public static class ExternalTool
             var candidate = Path.Combine(dir, OperatingSystem.IsWindows() ? name + ".exe" : name);
             if (File.Exists(candidate)) return candidate;
         }
-        var usrBin = Path.Combine("/usr/bin", name);
-        return File.Exists(usrBin) ? usrBin : null;
+        foreach (var dir in new[] { "/usr/bin", "/usr/sbin" })
+            if (Path.Combine(dir, name) is var candidate && File.Exists(candidate)) return candidate;
+        return null;
     }
 
     /// <summary>The path of a component that must be there by now (its test was not skipped).</summary>

@@ -68,6 +68,18 @@ internal static unsafe partial class Interop
         return null;
     }
 
+    [LibraryImport("libc", EntryPoint = "getsockname", SetLastError = true)]
+    private static partial int GetSockName(int fd, byte* address, uint* addressLength);
+
+    /// <summary>The local address of a connected socket (on a wildcard listener, the address the peer reached); null when
+    /// it cannot be read.</summary>
+    public static System.Net.IPEndPoint? LocalEndPoint(int fd)
+    {
+        var address = stackalloc byte[SockAddrSize];
+        var length = (uint)SockAddrSize;
+        return GetSockName(fd, address, &length) == 0 ? ToEndPoint(address) : null;
+    }
+
     public const int SOCK_STREAM = 1;
     public const int IPPROTO_TCP = 6;
     public const int TCP_NODELAY = 1;
