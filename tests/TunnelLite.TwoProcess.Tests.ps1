@@ -90,4 +90,47 @@ Describe 'Two processes' {
             Stop-ChildPwsh $server
         }
     }
+
+    It 'writes a PROXY protocol header with the real user address to the service of a tunnel with -ProxyProtocol' {
+        $token = "two-process-$([guid]::NewGuid())"
+        $server = $null
+        $service = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+        $user = $null
+        $accepted = $null
+        try {
+            $service.Start()
+            $server = Start-ChildPwsh -Script (Join-Path $PSScriptRoot 'Support/Run-TunnelServer.ps1') -ArgumentList @('-Token', $token)
+            $controlPort = [int](Read-ChildLine -Process $server -Pattern '^CONTROLPORT=(\d+)')
+            $tunnel = New-Tunnel -Server "127.0.0.1:$controlPort" -Token $token -LocalPort $service.LocalEndpoint.Port -Name two-proxied -ProxyProtocol v1
+            # The user comes from 127.0.0.2 and sends nothing: the service still hears who it is, at once.
+            $user = [System.Net.Sockets.TcpClient]::new([System.Net.IPEndPoint]::new([System.Net.IPAddress]::Parse('127.0.0.2'), 0))
+            $user.Connect('127.0.0.1', $tunnel.RemotePort)
+            $accept = $service.AcceptTcpClientAsync()
+            $accept.Wait(10000) | Should -BeTrue
+            $accepted = $accept.Result
+            $accepted.ReceiveTimeout = 10000
+            $stream = $accepted.GetStream()
+            $line = [System.Text.StringBuilder]::new()
+            while (-not $line.ToString().EndsWith("`r`n") -and $line.Length -lt 108) { $null = $line.Append([char]$stream.ReadByte()) }
+            $line.ToString() | Should -BeExactly "PROXY TCP4 127.0.0.2 127.0.0.1 $($user.Client.LocalEndPoint.Port) $($tunnel.RemotePort)`r`n"
+
+            # Then the user's bytes, and only those, checked by hash.
+            $payload = [byte[]]::new(256KB)
+            [System.Random]::new(14).NextBytes($payload)
+            $user.GetStream().Write($payload, 0, $payload.Length)
+            $user.Client.Shutdown([System.Net.Sockets.SocketShutdown]::Send)
+            $received = [System.IO.MemoryStream]::new()
+            $stream.CopyTo($received)
+            [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($received.ToArray())) |
+                Should -Be ([Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($payload)))
+            { New-Tunnel -Server "127.0.0.1:$controlPort" -Token $token -LocalPort 1 -ProxyProtocol v3 -WhatIf } | Should -Throw -ErrorId 'CannotConvertArgumentNoMessage*'
+        }
+        finally {
+            if ($user) { $user.Dispose() }
+            if ($accepted) { $accepted.Dispose() }
+            $service.Stop()
+            Get-Tunnel -Name 'two-proxied' -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
+            Stop-ChildPwsh $server
+        }
+    }
 }
