@@ -135,7 +135,6 @@ public class ConfigStrictnessTests
             type = "tcp"
             localPort = 22
             transport.useCompression = true
-            transport.bandwidthLimit = "1MB"
             loadBalancer.group = "g"
             healthCheck.type = "tcp"
             metadatas.var1 = "abc"
@@ -145,7 +144,7 @@ public class ConfigStrictnessTests
         var c = TunnelConfigLoader.ParseClient(client, "client.toml");
         Assert.Equal(
             ["user", "loginFailExit", "includes", "metadatas.var1", "transport.tls.disableCustomTLSFirstByte",
-             "proxies[0].transport.useCompression", "proxies[0].transport.bandwidthLimit", "proxies[0].loadBalancer.group",
+             "proxies[0].transport.useCompression", "proxies[0].loadBalancer.group",
              "proxies[0].healthCheck.type", "proxies[0].metadatas.var1", "proxies[0].annotations.key1"],
             c.Warnings.Select(w => w.Key));
         Assert.Single(c.Options.Tunnels);

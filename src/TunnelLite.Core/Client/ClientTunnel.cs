@@ -10,6 +10,8 @@ public sealed class ClientTunnel
     {
         Definition = definition;
         Counters = new TrafficCounters(parent);
+        // A limit the client enforces itself; one the server enforces goes with the tunnel's registration.
+        if (definition.BandwidthLimitMode == BandwidthLimitMode.Client) Counters.Shaper = Forwarding.BandwidthShaper.For(definition.BandwidthLimit);
     }
 
     /// <summary>What was asked.</summary>

@@ -472,6 +472,8 @@ public sealed class TunnelClient : IAsyncDisposable
                 Name = t.Name,
                 RemotePort = t.RemotePort != 0 ? t.RemotePort : t.Definition.RemotePort,
                 ProxyProtocol = t.Definition.ProxyProtocol,
+                BandwidthLimitIn = t.Definition.BandwidthLimitMode == BandwidthLimitMode.Server ? t.Definition.BandwidthLimit.InBytesPerSecond : 0,
+                BandwidthLimitOut = t.Definition.BandwidthLimitMode == BandwidthLimitMode.Server ? t.Definition.BandwidthLimit.OutBytesPerSecond : 0,
             }), cancellationToken).ConfigureAwait(false);
             TunnelException? first = null;
             foreach (var r in result.Results)

@@ -16,4 +16,9 @@ public sealed class ClientAccount
 
     /// <summary>How many tunnels this client may have registered at once; 0 means no limit.</summary>
     public int MaxTunnels { get; set; }
+
+    /// <summary>The bandwidth each of this client's tunnels may use, per direction (config <c>bandwidthLimit</c>,
+    /// <c>bandwidthLimitIn</c>, <c>bandwidthLimitOut</c>); the server enforces it whatever the client asks, and a client's
+    /// own smaller limit wins.</summary>
+    public BandwidthLimit BandwidthLimit { get; set; }
 }

@@ -55,6 +55,16 @@ internal static class ClientConfigBinder
                 $"\"{other}\" is not a PROXY protocol version; use \"v1\" (text) or \"v2\" (binary), as the service behind the tunnel expects"),
         };
 
+    /// <summary>frp's <c>transport.bandwidthLimitMode</c>: "client" (the default) or "server".</summary>
+    private static BandwidthLimitMode ReadBandwidthLimitMode(TomlConfigTable transport) =>
+        transport.GetString("bandwidthLimitMode")?.ToLowerInvariant() switch
+        {
+            null or "client" => BandwidthLimitMode.Client,
+            "server" => BandwidthLimitMode.Server,
+            var other => throw transport.ValueError(transport.Find("bandwidthLimitMode")!,
+                $"\"{other}\" is not a bandwidth limit mode; use \"client\" (this client limits its connections) or \"server\" (the server enforces it)"),
+        };
+
     private static List<TunnelDefinition> ReadProxies(IReadOnlyList<TomlConfigTable> proxies, bool tls)
     {
         var tunnels = new List<TunnelDefinition>(proxies.Count);
@@ -88,8 +98,14 @@ internal static class ClientConfigBinder
                 throw proxy.ValueError(proxyTransport.Find("useEncryption")!,
                     "useEncryption = true asks for encrypted traffic, which TunnelLite gives with TLS only: set transport.tls.enable = true at the top of the file");
             var proxyProtocol = proxyTransport is null ? ProxyProtocolVersion.None : ReadProxyProtocol(proxyTransport);
+            var bandwidth = proxyTransport is null ? BandwidthLimit.None : SharedConfigKeys.ReadBandwidthLimit(proxyTransport);
+            var bandwidthMode = proxyTransport is null ? BandwidthLimitMode.Client : ReadBandwidthLimitMode(proxyTransport);
 
-            tunnels.Add(new TunnelDefinition { Name = name, LocalAddress = localAddress, LocalPort = localPort, RemotePort = remotePort, ProxyProtocol = proxyProtocol });
+            tunnels.Add(new TunnelDefinition
+            {
+                Name = name, LocalAddress = localAddress, LocalPort = localPort, RemotePort = remotePort, ProxyProtocol = proxyProtocol,
+                BandwidthLimit = bandwidth, BandwidthLimitMode = bandwidthMode,
+            });
         }
         return tunnels;
     }

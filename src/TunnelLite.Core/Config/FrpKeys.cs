@@ -76,8 +76,6 @@ internal static class FrpKeys
         new("proxies.metadatas.*", NoPlugins),
         new("proxies.annotations.*", NoPlugins),
         new("proxies.transport.useCompression", "TunnelLite does not compress"),
-        new("proxies.transport.bandwidthLimit", "TunnelLite does not limit bandwidth"),
-        new("proxies.transport.bandwidthLimitMode", "TunnelLite does not limit bandwidth"),
         new("proxies.loadBalancer.*", "TunnelLite does not balance load: a second client asking for the same port gets PortInUse"),
         new("proxies.healthCheck.*", "TunnelLite does not check the local service; Get-TunnelStats counts the connections it refused"),
     ];

@@ -85,6 +85,7 @@ internal static class ServerConfigBinder
             var account = new ClientAccount { Name = name, Token = token };
             if (entry.GetArray("allowPorts") is { } ports) account.AllowPorts = ReadAllowPorts(ports);
             if (entry.GetInt("maxTunnels", 0, 100_000) is { } max) account.MaxTunnels = max;
+            account.BandwidthLimit = SharedConfigKeys.ReadBandwidthLimit(entry);
             accounts.Add(account);
         }
         return accounts;

@@ -63,4 +63,26 @@ internal static class SharedConfigKeys
         var choices = Enum.GetNames<T>().Select(n => $"\"{n.ToLowerInvariant()}\"").ToArray();
         throw transport.ValueError(transport.Find(key)!, $"\"{text}\" is not {what}; use {string.Join(", ", choices[..^1])} or {choices[^1]}");
     }
+
+    /// <summary>frp's <c>bandwidthLimit</c> ("512KB", "10MB": each direction), and TunnelLite's <c>bandwidthLimitIn</c> and
+    /// <c>bandwidthLimitOut</c>, which set one direction and win over it: in a server's <c>[[clients]]</c> entry and a
+    /// client's <c>[[proxies]]</c> transport table.</summary>
+    public static BandwidthLimit ReadBandwidthLimit(TomlConfigTable table)
+    {
+        var both = ReadRate(table, "bandwidthLimit") ?? 0;
+        return new BandwidthLimit(ReadRate(table, "bandwidthLimitIn") ?? both, ReadRate(table, "bandwidthLimitOut") ?? both);
+    }
+
+    private static long? ReadRate(TomlConfigTable table, string key)
+    {
+        if (table.GetString(key, allowEmpty: true) is not { } text) return null;
+        try
+        {
+            return BandwidthLimit.ParseRate(text);
+        }
+        catch (FormatException e)
+        {
+            throw table.ValueError(table.Find(key)!, e.Message);
+        }
+    }
 }

@@ -18,4 +18,11 @@ public sealed record TunnelDefinition
     /// <summary>The PROXY protocol header written to the local service ahead of each user's bytes, so that it sees the
     /// user's real address (frp's <c>transport.proxyProtocolVersion</c>); None (the default) writes none.</summary>
     public Protocol.ProxyProtocolVersion ProxyProtocol { get; init; }
+
+    /// <summary>The bandwidth the tunnel may use, per direction (frp's <c>transport.bandwidthLimit</c>); none by default.
+    /// Enforced by <see cref="BandwidthLimitMode"/>'s end.</summary>
+    public BandwidthLimit BandwidthLimit { get; init; }
+
+    /// <summary>Which end enforces <see cref="BandwidthLimit"/>: the client itself (the default, as in frp) or the server.</summary>
+    public BandwidthLimitMode BandwidthLimitMode { get; init; }
 }

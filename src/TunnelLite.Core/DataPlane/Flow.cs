@@ -11,6 +11,8 @@ internal enum FlowStep
     Wait,
     /// <summary>Its turn's byte budget is spent while bytes still wait: run again after the other connections.</summary>
     Budget,
+    /// <summary>The tunnel's bandwidth limit has no tokens for it now: run again when its bucket has (a timer).</summary>
+    Throttled,
     /// <summary>The source ended and everything it sent was delivered: pass the end on.</summary>
     Ended,
     /// <summary>A system call failed (<see cref="Flow.Error"/>): reset the connection.</summary>
@@ -37,6 +39,7 @@ internal sealed unsafe class Flow
     private bool _streaming; // Auto: this burst is being spliced
     private bool _copyOnly;  // no pipe could be had, or the socket cannot be spliced
     private int _uncounted;  // bytes of the engine's own at the head of the buffer (a StartWork frame), not the user's
+    private int _allowance;  // tokens of Bucket taken and not yet read against
 
     public Flow(int from, int to, ForwardingMode mode)
     {
@@ -47,6 +50,10 @@ internal sealed unsafe class Flow
 
     public int From { get; }
     public int To { get; }
+
+    /// <summary>The tunnel's bandwidth limit for this direction; null when unlimited. Reads and splices from the source are
+    /// bounded by the tokens taken from it.</summary>
+    public Forwarding.TokenBucket? Bucket { get; init; }
 
     /// <summary>The source may have bytes (or an end) to read. False at first: the pair registers both sockets
     /// (EPOLL_CTL_ADD), and epoll reports at once what is readable then, bytes that came before included; assuming them
@@ -119,8 +126,14 @@ internal sealed unsafe class Flow
             // The pipe is empty: keep it only while this burst goes on.
             if (_pipe is not null && (!Readable || SourceEnded || (_mode == ForwardingMode.Auto && !_streaming))) ReleasePipe(loop);
             if (SourceEnded) return FlowStep.Ended;
-            if (!Readable) return FlowStep.Wait;
+            if (!Readable)
+            {
+                ReturnAllowance(); // an idle connection holds no tokens that the tunnel's others could use
+                return FlowStep.Wait;
+            }
             if (budget <= 0) return FlowStep.Budget;
+            if (Bucket is not null && _allowance <= 0 && (_allowance = Bucket.Take(SocketPair.BytesPerTurn)) == 0) return FlowStep.Throttled;
+            var limit = Bucket is null ? int.MaxValue : _allowance;
             if (_streaming || (_mode == ForwardingMode.Splice && !_copyOnly))
             {
                 if (_pipe is null && (_pipe = loop.Pipes.TryRent()) is null)
@@ -128,10 +141,11 @@ internal sealed unsafe class Flow
                     CopyFromNowOn();
                     continue;
                 }
-                var got = LinuxNative.Splice(From, 0, _pipe.WriteFd, 0, (nuint)_pipe.Capacity, SpliceFlags);
+                var got = LinuxNative.Splice(From, 0, _pipe.WriteFd, 0, (nuint)Math.Min(_pipe.Capacity, limit), SpliceFlags);
                 if (got > 0)
                 {
                     _pipe.Buffered += (int)got;
+                    if (Bucket is not null) _allowance -= (int)got;
                     continue;
                 }
                 if (got == 0)
@@ -155,7 +169,7 @@ internal sealed unsafe class Flow
                 }
                 return Fail(errno);
             }
-            var size = _mode == ForwardingMode.Auto && !_copyOnly ? SplicePump.SpliceThreshold : LoopBuffers.Size;
+            var size = Math.Min(_mode == ForwardingMode.Auto && !_copyOnly ? SplicePump.SpliceThreshold : LoopBuffers.Size, limit);
             _buffer ??= loop.Buffers.Rent();
             nint read;
             fixed (byte* p = _buffer) read = Interop.Recv(From, p, (nuint)size, Interop.MSG_DONTWAIT);
@@ -163,6 +177,7 @@ internal sealed unsafe class Flow
             {
                 _offset = 0;
                 _length = (int)read;
+                if (Bucket is not null) _allowance -= (int)read;
                 _lastReadFull = read == size;
                 if (_lastReadFull && _mode == ForwardingMode.Auto && !_copyOnly) _streaming = true;
                 // A short read emptied the socket, and with edge-triggered events whatever comes next brings a new edge: no
@@ -241,9 +256,17 @@ internal sealed unsafe class Flow
         _pipe = null;
     }
 
-    /// <summary>Gives back the buffer and the pipe (a pipe still holding bytes is closed, never pooled).</summary>
+    private void ReturnAllowance()
+    {
+        if (_allowance <= 0) return;
+        Bucket!.Return(_allowance);
+        _allowance = 0;
+    }
+
+    /// <summary>Gives back the buffer and the pipe (a pipe still holding bytes is closed, never pooled), and the tokens.</summary>
     public void Release(EventLoop loop)
     {
+        ReturnAllowance();
         ReleaseBuffer(loop);
         ReleasePipe(loop);
     }

@@ -31,8 +31,8 @@ internal sealed class SocketPair : LoopHandle
         UserFd = userFd;
         ServiceFd = serviceFd;
         _counters = counters;
-        Up = new Flow(userFd, serviceFd, mode);
-        Down = new Flow(serviceFd, userFd, mode);
+        Up = new Flow(userFd, serviceFd, mode) { Bucket = counters.Shaper?.In };
+        Down = new Flow(serviceFd, userFd, mode) { Bucket = counters.Shaper?.Out };
     }
 
     /// <summary>A pair whose service end (<paramref name="serviceFd"/>) has a non-blocking connect under way: bytes move
@@ -126,6 +126,7 @@ internal sealed class SocketPair : LoopHandle
     public override void OnTimer()
     {
         if (_connecting) ConnectCompleted(Interop.ETIMEDOUT);
+        else Progress(); // a throttled direction's tokens are there
     }
 
     private void ConnectCompleted(int error)
@@ -172,6 +173,16 @@ internal sealed class SocketPair : LoopHandle
             return;
         }
         if (up == FlowStep.Budget || down == FlowStep.Budget) loop.RunAgain(this);
+        else if (up == FlowStep.Throttled || down == FlowStep.Throttled) ThrottleUntilTokens(loop, up, down);
+    }
+
+    /// <summary>The bandwidth limit stopped a direction: its readiness stays as it is (edge-triggered, no new event would
+    /// come), and the loop's timer runs the pair again when the bucket that is empty has tokens. No spinning, no thread.</summary>
+    private void ThrottleUntilTokens(EventLoop loop, FlowStep up, FlowStep down)
+    {
+        var delay = Math.Min(up == FlowStep.Throttled ? Up.Bucket!.DelayMs() : int.MaxValue, down == FlowStep.Throttled ? Down.Bucket!.DelayMs() : int.MaxValue);
+        var due = Environment.TickCount64 + delay;
+        if (TimerDue == 0 || TimerDue > due) loop.Timers.Arm(this, due);
     }
 
     /// <summary>Loop thread: resets both ends (hard stop, or the loop is going away).</summary>

@@ -23,14 +23,14 @@ public sealed class BufferedPump : IForwardingPump
         counters.Forwarded(ForwardingMode.Copy, fellBack: false);
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var ends = new StreamEnds();
-        var up = CopyAsync(user, service, counters.AddIn, ends, abort);
-        var down = CopyAsync(service, user, counters.AddOut, ends, abort);
+        var up = CopyAsync(user, service, counters.AddIn, counters.Shaper?.In, ends, abort);
+        var down = CopyAsync(service, user, counters.AddOut, counters.Shaper?.Out, ends, abort);
         await Task.WhenAll(up, down).ConfigureAwait(false);
         user.Dispose();
         service.Dispose();
     }
 
-    private static async Task CopyAsync(Socket from, Socket to, Action<long> count, StreamEnds ends, CancellationTokenSource abort)
+    private static async Task CopyAsync(Socket from, Socket to, Action<long> count, TokenBucket? bucket, StreamEnds ends, CancellationTokenSource abort)
     {
         var token = abort.Token;
         byte[]? buffer = null;
@@ -44,7 +44,10 @@ public sealed class BufferedPump : IForwardingPump
                     await from.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, token).ConfigureAwait(false);
                     buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
                 }
-                var n = await from.ReceiveAsync(buffer.AsMemory(0, BufferSize), SocketFlags.None, token).ConfigureAwait(false);
+                // Limited: read no more than the tokens taken (waiting for them on a timer), and give back what was not read.
+                var size = bucket is null ? BufferSize : await bucket.TakeAsync(BufferSize, token).ConfigureAwait(false);
+                var n = await from.ReceiveAsync(buffer.AsMemory(0, size), SocketFlags.None, token).ConfigureAwait(false);
+                bucket?.Return(size - n);
                 if (n == 0)
                 {
                     if (!ends.TryPassOn(from, to)) throw new SocketException((int)SocketError.ConnectionReset);
@@ -54,7 +57,7 @@ public sealed class BufferedPump : IForwardingPump
                 while (sent < n)
                     sent += await to.SendAsync(buffer.AsMemory(sent, n - sent), SocketFlags.None, token).ConfigureAwait(false);
                 count(n);
-                if (n < BufferSize)
+                if (n < size)
                 {
                     // Drained for now (a full buffer means more is likely waiting): an idle connection holds no buffer.
                     // Judged from the receive rather than FIONREAD, to save a system call per message.

@@ -77,8 +77,8 @@ public sealed class SplicePump : IForwardingPump
         var serviceFd = (int)serviceHandle.DangerousGetHandle();
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var ends = new StreamEnds();
-        var up = new Direction(this, user, userFd, service, serviceFd, counters.AddIn, ends, abort);
-        var down = new Direction(this, service, serviceFd, user, userFd, counters.AddOut, ends, abort);
+        var up = new Direction(this, user, userFd, service, serviceFd, counters.AddIn, ends, abort) { Bucket = counters.Shaper?.In };
+        var down = new Direction(this, service, serviceFd, user, userFd, counters.AddOut, ends, abort) { Bucket = counters.Shaper?.Out };
         try
         {
             await Task.WhenAll(up.RunAsync(), down.RunAsync()).ConfigureAwait(false);
@@ -132,6 +132,9 @@ public sealed class SplicePump : IForwardingPump
         private readonly CancellationTokenSource _abort;
         private bool _copyOnly;
 
+        /// <summary>The tunnel's bandwidth limit for this direction; null when unlimited.</summary>
+        public TokenBucket? Bucket { get; init; }
+
         public Direction(SplicePump pump, Socket from, int fromFd, Socket to, int toFd, Action<long> count, StreamEnds ends, CancellationTokenSource abort)
         {
             _pump = pump;
@@ -168,8 +171,11 @@ public sealed class SplicePump : IForwardingPump
                         // same system calls as the buffered pump (no FIONREAD probe); a receive that fills the probe size
                         // means the bytes stream, and the rest of the burst is spliced.
                         var size = _copyOnly ? BufferedPump.BufferSize : SpliceThreshold;
+                        // Limited: read no more than the tokens taken (waiting for them on a timer), give back the rest.
+                        if (Bucket is not null) size = await Bucket.TakeAsync(size, token).ConfigureAwait(false);
                         buffer ??= ArrayPool<byte>.Shared.Rent(BufferedPump.BufferSize);
                         var n = await _from.ReceiveAsync(buffer.AsMemory(0, size), SocketFlags.None, token).ConfigureAwait(false);
+                        Bucket?.Return(size - n);
                         ended = n == 0;
                         if (n > 0)
                         {
@@ -234,7 +240,11 @@ public sealed class SplicePump : IForwardingPump
         {
             while (true)
             {
-                var got = LinuxNative.Splice(_fromFd, 0, pipe.WriteFd, 0, (nuint)(pipe.Capacity - pipe.Buffered), Flags);
+                // Limited: splice no more than the tokens taken (waiting for them on a timer), give back the rest.
+                var room = pipe.Capacity - pipe.Buffered;
+                var allowed = Bucket is null ? room : await Bucket.TakeAsync(room, token).ConfigureAwait(false);
+                var got = LinuxNative.Splice(_fromFd, 0, pipe.WriteFd, 0, (nuint)allowed, Flags);
+                Bucket?.Return(allowed - (int)Math.Max(got, 0));
                 var sourceDry = false;
                 var eof = false;
                 if (got > 0)

@@ -31,8 +31,8 @@ public sealed class StreamPump : IForwardingPump
         serviceStream ??= new NetworkStream(service, ownsSocket: false);
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var ends = new StreamEnds();
-        var up = CopyAsync(user, userStream, service, serviceStream, counters.AddIn, ends, abort);
-        var down = CopyAsync(service, serviceStream, user, userStream, counters.AddOut, ends, abort);
+        var up = CopyAsync(user, userStream, service, serviceStream, counters.AddIn, counters.Shaper?.In, ends, abort);
+        var down = CopyAsync(service, serviceStream, user, userStream, counters.AddOut, counters.Shaper?.Out, ends, abort);
         await Task.WhenAll(up, down).ConfigureAwait(false);
         await DisposeQuietlyAsync(userStream).ConfigureAwait(false);
         await DisposeQuietlyAsync(serviceStream).ConfigureAwait(false);
@@ -40,7 +40,7 @@ public sealed class StreamPump : IForwardingPump
         service.Dispose();
     }
 
-    private static async Task CopyAsync(Socket fromSocket, Stream from, Socket toSocket, Stream to, Action<long> count, StreamEnds ends, CancellationTokenSource abort)
+    private static async Task CopyAsync(Socket fromSocket, Stream from, Socket toSocket, Stream to, Action<long> count, TokenBucket? bucket, StreamEnds ends, CancellationTokenSource abort)
     {
         var token = abort.Token;
         byte[]? buffer = null;
@@ -54,7 +54,10 @@ public sealed class StreamPump : IForwardingPump
                     await from.ReadAsync(Memory<byte>.Empty, token).ConfigureAwait(false);
                     buffer = ArrayPool<byte>.Shared.Rent(BufferedPump.BufferSize);
                 }
-                var n = await from.ReadAsync(buffer.AsMemory(0, BufferedPump.BufferSize), token).ConfigureAwait(false);
+                // Limited: read no more than the tokens taken (waiting for them on a timer), and give back what was not read.
+                var size = bucket is null ? BufferedPump.BufferSize : await bucket.TakeAsync(BufferedPump.BufferSize, token).ConfigureAwait(false);
+                var n = await from.ReadAsync(buffer.AsMemory(0, size), token).ConfigureAwait(false);
+                bucket?.Return(size - n);
                 if (n == 0)
                 {
                     if (!ends.TryClaimPassOn(fromSocket, toSocket)) throw new SocketException((int)SocketError.ConnectionReset);
@@ -64,7 +67,7 @@ public sealed class StreamPump : IForwardingPump
                 }
                 await to.WriteAsync(buffer.AsMemory(0, n), token).ConfigureAwait(false);
                 count(n);
-                if (n < BufferedPump.BufferSize)
+                if (n < size)
                 {
                     // Drained for now: an idle connection holds no buffer.
                     ArrayPool<byte>.Shared.Return(buffer);

@@ -93,6 +93,13 @@ public sealed class TunnelRequest
     /// None, so that the frame is what older servers know (they ignore it, and the client then writes an UNKNOWN header).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public ProxyProtocolVersion ProxyProtocol { get; set; }
+    /// <summary>The client asks the server to limit the tunnel toward its service, in bytes per second (frp's
+    /// bandwidthLimitMode = "server"); the server applies the stricter of this and its account's limit. Left out when 0.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public long BandwidthLimitIn { get; set; }
+    /// <summary>The same toward the user.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public long BandwidthLimitOut { get; set; }
 }
 
 /// <summary>Register tunnels.</summary>

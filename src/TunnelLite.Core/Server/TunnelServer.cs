@@ -331,6 +331,8 @@ public sealed class TunnelServer : IAsyncDisposable
             ValidateName(request.Name);
             if (!Enum.IsDefined(request.ProxyProtocol))
                 throw new TunnelException(TunnelErrorCode.BadRequest, "Unknown PROXY protocol version; this server writes v1 or v2.");
+            if (request.BandwidthLimitIn is < 0 or > BandwidthLimit.MaxBytesPerSecond || request.BandwidthLimitOut is < 0 or > BandwidthLimit.MaxBytesPerSecond)
+                throw new TunnelException(TunnelErrorCode.BadRequest, "A bandwidth limit must be from 0 (none) to 1048576MB per second.");
             lock (_registry)
             {
                 if (_tunnelsByName.ContainsKey(request.Name!))
@@ -345,6 +347,9 @@ public sealed class TunnelServer : IAsyncDisposable
                         : $"Client '{session.Account.Name}' may have at most {Options.MaxTunnelsPerClient} tunnel(s) open (transport.maxTunnelsPerClient); close one first.");
                 var listener = _ports!.Bind(request.RemotePort, session.Account?.AllowPorts);
                 var tunnel = new PublicTunnel(this, session, request.Name!, listener, _log) { ProxyProtocol = request.ProxyProtocol };
+                // The stricter of the operator's limit for the account and the client's own wish: a client cannot loosen it.
+                tunnel.Counters.Shaper = BandwidthShaper.For((session.Account?.BandwidthLimit ?? BandwidthLimit.None)
+                    .Min(new BandwidthLimit(request.BandwidthLimitIn, request.BandwidthLimitOut)));
                 _tunnelsByName[tunnel.Name] = tunnel;
                 _tunnelsByPort[tunnel.Port] = tunnel;
                 session.AddTunnel(tunnel);

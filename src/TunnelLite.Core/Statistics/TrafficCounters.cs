@@ -56,6 +56,10 @@ public sealed class TrafficCounters
         return sum;
     }
 
+    /// <summary>The tunnel's bandwidth limit, which the pumps of its connections apply; null when unlimited. Set before the
+    /// tunnel carries its first connection.</summary>
+    internal Forwarding.BandwidthShaper? Shaper { get; set; }
+
     /// <summary>Bytes carried toward the local service.</summary>
     public long BytesIn => Sum(static (ref Stripe s) => Volatile.Read(ref s.BytesIn));
     /// <summary>Bytes carried toward the user.</summary>

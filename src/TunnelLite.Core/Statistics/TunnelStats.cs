@@ -62,6 +62,14 @@ public sealed record TunnelStats
     public DateTimeOffset? LastErrorTime { get; init; }
     /// <summary>When this snapshot was taken.</summary>
     public DateTimeOffset Timestamp { get; init; }
+    /// <summary>The tunnel's bandwidth limit toward the local service, in bytes per second; 0 when unlimited. On the server,
+    /// the stricter of its account's and what the client asked for; on the client, a limit it applies itself.</summary>
+    public long BandwidthLimitIn { get; init; }
+    /// <summary>The tunnel's bandwidth limit toward the user, in bytes per second; 0 when unlimited.</summary>
+    public long BandwidthLimitOut { get; init; }
+    /// <summary>Time during which a connection of the tunnel waited for its bandwidth limit (either direction; overlapping
+    /// waits count once).</summary>
+    public TimeSpan ThrottledTime { get; init; }
 
     // What the server refused (server objects only; zero elsewhere). Every bound a peer can hit is counted.
 
@@ -119,6 +127,9 @@ public sealed record TunnelStats
             LastError = err?.Message,
             LastErrorTime = err?.Time,
             Timestamp = now,
+            BandwidthLimitIn = c.Shaper?.Limit.InBytesPerSecond ?? 0,
+            BandwidthLimitOut = c.Shaper?.Limit.OutBytesPerSecond ?? 0,
+            ThrottledTime = c.Shaper?.ThrottledTime ?? TimeSpan.Zero,
         };
     }
 }

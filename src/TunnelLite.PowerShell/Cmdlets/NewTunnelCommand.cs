@@ -67,6 +67,32 @@ public sealed class NewTunnelCommand : EngineCmdletBase
     [Parameter(ParameterSetName = CredentialSet)]
     public ProxyProtocolVersion ProxyProtocol { get; set; }
 
+    /// <summary>The bandwidth the tunnel may use in each direction, in frp's form: a number and KB or MB per second, where
+    /// KB is 1024 bytes ("512KB", "10MB", "1.5MB"). -BandwidthLimitIn and -BandwidthLimitOut set one direction and win over
+    /// it. Enforced by this client, or with -BandwidthLimitMode Server by the server. Default: none.</summary>
+    [Parameter(ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = CredentialSet)]
+    [ValidateNotNullOrEmpty]
+    public string? BandwidthLimit { get; set; }
+
+    /// <summary>The bandwidth toward the local service (what users upload), in frp's form ("512KB", "10MB").</summary>
+    [Parameter(ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = CredentialSet)]
+    [ValidateNotNullOrEmpty]
+    public string? BandwidthLimitIn { get; set; }
+
+    /// <summary>The bandwidth toward the users (what they download), in frp's form ("512KB", "10MB").</summary>
+    [Parameter(ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = CredentialSet)]
+    [ValidateNotNullOrEmpty]
+    public string? BandwidthLimitOut { get; set; }
+
+    /// <summary>Which end enforces the bandwidth limit: Client (this client, the default, as in frp) or Server (the server
+    /// does, and applies the stricter of it and the limit its operator set for this client's account).</summary>
+    [Parameter(ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = CredentialSet)]
+    public BandwidthLimitMode BandwidthLimitMode { get; set; }
+
     /// <summary>Name of the tunnel, unique on its server. Default 'MACHINE-LOCALPORT'.</summary>
     [Parameter(ParameterSetName = ParametersSet)]
     [Parameter(ParameterSetName = CredentialSet)]
@@ -193,6 +219,29 @@ public sealed class NewTunnelCommand : EngineCmdletBase
         if (Wait) RunInForeground(jobs);
     }
 
+    /// <summary>-BandwidthLimit, -BandwidthLimitIn and -BandwidthLimitOut as one limit; an InvalidBandwidthLimit error when
+    /// one is not in frp's form.</summary>
+    private Config.BandwidthLimit ParseBandwidthLimit()
+    {
+        long Rate(string? text, string parameter)
+        {
+            if (text is null) return -1;
+            try
+            {
+                return Config.BandwidthLimit.ParseRate(text);
+            }
+            catch (FormatException e)
+            {
+                ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidBandwidthLimit", $"-{parameter}: {e.Message}", text));
+                return 0;
+            }
+        }
+        var both = Math.Max(0, Rate(BandwidthLimit, nameof(BandwidthLimit)));
+        var inward = Rate(BandwidthLimitIn, nameof(BandwidthLimitIn));
+        var outward = Rate(BandwidthLimitOut, nameof(BandwidthLimitOut));
+        return new Config.BandwidthLimit(inward >= 0 ? inward : both, outward >= 0 ? outward : both);
+    }
+
     private TunnelClientOptions BuildOptions()
     {
         if (Token is not null && Credential is not null)
@@ -215,6 +264,8 @@ public sealed class NewTunnelCommand : EngineCmdletBase
                 LocalPort = LocalPort,
                 RemotePort = RemotePort,
                 ProxyProtocol = ProxyProtocol,
+                BandwidthLimit = ParseBandwidthLimit(),
+                BandwidthLimitMode = BandwidthLimitMode,
             });
         }
         var bound = MyInvocation.BoundParameters;

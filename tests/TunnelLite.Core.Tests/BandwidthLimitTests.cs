@@ -1,0 +1,151 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using TunnelLite.Client;
+using TunnelLite.Config;
+using TunnelLite.Forwarding;
+using TunnelLite.Server;
+using TunnelLite.Tests.Support;
+
+namespace TunnelLite.Tests;
+
+/// <summary>Bandwidth limits in frp's units: parsed and bound from both files, and enforced with real bytes. A user and
+/// the service send at once, each as fast as its socket takes it, and each end measures what arrives over 10 s after 1 s
+/// of warm-up: within 10 % of the limit, both ways, whether the operator's account limit, the client's request to the
+/// server, or the client itself enforces it; every byte checked by hash. Run per data plane and pump, since each applies
+/// the limit on a path of its own.</summary>
+public abstract class BandwidthLimitTests : DataPathSuite
+{
+    private const long MiB = 1 << 20;
+
+    /// <summary>Three limits at once, each on a tunnel of its own: the operator's 1MB for an account (the server enforces
+    /// it), a client's 10MB that it asks the server to enforce (under its account's looser 40MB), and a client's 10MB that
+    /// it enforces itself. Measured at once, so that the 2-core machine pays the 11 s once per pump.</summary>
+    [Fact]
+    public async Task Each_limit_holds_both_directions_within_10_percent_over_10_seconds_at_the_end_that_enforces_it()
+    {
+        await using var f = NewFixture();
+        var so = ServerOptions();
+        so.Token = "";
+        so.AllowPorts.Add(new PortRange(1024, 65535));
+        so.Clients.Add(new ClientAccount { Name = "slow", Token = "slow-secret", BandwidthLimit = BandwidthLimit.Both(BandwidthLimit.ParseRate("1MB")) });
+        // The account's limit is looser: the client's stricter one wins, wherever it is enforced.
+        so.Clients.Add(new ClientAccount { Name = "c", Token = "c-secret", BandwidthLimit = BandwidthLimit.Both(40 * MiB) });
+        var server = await f.StartServerAsync(so);
+        var accountLimited = MeasureAsync(f, server, "slow-secret", new TunnelDefinition { Name = "account", LocalPort = 1 }, 1 * MiB);
+        var serverEnforced = MeasureAsync(f, server, "c-secret",
+            new TunnelDefinition { Name = "server", LocalPort = 1, BandwidthLimit = BandwidthLimit.Both(10 * MiB), BandwidthLimitMode = BandwidthLimitMode.Server }, 10 * MiB);
+        var clientEnforced = MeasureAsync(f, server, "c-secret",
+            new TunnelDefinition { Name = "client", LocalPort = 1, BandwidthLimit = BandwidthLimit.Both(10 * MiB), BandwidthLimitMode = BandwidthLimitMode.Client }, 10 * MiB);
+        var clients = await Task.WhenAll(accountLimited, serverEnforced, clientEnforced);
+
+        var onServer = server.GetTunnelStatistics().ToDictionary(t => t.Name);
+        Assert.Equal((MiB, MiB), (onServer["account"].BandwidthLimitIn, onServer["account"].BandwidthLimitOut));
+        Assert.Equal((10 * MiB, 10 * MiB), (onServer["server"].BandwidthLimitIn, onServer["server"].BandwidthLimitOut));
+        Assert.Equal((40 * MiB, 40 * MiB), (onServer["client"].BandwidthLimitIn, onServer["client"].BandwidthLimitOut));
+        var clientSide = clients[2].GetStatistics().Single();
+        Assert.Equal((10 * MiB, 10 * MiB), (clientSide.BandwidthLimitIn, clientSide.BandwidthLimitOut));
+        Assert.Equal(0, clients[1].GetStatistics().Single().BandwidthLimitIn);
+        // Each enforcing end spent most of the transfer waiting for tokens, and says so.
+        foreach (var throttled in new[] { onServer["account"].ThrottledTime, onServer["server"].ThrottledTime, clientSide.ThrottledTime })
+            Assert.True(throttled > TimeSpan.FromSeconds(5), $"throttled {throttled}");
+    }
+
+    [Fact]
+    public async Task A_tunnel_without_a_limit_is_never_throttled()
+    {
+        await using var f = NewFixture();
+        await using var echo = new EchoService();
+        var (server, client) = await f.StartEchoTunnelAsync(echo);
+        using (var user = await TunnelFixture.ConnectAsync(client.Tunnels.Single().RemotePort))
+        {
+            var r = await Transfer.EchoRoundTripAsync(user, 16 << 20, seed: 5);
+            Assert.Equal(r.Sent, r.Received);
+        }
+        var stats = server.GetTunnelStatistics().Single();
+        Assert.Equal((0L, 0L, TimeSpan.Zero), (stats.BandwidthLimitIn, stats.BandwidthLimitOut, stats.ThrottledTime));
+    }
+
+    /// <summary>Starts a client for <paramref name="definition"/> (its local port replaced by a service of the test's),
+    /// sends 12 s worth of <paramref name="limit"/> each way at once, and checks both rates over seconds 1 to 11 and
+    /// both hashes.</summary>
+    private static async Task<TunnelClient> MeasureAsync(TunnelFixture f, TunnelServer server, string token, TunnelDefinition definition, long limit)
+    {
+        using var service = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        service.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        service.Listen();
+        var co = TunnelFixture.ClientOptions(server, token: token);
+        co.Tunnels.Add(definition with { LocalPort = ((IPEndPoint)service.LocalEndPoint!).Port });
+        var client = await f.StartClientAsync(co);
+
+        var size = 12 * limit;
+        using var user = await TunnelFixture.ConnectAsync(client.Tunnels.Single().RemotePort);
+        using var accepted = await service.AcceptAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        var upSent = Transfer.SendSeededAsync(user, size, seed: 21);
+        var downSent = Transfer.SendSeededAsync(accepted, size, seed: 22);
+        var upReceived = ReceiveTimedAsync(accepted);
+        var downReceived = ReceiveTimedAsync(user);
+        var (upHash, upRate) = await upReceived;
+        var (downHash, downRate) = await downReceived;
+        Assert.Equal(await upSent, upHash);
+        Assert.Equal(await downSent, downHash);
+        Assert.True(Math.Abs(upRate - limit) <= limit / 10, $"toward the service: {upRate / MiB:0.000} MiB/s for a limit of {limit / (double)MiB} MiB/s");
+        Assert.True(Math.Abs(downRate - limit) <= limit / 10, $"toward the user: {downRate / MiB:0.000} MiB/s for a limit of {limit / (double)MiB} MiB/s");
+        return client;
+    }
+
+    /// <summary>Reads to the end, hashing; the rate is the bytes that arrived between 1 s and 11 s after the first byte.</summary>
+    private static async Task<(string Hash, double BytesPerSecond)> ReceiveTimedAsync(Socket s)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var buf = new byte[64 * 1024];
+        Stopwatch? clock = null;
+        long total = 0, atOne = -1, atEleven = -1;
+        for (int n; (n = await s.ReceiveAsync(buf, SocketFlags.None, cts.Token)) > 0;)
+        {
+            clock ??= Stopwatch.StartNew();
+            // What had arrived before each mark: the totals at the last receive before it.
+            var elapsed = clock.Elapsed;
+            if (atOne < 0 && elapsed >= TimeSpan.FromSeconds(1)) atOne = total;
+            if (atEleven < 0 && elapsed >= TimeSpan.FromSeconds(11)) atEleven = total;
+            hash.AppendData(buf, 0, n);
+            total += n;
+        }
+        Assert.True(atEleven > 0, $"the transfer ended before 11 s: {total} bytes in {clock?.Elapsed}");
+        return (Convert.ToHexString(hash.GetHashAndReset()), (atEleven - atOne) / 10.0);
+    }
+}
+
+// Rates are measured one class at a time, after the parallel tests (as the other measurements are): a limiter holds at
+// most 100 ms of tokens, so a loop starved of CPU by a dozen parallel classes on 2 cores would lose some and read low.
+// One class per pump that applies the limit: the loops' Flow (splice and copy within Auto), the async SplicePump,
+// the BufferedPump, and the StreamPump of TLS.
+
+[Collection(DataPathMeasurementCollection.Name)]
+public sealed class BandwidthLimitAutoTests : BandwidthLimitTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Auto;
+}
+
+[Collection(DataPathMeasurementCollection.Name)]
+public sealed class BandwidthLimitAsyncAutoTests : BandwidthLimitTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Auto;
+    protected override DataPlaneKind Plane => DataPlaneKind.Async;
+}
+
+[Collection(DataPathMeasurementCollection.Name)]
+public sealed class BandwidthLimitAsyncCopyTests : BandwidthLimitTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Copy;
+    protected override DataPlaneKind Plane => DataPlaneKind.Async;
+}
+
+[Collection(DataPathMeasurementCollection.Name)]
+public sealed class BandwidthLimitTlsTests : BandwidthLimitTests
+{
+    protected override ForwardingMode Mode => ForwardingMode.Splice;
+    protected override bool Tls => true;
+}
