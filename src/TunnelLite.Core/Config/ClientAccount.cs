@@ -16,4 +16,11 @@ public sealed class ClientAccount
 
     /// <summary>How many tunnels this client may have registered at once; 0 means no limit.</summary>
     public int MaxTunnels { get; set; }
+
+    /// <summary>Networks users of this client's tunnels may come from (allowSources); empty allows every address. A user
+    /// must also pass the server's lists and the client's own: the client can narrow this, never widen it.</summary>
+    public List<SourceNetwork> AllowSources { get; set; } = new();
+
+    /// <summary>Networks users of this client's tunnels may not come from (denySources); it wins over every allow list.</summary>
+    public List<SourceNetwork> DenySources { get; set; } = new();
 }

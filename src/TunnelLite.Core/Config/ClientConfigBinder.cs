@@ -74,7 +74,12 @@ internal static class ClientConfigBinder
                 throw proxy.ValueError(proxyTransport.Find("useEncryption")!,
                     "useEncryption = true asks for encrypted traffic, which TunnelLite gives with TLS only: set transport.tls.enable = true at the top of the file");
 
-            tunnels.Add(new TunnelDefinition { Name = name, LocalAddress = localAddress, LocalPort = localPort, RemotePort = remotePort });
+            tunnels.Add(new TunnelDefinition
+            {
+                Name = name, LocalAddress = localAddress, LocalPort = localPort, RemotePort = remotePort,
+                AllowSources = SourceConfigKeys.Read(proxy, "allowSources", TunnelDefinition.MaxSourceNetworks) ?? [],
+                DenySources = SourceConfigKeys.Read(proxy, "denySources", TunnelDefinition.MaxSourceNetworks) ?? [],
+            });
         }
         return tunnels;
     }

@@ -14,4 +14,15 @@ public sealed record TunnelDefinition
 
     /// <summary>Public port on the server; 0 lets the server pick a free one from its allowed ranges.</summary>
     public int RemotePort { get; init; }
+
+    /// <summary>Networks users of this tunnel may come from (allowSources, New-Tunnel -AllowSource); empty allows every
+    /// address. The server enforces them on top of its own lists, which they cannot widen.</summary>
+    public IReadOnlyList<SourceNetwork> AllowSources { get; init; } = [];
+
+    /// <summary>Networks users of this tunnel may not come from (denySources, New-Tunnel -DenySource); wins over the allow lists.</summary>
+    public IReadOnlyList<SourceNetwork> DenySources { get; init; } = [];
+
+    /// <summary>The most networks each of <see cref="AllowSources"/> and <see cref="DenySources"/> may hold: the server
+    /// refuses a tunnel with more.</summary>
+    public const int MaxSourceNetworks = 256;
 }

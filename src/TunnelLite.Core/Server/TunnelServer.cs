@@ -33,6 +33,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly DescriptorBudget _descriptors = DescriptorBudget.Process;
     private readonly StrangerLog _strangers;
     private readonly ClientBans _bans = new();
+    private readonly SourceFilter _sources;
     private AdminServer? _admin;
     private readonly IPAddress _bindAddress;
     private PortAllocator? _ports;
@@ -58,6 +59,7 @@ public sealed class TunnelServer : IAsyncDisposable
         _admission = new HandshakeAdmission(options.MaxPendingHandshakes, options.MaxPendingHandshakesPerSource);
         _throttle = new AuthThrottle(options.AuthFailureDelay, options.MaxAuthFailureDelay);
         _strangers = new StrangerLog(_log);
+        _sources = new SourceFilter(options.AllowSources, options.DenySources);
         Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled, options.DataPlane, options.EventLoops);
         if (Pump is DataPlane.EventLoopPump loops) loops.Failed += OnDataPlaneFailed;
     }
@@ -329,6 +331,10 @@ public sealed class TunnelServer : IAsyncDisposable
             if (_stopping.IsCancellationRequested)
                 throw new TunnelException(TunnelErrorCode.ServerShuttingDown, "The server is shutting down.");
             ValidateName(request.Name);
+            var requested = SourceFilter.FromRequest(request.AllowSources, request.DenySources);
+            var owner = session.Account;
+            var sources = TunnelSourcePolicy.For(request.Name!, _sources,
+                owner is null ? null : new SourceFilter(owner.AllowSources, owner.DenySources), owner?.Name, requested);
             lock (_registry)
             {
                 if (_tunnelsByName.ContainsKey(request.Name!))
@@ -342,12 +348,13 @@ public sealed class TunnelServer : IAsyncDisposable
                         ? $"The clients of the shared token may have at most {Options.MaxTunnelsPerClient} tunnel(s) open on this server in all (transport.maxTunnelsPerClient); close one first."
                         : $"Client '{session.Account.Name}' may have at most {Options.MaxTunnelsPerClient} tunnel(s) open (transport.maxTunnelsPerClient); close one first.");
                 var listener = _ports!.Bind(request.RemotePort, session.Account?.AllowPorts);
-                var tunnel = new PublicTunnel(this, session, request.Name!, listener, _log);
+                var tunnel = new PublicTunnel(this, session, request.Name!, listener, sources, _log);
                 _tunnelsByName[tunnel.Name] = tunnel;
                 _tunnelsByPort[tunnel.Port] = tunnel;
                 session.AddTunnel(tunnel);
                 tunnel.Start();
                 result.RemotePort = tunnel.Port;
+                result.SourcesEnforced = !requested.IsEmpty;
             }
             _log.LogInformation("Client {Client} registered tunnel {Tunnel} on port {Port}.", session.RemoteEndpoint, PeerText.Escape(request.Name, 128), result.RemotePort);
         }
