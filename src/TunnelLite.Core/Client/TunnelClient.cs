@@ -488,7 +488,7 @@ public sealed class TunnelClient : IAsyncDisposable
                     {
                         // An older server ignores the lists: its port would be open to every address. Released at once.
                         await session.UnregisterAsync(t.Name, cancellationToken).ConfigureAwait(false);
-                        first ??= new TunnelException(TunnelErrorCode.BadRequest,
+                        first ??= new TunnelException(TunnelErrorCode.VersionMismatch,
                             $"Tunnel '{PeerText.Escape(r.Name, 128)}': the server does not enforce allowSources and denySources (an older TunnelLite), so the tunnel was not opened. Update the server, or leave out the source lists.");
                     }
                     else first ??= new TunnelException(r.Error, $"Tunnel '{PeerText.Escape(r.Name, 128)}': {PeerText.Escape(r.Message, 512)}");
