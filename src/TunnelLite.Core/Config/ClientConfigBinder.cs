@@ -77,8 +77,8 @@ internal static class ClientConfigBinder
             tunnels.Add(new TunnelDefinition
             {
                 Name = name, LocalAddress = localAddress, LocalPort = localPort, RemotePort = remotePort,
-                AllowSources = SourceConfigKeys.Read(proxy, "allowSources", TunnelDefinition.MaxSourceNetworks) ?? [],
-                DenySources = SourceConfigKeys.Read(proxy, "denySources", TunnelDefinition.MaxSourceNetworks) ?? [],
+                AllowSources = SourceConfigKeys.ReadOrNone(proxy, "allowSources", TunnelDefinition.MaxSourceNetworks),
+                DenySources = SourceConfigKeys.ReadOrNone(proxy, "denySources", TunnelDefinition.MaxSourceNetworks),
             });
         }
         return tunnels;

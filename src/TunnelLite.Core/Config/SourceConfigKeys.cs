@@ -24,4 +24,9 @@ internal static class SourceConfigKeys
         }
         return networks;
     }
+
+    /// <summary>Like <see cref="Read"/>, with an absent key or an empty array as the one shared empty list: a record that
+    /// holds it (<see cref="TunnelDefinition"/>) stays equal to one made without lists.</summary>
+    public static IReadOnlyList<SourceNetwork> ReadOrNone(TomlConfigTable table, string key, int max) =>
+        Read(table, key, max) is { Count: > 0 } networks ? networks : Array.Empty<SourceNetwork>();
 }

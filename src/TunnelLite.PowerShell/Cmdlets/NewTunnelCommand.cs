@@ -219,8 +219,8 @@ public sealed class NewTunnelCommand : EngineCmdletBase
                 LocalAddress = LocalAddress,
                 LocalPort = LocalPort,
                 RemotePort = RemotePort,
-                AllowSources = AllowSource is null ? [] : ParseSourceNetworks(AllowSource, nameof(AllowSource), TunnelDefinition.MaxSourceNetworks),
-                DenySources = DenySource is null ? [] : ParseSourceNetworks(DenySource, nameof(DenySource), TunnelDefinition.MaxSourceNetworks),
+                AllowSources = AllowSource is null ? Array.Empty<SourceNetwork>() : ParseSourceNetworks(AllowSource, nameof(AllowSource), TunnelDefinition.MaxSourceNetworks),
+                DenySources = DenySource is null ? Array.Empty<SourceNetwork>() : ParseSourceNetworks(DenySource, nameof(DenySource), TunnelDefinition.MaxSourceNetworks),
             });
         }
         var bound = MyInvocation.BoundParameters;
