@@ -486,8 +486,15 @@ public sealed class TunnelClient : IAsyncDisposable
                     if (r.Error == TunnelErrorCode.Unknown && r.RemotePort > 0 && (r.SourcesEnforced || !listed)) t.RemotePort = r.RemotePort;
                     else if (r.Error == TunnelErrorCode.Unknown && r.RemotePort > 0)
                     {
-                        // An older server ignores the lists: its port would be open to every address. Released at once.
-                        await session.UnregisterAsync(t.Name, cancellationToken).ConfigureAwait(false);
+                        // An older server ignores the lists: its port would be open to every address. Released at once
+                        // (and with the session, which a failed start closes, should the connection be gone already).
+                        try
+                        {
+                            await session.UnregisterAsync(t.Name, cancellationToken).ConfigureAwait(false);
+                        }
+                        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+                        {
+                        }
                         first ??= new TunnelException(TunnelErrorCode.VersionMismatch,
                             $"Tunnel '{PeerText.Escape(r.Name, 128)}': the server does not enforce allowSources and denySources (an older TunnelLite), so the tunnel was not opened. Update the server, or leave out the source lists.");
                     }
