@@ -1,9 +1,29 @@
 # A server and a tunnel in two separate pwsh processes carry an HTTP download through the public port; checked by hash.
 # And a server in another pwsh process, read from this one through its admin endpoint.
+# And a tunnel in another pwsh process that only some source addresses may use.
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'Support/TestHelpers.psm1') -Force
     Import-TunnelLiteUnderTest
     $script:Http = New-LocalHttpService
+
+    # Connects to 127.0.0.1:Port from Source (any 127.x address is this host's) and reads: the socket error that ended
+    # it, 'Closed' at a clean end, or 'Data' when bytes came.
+    function Receive-From([string] $Source, [int] $Port) {
+        $s = [System.Net.Sockets.Socket]::new([System.Net.Sockets.AddressFamily]::InterNetwork, [System.Net.Sockets.SocketType]::Stream, [System.Net.Sockets.ProtocolType]::Tcp)
+        try {
+            $s.ReceiveTimeout = 10000
+            $s.Bind([System.Net.IPEndPoint]::new([ipaddress]::Parse($Source), 0))
+            $s.Connect([ipaddress]::Loopback, $Port)
+            $null = $s.Send([Text.Encoding]::ASCII.GetBytes("GET /bytes/16 HTTP/1.1`r`nHost: x`r`nConnection: close`r`n`r`n"))
+            if ($s.Receive([byte[]]::new(64)) -gt 0) { 'Data' } else { 'Closed' }
+        }
+        catch {
+            $e = $_.Exception
+            while ($e -and $e -isnot [System.Net.Sockets.SocketException]) { $e = $e.InnerException }
+            if ($e) { "$($e.SocketErrorCode)" } else { throw }
+        }
+        finally { $s.Dispose() }
+    }
 }
 
 AfterAll {
@@ -36,6 +56,41 @@ Describe 'Two processes' {
         finally {
             Stop-ChildPwsh $client
             Stop-ChildPwsh $server
+        }
+    }
+
+    It 'lets users of a tunnel with -AllowSource in from its networks only, and the server counts the others' {
+        $token = "two-process-$([guid]::NewGuid())"
+        $client = $null
+        try {
+            # The server's own list refuses 127.0.0.3, which the client's cannot let in again.
+            $server = Start-TunnelServer -BindAddress 127.0.0.1 -ControlPort 0 -Token $token -Name two-sources-server -DenySource 127.0.0.3
+            $client = Start-ChildPwsh -Script (Join-Path $PSScriptRoot 'Support/Run-Tunnel.ps1') `
+                -ArgumentList @('-Server', "127.0.0.1:$($server.ControlPort)", '-Token', $token, '-LocalPort', "$($script:Http.Port)",
+                    '-Name', 'two-sources', '-AllowSource', '127.0.0.1/32,127.0.0.3')
+            $remotePort = [int](Read-ChildLine -Process $client -Pattern '^REMOTEPORT=(\d+)')
+
+            $size = 1MB
+            $body = Invoke-HttpDownload -Port $remotePort -Path "/bytes/$size"
+            [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($body)) | Should -Be (Get-ExpectedPayloadHash $size)
+            Receive-From 127.0.0.1 $remotePort | Should -Be 'Data'
+            Receive-From 127.0.0.2 $remotePort | Should -Be 'ConnectionReset'
+            Receive-From 127.0.0.3 $remotePort | Should -Be 'ConnectionReset'
+
+            $stats = @(Get-TunnelStats -Name two-sources-server -PerTunnel)
+            $stats[0].SourceRefusedConnections | Should -Be 2
+            $tunnel = $stats | Where-Object Name -EQ 'two-sources'
+            $tunnel.SourceRefusedConnections | Should -Be 2
+            $tunnel.TotalConnections | Should -Be 2
+            # Each refusal is logged with the user's address (the first few of a kind one by one).
+            $null = Receive-Job -Job $server -Keep -WarningVariable logged -WarningAction SilentlyContinue
+            $warnings = @($logged | ForEach-Object Message)
+            @($warnings -match ': Reset a user from 127\.0\.0\.2:\d+ by the source lists: tunnel two-sources: not in the client''s allowSources for it$').Count | Should -Be 1
+            @($warnings -match ': Reset a user from 127\.0\.0\.3:\d+ by the source lists: tunnel two-sources: in the server''s denySources$').Count | Should -Be 1
+        }
+        finally {
+            Stop-ChildPwsh $client
+            Get-Job -Name two-sources-server -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
         }
     }
 

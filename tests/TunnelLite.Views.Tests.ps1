@@ -169,7 +169,7 @@ Describe 'Get-TunnelStats views' {
         $text = Get-TunnelStats -Name 'views-srv-a' | Format-List | Out-String -Width 80
         Assert-Width $text 80
         $expected = 'Name', 'Role', 'State', 'JobId', 'ClientName', 'Port', 'Uptime', 'Clients', 'Tunnels', 'ActiveConnections',
-        'TotalConnections', 'FailedConnections', 'RefusedConnections', 'BytesIn', 'BytesOut', 'BytesInPerSec', 'BytesOutPerSec',
+        'TotalConnections', 'FailedConnections', 'RefusedConnections', 'SourceRefusedConnections', 'BytesIn', 'BytesOut', 'BytesInPerSec', 'BytesOutPerSec',
         'ForwardingMode', 'DataPlane', 'EventLoops', 'SplicedConnections', 'CopiedConnections', 'SpliceFallbacks', 'HandshakesEvicted', 'HandshakeTimeouts',
         'GarbageConnections', 'LoginsFailed', 'LoginsThrottled', 'SessionsRefused', 'DataConnectionsRefused', 'DescriptorRefusals',
         'PendingHandshakes', 'OpenDescriptors', 'DescriptorLimit', 'LastError', 'LastErrorTime', 'Timestamp'

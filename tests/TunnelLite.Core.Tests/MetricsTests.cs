@@ -26,7 +26,7 @@ public sealed class MetricsTests
         {
             Name = "server:7000", Role = TunnelRole.Server, State = "Running", Uptime = TimeSpan.FromSeconds(90.5),
             BytesIn = 1000, BytesOut = 2500, ActiveConnections = 2, TotalConnections = 10, FailedConnections = 1,
-            RefusedConnections = 3, SplicedConnections = 6, CopiedConnections = 4, SpliceFallbacks = 1, Clients = 2, Tunnels = 1,
+            RefusedConnections = 3, SourceRefusedConnections = 9, SplicedConnections = 6, CopiedConnections = 4, SpliceFallbacks = 1, Clients = 2, Tunnels = 1,
             HandshakesEvicted = 1, HandshakeTimeouts = 2, GarbageConnections = 3, LoginsFailed = 4, LoginsThrottled = 5,
             SessionsRefused = 6, DataConnectionsRefused = 7, DescriptorRefusals = 8, PendingHandshakes = 2,
             DataPlane = DataPlaneKind.EventLoops, EventLoops = 2,
@@ -66,6 +66,9 @@ public sealed class MetricsTests
             # HELP tunnellite_connections_refused_total User connections refused at once because the tunnel was at its connection cap. All tunnels of this server or client.
             # TYPE tunnellite_connections_refused_total counter
             tunnellite_connections_refused_total{role="server"} 3
+            # HELP tunnellite_connections_source_refused_total User connections refused at once for their source address, by the tunnel's allow and deny lists (allowSources, denySources). All tunnels of this server or client.
+            # TYPE tunnellite_connections_source_refused_total counter
+            tunnellite_connections_source_refused_total{role="server"} 9
             # HELP tunnellite_connections_forwarded_total Connections forwarded, by mode: splice(2) or the buffered copy. All tunnels of this server or client.
             # TYPE tunnellite_connections_forwarded_total counter
             tunnellite_connections_forwarded_total{role="server",mode="splice"} 6
@@ -111,6 +114,9 @@ public sealed class MetricsTests
             # HELP tunnellite_tunnel_connections_refused_total User connections refused at once because the tunnel was at its connection cap. Per tunnel registered now.
             # TYPE tunnellite_tunnel_connections_refused_total counter
             tunnellite_tunnel_connections_refused_total{role="server",tunnel="web",client="alice"} 0
+            # HELP tunnellite_tunnel_connections_source_refused_total User connections refused at once for their source address, by the tunnel's allow and deny lists (allowSources, denySources). Per tunnel registered now.
+            # TYPE tunnellite_tunnel_connections_source_refused_total counter
+            tunnellite_tunnel_connections_source_refused_total{role="server",tunnel="web",client="alice"} 9
             # HELP tunnellite_tunnel_connections_forwarded_total Connections forwarded, by mode: splice(2) or the buffered copy. Per tunnel registered now.
             # TYPE tunnellite_tunnel_connections_forwarded_total counter
             tunnellite_tunnel_connections_forwarded_total{role="server",tunnel="web",client="alice",mode="splice"} 6

@@ -97,6 +97,7 @@ internal sealed class MetricRows : IMetricRow
         TotalConnections = a.TotalConnections + b.TotalConnections,
         FailedConnections = a.FailedConnections + b.FailedConnections,
         RefusedConnections = a.RefusedConnections + b.RefusedConnections,
+        SourceRefusedConnections = a.SourceRefusedConnections + b.SourceRefusedConnections,
         BytesIn = a.BytesIn + b.BytesIn,
         BytesOut = a.BytesOut + b.BytesOut,
         SplicedConnections = a.SplicedConnections + b.SplicedConnections,

@@ -466,22 +466,43 @@ public sealed class TunnelClient : IAsyncDisposable
         await _registerLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            // After a reconnect ask for the port bound before, so that the public endpoint stays the same.
-            var result = await session.RegisterAsync(tunnels.Select(t => new TunnelRequest
-            {
-                Name = t.Name,
-                RemotePort = t.RemotePort != 0 ? t.RemotePort : t.Definition.RemotePort,
-                ProxyProtocol = t.Definition.ProxyProtocol,
-                BandwidthLimitIn = t.Definition.BandwidthLimitMode == BandwidthLimitMode.Server ? t.Definition.BandwidthLimit.InBytesPerSecond : 0,
-                BandwidthLimitOut = t.Definition.BandwidthLimitMode == BandwidthLimitMode.Server ? t.Definition.BandwidthLimit.OutBytesPerSecond : 0,
-            }), cancellationToken).ConfigureAwait(false);
             TunnelException? first = null;
-            foreach (var r in result.Results)
+            // Source lists make a request long: the tunnels go in as many frames as their lists need.
+            foreach (var batch in RegistrationBatches.Split(tunnels))
             {
-                var t = tunnels.FirstOrDefault(x => x.Name == r.Name);
-                if (t is null) continue;
-                if (r.Error == TunnelErrorCode.Unknown && r.RemotePort > 0) t.RemotePort = r.RemotePort;
-                else first ??= new TunnelException(r.Error, $"Tunnel '{PeerText.Escape(r.Name, 128)}': {PeerText.Escape(r.Message, 512)}");
+                // After a reconnect ask for the port bound before, so that the public endpoint stays the same.
+                var result = await session.RegisterAsync(batch.Select(t => new TunnelRequest
+                {
+                    Name = t.Name,
+                    RemotePort = t.RemotePort != 0 ? t.RemotePort : t.Definition.RemotePort,
+                    ProxyProtocol = t.Definition.ProxyProtocol,
+                    BandwidthLimitIn = t.Definition.BandwidthLimitMode == BandwidthLimitMode.Server ? t.Definition.BandwidthLimit.InBytesPerSecond : 0,
+                    BandwidthLimitOut = t.Definition.BandwidthLimitMode == BandwidthLimitMode.Server ? t.Definition.BandwidthLimit.OutBytesPerSecond : 0,
+                    AllowSources = RegistrationBatches.Texts(t.Definition.AllowSources),
+                    DenySources = RegistrationBatches.Texts(t.Definition.DenySources),
+                }), cancellationToken).ConfigureAwait(false);
+                foreach (var r in result.Results)
+                {
+                    var t = batch.FirstOrDefault(x => x.Name == r.Name);
+                    if (t is null) continue;
+                    var listed = t.Definition.AllowSources.Count + t.Definition.DenySources.Count > 0;
+                    if (r.Error == TunnelErrorCode.Unknown && r.RemotePort > 0 && (r.SourcesEnforced || !listed)) t.RemotePort = r.RemotePort;
+                    else if (r.Error == TunnelErrorCode.Unknown && r.RemotePort > 0)
+                    {
+                        // An older server ignores the lists: its port would be open to every address. Released at once
+                        // (and with the session, which a failed start closes, should the connection be gone already).
+                        try
+                        {
+                            await session.UnregisterAsync(t.Name, cancellationToken).ConfigureAwait(false);
+                        }
+                        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+                        {
+                        }
+                        first ??= new TunnelException(TunnelErrorCode.VersionMismatch,
+                            $"Tunnel '{PeerText.Escape(r.Name, 128)}': the server does not enforce allowSources and denySources (an older TunnelLite), so the tunnel was not opened. Update the server, or leave out the source lists.");
+                    }
+                    else first ??= new TunnelException(r.Error, $"Tunnel '{PeerText.Escape(r.Name, 128)}': {PeerText.Escape(r.Message, 512)}");
+                }
             }
             if (first is not null) throw first;
         }

@@ -21,4 +21,11 @@ public sealed class ClientAccount
     /// <c>bandwidthLimitIn</c>, <c>bandwidthLimitOut</c>); the server enforces it whatever the client asks, and a client's
     /// own smaller limit wins.</summary>
     public BandwidthLimit BandwidthLimit { get; set; }
+
+    /// <summary>Networks users of this client's tunnels may come from (allowSources); empty allows every address. A user
+    /// must also pass the server's lists and the client's own: the client can narrow this, never widen it.</summary>
+    public List<SourceNetwork> AllowSources { get; set; } = new();
+
+    /// <summary>Networks users of this client's tunnels may not come from (denySources); it wins over every allow list.</summary>
+    public List<SourceNetwork> DenySources { get; set; } = new();
 }

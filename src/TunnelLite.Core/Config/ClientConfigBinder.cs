@@ -105,6 +105,8 @@ internal static class ClientConfigBinder
             {
                 Name = name, LocalAddress = localAddress, LocalPort = localPort, RemotePort = remotePort, ProxyProtocol = proxyProtocol,
                 BandwidthLimit = bandwidth, BandwidthLimitMode = bandwidthMode,
+                AllowSources = SourceConfigKeys.ReadOrNone(proxy, "allowSources", TunnelDefinition.MaxSourceNetworks),
+                DenySources = SourceConfigKeys.ReadOrNone(proxy, "denySources", TunnelDefinition.MaxSourceNetworks),
             });
         }
         return tunnels;

@@ -16,6 +16,8 @@ internal static class ServerConfigBinder
         var sharedToken = SharedConfigKeys.ReadToken(root, tokenFallback ?? (clients is { Count: > 0 } ? "" : null));
         options.Token = sharedToken;
         if (root.GetArray("allowPorts") is { } allowPorts) options.AllowPorts = ReadAllowPorts(allowPorts);
+        if (SourceConfigKeys.Read(root, "allowSources", TunnelServerOptions.MaxSourceNetworks) is { } allowSources) options.AllowSources = allowSources;
+        if (SourceConfigKeys.Read(root, "denySources", TunnelServerOptions.MaxSourceNetworks) is { } denySources) options.DenySources = denySources;
         if (clients is not null) options.Clients = ReadClients(clients, sharedToken);
         options.Admin = AdminConfigKeys.Read(root);
 
@@ -66,7 +68,7 @@ internal static class ServerConfigBinder
 
     private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary><c>[[clients]]</c>: name, token, allowPorts and maxTunnels of each client with a token of its own.</summary>
+    /// <summary><c>[[clients]]</c>: name, token, allowPorts, maxTunnels, allowSources and denySources of each client with a token of its own.</summary>
     private static List<ClientAccount> ReadClients(IReadOnlyList<TomlConfigTable> tables, string sharedToken)
     {
         var accounts = new List<ClientAccount>(tables.Count);
@@ -86,6 +88,8 @@ internal static class ServerConfigBinder
             if (entry.GetArray("allowPorts") is { } ports) account.AllowPorts = ReadAllowPorts(ports);
             if (entry.GetInt("maxTunnels", 0, 100_000) is { } max) account.MaxTunnels = max;
             account.BandwidthLimit = SharedConfigKeys.ReadBandwidthLimit(entry);
+            if (SourceConfigKeys.Read(entry, "allowSources", TunnelServerOptions.MaxSourceNetworks) is { } allowSources) account.AllowSources = allowSources;
+            if (SourceConfigKeys.Read(entry, "denySources", TunnelServerOptions.MaxSourceNetworks) is { } denySources) account.DenySources = denySources;
             accounts.Add(account);
         }
         return accounts;

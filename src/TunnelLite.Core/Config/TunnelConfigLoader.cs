@@ -25,6 +25,8 @@ public static class TunnelConfigLoader
         [nameof(TunnelServerOptions.ControlPort)] = "bindPort",
         [nameof(TunnelServerOptions.Token)] = "auth.token",
         [nameof(TunnelServerOptions.AllowPorts)] = "allowPorts",
+        [nameof(TunnelServerOptions.AllowSources)] = "allowSources",
+        [nameof(TunnelServerOptions.DenySources)] = "denySources",
         [nameof(TunnelServerOptions.MaxPoolCount)] = "transport.maxPoolCount",
         [nameof(TunnelServerOptions.HeartbeatInterval)] = "transport.heartbeatInterval",
         [nameof(TunnelServerOptions.HeartbeatTimeout)] = "transport.heartbeatTimeout",

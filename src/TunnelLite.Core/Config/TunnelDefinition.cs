@@ -25,4 +25,17 @@ public sealed record TunnelDefinition
 
     /// <summary>Which end enforces <see cref="BandwidthLimit"/>: the client itself (the default, as in frp) or the server.</summary>
     public BandwidthLimitMode BandwidthLimitMode { get; init; }
+
+    /// <summary>Networks users of this tunnel may come from (allowSources, New-Tunnel -AllowSource); empty allows every
+    /// address. The server enforces them on top of its own lists, which they cannot widen.</summary>
+    public IReadOnlyList<SourceNetwork> AllowSources { get; init; } = Array.Empty<SourceNetwork>();
+
+    /// <summary>Networks users of this tunnel may not come from (denySources, New-Tunnel -DenySource); wins over the allow lists.</summary>
+    public IReadOnlyList<SourceNetwork> DenySources { get; init; } = Array.Empty<SourceNetwork>();
+
+    // Lists compare by reference in the record's equality; the empty one is always the same (empty) array.
+
+    /// <summary>The most networks each of <see cref="AllowSources"/> and <see cref="DenySources"/> may hold: the server
+    /// refuses a tunnel with more.</summary>
+    public const int MaxSourceNetworks = 256;
 }

@@ -24,6 +24,17 @@ public sealed class TunnelServerOptions
     /// <summary>Ports clients may bind. Empty means any port.</summary>
     public List<PortRange> AllowPorts { get; set; } = new();
 
+    /// <summary>Networks users of every tunnel may come from (allowSources); empty allows every address. A user must pass
+    /// these, its tunnel's client account's (<see cref="ClientAccount.AllowSources"/>) and the client's own lists.</summary>
+    public List<SourceNetwork> AllowSources { get; set; } = new();
+
+    /// <summary>Networks users of every tunnel may not come from (denySources); it wins over every allow list.</summary>
+    public List<SourceNetwork> DenySources { get; set; } = new();
+
+    /// <summary>The most networks one of the server's lists (its own or an account's) may hold: every user is matched
+    /// against them, one by one.</summary>
+    public const int MaxSourceNetworks = 1024;
+
     /// <summary>Cap on the idle data connections a client may keep pooled (frp: transport.maxPoolCount).</summary>
     public int MaxPoolCount { get; set; } = 50;
 
@@ -138,6 +149,10 @@ public sealed class TunnelServerOptions
             throw new ArgumentException("AuthFailureDelay must be zero or positive, and MaxAuthFailureDelay at least as long.", nameof(AuthFailureDelay));
         if (Tls is null) throw new ArgumentException("Tls must not be null.", nameof(Tls));
         Tls.Validate();
+        if (AllowSources is null || AllowSources.Count > MaxSourceNetworks)
+            throw new ArgumentException($"AllowSources must hold at most {MaxSourceNetworks} networks.", nameof(AllowSources));
+        if (DenySources is null || DenySources.Count > MaxSourceNetworks)
+            throw new ArgumentException($"DenySources must hold at most {MaxSourceNetworks} networks.", nameof(DenySources));
     }
 
     private void ValidateClients()
@@ -155,6 +170,8 @@ public sealed class TunnelServerOptions
                 throw new ArgumentException($"Client '{c.Name}' has a token that another client or the shared auth.token also has; each must be unique.", nameof(Clients));
             tokens.Add(c.Token);
             if (c.MaxTunnels < 0) throw new ArgumentException($"Client '{c.Name}': maxTunnels must be 0 (no limit) or more.", nameof(Clients));
+            if (c.AllowSources is null || c.DenySources is null || c.AllowSources.Count > MaxSourceNetworks || c.DenySources.Count > MaxSourceNetworks)
+                throw new ArgumentException($"Client '{c.Name}': allowSources and denySources must each hold at most {MaxSourceNetworks} networks.", nameof(Clients));
         }
     }
 }

@@ -36,4 +36,8 @@ internal enum StrangerEvent
     /// <summary>A login to the admin endpoint failed or was refused while throttled: a wrong user or password
     /// (security-relevant).</summary>
     AdminLoginFailed,
+
+    /// <summary>A user of a public port was reset because its address is denied, or not allowed, by the tunnel's source
+    /// lists (the server's, the client account's or the client's).</summary>
+    SourceRefused,
 }

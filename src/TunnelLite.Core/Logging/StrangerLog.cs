@@ -37,6 +37,7 @@ internal sealed class StrangerLog
         "Refused a session from {Remote} at the session limit",
         "Refused an admin request from {Remote}",
         "Admin login from {Remote} failed",
+        "Reset a user from {Remote} by the source lists",
     ];
 
     private static readonly string[] Plural =
@@ -51,6 +52,7 @@ internal sealed class StrangerLog
         "sessions refused at the session limit",
         "admin requests refused",
         "failed admin logins",
+        "users reset by the source lists",
     ];
 
     // Message templates per kind, built once: a structured sink sees one template per kind and shape.

@@ -100,6 +100,12 @@ public sealed class TunnelRequest
     /// <summary>The same toward the user.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public long BandwidthLimitOut { get; set; }
+
+    /// <summary>Networks ("10.0.0.0/8", "2001:db8::/32") users of the tunnel may come from, on top of the server's own
+    /// lists; null (left out, as older servers know the frame) for every address. At most 256 entries.</summary>
+    public List<string>? AllowSources { get; set; }
+    /// <summary>Networks users of the tunnel may not come from; null (left out) for none. At most 256 entries.</summary>
+    public List<string>? DenySources { get; set; }
 }
 
 /// <summary>Register tunnels.</summary>
@@ -123,6 +129,10 @@ public sealed class TunnelResult
     public string? Message { get; set; }
     /// <summary>The port bound, on success.</summary>
     public int RemotePort { get; set; }
+    /// <summary>True when the server enforces the source lists the request carried: a client that sent lists refuses a
+    /// tunnel without it (an older server would ignore them, and open the port to everyone). Left out when false.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool SourcesEnforced { get; set; }
 }
 
 /// <summary>Answer to <see cref="RegisterMessage"/>.</summary>

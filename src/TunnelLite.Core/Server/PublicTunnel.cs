@@ -17,12 +17,16 @@ internal sealed class PublicTunnel
     private readonly Socket _listener;
     private readonly CancellationTokenSource _closed = new();
     private readonly ILogger _log;
+    private readonly TunnelSourcePolicy? _sources;
     private int _pendingUsers;
     private Task _acceptLoop = Task.CompletedTask;
     private LoopListener? _loopListener;
 
-    public PublicTunnel(TunnelServer server, ClientSession session, string name, Socket listener, ILogger log)
+    /// <summary>A tunnel of <paramref name="session"/> on <paramref name="listener"/>; <paramref name="sources"/> says who may
+    /// connect (null: everyone).</summary>
+    public PublicTunnel(TunnelServer server, ClientSession session, string name, Socket listener, TunnelSourcePolicy? sources, ILogger log)
     {
+        _sources = sources;
         _server = server;
         Session = session;
         Name = name;
@@ -80,11 +84,19 @@ internal sealed class PublicTunnel
         }
     }
 
-    /// <summary>The checks every user passes before it counts as opened: the tunnel's connection cap and the descriptor
-    /// budget. False when the user must be reset at once (counted and, for descriptors, reported). Runs on the accepting
-    /// thread (a loop, or the accept loop), so the check and the count that follows cannot race.</summary>
+    /// <summary>The checks every user passes before it counts as opened: the tunnel's source lists, its connection cap and
+    /// the descriptor budget. False when the user must be reset at once (counted and, for sources and descriptors,
+    /// reported). Runs on the accepting thread (a loop, or the accept loop), so the check and the count that follows cannot
+    /// race.</summary>
     private bool Admit(EndPoint? remote)
     {
+        // First: a user the lists refuse takes nothing from the others, and is not a capacity problem.
+        if (_sources?.Refusal(remote) is { } refusal)
+        {
+            Counters.SourceRefused();
+            _server.Strangers.Report(StrangerEvent.SourceRefused, remote, refusal);
+            return false;
+        }
         if (Counters.ActiveConnections >= _server.Options.MaxConnectionsPerTunnel)
         {
             Counters.ConnectionRefused();

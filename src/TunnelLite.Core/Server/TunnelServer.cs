@@ -33,6 +33,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly DescriptorBudget _descriptors = DescriptorBudget.Process;
     private readonly StrangerLog _strangers;
     private readonly ClientBans _bans = new();
+    private readonly SourceFilter _sources;
     private AdminServer? _admin;
     private readonly IPAddress _bindAddress;
     private PortAllocator? _ports;
@@ -58,6 +59,7 @@ public sealed class TunnelServer : IAsyncDisposable
         _admission = new HandshakeAdmission(options.MaxPendingHandshakes, options.MaxPendingHandshakesPerSource);
         _throttle = new AuthThrottle(options.AuthFailureDelay, options.MaxAuthFailureDelay);
         _strangers = new StrangerLog(_log);
+        _sources = new SourceFilter(options.AllowSources, options.DenySources);
         Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled, options.DataPlane, options.EventLoops);
         if (Pump is DataPlane.EventLoopPump loops) loops.Failed += OnDataPlaneFailed;
     }
@@ -333,6 +335,10 @@ public sealed class TunnelServer : IAsyncDisposable
                 throw new TunnelException(TunnelErrorCode.BadRequest, "Unknown PROXY protocol version; this server writes v1 or v2.");
             if (request.BandwidthLimitIn is < 0 or > BandwidthLimit.MaxBytesPerSecond || request.BandwidthLimitOut is < 0 or > BandwidthLimit.MaxBytesPerSecond)
                 throw new TunnelException(TunnelErrorCode.BadRequest, "A bandwidth limit must be from 0 (none) to 1048576MB per second.");
+            var requested = SourceFilter.FromRequest(request.AllowSources, request.DenySources);
+            var owner = session.Account;
+            var sources = TunnelSourcePolicy.For(request.Name!, _sources,
+                owner is null ? null : new SourceFilter(owner.AllowSources, owner.DenySources), owner?.Name, requested);
             lock (_registry)
             {
                 if (_tunnelsByName.ContainsKey(request.Name!))
@@ -346,7 +352,7 @@ public sealed class TunnelServer : IAsyncDisposable
                         ? $"The clients of the shared token may have at most {Options.MaxTunnelsPerClient} tunnel(s) open on this server in all (transport.maxTunnelsPerClient); close one first."
                         : $"Client '{session.Account.Name}' may have at most {Options.MaxTunnelsPerClient} tunnel(s) open (transport.maxTunnelsPerClient); close one first.");
                 var listener = _ports!.Bind(request.RemotePort, session.Account?.AllowPorts);
-                var tunnel = new PublicTunnel(this, session, request.Name!, listener, _log) { ProxyProtocol = request.ProxyProtocol };
+                var tunnel = new PublicTunnel(this, session, request.Name!, listener, sources, _log) { ProxyProtocol = request.ProxyProtocol };
                 // The stricter of the operator's limit for the account and the client's own wish: a client cannot loosen it.
                 tunnel.Counters.Shaper = BandwidthShaper.For((session.Account?.BandwidthLimit ?? BandwidthLimit.None)
                     .Min(new BandwidthLimit(request.BandwidthLimitIn, request.BandwidthLimitOut)));
@@ -355,6 +361,7 @@ public sealed class TunnelServer : IAsyncDisposable
                 session.AddTunnel(tunnel);
                 tunnel.Start();
                 result.RemotePort = tunnel.Port;
+                result.SourcesEnforced = !requested.IsEmpty;
             }
             _log.LogInformation("Client {Client} registered tunnel {Tunnel} on port {Port}.", session.RemoteEndpoint, PeerText.Escape(request.Name, 128), result.RemotePort);
         }

@@ -12,7 +12,7 @@ public sealed class TrafficCounters
 
     [ThreadStatic] private static int t_stripe;
 
-    // 10 counters in 80 bytes, padded to 128 so that two stripes never share a cache line (nor an adjacent-line prefetch).
+    // 11 counters in 88 bytes, padded to 128 so that two stripes never share a cache line (nor an adjacent-line prefetch).
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit, Size = 128)]
     private struct Stripe
     {
@@ -26,6 +26,7 @@ public sealed class TrafficCounters
         [System.Runtime.InteropServices.FieldOffset(56)] public long Copied;
         [System.Runtime.InteropServices.FieldOffset(64)] public long Fallbacks;
         [System.Runtime.InteropServices.FieldOffset(72)] public long Refused;
+        [System.Runtime.InteropServices.FieldOffset(80)] public long SourceRefused;
     }
 
     private readonly Stripe[] _stripes = new Stripe[StripeCount];
@@ -80,6 +81,8 @@ public sealed class TrafficCounters
     public long SpliceFallbacks => Sum(static (ref Stripe s) => Volatile.Read(ref s.Fallbacks));
     /// <summary>User connections refused at once because the tunnel was at its connection cap.</summary>
     public long RefusedConnections => Sum(static (ref Stripe s) => Volatile.Read(ref s.Refused));
+    /// <summary>User connections refused at once for their source address (the tunnel's allow and deny lists).</summary>
+    public long SourceRefusedConnections => Sum(static (ref Stripe s) => Volatile.Read(ref s.SourceRefused));
     /// <summary>The most recent error and when it happened.</summary>
     public LastErrorInfo? LastError => _lastError;
 
@@ -102,6 +105,8 @@ public sealed class TrafficCounters
     public void ConnectionFailed(string error) { RecordError(error); Interlocked.Increment(ref Mine.Failed); _parent?.ConnectionFailed(error); }
     /// <summary>A user connection was refused at the tunnel's connection cap.</summary>
     public void ConnectionRefused() { Interlocked.Increment(ref Mine.Refused); _parent?.ConnectionRefused(); }
+    /// <summary>A user connection was refused for its source address.</summary>
+    public void SourceRefused() { Interlocked.Increment(ref Mine.SourceRefused); _parent?.SourceRefused(); }
     /// <summary>The client reconnected.</summary>
     public void Reconnected() { Interlocked.Increment(ref Mine.Reconnects); _parent?.Reconnected(); }
     /// <summary>Counts the forwarding mode a connection used.</summary>

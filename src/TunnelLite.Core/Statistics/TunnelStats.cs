@@ -27,6 +27,10 @@ public sealed record TunnelStats
     public long FailedConnections { get; init; }
     /// <summary>User connections refused at once because the tunnel was at its connection cap (servers only).</summary>
     public long RefusedConnections { get; init; }
+    /// <summary>User connections refused at once for their source address: denied, or not allowed, by the tunnel's source
+    /// lists (the server's, the client account's, the client's own; servers only). Not in <see cref="RefusedConnections"/>,
+    /// which counts users turned away for want of capacity.</summary>
+    public long SourceRefusedConnections { get; init; }
     /// <summary>Bytes toward the local service.</summary>
     public long BytesIn { get; init; }
     /// <summary>Bytes toward the user.</summary>
@@ -112,6 +116,7 @@ public sealed record TunnelStats
             TotalConnections = c.TotalConnections,
             FailedConnections = c.FailedConnections,
             RefusedConnections = c.RefusedConnections,
+            SourceRefusedConnections = c.SourceRefusedConnections,
             BytesIn = c.BytesIn,
             BytesOut = c.BytesOut,
             BytesInPerSec = Math.Round(rin, 1),

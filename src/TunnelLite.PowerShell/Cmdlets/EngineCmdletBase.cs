@@ -94,6 +94,22 @@ public abstract class EngineCmdletBase : PSCmdlet
             ThrowTerminatingError(TunnelErrors.InvalidArgument("TokenRequired", "The token is empty; pass the server's shared secret with -Token.", null));
     }
 
+    /// <summary>The networks of -AllowSource or -DenySource (each value may list several, comma-separated); at most
+    /// <paramref name="max"/>. A value that is not a network is a terminating InvalidSourceNetwork error.</summary>
+    private protected List<SourceNetwork> ParseSourceNetworks(string[] values, string parameter, int max)
+    {
+        var networks = new List<SourceNetwork>();
+        foreach (var text in values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+        {
+            if (!SourceNetwork.TryParse(text, out var network, out var error))
+                ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidSourceNetwork", $"-{parameter}: {error}", text));
+            networks.Add(network);
+        }
+        if (networks.Count > max)
+            ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidSourceNetwork", $"-{parameter} lists {networks.Count} networks; at most {max} are allowed.", null));
+        return networks;
+    }
+
     /// <summary>Refuses options that ended up without a token.</summary>
     private protected void RequireToken(Security.Secret token, string? configPath)
     {

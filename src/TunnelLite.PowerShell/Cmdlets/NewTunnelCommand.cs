@@ -100,6 +100,20 @@ public sealed class NewTunnelCommand : EngineCmdletBase
     [ValidateLength(1, 128)]
     public string? Name { get; set; }
 
+    /// <summary>Addresses or networks (CIDR, IPv4 or IPv6: 203.0.113.7, 10.0.0.0/8, 2001:db8::/32) that users of the tunnel
+    /// may come from; others are reset at once by the server. Default: every address the server allows. The server's own
+    /// lists still apply: this narrows them, never widens them.</summary>
+    [Parameter(ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = CredentialSet)]
+    [ValidateNotNullOrEmpty]
+    public string[]? AllowSource { get; set; }
+
+    /// <summary>Addresses or networks that users of the tunnel may not come from; wins over -AllowSource.</summary>
+    [Parameter(ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = CredentialSet)]
+    [ValidateNotNullOrEmpty]
+    public string[]? DenySource { get; set; }
+
     /// <summary>The client's name on the server; default the host name. A server's <c>[[clients]]</c> account: -Token is
     /// that account's own token, and the server checks only that one. Any other name: the server checks the token as
     /// without a name, and shows the name as ClientName of a shared-token client's tunnels (Get-TunnelStats -PerTunnel).</summary>
@@ -266,6 +280,8 @@ public sealed class NewTunnelCommand : EngineCmdletBase
                 ProxyProtocol = ProxyProtocol,
                 BandwidthLimit = ParseBandwidthLimit(),
                 BandwidthLimitMode = BandwidthLimitMode,
+                AllowSources = AllowSource is null ? Array.Empty<SourceNetwork>() : ParseSourceNetworks(AllowSource, nameof(AllowSource), TunnelDefinition.MaxSourceNetworks),
+                DenySources = DenySource is null ? Array.Empty<SourceNetwork>() : ParseSourceNetworks(DenySource, nameof(DenySource), TunnelDefinition.MaxSourceNetworks),
             });
         }
         var bound = MyInvocation.BoundParameters;

@@ -39,6 +39,18 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
     [ValidateNotNullOrEmpty]
     public string[]? AllowPorts { get; set; }
 
+    /// <summary>Addresses or networks (CIDR, IPv4 or IPv6: 203.0.113.7, 10.0.0.0/8, 2001:db8::/32) that users of every
+    /// tunnel may come from; others are reset at once. Replaces the file's allowSources. Default: every address.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? AllowSource { get; set; }
+
+    /// <summary>Addresses or networks that users of every tunnel may not come from; wins over every allow list. Replaces
+    /// the file's denySources.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? DenySource { get; set; }
+
     /// <summary>A server TOML file (frps.toml keys); parameters given on the command line win over it.</summary>
     [Parameter(Mandatory = true, ParameterSetName = ConfigSet)]
     [ValidateNotNullOrEmpty]
@@ -174,6 +186,8 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
                 }
             }
         }
+        if (AllowSource is not null) options.AllowSources = ParseSourceNetworks(AllowSource, nameof(AllowSource), TunnelServerOptions.MaxSourceNetworks);
+        if (DenySource is not null) options.DenySources = ParseSourceNetworks(DenySource, nameof(DenySource), TunnelServerOptions.MaxSourceNetworks);
         // A file that gives every client a token of its own ([[clients]]) needs no shared one.
         if (options.Clients.Count == 0) RequireToken(options.Token, ConfigPath);
         return options;
