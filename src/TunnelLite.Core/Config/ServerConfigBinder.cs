@@ -108,7 +108,10 @@ internal static class ServerConfigBinder
     private static void Unique(Dictionary<string, string> tokens, string token, TomlConfigTable entry, TomlConfigNode node, string what)
     {
         if (tokens.TryGetValue(token, out var other))
-            throw entry.ValueError(node, $"{what} {other}; every token, current (token) and previous (previousToken), must be unique");
+        {
+            var whose = other.StartsWith(entry.Path + ".", StringComparison.Ordinal) ? "its own token" : other.StartsWith("clients", StringComparison.Ordinal) ? "another client" : null;
+            throw entry.ValueError(node, $"{what} {(whose is null ? other : $"{whose} ({other})")}; every token, current (token) and previous (previousToken), must be unique");
+        }
         tokens[token] = node.Path;
     }
 
