@@ -8,6 +8,7 @@ BeforeAll {
     $script:Http = New-LocalHttpService
     $script:Shared = New-TunnelToken
     $script:Alice = New-TunnelToken
+    $script:AlicePrevious = New-TunnelToken
     $script:AdminPassword = New-TunnelToken
     $script:AdminCredential = [pscredential]::new('ops', (ConvertTo-SecureString $script:AdminPassword -AsPlainText -Force))
 
@@ -56,6 +57,8 @@ bindPort = $(Get-FreeTcpPort)
 [[clients]]
 name = "alice"
 token = "$script:Alice"
+previousToken = "$script:AlicePrevious"
+previousTokenExpires = $([DateTimeOffset]::UtcNow.AddDays(1).ToString('yyyy-MM-ddTHH:mm:ssZ', [cultureinfo]::InvariantCulture))
 "@ | Set-Content -LiteralPath $config
         try {
             # Plain-text tokens typed on the command line: exactly what must not end up in a job's Command.
@@ -65,7 +68,9 @@ token = "$script:Alice"
             $shared = Invoke-Expression "New-Tunnel -Server 127.0.0.1:$port -Token '$script:Shared' -LocalPort $($script:Http.Port) -Name secrets-shared -AdminEndpoint 127.0.0.1:0 -AdminCredential `$script:AdminCredential"
             $credential = [pscredential]::new('alice', (ConvertTo-SecureString $script:Alice -AsPlainText -Force))
             $alice = New-Tunnel -Server "127.0.0.1:$port" -Credential $credential -LocalPort $script:Http.Port -Name secrets-alice
-            foreach ($t in $shared, $alice) {
+            # A client still on alice's previous token, during a rotation.
+            $aliceOld = New-Tunnel -Server "127.0.0.1:$port" -Token $script:AlicePrevious -LocalPort $script:Http.Port -Name secrets-alice-old
+            foreach ($t in $shared, $alice, $aliceOld) {
                 (Invoke-HttpDownload -Port $t.RemotePort -Path '/bytes/5000').Length | Should -Be 5000
             }
             # A failed login, so that the server's streams have a security event to show.
@@ -75,13 +80,13 @@ token = "$script:Alice"
 
             # The session keys both ends derived from the tokens (read by reflection: no public member offers them).
             $keys = [System.Collections.Generic.List[byte[]]]::new()
-            foreach ($t in $shared, $alice) { $keys.Add((Get-PrivateField (Get-PrivateField $t.Client '_session') '_sessionKey')) }
+            foreach ($t in $shared, $alice, $aliceOld) { $keys.Add((Get-PrivateField (Get-PrivateField $t.Client '_session') '_sessionKey')) }
             foreach ($session in (Get-PrivateField $server.Server '_sessions').Values) { $keys.Add((Get-PrivateField $session '_sessionKey')) }
-            $keys.Count | Should -Be 4
+            $keys.Count | Should -Be 6
             $keys | ForEach-Object { $_.Length | Should -Be 32 }
-            $forbidden = @(Get-Forbidden -Secrets $script:Shared, $script:Alice, $script:AdminPassword -Keys $keys.ToArray())
+            $forbidden = @(Get-Forbidden -Secrets $script:Shared, $script:Alice, $script:AlicePrevious, $script:AdminPassword -Keys $keys.ToArray())
 
-            $jobs = @($server, $shared, $alice)
+            $jobs = @($server, $shared, $alice, $aliceOld)
             $texts = [System.Collections.Generic.List[string]]::new()
             foreach ($j in $jobs) {
                 $j.Command | Should -Not -BeNullOrEmpty

@@ -1,6 +1,8 @@
 # A server and a tunnel in two separate pwsh processes carry an HTTP download through the public port; checked by hash.
 # And a server in another pwsh process, read from this one through its admin endpoint.
 # And a tunnel in another pwsh process that only some source addresses may use.
+# And a token rotation across three processes: a client on the new token and one on the previous token both carry bytes
+# until the previous token expires; then that client's session ends and its token is refused, and the other carries on.
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'Support/TestHelpers.psm1') -Force
     Import-TunnelLiteUnderTest
@@ -185,6 +187,77 @@ Describe 'Two processes' {
             if ($accepted) { $accepted.Dispose() }
             $service.Stop()
             Get-Tunnel -Name 'two-proxied' -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
+            Stop-ChildPwsh $server
+        }
+    }
+
+    It 'rotates an account''s token: the new and the previous token both carry bytes until the previous one expires' {
+        $new = New-TunnelToken
+        $old = New-TunnelToken
+        $password = "admin-$([guid]::NewGuid())"
+        $config = Join-Path $TestDrive 'rotation.toml'
+        # The clients' child processes must start before the expiry, also on a loaded machine.
+        $expires = [DateTimeOffset]::UtcNow.AddSeconds(40)
+        $expires = $expires.AddTicks(-($expires.Ticks % [TimeSpan]::TicksPerSecond)) # as the file writes it
+        @"
+transport.authFailureDelay = 0
+
+[[clients]]
+name = "alice"
+token = "$new"
+previousToken = "$old"
+previousTokenExpires = $($expires.ToString('yyyy-MM-ddTHH:mm:ssZ', [cultureinfo]::InvariantCulture))
+"@ | Set-Content -LiteralPath $config
+        $server = $null
+        $onNew = $null
+        $onOld = $null
+        try {
+            $server = Start-ChildPwsh -Script (Join-Path $PSScriptRoot 'Support/Run-TunnelServer.ps1') `
+                -ArgumentList @('-ConfigPath', $config, '-AdminEndpoint', '127.0.0.1:0', '-AdminUser', 'ops', '-AdminPassword', $password)
+            $controlPort = [int](Read-ChildLine -Process $server -Pattern '^CONTROLPORT=(\d+)')
+            $admin = ([uri](Read-ChildLine -Process $server -Pattern '^ADMINURL=(http://127\.0\.0\.1:\d+/)$')).Authority
+            $ops = [pscredential]::new('ops', (ConvertTo-SecureString $password -AsPlainText -Force))
+            $tunnel = Join-Path $PSScriptRoot 'Support/Run-Tunnel.ps1'
+            $onNew = Start-ChildPwsh -Script $tunnel -ArgumentList @('-Server', "127.0.0.1:$controlPort", '-Token', $new, '-LocalPort', "$($script:Http.Port)", '-Name', 'rotation-new')
+            $onOld = Start-ChildPwsh -Script $tunnel -ArgumentList @('-Server', "127.0.0.1:$controlPort", '-Token', $old, '-LocalPort', "$($script:Http.Port)", '-Name', 'rotation-old')
+            $newPort = [int](Read-ChildLine -Process $onNew -Pattern '^REMOTEPORT=(\d+)')
+            $oldPort = [int](Read-ChildLine -Process $onOld -Pattern '^REMOTEPORT=(\d+)')
+
+            $size = 2MB
+            foreach ($port in $newPort, $oldPort) {
+                $body = Invoke-HttpDownload -Port $port -Path "/bytes/$size"
+                [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($body)) | Should -Be (Get-ExpectedPayloadHash $size)
+            }
+            # The operator sees which token each client proved, from another process, and when the previous one expires.
+            $clients = @(Get-TunnelClient -AdminEndpoint $admin -Credential $ops)
+            $clients.Count | Should -Be 2
+            $clients | ForEach-Object { $_.Account | Should -Be 'alice' }
+            $previous = $clients | Where-Object Token -EQ 'Previous'
+            $previous.Tunnels | Should -Be @('rotation-old')
+            $previous.TokenExpires | Should -Be $expires
+            ($clients | Where-Object Token -EQ 'Current').Tunnels | Should -Be @('rotation-new')
+
+            # At the expiry the server ends the previous token's session and frees its port.
+            $deadline = $expires.AddSeconds(20)
+            do {
+                Start-Sleep -Milliseconds 250
+                $clients = @(Get-TunnelClient -AdminEndpoint $admin -Credential $ops)
+            } until (($clients.Count -eq 1 -and $clients[0].Token -eq 'Current') -or [DateTimeOffset]::UtcNow -gt $deadline)
+            [DateTimeOffset]::UtcNow | Should -BeGreaterOrEqual $expires
+            $clients.Count | Should -Be 1
+            $clients[0].Tunnels | Should -Be @('rotation-new')
+            { Invoke-HttpDownload -Port $oldPort -Path '/bytes/1000' } | Should -Throw
+            # The previous token is refused like a wrong one; the new one carries on.
+            { New-Tunnel -Server "127.0.0.1:$controlPort" -Token $old -LocalPort $script:Http.Port -Name rotation-late -ErrorAction Stop } |
+                Should -Throw -ErrorId 'AuthenticationFailed*'
+            (Get-TunnelStats -AdminEndpoint $admin -Credential $ops).LoginsFailed | Should -BeGreaterOrEqual 1
+            $body = Invoke-HttpDownload -Port $newPort -Path "/bytes/$size"
+            [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($body)) | Should -Be (Get-ExpectedPayloadHash $size)
+        }
+        finally {
+            Get-Tunnel -Name 'rotation-*' -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
+            Stop-ChildPwsh $onOld
+            Stop-ChildPwsh $onNew
             Stop-ChildPwsh $server
         }
     }

@@ -11,6 +11,10 @@ public sealed record TunnelClientInfo
     public string? Name { get; init; }
     /// <summary>The account whose token it proved; null for the shared token.</summary>
     public string? Account { get; init; }
+    /// <summary>Which token it proved: Current, or Previous while its account's (or the shared) token is rotated.</summary>
+    public TokenKind Token { get; init; }
+    /// <summary>When the token it proved stops being accepted, and this session ends: set for a Previous token only.</summary>
+    public DateTimeOffset? TokenExpires { get; init; }
     /// <summary>Where its control connection comes from (address:port).</summary>
     public required string RemoteAddress { get; init; }
     /// <summary>The software it says it runs (for example "TunnelLite 0.1.0.0"), as text.</summary>

@@ -2,7 +2,7 @@ using TunnelLite.Config;
 
 namespace TunnelLite.Tests;
 
-/// <summary>No configuration error or warning shows a secret (auth.token, a [[clients]] token, transport.tls.pfxPassword,
+/// <summary>No configuration error or warning shows a secret (auth.token, a [[clients]] token, their previous tokens, transport.tls.pfxPassword,
 /// webServer.password): such messages end up in consoles, job streams and bug reports.</summary>
 public class ConfigSecretTests
 {
@@ -33,6 +33,13 @@ public class ConfigSecretTests
         { "client token shared with auth.token", $"auth.token = \"{Secret}\"\n[[clients]]\nname = \"a\"\ntoken = \"{Secret}\"\n" },
         { "client tokens twice", $"[[clients]]\nname = \"a\"\ntoken = \"{Secret}\"\n[[clients]]\nname = \"b\"\ntoken = \"{Secret}\"\n" },
         { "clients as strings", $"clients = [\"{Secret}\"]\n" },
+        { "previous token as an integer", $"auth.token = \"x\"\nauth.previousToken = {Digits}\nauth.previousTokenExpires = 2099-01-01T00:00:00Z\n" },
+        { "previous token without expiry", $"auth.token = \"x\"\nauth.previousToken = \"{Secret}\"\n" },
+        { "previous token the same as the token", $"auth.token = \"{Secret}\"\nauth.previousToken = \"{Secret}\"\nauth.previousTokenExpires = 2099-01-01T00:00:00Z\n" },
+        { "previous token already expired", $"auth.token = \"x\"\nauth.previousToken = \"{Secret}\"\nauth.previousTokenExpires = 2000-01-01T00:00:00Z\n" },
+        { "client previous token shared with another client", $"[[clients]]\nname = \"a\"\ntoken = \"{Secret}\"\n[[clients]]\nname = \"b\"\ntoken = \"y\"\npreviousToken = \"{Secret}\"\npreviousTokenExpires = 2099-01-01T00:00:00Z\n" },
+        { "client previous token with a local time", $"[[clients]]\nname = \"a\"\ntoken = \"x\"\npreviousToken = \"{Secret}\"\npreviousTokenExpires = 2099-01-01T00:00:00\n" },
+        { "misspelled previous token", $"auth.token = \"x\"\nauth.previousTokn = \"{Secret}\"\n" },
         { "pfxPassword as an integer", $"auth.token = \"x\"\ntransport.tls.pfxPassword = {Digits}\n" },
         { "pfxPassword without pfxFile", $"auth.token = \"x\"\ntransport.tls.pfxPassword = \"{Secret}\"\n" },
         { "empty method next to the token", $"auth.token = \"{Secret}\"\nauth.method = \"\"\n" },

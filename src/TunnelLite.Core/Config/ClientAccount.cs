@@ -10,6 +10,14 @@ public sealed class ClientAccount
     /// <summary>This client's own secret; unique per server, and not the shared token.</summary>
     public Security.Secret Token { get; set; } = Security.Secret.Empty;
 
+    /// <summary>The token this client had before <see cref="Token"/>, still accepted until <see cref="PreviousTokenExpires"/>
+    /// so that its processes move to the new one one by one; empty for none. Unique like <see cref="Token"/>.</summary>
+    public Security.Secret PreviousToken { get; set; } = Security.Secret.Empty;
+
+    /// <summary>When <see cref="PreviousToken"/> stops being accepted; the sessions that proved it end then. Required with a
+    /// previous token, and only with one.</summary>
+    public DateTimeOffset? PreviousTokenExpires { get; set; }
+
     /// <summary>Ports this client may bind; empty means the server's <see cref="TunnelServerOptions.AllowPorts"/>. A port must
     /// be allowed by both.</summary>
     public List<PortRange> AllowPorts { get; set; } = new();

@@ -3,7 +3,8 @@ using System.Globalization;
 namespace TunnelLite.Config;
 
 /// <summary>
-/// The keys whose values are secrets: <c>auth.token</c>, the token of each <c>[[clients]]</c> entry,
+/// The keys whose values are secrets: <c>auth.token</c>, the token of each <c>[[clients]]</c> entry, their previous tokens
+/// (<c>previousToken</c>, during a rotation),
 /// <c>transport.tls.pfxPassword</c> and the admin endpoint's <c>webServer.password</c>. Messages about them describe a value by its type and length, never by its content,
 /// because configuration errors end up in consoles, job streams, CI logs and bug reports.
 /// </summary>
@@ -13,7 +14,9 @@ internal static class SecretKeys
     private static readonly HashSet<string> Secrets = new(StringComparer.Ordinal)
     {
         "auth.token",
+        "auth.previousToken",
         "clients.token",
+        "clients.previousToken",
         "transport.tls.pfxPassword",
         "webServer.password",
     };

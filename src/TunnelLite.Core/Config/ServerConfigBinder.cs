@@ -15,10 +15,22 @@ internal static class ServerConfigBinder
         // With every client listed under [[clients]], the shared token is optional.
         var sharedToken = SharedConfigKeys.ReadToken(root, tokenFallback ?? (clients is { Count: > 0 } ? "" : null));
         options.Token = sharedToken;
+        var sharedPrevious = TokenRotationKeys.Read(root.GetTable("auth"));
+        options.PreviousToken = sharedPrevious.Token;
+        options.PreviousTokenExpires = sharedPrevious.Expires;
+        // Every token, current and previous, says who proves it: each must be unique. Keyed by value, naming the key.
+        var tokens = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (sharedToken.Length > 0) tokens[sharedToken] = "auth.token";
+        if (sharedPrevious.Token is { } previous)
+        {
+            if (tokens.ContainsKey(previous))
+                throw sharedPrevious.TokenNode!.Error("the previous token is the same as auth.token; a rotation needs a new token in auth.token");
+            tokens[previous] = "auth.previousToken";
+        }
         if (root.GetArray("allowPorts") is { } allowPorts) options.AllowPorts = ReadAllowPorts(allowPorts);
         if (SourceConfigKeys.Read(root, "allowSources", TunnelServerOptions.MaxSourceNetworks) is { } allowSources) options.AllowSources = allowSources;
         if (SourceConfigKeys.Read(root, "denySources", TunnelServerOptions.MaxSourceNetworks) is { } denySources) options.DenySources = denySources;
-        if (clients is not null) options.Clients = ReadClients(clients, sharedToken);
+        if (clients is not null) options.Clients = ReadClients(clients, tokens);
         options.Admin = AdminConfigKeys.Read(root);
 
         // frps' names for two limits that TunnelLite keeps under transport; 0 in maxPortsPerClient is frp's "no limit".
@@ -68,12 +80,12 @@ internal static class ServerConfigBinder
 
     private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary><c>[[clients]]</c>: name, token, allowPorts, maxTunnels, allowSources and denySources of each client with a token of its own.</summary>
-    private static List<ClientAccount> ReadClients(IReadOnlyList<TomlConfigTable> tables, string sharedToken)
+    /// <summary><c>[[clients]]</c>: name, token (and previous token), allowPorts, maxTunnels, allowSources and denySources of each client with a token
+    /// of its own. <paramref name="tokens"/> holds the tokens seen so far (the shared ones), each with its key.</summary>
+    private static List<ClientAccount> ReadClients(IReadOnlyList<TomlConfigTable> tables, Dictionary<string, string> tokens)
     {
         var accounts = new List<ClientAccount>(tables.Count);
         var names = new HashSet<string>(StringComparer.Ordinal);
-        var tokens = new HashSet<string>(StringComparer.Ordinal);
         foreach (var entry in tables)
         {
             var name = entry.GetString("name") ?? throw entry.MissingError("name", "each [[clients]] entry needs a name");
@@ -81,10 +93,11 @@ internal static class ServerConfigBinder
                 throw entry.ValueError(entry.Find("name")!, "a client name must be 1-128 printable characters");
             if (!names.Add(name)) throw entry.ValueError(entry.Find("name")!, $"client \"{name}\" is listed twice");
             var token = entry.GetString("token") ?? throw entry.MissingError("token", $"client \"{name}\" needs a token of its own");
-            // The token is how the server tells clients apart, so it must be unique (and not the shared one).
-            if (token == sharedToken || !tokens.Add(token))
-                throw entry.ValueError(entry.Find("token")!, $"client \"{name}\" has the same token as {(token == sharedToken ? "auth.token" : "another client")}; each client needs its own");
-            var account = new ClientAccount { Name = name, Token = token };
+            // The token is how the server tells clients apart, so it must be unique (and not a shared one).
+            Unique(tokens, token, entry, entry.Find("token")!, $"client \"{name}\" has the same token as");
+            var previous = TokenRotationKeys.Read(entry);
+            if (previous.Token is { } old) Unique(tokens, old, entry, previous.TokenNode!, $"client \"{name}\" has a previous token that is the same as");
+            var account = new ClientAccount { Name = name, Token = token, PreviousToken = previous.Token, PreviousTokenExpires = previous.Expires };
             if (entry.GetArray("allowPorts") is { } ports) account.AllowPorts = ReadAllowPorts(ports);
             if (entry.GetInt("maxTunnels", 0, 100_000) is { } max) account.MaxTunnels = max;
             account.BandwidthLimit = SharedConfigKeys.ReadBandwidthLimit(entry);
@@ -93,6 +106,18 @@ internal static class ServerConfigBinder
             accounts.Add(account);
         }
         return accounts;
+    }
+
+    /// <summary>Adds a token to those seen, naming <paramref name="node"/>'s key; one seen before is an error that names
+    /// both keys and neither value.</summary>
+    private static void Unique(Dictionary<string, string> tokens, string token, TomlConfigTable entry, TomlConfigNode node, string what)
+    {
+        if (tokens.TryGetValue(token, out var other))
+        {
+            var whose = other.StartsWith(entry.Path + ".", StringComparison.Ordinal) ? "its own token" : other.StartsWith("clients", StringComparison.Ordinal) ? "another client" : null;
+            throw entry.ValueError(node, $"{what} {(whose is null ? other : $"{whose} ({other})")}; every token, current (token) and previous (previousToken), must be unique");
+        }
+        tokens[token] = node.Path;
     }
 
     /// <summary>frp's <c>allowPorts = [{ start = 20000, end = 20100 }, { single = 8080 }]</c>.</summary>

@@ -30,6 +30,9 @@ internal sealed class TomlConfigDocument
 
     public TomlConfigTable Root { get; }
 
+    /// <summary>What the binders accepted but warn about (a previous token already expired), in the order found.</summary>
+    public List<ConfigWarning> Warnings { get; } = new();
+
     /// <summary>Line of the key at <paramref name="path"/> if the file has it, e.g. to locate an error found by <c>Validate()</c>.</summary>
     public int? LineOf(string path) => _lines.TryGetValue(path, out var line) ? line : null;
 

@@ -24,6 +24,8 @@ public static class TunnelConfigLoader
         [nameof(TunnelServerOptions.BindAddress)] = "bindAddr",
         [nameof(TunnelServerOptions.ControlPort)] = "bindPort",
         [nameof(TunnelServerOptions.Token)] = "auth.token",
+        [nameof(TunnelServerOptions.PreviousToken)] = "auth.previousToken",
+        [nameof(TunnelServerOptions.PreviousTokenExpires)] = "auth.previousTokenExpires",
         [nameof(TunnelServerOptions.AllowPorts)] = "allowPorts",
         [nameof(TunnelServerOptions.AllowSources)] = "allowSources",
         [nameof(TunnelServerOptions.DenySources)] = "denySources",
@@ -108,6 +110,7 @@ public static class TunnelConfigLoader
         // First: a secret that others can replace makes every other value of the file suspect.
         if (mode is { } m) ConfigFilePermissions.Check(document, m, warnings);
         var options = bind(document);
+        warnings.AddRange(document.Warnings);
         // Before Validate(): a complaint about a value may stem from a misspelled key that was not read.
         warnings.AddRange(UnusedKeys.Check(document));
         ValidateOptions(document, validate(options), keys);

@@ -18,6 +18,14 @@ public sealed class TunnelServerOptions
     /// <see cref="Clients"/> lists every client.</summary>
     public Security.Secret Token { get; set; } = Security.Secret.Empty;
 
+    /// <summary>The shared token before <see cref="Token"/>, still accepted until <see cref="PreviousTokenExpires"/> so that
+    /// clients move to the new one one by one (auth.previousToken); empty for none.</summary>
+    public Security.Secret PreviousToken { get; set; } = Security.Secret.Empty;
+
+    /// <summary>When <see cref="PreviousToken"/> stops being accepted; the sessions that proved it end then
+    /// (auth.previousTokenExpires). Required with a previous token, and only with one.</summary>
+    public DateTimeOffset? PreviousTokenExpires { get; set; }
+
     /// <summary>Clients with their own tokens, ports and tunnel quota (config <c>[[clients]]</c>).</summary>
     public List<ClientAccount> Clients { get; set; } = new();
 
@@ -124,6 +132,11 @@ public sealed class TunnelServerOptions
         if (Token is null) throw new ArgumentException("Token must not be null; use Secret.Empty for none.", nameof(Token));
         if (Token.IsEmpty && Clients.Count == 0)
             throw new ArgumentException("A token is required (auth.token), or clients with their own tokens ([[clients]]): clients prove they know one before they can open tunnels.", nameof(Token));
+        if (PreviousToken is null) throw new ArgumentException("PreviousToken must not be null; use Secret.Empty for none.", nameof(PreviousToken));
+        if (!PreviousToken.IsEmpty && PreviousTokenExpires is null)
+            throw new ArgumentException("A previous token needs the time it stops being accepted (auth.previousTokenExpires).", nameof(PreviousTokenExpires));
+        if (PreviousToken.IsEmpty && PreviousTokenExpires is not null)
+            throw new ArgumentException("PreviousTokenExpires is set, but there is no previous token (auth.previousToken).", nameof(PreviousTokenExpires));
         ValidateClients();
         Admin.Validate();
         if (ControlPort < 0 || ControlPort > 65535) throw new ArgumentException($"ControlPort {ControlPort} is not a port (0-65535).", nameof(ControlPort));
@@ -158,17 +171,36 @@ public sealed class TunnelServerOptions
     private void ValidateClients()
     {
         var names = new HashSet<string>(StringComparer.Ordinal);
-        var tokens = new List<Security.Secret>();
+        // A token must say who the client is: no two accounts, nor an account and the shared token, may share one, current
+        // or previous (a login would match two credentials, and the server would prove the wrong one back).
+        var tokens = new List<Security.Secret> { Token };
+        if (!PreviousToken.IsEmpty)
+        {
+            if (PreviousToken.SameAs(Token)) throw new ArgumentException("The previous shared token (auth.previousToken) is the current one; a rotation needs a new token.", nameof(PreviousToken));
+            tokens.Add(PreviousToken);
+        }
         foreach (var c in Clients)
         {
             if (string.IsNullOrWhiteSpace(c.Name) || c.Name.Length > 128 || c.Name.Any(char.IsControl))
                 throw new ArgumentException("Each client needs a name of 1-128 printable characters.", nameof(Clients));
             if (!names.Add(c.Name)) throw new ArgumentException($"Client '{c.Name}' is listed twice.", nameof(Clients));
             if (c.Token is null || c.Token.IsEmpty) throw new ArgumentException($"Client '{c.Name}' has no token.", nameof(Clients));
-            // A token must say who the client is: two accounts, or an account and the shared token, may not share one.
-            if (c.Token.SameAs(Token) || tokens.Any(t => t.SameAs(c.Token)))
-                throw new ArgumentException($"Client '{c.Name}' has a token that another client or the shared auth.token also has; each must be unique.", nameof(Clients));
+            if (tokens.Any(t => t.SameAs(c.Token)))
+                throw new ArgumentException($"Client '{c.Name}' has a token that another client or the shared auth.token (current or previous) also has; each must be unique.", nameof(Clients));
             tokens.Add(c.Token);
+            if (c.PreviousToken is null) throw new ArgumentException($"Client '{c.Name}': PreviousToken must not be null; use Secret.Empty for none.", nameof(Clients));
+            if (!c.PreviousToken.IsEmpty)
+            {
+                if (c.PreviousTokenExpires is null)
+                    throw new ArgumentException($"Client '{c.Name}' has a previous token but not the time it stops being accepted (previousTokenExpires).", nameof(Clients));
+                if (tokens.Any(t => t.SameAs(c.PreviousToken)))
+                    throw new ArgumentException($"Client '{c.Name}' has a previous token that is its current token, or a token of another client or of the shared auth.token (current or previous); each must be unique.", nameof(Clients));
+                tokens.Add(c.PreviousToken);
+            }
+            else if (c.PreviousTokenExpires is not null)
+            {
+                throw new ArgumentException($"Client '{c.Name}' has previousTokenExpires but no previous token.", nameof(Clients));
+            }
             if (c.MaxTunnels < 0) throw new ArgumentException($"Client '{c.Name}': maxTunnels must be 0 (no limit) or more.", nameof(Clients));
             if (c.AllowSources is null || c.DenySources is null || c.AllowSources.Count > MaxSourceNetworks || c.DenySources.Count > MaxSourceNetworks)
                 throw new ArgumentException($"Client '{c.Name}': allowSources and denySources must each hold at most {MaxSourceNetworks} networks.", nameof(Clients));

@@ -101,15 +101,24 @@ public static class TokenStrength
     }
 
     /// <summary>One warning per weak token of a server: the shared token (when there is one) and each client account's,
-    /// naming the account.</summary>
+    /// naming the account; and each previous token still accepted (a rotation's), which opens tunnels until it expires.</summary>
     public static IEnumerable<string> WarningsFor(TunnelServerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        var now = DateTimeOffset.UtcNow;
         if (!options.Token.IsEmpty && WarningFor(options.Token, "The shared token (auth.token, -Token)") is { } shared)
             yield return shared;
+        if (!options.PreviousToken.IsEmpty && options.PreviousTokenExpires > now
+            && WarningFor(options.PreviousToken, "The previous shared token (auth.previousToken)") is { } sharedPrevious)
+            yield return sharedPrevious;
         foreach (var client in options.Clients)
+        {
             if (WarningFor(client.Token, $"The token of client '{client.Name}' ([[clients]])") is { } own)
                 yield return own;
+            if (!client.PreviousToken.IsEmpty && client.PreviousTokenExpires > now
+                && WarningFor(client.PreviousToken, $"The previous token of client '{client.Name}' ([[clients]] previousToken)") is { } previous)
+                yield return previous;
+        }
     }
 
     /// <summary>The warning for a client's weak token, or null when it is not weak.</summary>

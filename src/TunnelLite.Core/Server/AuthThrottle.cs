@@ -84,7 +84,13 @@ internal sealed class AuthThrottle
     /// <param name="verify">Checks the proof; runs under the source's lock, so keep it to the HMAC comparisons.</param>
     public (Verdict Verdict, TimeSpan Wait) Attempt(SourcePrefix source, string? account, Func<bool> verify)
     {
-        if (_baseDelay <= TimeSpan.Zero) return (verify() ? Verdict.Succeeded : Verdict.Failed, TimeSpan.Zero);
+        if (_baseDelay <= TimeSpan.Zero)
+        {
+            // No throttle, but the failures still count: LoginsFailed means the same with the throttle off.
+            if (verify()) return (Verdict.Succeeded, TimeSpan.Zero);
+            Interlocked.Increment(ref _failed);
+            return (Verdict.Failed, TimeSpan.Zero);
+        }
         lock (Stripe(source))
         {
             var wait = RemainingWait(source, account);

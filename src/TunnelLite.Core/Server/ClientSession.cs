@@ -32,12 +32,12 @@ internal sealed class ClientSession : ControlChannel
     private int _giveUpBatch = 1;
     private long _requestFrames, _connectionsRequested;
 
-    public ClientSession(TunnelServer server, FrameConnection control, byte[] sessionKey, ClientAccount? account, string clientId, string? clientName, string? software, int poolCount, bool clientRefills, SourcePrefix source, ILogger log)
+    public ClientSession(TunnelServer server, FrameConnection control, byte[] sessionKey, Credential credential, string clientId, string? clientName, string? software, int poolCount, bool clientRefills, SourcePrefix source, ILogger log)
         : base(control, server.Options.HeartbeatInterval, server.Options.HeartbeatTimeout, log)
     {
         _server = server;
         _sessionKey = sessionKey;
-        Account = account;
+        Credential = credential;
         ClientId = clientId;
         ClientName = clientName;
         Software = software is null ? null : PeerText.Escape(software, 64);
@@ -53,8 +53,11 @@ internal sealed class ClientSession : ControlChannel
     public string IdText { get; }
     /// <summary>Where the client connects from, for the per-source session cap.</summary>
     public SourcePrefix Source { get; }
+    /// <summary>The token the client proved: whose, current or previous, and when a previous one expires (the session
+    /// ends then).</summary>
+    public Credential Credential { get; }
     /// <summary>The client's own account, or null when it proved the shared token.</summary>
-    public ClientAccount? Account { get; }
+    public ClientAccount? Account => Credential.Account;
     public string ClientId { get; }
     public string? ClientName { get; }
     /// <summary>The software the client says it runs, escaped and cut to 64 characters (it is the peer's text).</summary>
@@ -89,6 +92,8 @@ internal sealed class ClientSession : ControlChannel
             Id = IdText,
             Name = ClientName,
             Account = Account?.Name,
+            Token = Credential.Kind,
+            TokenExpires = Credential.Expires,
             RemoteAddress = RemoteEndpoint,
             Version = Software,
             ConnectedSince = Started,

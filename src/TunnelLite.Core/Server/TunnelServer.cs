@@ -34,6 +34,10 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly StrangerLog _strangers;
     private readonly ClientBans _bans = new();
     private readonly SourceFilter _sources;
+    // The tokens accepted, swapped as a whole (never changed in place); the timer ends the sessions of previous tokens as
+    // they expire: one timer for the server, set for the earliest expiry to come.
+    private volatile CredentialSet _credentials;
+    private readonly Timer _expiryTimer;
     private AdminServer? _admin;
     private readonly IPAddress _bindAddress;
     private PortAllocator? _ports;
@@ -60,6 +64,8 @@ public sealed class TunnelServer : IAsyncDisposable
         _throttle = new AuthThrottle(options.AuthFailureDelay, options.MaxAuthFailureDelay);
         _strangers = new StrangerLog(_log);
         _sources = new SourceFilter(options.AllowSources, options.DenySources);
+        _credentials = CredentialSet.From(options);
+        _expiryTimer = new Timer(static s => ((TunnelServer)s!).OnTokenExpiry(), this, Timeout.Infinite, Timeout.Infinite);
         Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled, options.DataPlane, options.EventLoops);
         if (Pump is DataPlane.EventLoopPump loops) loops.Failed += OnDataPlaneFailed;
     }
@@ -147,6 +153,7 @@ public sealed class TunnelServer : IAsyncDisposable
     {
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0) throw new InvalidOperationException("The server was already started.");
         foreach (var weak in TokenStrength.WarningsFor(Options)) _log.LogWarning("{Warning}", weak);
+        LogPreviousTokens();
         try
         {
             if (Options.Tls.Enabled) _certificate = ServerCertificate.Load(Options.Tls);
@@ -198,6 +205,7 @@ public sealed class TunnelServer : IAsyncDisposable
         }
         _ports = new PortAllocator(_bindAddress, Options.AllowPorts, p => p == ControlEndpoint.Port || _tunnelsByPort.ContainsKey(p));
         _started = DateTimeOffset.UtcNow;
+        ArmExpiryTimer(_started);
         StartAccepting();
         _sampler = Task.WhenAll(
             RateSampler.RunAsync(() => _tunnelsByName.Values.Select(t => t.Counters).Prepend(Totals), _stopping.Token),
@@ -220,6 +228,7 @@ public sealed class TunnelServer : IAsyncDisposable
         }
         _log.LogInformation("TunnelLite server on {Endpoint} stopping.", ControlEndpoint);
         _stopping.Cancel();
+        lock (_expiryTimer) _expiryTimer.Dispose();
         if (_loopListener is not null) await EventLoopPump.CloseListenerAsync(_loopListener).ConfigureAwait(false);
         _listener?.Dispose();
         foreach (var t in _tunnelsByName.Values) await t.CloseAsync().ConfigureAwait(false);
@@ -642,7 +651,9 @@ public sealed class TunnelServer : IAsyncDisposable
         // A name the server knows is an account, checked against its token only. Any other name (a client's host name, by
         // default) is just a name: checked like no name, so that it never breaks a login, and with no throttle entry of its
         // own, so that made-up names cannot grow the throttle's table.
-        var knownAccount = hello.Account is null ? null : Options.Clients.FirstOrDefault(c => c.Name == hello.Account)?.Name;
+        var credentials = _credentials;
+        var namedAccount = credentials.Account(hello.Account);
+        var knownAccount = namedAccount?.Name;
         if (_throttle.RemainingWait(source, knownAccount) is var early && early > TimeSpan.Zero)
         {
             _throttle.NoteThrottled();
@@ -654,15 +665,19 @@ public sealed class TunnelServer : IAsyncDisposable
         var auth = MessageSerializer.Read<AuthMessage>(await connection.ReadRequiredAsync(cancellationToken).ConfigureAwait(false));
 
         // The throttle is decided where the proof is checked, one attempt of a source at a time, so parallel guesses count.
-        Identity? identity = null;
-        var (verdict, wait) = _throttle.Attempt(source, knownAccount, () => (identity = Identify(hello, knownAccount, serverNonce, auth.Proof)) is not null);
+        Credential? identity = null, expired = null;
+        var (verdict, wait) = _throttle.Attempt(source, knownAccount, () =>
+        {
+            (identity, expired) = credentials.Identify(namedAccount, hello.Nonce, serverNonce, auth.Proof, DateTimeOffset.UtcNow);
+            return identity is not null;
+        });
         if (verdict == AuthThrottle.Verdict.Throttled)
             return await RefuseThrottledAsync(connection, remoteEndPoint, wait, cancellationToken).ConfigureAwait(false);
         if (verdict == AuthThrottle.Verdict.Failed || identity is null)
         {
             Totals.RecordError($"Authentication failed from {remote}.");
             _strangers.Report(StrangerEvent.AuthenticationFailed, remoteEndPoint,
-                $"{(knownAccount is not null ? $"for account {knownAccount}; " : hello.Account is not null ? $"naming itself {PeerText.Escape(hello.Account, 128)}; " : "")}it may try again in {Math.Ceiling(wait.TotalSeconds)} s");
+                $"{(knownAccount is not null ? $"for account {knownAccount}; " : hello.Account is not null ? $"naming itself {PeerText.Escape(hello.Account, 128)}; " : "")}{(expired is null ? "" : ExpiredNote(expired) + "; ")}it may try again in {Math.Ceiling(wait.TotalSeconds)} s");
             await connection.TrySendErrorAsync(TunnelErrorCode.AuthenticationFailed,
                 "The server rejected the token. Check that the client's token matches the server's auth.token.", cancellationToken).ConfigureAwait(false);
             return null;
@@ -688,10 +703,11 @@ public sealed class TunnelServer : IAsyncDisposable
         var pool = Math.Clamp(auth.PoolCount, 0, Options.MaxPoolCount);
         var sessionKey = TokenProof.SessionKey(identity.Token, hello.Nonce, serverNonce);
         // An account's clients are named by their account; a shared-token client by the name it gave (printable, checked above).
-        var session = new ClientSession(this, connection, sessionKey, account, auth.ClientId, account?.Name ?? hello.Account, hello.Software, pool,
+        var session = new ClientSession(this, connection, sessionKey, identity, auth.ClientId, account?.Name ?? hello.Account, hello.Software, pool,
             auth.RefillsPool && AcceptsClientRefill, source, _log);
         List<ClientSession> replaced;
         string? full;
+        bool expiredNow;
         lock (_registry)
         {
             // A client that reconnects before its old session timed out replaces it, so that its ports can be bound again at once.
@@ -705,7 +721,17 @@ public sealed class TunnelServer : IAsyncDisposable
                 : ofSource >= Options.MaxSessionsPerSource
                     ? $"This address already has {ofSource} sessions open, the most this server allows (transport.maxSessionsPerSource). Stop one, or raise the limit on the server."
                     : null;
-            if (full is null) _sessions[session.IdText] = session;
+            // A previous token that expired since its proof was checked: the expiry timer, which looks for such sessions
+            // under this lock, may have run already, and the session would outlive its token.
+            expiredNow = identity.HasExpired(DateTimeOffset.UtcNow);
+            if (full is null && !expiredNow) _sessions[session.IdText] = session;
+        }
+        if (expiredNow)
+        {
+            _strangers.Report(StrangerEvent.AuthenticationFailed, remoteEndPoint, ExpiredNote(identity) + " during its login");
+            await connection.TrySendErrorAsync(TunnelErrorCode.AuthenticationFailed,
+                "The server rejected the token. Check that the client's token matches the server's auth.token.", cancellationToken).ConfigureAwait(false);
+            return null;
         }
         if (full is not null)
         {
@@ -738,8 +764,9 @@ public sealed class TunnelServer : IAsyncDisposable
             throw;
         }
         session.Start();
-        _log.LogInformation("Client {Client} ({Name}) authenticated (pool {Pool}{Refill}).", remote, PeerText.Escape(session.ClientName, 128), pool,
-            session.ClientRefills ? ", refilled by the client" : "");
+        // Which token, never its value: while a token is rotated, the operator sees who has yet to move to the new one.
+        _log.LogInformation("Client {Client} ({Name}) authenticated with {Token} (pool {Pool}{Refill}).", remote, PeerText.Escape(session.ClientName, 128),
+            identity.Describe(), pool, session.ClientRefills ? ", refilled by the client" : "");
         return session;
     }
 
@@ -751,24 +778,57 @@ public sealed class TunnelServer : IAsyncDisposable
         return null;
     }
 
-    /// <summary>Who proved the token: the shared token (no account) or one client's own.</summary>
-    private sealed record Identity(Secret Token, ClientAccount? Account);
+    /// <summary>"it proved the previous token of alice, which expired at ...": for the operator's log of a failed login
+    /// with a token that is no longer accepted (a client yet to move to the new one). Never the token.</summary>
+    private static string ExpiredNote(Credential expired) =>
+        $"it proved {(expired.Account is null ? "the previous shared token" : $"the previous token of {expired.Account.Name}")}, which expired at {Credential.Time(expired.Expires)}";
 
-    /// <summary>Which secret the proof was made with. A hello that names a known account (<paramref name="knownAccount"/>)
-    /// is checked against that account's token only; any other, named or not, against the shared token and every account,
-    /// each in constant time, so the time taken does not tell which one matched.</summary>
-    private Identity? Identify(HelloMessage hello, string? knownAccount, byte[] serverNonce, byte[] proof)
+    /// <summary>Logs, at start, each previous token still accepted and until when, or that it has expired.</summary>
+    private void LogPreviousTokens()
     {
-        Identity? found = null;
-        if (knownAccount is null && !Options.Token.IsEmpty && TokenProof.Matches(TokenProof.ForClient(Options.Token, hello.Nonce, serverNonce), proof))
-            found = new Identity(Options.Token, null);
-        foreach (var c in Options.Clients)
+        var now = DateTimeOffset.UtcNow;
+        foreach (var c in _credentials.All.Where(c => c.Kind == TokenKind.Previous))
         {
-            if (knownAccount is not null && c.Name != knownAccount) continue;
-            if (TokenProof.Matches(TokenProof.ForClient(c.Token, hello.Nonce, serverNonce), proof) && found is null)
-                found = new Identity(c.Token, c);
+            var whose = c.Account is null ? "The previous shared token (auth.previousToken)" : $"The previous token of client '{c.Account.Name}'";
+            if (c.HasExpired(now)) _log.LogWarning("{Whose} expired at {Expires}; it is refused.", whose, Credential.Time(c.Expires));
+            else _log.LogInformation("{Whose} is accepted until {Expires}; the sessions that prove it end then.", whose, Credential.Time(c.Expires));
         }
-        return found;
+    }
+
+    /// <summary>Sets the expiry timer for the earliest expiry after <paramref name="now"/>, if any. A timer takes at most
+    /// about 49 days, so a later expiry is reached in steps of a day; one that fires early (the wall clock moved) is set again.</summary>
+    private void ArmExpiryTimer(DateTimeOffset now)
+    {
+        if (_credentials.NextExpiry(now) is not { } next) return;
+        var due = Math.Min(Math.Ceiling((next - now).TotalMilliseconds), TimeSpan.FromDays(1).TotalMilliseconds);
+        lock (_expiryTimer)
+        {
+            try
+            {
+                if (_state == 1) _expiryTimer.Change((long)due, Timeout.Infinite);
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Timer: ends the sessions whose previous token has expired, with a goodbye that says why; their ports are
+    /// freed as for any session that ends. Then sets the timer for the next expiry.</summary>
+    private void OnTokenExpiry()
+    {
+        if (_state != 1) return;
+        var now = DateTimeOffset.UtcNow;
+        List<ClientSession> ended;
+        // Under the registry lock, where a login that checked its proof just before the expiry registers its session.
+        lock (_registry) ended = _sessions.Values.Where(s => s.Credential.HasExpired(now)).ToList();
+        foreach (var session in ended)
+        {
+            _log.LogWarning("Client {Client} ({Name}): {Token} has expired; ending its session.", session.RemoteEndpoint,
+                PeerText.Escape(session.ClientName, 128), session.Credential.Describe());
+            _ = session.CloseAsync($"{(session.Account is null ? "the previous shared token" : $"the previous token of client '{session.Account.Name}'")} expired at {Credential.Time(session.Credential.Expires)}; log in with the current token");
+        }
+        ArmExpiryTimer(now);
     }
 
     /// <summary>Hands a data connection to its session; returns why it was refused, or null when it was taken.</summary>
