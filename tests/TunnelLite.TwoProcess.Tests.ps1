@@ -261,4 +261,46 @@ previousTokenExpires = $($expires.ToString('yyyy-MM-ddTHH:mm:ssZ', [cultureinfo]
             Stop-ChildPwsh $server
         }
     }
+
+    It 'holds a tunnel to its account''s bandwidth limit, enforced by a server in another process, and shows it in the statistics' {
+        $token = New-TunnelToken
+        $password = "admin-$([guid]::NewGuid())"
+        $config = Join-Path $TestDrive 'bandwidth.toml'
+        @"
+[[clients]]
+name = "metered"
+token = "$token"
+bandwidthLimit = "1MB"
+"@ | Set-Content -LiteralPath $config
+        $server = $null
+        try {
+            $server = Start-ChildPwsh -Script (Join-Path $PSScriptRoot 'Support/Run-TunnelServer.ps1') `
+                -ArgumentList @('-ConfigPath', $config, '-AdminEndpoint', '127.0.0.1:0', '-AdminUser', 'ops', '-AdminPassword', $password)
+            $controlPort = [int](Read-ChildLine -Process $server -Pattern '^CONTROLPORT=(\d+)')
+            $admin = ([uri](Read-ChildLine -Process $server -Pattern '^ADMINURL=(http://127\.0\.0\.1:\d+/)$')).Authority
+            $ops = [pscredential]::new('ops', (ConvertTo-SecureString $password -AsPlainText -Force))
+            $metered = [pscredential]::new('metered', (ConvertTo-SecureString $token -AsPlainText -Force))
+            $tunnel = New-Tunnel -Server "127.0.0.1:$controlPort" -Credential $metered -LocalPort $script:Http.Port -Name two-metered
+
+            # 4 MiB at 1 MiB/s, with at most 100 ms of it as a burst, cannot arrive in less than about 3.9 s (a lower
+            # bound only: a loaded machine makes it slower, never faster).
+            $size = 4MB
+            $clock = [Diagnostics.Stopwatch]::StartNew()
+            $body = Invoke-HttpDownload -Port $tunnel.RemotePort -Path "/bytes/$size"
+            $clock.Elapsed.TotalSeconds | Should -BeGreaterThan 3.5
+            [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($body)) | Should -Be (Get-ExpectedPayloadHash $size)
+
+            $stats = Get-TunnelStats -AdminEndpoint $admin -Credential $ops -PerTunnel | Where-Object Name -EQ 'two-metered'
+            $stats.BandwidthLimitOut | Should -Be 1MB
+            $stats.BandwidthLimitIn | Should -Be 1MB
+            $stats.ThrottledTime | Should -BeGreaterThan ([TimeSpan]::FromSeconds(2))
+            # This client enforces nothing itself: the limit is the server's.
+            (Get-TunnelStats -Name two-metered).BandwidthLimitOut | Should -Be 0
+            { New-Tunnel -Server "127.0.0.1:$controlPort" -Credential $metered -LocalPort 1 -BandwidthLimit 10Mbps -WhatIf } | Should -Throw -ErrorId 'InvalidBandwidthLimit*'
+        }
+        finally {
+            Get-Tunnel -Name 'two-metered' -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
+            Stop-ChildPwsh $server
+        }
+    }
 }
