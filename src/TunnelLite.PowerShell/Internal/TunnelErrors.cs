@@ -84,6 +84,8 @@ internal static class TunnelErrors
             "Give ports or ranges from 1 to 65535, the lower port first: -AllowPorts 8080, '20000-20100'."),
         ["InvalidSourceNetwork"] = new(ErrorCategory.InvalidArgument,
             "Give addresses or networks in CIDR form, without host bits below the prefix: -AllowSource 203.0.113.7, '10.0.0.0/8', '2001:db8::/32'."),
+        ["InvalidBandwidthLimit"] = new(ErrorCategory.InvalidArgument,
+            "Write a bandwidth as frp does, a number and KB or MB per second (KB = 1024 bytes): -BandwidthLimit 512KB, -BandwidthLimit 10MB."),
         ["InvalidServerAddress"] = new(ErrorCategory.InvalidArgument,
             "Write -Server as host, host:port or [IPv6]:port, for example vps.example.net:7000."),
         ["TokenRequired"] = new(ErrorCategory.InvalidArgument,
