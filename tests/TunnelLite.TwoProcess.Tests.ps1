@@ -197,7 +197,7 @@ Describe 'Two processes' {
         $password = "admin-$([guid]::NewGuid())"
         $config = Join-Path $TestDrive 'rotation.toml'
         # The clients' child processes must start before the expiry, also on a loaded machine.
-        $expires = [DateTimeOffset]::UtcNow.AddSeconds(40)
+        $expires = [DateTimeOffset]::UtcNow.AddSeconds(25)
         $expires = $expires.AddTicks(-($expires.Ticks % [TimeSpan]::TicksPerSecond)) # as the file writes it
         @"
 transport.authFailureDelay = 0

@@ -26,13 +26,6 @@ public sealed class AdminConfigTests
         return e;
     }
 
-    private static int FreePort()
-    {
-        using var l = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        l.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)l.LocalEndPoint!).Port;
-    }
-
     private const string Full = """
         [webServer]
         addr = "0.0.0.0"
@@ -194,7 +187,7 @@ public sealed class AdminConfigTests
 
             [webServer]
             addr = "127.0.0.1"
-            port = {FreePort()}
+            port = {LoopbackPort.Free()}
             user = "ops"
             password = "admin password"
             """, "server.toml").Options;
@@ -233,7 +226,7 @@ public sealed class AdminConfigTests
         var options = TunnelFixture.ServerOptions();
         options.Admin = TunnelConfigLoader.ParseServer($"""
             auth.token = "s"
-            webServer.port = {FreePort()}
+            webServer.port = {LoopbackPort.Free()}
             webServer.user = "ops"
             webServer.password = "pw"
             webServer.tls.certFile = "{certs.CertFile.Replace("\\", "\\\\")}"
@@ -256,7 +249,7 @@ public sealed class AdminConfigTests
             serverAddr = "127.0.0.1"
             serverPort = {server.ControlEndpoint!.Port}
             auth.token = "{TunnelFixture.Token}"
-            webServer.port = {FreePort()}
+            webServer.port = {LoopbackPort.Free()}
 
             [[proxies]]
             name = "web"

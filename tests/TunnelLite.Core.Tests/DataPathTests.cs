@@ -72,18 +72,7 @@ public abstract class DataPathTests : DataPathSuite
     }
 
     /// <summary>Reads exactly <paramref name="count"/> bytes; fails on an early end, and after <see cref="Prompt"/>.</summary>
-    protected static async Task<byte[]> ReceiveExactlyAsync(Socket s, int count)
-    {
-        var buf = new byte[count];
-        using var cts = new CancellationTokenSource(Prompt);
-        for (var got = 0; got < count;)
-        {
-            var n = await s.ReceiveAsync(buf.AsMemory(got), SocketFlags.None, cts.Token);
-            Assert.True(n > 0, $"the connection ended after {got} of {count} bytes");
-            got += n;
-        }
-        return buf;
-    }
+    protected static Task<byte[]> ReceiveExactlyAsync(Socket s, int count) => Transfer.ReceiveExactlyAsync(s, count, Prompt);
 
     /// <summary>Waits until neither end counts an active connection: a connection whose end was not noticed, or whose
     /// count was lost, keeps it above zero.</summary>

@@ -138,18 +138,7 @@ public abstract class ProxyProtocolTests : DataPathSuite
         await AssertConsumerSeesTheUserAsync(nginx, ProxyProtocolVersion.V2);
     }
 
-    private static async Task<byte[]> ReceiveExactlyAsync(Socket s, int count)
-    {
-        var buf = new byte[count];
-        using var cts = new CancellationTokenSource(Prompt);
-        for (var got = 0; got < count;)
-        {
-            var n = await s.ReceiveAsync(buf.AsMemory(got), SocketFlags.None, cts.Token);
-            Assert.True(n > 0, $"the connection ended after {got} of {count} bytes");
-            got += n;
-        }
-        return buf;
-    }
+    private static Task<byte[]> ReceiveExactlyAsync(Socket s, int count) => Transfer.ReceiveExactlyAsync(s, count, Prompt);
 
     private static async Task<string> HashUntilEndAsync(Socket s)
     {

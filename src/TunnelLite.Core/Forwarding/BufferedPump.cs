@@ -95,15 +95,6 @@ internal sealed class StreamEnds
     /// true, or returns false, sending nothing, when <paramref name="from"/> was in fact reset (the caller fails the connection).</summary>
     public bool TryPassOn(Socket from, Socket to)
     {
-        if (!TryClaimPassOn(from, to)) return false;
-        SocketClose.ShutdownSend(to);
-        return true;
-    }
-
-    /// <summary>As <see cref="TryPassOn"/>, but leaves sending the end on <paramref name="to"/> to the caller, who must
-    /// do so at once (a TLS stream first sends its close_notify, which cannot happen under the lock).</summary>
-    public bool TryClaimPassOn(Socket from, Socket to)
-    {
         lock (_gate)
         {
             // An empty send succeeds on a connection the peer has only half-closed (CLOSE_WAIT) and fails on one it
@@ -112,8 +103,9 @@ internal sealed class StreamEnds
             // direction from sending that FIN between the check and the probe.
             if (!ReferenceEquals(_finSentOn, from) && !AcceptsSend(from)) return false;
             _finSentOn = to;
-            return true;
         }
+        SocketClose.ShutdownSend(to);
+        return true;
     }
 
     private static bool AcceptsSend(Socket s)

@@ -8,8 +8,13 @@ namespace TunnelLite.Forwarding;
 /// <summary>The pump for connections that must be read and written through a stream rather than the socket: TLS data
 /// connections, whose bytes are decrypted in user space, so that splice(2) cannot apply. It copies through pooled
 /// buffers like <see cref="BufferedPump"/>, waits with zero-byte reads so that an idle connection holds no buffer,
-/// and keeps its half-close and reset semantics: the end of a direction on a TLS side is sent as a TLS close_notify
-/// followed by a FIN; a reset or error resets both sockets.</summary>
+/// and keeps its half-close and reset semantics: the end of a direction is sent as a FIN, on a TLS side too; a reset or
+/// error resets both sockets.
+/// <para>No close_notify goes before that FIN. On Linux, SslStream.ShutdownAsync makes a bidirectional shutdown: a second
+/// SSL_shutdown reads for the peer's close_notify, and if the peer's application data is already waiting (the other
+/// direction still flows, which is what a half-close is for), OpenSSL fails the whole connection with "application data
+/// after close notify", and the user is reset mid-transfer. The peer's SslStream reads the FIN as the end of the stream.
+/// An on-path attacker who could forge that FIN could as well reset the connection, and the user's own leg is plain TCP.</para></summary>
 public sealed class StreamPump : IForwardingPump
 {
     /// <summary>The shared instance; the pump holds no state of its own.</summary>
@@ -60,9 +65,7 @@ public sealed class StreamPump : IForwardingPump
                 bucket?.Return(size - n);
                 if (n == 0)
                 {
-                    if (!ends.TryClaimPassOn(fromSocket, toSocket)) throw new SocketException((int)SocketError.ConnectionReset);
-                    if (to is SslStream tls) await tls.ShutdownAsync().WaitAsync(token).ConfigureAwait(false);
-                    SocketClose.ShutdownSend(toSocket);
+                    if (!ends.TryPassOn(fromSocket, toSocket)) throw new SocketException((int)SocketError.ConnectionReset);
                     return;
                 }
                 await to.WriteAsync(buffer.AsMemory(0, n), token).ConfigureAwait(false);
@@ -75,10 +78,12 @@ public sealed class StreamPump : IForwardingPump
                 }
             }
         }
-        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException or IOException or InvalidOperationException)
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException or IOException or InvalidOperationException
+                                       or System.Security.Authentication.AuthenticationException)
         {
             // One side failed or we were cancelled: reset both so that each peer learns the connection broke.
-            // (InvalidOperationException: SslStream refuses a write once the other direction has failed it.)
+            // (InvalidOperationException: SslStream refuses a write once the other direction has failed it; an
+            // AuthenticationException: OpenSSL failed the TLS session itself.)
             abort.Cancel();
             SocketClose.Reset(fromSocket);
             SocketClose.Reset(toSocket);

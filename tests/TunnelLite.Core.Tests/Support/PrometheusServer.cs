@@ -49,7 +49,7 @@ public sealed class PrometheusServer : IAsyncDisposable
                 static_configs:
                   - targets: ['{target}']{auth}
             """);
-        var port = FreePort();
+        var port = LoopbackPort.Free();
         var start = new ProcessStartInfo(ExternalTool.Require(Path, MissingReason),
         [
             $"--config.file={config}", $"--storage.tsdb.path={System.IO.Path.Combine(folder, "data")}",
@@ -92,13 +92,6 @@ public sealed class PrometheusServer : IAsyncDisposable
         using var doc = JsonDocument.Parse(await _http.GetStringAsync("api/v1/targets"));
         var target = doc.RootElement.GetProperty("data").GetProperty("activeTargets")[0];
         return (target.GetProperty("health").GetString()!, target.GetProperty("lastError").GetString()!);
-    }
-
-    private static int FreePort()
-    {
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)s.LocalEndPoint!).Port;
     }
 
     public async ValueTask DisposeAsync()

@@ -42,7 +42,7 @@ public sealed class ProxyProtocolConsumer : IAsyncDisposable
     public static Task<ProxyProtocolConsumer> StartHaproxyAsync()
     {
         var folder = Directory.CreateTempSubdirectory("tunnellite-haproxy-").FullName;
-        var port = FreePort();
+        var port = LoopbackPort.Free();
         var config = Path.Combine(folder, "haproxy.cfg");
         File.WriteAllText(config, $"""
             global
@@ -65,7 +65,7 @@ public sealed class ProxyProtocolConsumer : IAsyncDisposable
     public static Task<ProxyProtocolConsumer> StartNginxAsync()
     {
         var folder = Directory.CreateTempSubdirectory("tunnellite-nginx-").FullName;
-        var port = FreePort();
+        var port = LoopbackPort.Free();
         var config = Path.Combine(folder, "nginx.conf");
         // Everything nginx writes stays in the folder: its pid file, logs and temp paths, whoever runs the test.
         File.WriteAllText(config, $$"""
@@ -124,13 +124,6 @@ public sealed class ProxyProtocolConsumer : IAsyncDisposable
         }
         await consumer.DisposeAsync();
         throw new TimeoutException($"{Path.GetFileName(program)} did not listen on 127.0.0.1:{port} within 20 s");
-    }
-
-    private static int FreePort()
-    {
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)s.LocalEndPoint!).Port;
     }
 
     public async ValueTask DisposeAsync()

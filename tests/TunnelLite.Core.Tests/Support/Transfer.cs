@@ -35,6 +35,20 @@ public static class Transfer
         return (Convert.ToHexString(SHA256.HashData(data)), Convert.ToHexString(hash.GetHashAndReset()), total);
     }
 
+    /// <summary>Reads exactly <paramref name="count"/> bytes; fails on an early end, and after <paramref name="timeout"/>.</summary>
+    public static async Task<byte[]> ReceiveExactlyAsync(Socket s, int count, TimeSpan timeout)
+    {
+        var buf = new byte[count];
+        using var cts = new CancellationTokenSource(timeout);
+        for (var got = 0; got < count;)
+        {
+            var n = await s.ReceiveAsync(buf.AsMemory(got), SocketFlags.None, cts.Token);
+            Assert.True(n > 0, $"the connection ended after {got} of {count} bytes");
+            got += n;
+        }
+        return buf;
+    }
+
     /// <summary>Reads until EOF or a reset; returns the bytes read and whether the end was a reset.</summary>
     public static async Task<(int Bytes, bool Reset)> DrainAsync(Socket s, TimeSpan timeout)
     {
