@@ -33,7 +33,8 @@ internal sealed class ForegroundJobRunner
     private readonly ConcurrentQueue<Stream> _added = new();
     private readonly AutoResetEvent _dataReady = new(false);
     private readonly ManualResetEvent _sigterm = new(false);
-    private readonly AutoResetEvent _sighup = new(false);
+    // Manual: WaitAny would take an automatic one's signal before the loop could see which it was.
+    private readonly ManualResetEvent _sighup = new(false);
     private bool _pipelineStopped;
 
     /// <param name="cmdlet">The cmdlet whose pipeline thread runs the loop and whose streams get the events.</param>
@@ -68,7 +69,11 @@ internal sealed class ForegroundJobRunner
             {
                 WaitHandle.WaitAny(handles, Poll);
                 WriteAdded();
-                if (stopping is null && _sighup.WaitOne(0)) ReloadServers();
+                if (stopping is null && _sighup.WaitOne(0))
+                {
+                    _sighup.Reset();
+                    ReloadServers();
+                }
                 if (stopping is null)
                 {
                     stopReason = _ctrlC.IsCancellationRequested ? "Ctrl+C" : _sigterm.WaitOne(0) ? "SIGTERM" : null;
