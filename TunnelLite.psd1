@@ -9,7 +9,7 @@
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('TunnelLite.format.ps1xml')
-    CmdletsToExport      = @('Start-TunnelServer', 'New-Tunnel', 'Get-TunnelStats', 'Stop-Tunnel', 'Get-Tunnel', 'New-TunnelToken', 'Get-TunnelClient', 'Disconnect-TunnelClient', 'Test-Tunnel')
+    CmdletsToExport      = @('Start-TunnelServer', 'New-Tunnel', 'Get-TunnelStats', 'Stop-Tunnel', 'Get-Tunnel', 'New-TunnelToken', 'Get-TunnelClient', 'Disconnect-TunnelClient', 'Test-Tunnel', 'Update-TunnelServer')
     FunctionsToExport    = @()
     VariablesToExport    = @()
     AliasesToExport      = @()

@@ -1,7 +1,7 @@
 # Help: every cmdlet has real Get-Help (from docs/*.md compiled to MAML), and its doc names exactly its parameters.
 BeforeDiscovery {
     $script:Cmdlets = 'Start-TunnelServer', 'New-Tunnel', 'Get-TunnelStats', 'Stop-Tunnel', 'Get-Tunnel', 'New-TunnelToken', 'Get-TunnelClient',
-        'Disconnect-TunnelClient', 'Test-Tunnel'
+        'Disconnect-TunnelClient', 'Test-Tunnel', 'Update-TunnelServer'
 }
 
 BeforeAll {

@@ -804,9 +804,9 @@ Describe 'Discoverability' {
         }
     }
 
-    It 'the module exports exactly its nine cmdlets' {
+    It 'the module exports exactly its ten cmdlets' {
         (Get-Command -Module TunnelLite).Name | Sort-Object |
-            Should -Be @('Disconnect-TunnelClient', 'Get-Tunnel', 'Get-TunnelClient', 'Get-TunnelStats', 'New-Tunnel', 'New-TunnelToken', 'Start-TunnelServer', 'Stop-Tunnel', 'Test-Tunnel')
+            Should -Be @('Disconnect-TunnelClient', 'Get-Tunnel', 'Get-TunnelClient', 'Get-TunnelStats', 'New-Tunnel', 'New-TunnelToken', 'Start-TunnelServer', 'Stop-Tunnel', 'Test-Tunnel', 'Update-TunnelServer')
     }
 
     It 'completes -Name from the live jobs' {

@@ -60,4 +60,7 @@ public enum TunnelErrorCode
     /// <summary>An event loop of the data plane failed: its connections were reset and the server or client stopped.
     /// The process goes on; start the server or tunnel again, or use -DataPlane Async, and report the error.</summary>
     DataPlaneFailed,
+    /// <summary>A reload of the server's configuration was refused as a whole and changed nothing: a key that cannot change
+    /// while the server runs (bindAddr, bindPort, transport.tls.*, ...) differs, or the server has no file to read again.</summary>
+    ReloadRefused,
 }

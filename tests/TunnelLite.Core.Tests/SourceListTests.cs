@@ -14,7 +14,7 @@ namespace TunnelLite.Tests;
 /// the address accept4 gave, the async plane the socket's.</summary>
 public sealed class SourceListTests
 {
-    private static async Task<Socket> ConnectFromAsync(string source, int port, string target = "127.0.0.1")
+    internal static async Task<Socket> ConnectFromAsync(string source, int port, string target = "127.0.0.1")
     {
         var from = IPAddress.Parse(source);
         var s = new Socket(from.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -32,7 +32,7 @@ public sealed class SourceListTests
     }
 
     /// <summary>A user from <paramref name="source"/> whose bytes come back whole (by hash).</summary>
-    private static async Task AssertPassesAsync(string source, int port, int seed, string target = "127.0.0.1")
+    internal static async Task AssertPassesAsync(string source, int port, int seed, string target = "127.0.0.1")
     {
         using var user = await ConnectFromAsync(source, port, target);
         var r = await Transfer.EchoRoundTripAsync(user, 256 * 1024, seed);
@@ -41,7 +41,7 @@ public sealed class SourceListTests
     }
 
     /// <summary>A user from <paramref name="source"/> that is reset at once, without a byte.</summary>
-    private static async Task AssertResetAsync(string source, int port, string target = "127.0.0.1")
+    internal static async Task AssertResetAsync(string source, int port, string target = "127.0.0.1")
     {
         Socket user;
         try

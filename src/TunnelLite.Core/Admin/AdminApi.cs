@@ -59,6 +59,9 @@ internal sealed class AdminApi
                         : AdminResponse.Error(404, "No client connected now has that id.");
                 if (request.Method != "DELETE") return NotAllowed("GET, HEAD, DELETE");
                 return await DisconnectAsync(id, request.QueryValue("banSeconds")).ConfigureAwait(false);
+            case ["api", "v1", "reload"]:
+                if (_source.Role != TunnelRole.Server) return AdminResponse.Error(404, "This is a client's admin endpoint; a server's reloads its configuration.");
+                return request.Method == "POST" ? await ReloadAsync().ConfigureAwait(false) : NotAllowed("POST");
             case ["api", "v1", "events"]:
                 return get ? AdminResponse.Json(200, _source.Events.Snapshot()) : NotAllowed("GET, HEAD");
             case ["api", "v1", "history"]:
@@ -78,7 +81,7 @@ internal sealed class AdminApi
         {
             "GET /healthz", "GET /ready[?tunnel=NAME]", "GET /metrics", "GET /api/v1/server", "GET /api/v1/tunnels",
             "GET /api/v1/tunnels/{name}", "GET /api/v1/clients", "GET /api/v1/clients/{id}",
-            "DELETE /api/v1/clients/{id}[?banSeconds=N]", "GET /api/v1/events", "GET /api/v1/history[?tunnel=NAME][&minutes=N]",
+            "DELETE /api/v1/clients/{id}[?banSeconds=N]", "POST /api/v1/reload", "GET /api/v1/events", "GET /api/v1/history[?tunnel=NAME][&minutes=N]",
         },
     };
 
@@ -119,6 +122,34 @@ internal sealed class AdminApi
         return gone is null
             ? AdminResponse.Error(404, "No client connected now has that id.")
             : AdminResponse.Json(200, new { Disconnected = gone, BanSeconds = ban.TotalSeconds, BannedUntil = DateTimeOffset.UtcNow + ban });
+    }
+
+    /// <summary>POST /api/v1/reload: the server reads its own file again. 200 with what changed; 409 when it refused (a key
+    /// that cannot change live, or no file); 422 when the file is invalid, with where (file, line, key) so that the caller
+    /// can report it as the file's error. Nothing from the request is used but its method.</summary>
+    private async Task<AdminResponse> ReloadAsync()
+    {
+        try
+        {
+            return AdminResponse.Json(200, await _source.ReloadAsync().ConfigureAwait(false));
+        }
+        catch (TunnelException e) when (e.Code == TunnelErrorCode.ReloadRefused)
+        {
+            return AdminResponse.Json(409, new { error = e.Message, status = 409, code = e.Code.ToString() });
+        }
+        catch (Config.TunnelConfigException e)
+        {
+            return AdminResponse.Json(422, new
+            {
+                error = e.Message,
+                status = 422,
+                config = new { file = e.FilePath, line = e.Line, key = e.Key, detail = e.Detail, fileNotFound = e.FileNotFound },
+            });
+        }
+        catch (InvalidOperationException e)
+        {
+            return AdminResponse.Error(503, e.Message);
+        }
     }
 
     private static AdminResponse NoClients() => AdminResponse.Error(404, "This is a client's admin endpoint; clients are listed by their server's.");

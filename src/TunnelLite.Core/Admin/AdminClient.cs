@@ -79,6 +79,13 @@ public sealed class AdminClient : IDisposable
         return answer.Disconnected ?? throw Unreachable("its answer names no client");
     }
 
+    /// <summary>Has the server read its own configuration file again and apply it (POST /api/v1/reload): the file it was
+    /// started with, on its host; nothing but the request is sent.</summary>
+    /// <exception cref="TunnelException">ReloadRefused (nothing changed), AdminAuthenticationFailed, AdminEndpointUnreachable.</exception>
+    /// <exception cref="Config.TunnelConfigException">The server's file is invalid (nothing changed); as the server read it.</exception>
+    public Task<ServerReloadResult> ReloadAsync(CancellationToken cancellationToken = default) =>
+        SendAsync<ServerReloadResult>(new HttpRequestMessage(HttpMethod.Post, "api/v1/reload") { Content = new ByteArrayContent([]) }, cancellationToken);
+
     /// <inheritdoc />
     public void Dispose() => _http.Dispose();
 
@@ -126,6 +133,10 @@ public sealed class AdminClient : IDisposable
                     throw new TunnelException(TunnelErrorCode.AdminAuthenticationFailed, $"The admin endpoint {BaseAddress} refused: {ErrorOf(body)}");
                 case HttpStatusCode.NotFound:
                     throw new TunnelException(notFound, $"{BaseAddress}: {ErrorOf(body)}");
+                case HttpStatusCode.Conflict:
+                    throw new TunnelException(TunnelErrorCode.ReloadRefused, $"{BaseAddress}: {ErrorOf(body)}");
+                case HttpStatusCode.UnprocessableEntity:
+                    throw ConfigErrorOf(body);
                 default:
                     throw Unreachable($"it answered {(int)response.StatusCode}: {ErrorOf(body)}");
             }
@@ -134,6 +145,27 @@ public sealed class AdminClient : IDisposable
 
     private TunnelException Unreachable(string why) =>
         new(TunnelErrorCode.AdminEndpointUnreachable, $"The admin endpoint {BaseAddress} did not answer as expected: {why}.");
+
+    /// <summary>A 422's file error as the server's loader reported it (the peer's text, escaped and bounded).</summary>
+    private Exception ConfigErrorOf(string body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            if (doc.RootElement.TryGetProperty("config", out var c) && c.ValueKind == JsonValueKind.Object)
+            {
+                static string? Text(JsonElement e, string name, int max) =>
+                    e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? Logging.PeerText.Escape(v.GetString(), max) : null;
+                int? line = c.TryGetProperty("line", out var l) && l.ValueKind == JsonValueKind.Number && l.TryGetInt32(out var n) ? n : null;
+                var notFound = c.TryGetProperty("fileNotFound", out var f) && f.ValueKind == JsonValueKind.True;
+                return new Config.TunnelConfigException(Text(c, "file", 1024), line, Text(c, "key", 256), Text(c, "detail", 1024) ?? "the configuration is invalid") { FileNotFound = notFound };
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        return Unreachable($"it answered 422: {ErrorOf(body)}");
+    }
 
     private static string ErrorOf(string body)
     {

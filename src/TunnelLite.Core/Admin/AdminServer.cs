@@ -314,11 +314,12 @@ public sealed class AdminServer : IAsyncDisposable
             return AdminResponse.Error(429, "Too many failed logins from this address; wait and try again.") with { Headers = [new("Retry-After", "60")] };
         if (login == LoginResult.Failed && !isPublic)
             return AdminResponse.Error(401, "This admin endpoint needs a user and password.") with { Headers = [new("WWW-Authenticate", "Basic realm=\"TunnelLite\", charset=\"UTF-8\"")] };
-        if (head.Method == "DELETE")
+        // The requests that change something (DELETE a client, POST a reload) are the operator's only: they need credentials.
+        if (head.Method == "DELETE" || (head.Method == "POST" && head.Segments is ["api", "v1", "reload"]))
         {
             if (!_options.HasCredentials)
                 return AdminResponse.Error(403, "Changes through the admin endpoint need credentials: set webServer.user and webServer.password (or -AdminCredential).");
-            // A browser sends Origin on a cross-site DELETE; one that names another site is a forged request.
+            // A browser sends Origin on a cross-site DELETE or POST; one that names another site is a forged request.
             if (head.Origin is { } origin && !SameOrigin(origin, head.Host))
             {
                 Refused("origin", remote, $"its Origin is {PeerText.Escape(origin, 64)}");

@@ -29,6 +29,13 @@ internal interface IAdminSource
     /// <summary>Disconnects a client and keeps it out for <paramref name="ban"/>; null when no client has that id.</summary>
     /// <exception cref="NotSupportedException">This is a client, which has no clients.</exception>
     Task<TunnelClientInfo?> DisconnectClientAsync(string id, TimeSpan ban);
+
+    /// <summary>Server: reads its own configuration file again (the one it was started with; never a path or contents from
+    /// the request) and applies it, or refuses it whole.</summary>
+    /// <exception cref="Config.TunnelConfigException">The file is invalid: nothing changed.</exception>
+    /// <exception cref="TunnelException">ReloadRefused: nothing changed.</exception>
+    /// <exception cref="NotSupportedException">This is a client.</exception>
+    Task<ServerReloadResult> ReloadAsync();
 }
 
 /// <summary>A readiness answer: ready or not, and a sentence saying why.</summary>

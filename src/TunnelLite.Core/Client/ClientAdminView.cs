@@ -38,4 +38,7 @@ internal sealed class ClientAdminView(TunnelClient client) : IAdminSource
 
     public Task<TunnelClientInfo?> DisconnectClientAsync(string id, TimeSpan ban) =>
         throw new NotSupportedException("A client has no clients to disconnect.");
+
+    public Task<ServerReloadResult> ReloadAsync() =>
+        throw new NotSupportedException("A client's admin endpoint does not reload a configuration.");
 }

@@ -244,6 +244,10 @@ internal sealed class ControlSession : ControlChannel
                 if (err.RequestId != 0 && _pending.TryRemove(err.RequestId, out var failed))
                     failed.TrySetException(new TunnelException(err.Code, err.Message));
                 return err.RequestId != 0;
+            case FrameType.Unregister:
+                // The server closed one of our tunnels (a reload took its port away); the session goes on.
+                _client.TunnelClosedByServer(MessageSerializer.Read<UnregisterMessage>(frame));
+                return true;
             case FrameType.Goodbye:
                 var bye = MessageSerializer.Read<GoodbyeMessage>(frame);
                 Log.LogWarning("The server closed the session: {Reason}", PeerText.Escape(bye.Reason));

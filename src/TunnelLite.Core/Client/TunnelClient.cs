@@ -211,6 +211,30 @@ public sealed class TunnelClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Raised when the server closed one of this client's tunnels while the session goes on (a reload of its
+    /// configuration took the tunnel's port away), with why; the tunnel is no longer this client's, and is not registered
+    /// again after a reconnect.</summary>
+    public event Action<ClientTunnel, TunnelException>? TunnelClosed;
+
+    /// <summary>The server says it closed tunnel <paramref name="message"/>.Name: the client lets it go, records why on the
+    /// tunnel and logs it. A name that is not one of this client's tunnels changes nothing.</summary>
+    internal void TunnelClosedByServer(UnregisterMessage message)
+    {
+        if (message.Name is null || !_tunnels.TryRemove(message.Name, out var tunnel)) return;
+        var why = PeerText.Escape(message.Message ?? $"The server closed tunnel '{message.Name}'.", 512);
+        tunnel.MarkStopped(DateTimeOffset.UtcNow);
+        tunnel.Counters.RecordError(why);
+        _log.LogWarning("Tunnel {Tunnel} closed by the server ({Code}): {Reason}", PeerText.Escape(tunnel.Name, 128), message.Code, why);
+        try
+        {
+            TunnelClosed?.Invoke(tunnel, new TunnelException(message.Code, why));
+        }
+        catch (Exception e)
+        {
+            _log.LogError(e, "A handler of TunnelClosed failed.");
+        }
+    }
+
     /// <summary>Finds a tunnel by name.</summary>
     public ClientTunnel? FindTunnel(string name) => _tunnels.TryGetValue(name, out var t) ? t : null;
 

@@ -16,6 +16,7 @@ public sealed class TunnelConfigException : Exception
     public TunnelConfigException(string? filePath, int? line, string? key, string detail, Exception? innerException = null)
         : base(Format(filePath, line, key, detail), innerException)
     {
+        Detail = detail;
         FilePath = filePath;
         Line = line;
         Key = key;
@@ -29,6 +30,9 @@ public sealed class TunnelConfigException : Exception
 
     /// <summary>Full dotted path of the offending key; null for problems of the file as a whole (missing, too large, syntax).</summary>
     public string? Key { get; }
+
+    /// <summary>What is wrong, without the file, line and key that the message begins with.</summary>
+    public string Detail { get; }
 
     /// <summary>True when the file does not exist: nothing in it is wrong, its path is (the module's ErrorId ConfigNotFound).</summary>
     public bool FileNotFound { get; init; }

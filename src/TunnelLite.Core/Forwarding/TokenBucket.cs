@@ -5,7 +5,8 @@ namespace TunnelLite.Forwarding;
 /// <summary>One direction's bandwidth limit for all the connections of a tunnel: a token bucket that fills at the rate and
 /// holds at most 100 ms of it, so that no burst exceeds 100 ms worth of bytes. A pump takes tokens before it reads (or
 /// splices) and reads no more than it got; with none, it waits (a loop's timer, or an awaited delay: no spinning, no
-/// thread) for <see cref="DelayMs"/>. Any thread.</summary>
+/// thread) for <see cref="DelayMs"/>. Any thread. Its rate can change while connections use it (<see cref="SetRate"/>: a
+/// reload of the server's configuration), so that a new limit applies to the bytes still to come.</summary>
 internal sealed class TokenBucket
 {
     /// <summary>The smallest grant worth a system call, unless the bucket holds less: a slow limit moves in small bursts, a
@@ -13,9 +14,11 @@ internal sealed class TokenBucket
     public const int MinGrant = 16 * 1024;
 
     private readonly object _lock = new();
-    private readonly double _capacity;
-    private readonly int _minGrant;
-    private readonly double _perTick; // tokens per Stopwatch tick
+    // Set under the lock, by the constructor and SetRate.
+    private double _capacity;
+    private int _minGrant;
+    private double _perTick; // tokens per Stopwatch tick
+    private long _bytesPerSecond;
     private readonly Action<long, long>? _throttled;
     private double _tokens;
     private long _last;
@@ -26,17 +29,41 @@ internal sealed class TokenBucket
     public TokenBucket(long bytesPerSecond, Action<long, long>? throttled = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(bytesPerSecond, 1);
-        BytesPerSecond = bytesPerSecond;
-        _capacity = Math.Max(1, bytesPerSecond / 10.0);
-        _minGrant = (int)Math.Min(MinGrant, Math.Floor(_capacity));
-        _perTick = bytesPerSecond / (double)Stopwatch.Frequency;
         _throttled = throttled;
+        Rate(bytesPerSecond);
         _tokens = _capacity;
         _last = Stopwatch.GetTimestamp();
     }
 
     /// <summary>The rate.</summary>
-    public long BytesPerSecond { get; }
+    public long BytesPerSecond
+    {
+        get
+        {
+            lock (_lock) return _bytesPerSecond;
+        }
+    }
+
+    /// <summary>Changes the rate from now on: the time since the last take fills at the old rate, and the bucket keeps at most
+    /// 100 ms of the new one.</summary>
+    public void SetRate(long bytesPerSecond)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(bytesPerSecond, 1);
+        lock (_lock)
+        {
+            Refill(Stopwatch.GetTimestamp());
+            Rate(bytesPerSecond);
+            _tokens = Math.Min(_tokens, _capacity);
+        }
+    }
+
+    private void Rate(long bytesPerSecond)
+    {
+        _bytesPerSecond = bytesPerSecond;
+        _capacity = Math.Max(1, bytesPerSecond / 10.0);
+        _minGrant = (int)Math.Min(MinGrant, Math.Floor(_capacity));
+        _perTick = bytesPerSecond / (double)Stopwatch.Frequency;
+    }
 
     /// <summary>Up to <paramref name="wanted"/> bytes' worth of tokens, or 0 when fewer than a useful grant are there (then
     /// wait <see cref="DelayMs"/> and ask again).</summary>
@@ -77,7 +104,7 @@ internal sealed class TokenBucket
         {
             Refill(Stopwatch.GetTimestamp());
             var missing = _minGrant - _tokens;
-            return missing <= 0 ? 1 : Math.Max(1, (int)Math.Ceiling(missing * 1000 / BytesPerSecond));
+            return missing <= 0 ? 1 : Math.Max(1, (int)Math.Ceiling(missing * 1000 / _bytesPerSecond));
         }
     }
 

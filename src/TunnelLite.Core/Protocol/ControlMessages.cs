@@ -144,11 +144,17 @@ public sealed class RegisterResultMessage
     public List<TunnelResult> Results { get; set; } = new();
 }
 
-/// <summary>Release a tunnel.</summary>
+/// <summary>Release a tunnel: client to server, the client lets it go; server to client, the server closed it (a reload
+/// of its configuration took its port away), with why.</summary>
 public sealed class UnregisterMessage
 {
     /// <summary>Tunnel name.</summary>
     public string Name { get; set; } = "";
+    /// <summary>Server to client: why the server closed the tunnel (PortNotAllowed); Unknown from a client.</summary>
+    [JsonConverter(typeof(ErrorCodeJsonConverter))]
+    public TunnelErrorCode Code { get; set; }
+    /// <summary>Server to client: the reason, for people; null from a client.</summary>
+    public string? Message { get; set; }
 }
 
 /// <summary>Ask for data connections.</summary>

@@ -37,7 +37,7 @@ internal sealed class ClientSession : ControlChannel
     {
         _server = server;
         _sessionKey = sessionKey;
-        Credential = credential;
+        _credential = credential;
         ClientId = clientId;
         ClientName = clientName;
         Software = software is null ? null : PeerText.Escape(software, 64);
@@ -54,8 +54,13 @@ internal sealed class ClientSession : ControlChannel
     /// <summary>Where the client connects from, for the per-source session cap.</summary>
     public SourcePrefix Source { get; }
     /// <summary>The token the client proved: whose, current or previous, and when a previous one expires (the session
-    /// ends then).</summary>
-    public Credential Credential { get; }
+    /// ends then). A reload of the configuration replaces it with the new configuration's credential for the same token.</summary>
+    public Credential Credential
+    {
+        get => _credential;
+        set => _credential = value;
+    }
+    private volatile Credential _credential;
     /// <summary>The client's own account, or null when it proved the shared token.</summary>
     public ClientAccount? Account => Credential.Account;
     public string ClientId { get; }
@@ -353,6 +358,11 @@ internal sealed class ClientSession : ControlChannel
 
     /// <summary>Adds a registered tunnel.</summary>
     public bool AddTunnel(PublicTunnel tunnel) => _tunnels.TryAdd(tunnel.Name, tunnel);
+
+    /// <summary>Tells the client that the server closed its tunnel <paramref name="name"/> (a reload took its port away),
+    /// so that it lets the tunnel go rather than believe it open.</summary>
+    public void TunnelClosedByServer(string name, TunnelErrorCode code, string message) =>
+        _ = SendOrCloseAsync(new UnregisterMessage { Name = name, Code = code, Message = message });
 
     /// <summary>Removes a tunnel by name.</summary>
     public PublicTunnel? RemoveTunnel(string name) => _tunnels.TryRemove(name, out var t) ? t : null;

@@ -55,6 +55,16 @@ internal sealed class CredentialSet
         return (match, match is null ? expired : null);
     }
 
+    /// <summary>This set's credential for the same token as <paramref name="other"/> (of another set: the configuration
+    /// before a reload), of the same account by name, or the shared one; null when this set no longer accepts that token
+    /// from that account. Its kind and expiry are this set's: a current token that became the previous one expires now.</summary>
+    public Credential? Equivalent(Credential other)
+    {
+        foreach (var c in _all)
+            if (string.Equals(c.Account?.Name, other.Account?.Name, StringComparison.Ordinal) && c.Token.SameAs(other.Token)) return c;
+        return null;
+    }
+
     /// <summary>The earliest expiry after <paramref name="now"/>, or null when no token accepted now expires.</summary>
     public DateTimeOffset? NextExpiry(DateTimeOffset now)
     {

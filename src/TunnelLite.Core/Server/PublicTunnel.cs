@@ -17,16 +17,19 @@ internal sealed class PublicTunnel
     private readonly Socket _listener;
     private readonly CancellationTokenSource _closed = new();
     private readonly ILogger _log;
-    private readonly TunnelSourcePolicy? _sources;
+    // Replaced as a whole when a reload changes the server's or the account's lists.
+    private volatile TunnelSourcePolicy? _sources;
     private int _pendingUsers;
     private Task _acceptLoop = Task.CompletedTask;
     private LoopListener? _loopListener;
 
-    /// <summary>A tunnel of <paramref name="session"/> on <paramref name="listener"/>; <paramref name="sources"/> says who may
-    /// connect (null: everyone).</summary>
-    public PublicTunnel(TunnelServer server, ClientSession session, string name, Socket listener, TunnelSourcePolicy? sources, ILogger log)
+    /// <summary>A tunnel of <paramref name="session"/> on <paramref name="listener"/>, with what its client asked for: source
+    /// lists (<paramref name="requestedSources"/>) and a bandwidth limit (<paramref name="requestedLimit"/>); the server sets
+    /// the <see cref="Sources"/> and the shaper that result before it starts.</summary>
+    public PublicTunnel(TunnelServer server, ClientSession session, string name, Socket listener, SourceFilter requestedSources, Config.BandwidthLimit requestedLimit, ILogger log)
     {
-        _sources = sources;
+        RequestedSources = requestedSources;
+        RequestedLimit = requestedLimit;
         _server = server;
         Session = session;
         Name = name;
@@ -38,6 +41,19 @@ internal sealed class PublicTunnel
 
     public string Name { get; }
     public int Port { get; }
+
+    /// <summary>The source lists the client sent for this tunnel, kept so that a reload can combine them with new lists.</summary>
+    public SourceFilter RequestedSources { get; }
+
+    /// <summary>The bandwidth limit the client asked the server to enforce (none for none).</summary>
+    public Config.BandwidthLimit RequestedLimit { get; }
+
+    /// <summary>Who may connect (null: everyone): the server's, the account's and the client's lists together.</summary>
+    public TunnelSourcePolicy? Sources
+    {
+        get => _sources;
+        set => _sources = value;
+    }
     public ClientSession Session { get; }
     public TrafficCounters Counters { get; }
     public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;

@@ -23,4 +23,6 @@ internal sealed class ServerAdminView(TunnelServer server) : IAdminSource
     }
 
     public Task<TunnelClientInfo?> DisconnectClientAsync(string id, TimeSpan ban) => server.DisconnectClientAsync(id, ban);
+
+    public Task<ServerReloadResult> ReloadAsync() => server.ReloadFromConfigAsync();
 }

@@ -33,14 +33,18 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly DescriptorBudget _descriptors = DescriptorBudget.Process;
     private readonly StrangerLog _strangers;
     private readonly ClientBans _bans = new();
-    private readonly SourceFilter _sources;
+    // What a reload replaces, each as a whole (under the registry lock, with the tunnels they shape): the options, the
+    // server's source lists and the ports clients may bind.
+    private volatile TunnelServerOptions _options;
+    private volatile SourceFilter _sources;
+    private volatile PortAllocator? _ports;
+    private readonly SemaphoreSlim _reloadGate = new(1, 1);
     // The tokens accepted, swapped as a whole (never changed in place); the timer ends the sessions of previous tokens as
     // they expire: one timer for the server, set for the earliest expiry to come.
     private volatile CredentialSet _credentials;
     private readonly Timer _expiryTimer;
     private AdminServer? _admin;
     private readonly IPAddress _bindAddress;
-    private PortAllocator? _ports;
     private ServerCertificate? _certificate;
     private Socket? _listener;
     private LoopListener? _loopListener;
@@ -57,7 +61,7 @@ public sealed class TunnelServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        Options = options;
+        _options = options;
         _bindAddress = SocketListener.ParseBindAddress(options.BindAddress);
         _log = Events.Capture((options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Server"));
         _admission = new HandshakeAdmission(options.MaxPendingHandshakes, options.MaxPendingHandshakesPerSource);
@@ -84,8 +88,18 @@ public sealed class TunnelServer : IAsyncDisposable
         _ = Task.Run(() => StopAsync());
     }
 
-    /// <summary>The settings in force.</summary>
-    public TunnelServerOptions Options { get; }
+    /// <summary>The settings in force: the options given at construction, or those of the latest reload
+    /// (<see cref="ReloadAsync"/>). Each is a snapshot: read it once where settings must agree with each other.</summary>
+    public TunnelServerOptions Options => _options;
+
+    /// <summary>Where <see cref="ReloadFromConfigAsync"/> reads the configuration again (its file, and what was given besides
+    /// it at start); null when the server was not made from a file. Set by whoever made the options.</summary>
+    public ServerConfigSource? ConfigSource
+    {
+        get => _configSource;
+        set => _configSource = value;
+    }
+    private volatile ServerConfigSource? _configSource;
 
     /// <summary>The bound control endpoint (with the real port when 0 was asked).</summary>
     public IPEndPoint? ControlEndpoint { get; private set; }
@@ -317,6 +331,176 @@ public sealed class TunnelServer : IAsyncDisposable
         return info;
     }
 
+    /// <summary>Reads the configuration file again (<see cref="ConfigSource"/>, or <paramref name="path"/>, which becomes the
+    /// server's file from then on) and applies it with <see cref="ReloadAsync"/>: all of it, or, when anything is wrong,
+    /// nothing. Each outcome is logged.</summary>
+    /// <exception cref="TunnelConfigException">The file is missing, unreadable or invalid: nothing changed.</exception>
+    /// <exception cref="TunnelException">ReloadRefused: a key that cannot change live differs, or the server has no file.</exception>
+    /// <exception cref="InvalidOperationException">The server is not running.</exception>
+    public async Task<ServerReloadResult> ReloadFromConfigAsync(string? path = null)
+    {
+        var source = ConfigSource;
+        if (path is null && source?.Path is null)
+        {
+            var e = new TunnelException(TunnelErrorCode.ReloadRefused,
+                "This server was started without a configuration file, so there is none to read again: give one (Update-TunnelServer -ConfigPath). Nothing was changed.");
+            _log.LogWarning("Reload refused: {Reason}", e.Message);
+            throw e;
+        }
+        if (path is not null) source = (source ?? new ServerConfigSource(null)).WithPath(path);
+        ConfigLoadResult<TunnelServerOptions> loaded;
+        try
+        {
+            loaded = source!.Load();
+        }
+        catch (TunnelConfigException e)
+        {
+            _log.LogWarning("Reload refused, the running configuration stays: {Reason}", e.Message);
+            throw;
+        }
+        var result = await ReloadAsync(loaded.Options, source.Path).ConfigureAwait(false);
+        if (path is not null) ConfigSource = source;
+        return result with { Warnings = loaded.Warnings.Select(w => w.Message).ToList() };
+    }
+
+    /// <summary>Applies <paramref name="options"/> to the running server without dropping a connection, or refuses them whole.
+    /// Live: the tokens and accounts (an account removed, or a token no longer accepted, ends its sessions and frees their
+    /// ports; one added can log in), allowPorts (a tunnel whose port is no longer allowed is closed and its client told),
+    /// each account's ports, quota, bandwidth limit and source lists and the server's source lists (applied to the tunnels
+    /// open now, and a changed rate to their connections), and the limits and timeouts, which apply from the next
+    /// connection, login or registration. Fixed (<see cref="ServerReloadKeys"/>): the control port and its address, TLS,
+    /// the data plane, the admin endpoint, the handshake admission and the login throttle; one that differs refuses the
+    /// reload, naming its key. The server takes <paramref name="options"/>: do not change them afterwards.</summary>
+    /// <param name="options">The new settings; their <see cref="TunnelServerOptions.LoggerFactory"/> is the server's.</param>
+    /// <param name="configPath">The file they were read from, for the log and the result.</param>
+    /// <exception cref="ArgumentException">The options are invalid: nothing changed.</exception>
+    /// <exception cref="TunnelException">ReloadRefused: a fixed key differs; nothing changed.</exception>
+    /// <exception cref="InvalidOperationException">The server is not running.</exception>
+    public async Task<ServerReloadResult> ReloadAsync(TunnelServerOptions options, string? configPath = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        await _reloadGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_state != 1) throw new InvalidOperationException($"The server is {State.ToLowerInvariant()}; only a running server reloads.");
+            var running = _options;
+            options.LoggerFactory = running.LoggerFactory;
+            options.Validate();
+            if (ServerReloadKeys.FixedChange(running, options) is { } refusal)
+            {
+                _log.LogWarning("Reload refused, the running configuration stays: {Reason}", refusal);
+                throw new TunnelException(TunnelErrorCode.ReloadRefused, refusal);
+            }
+            // Not in a file: the running endpoint's own limits and ban stay what they are.
+            options.Admin = running.Admin;
+            return await ApplyAsync(running, options, configPath).ConfigureAwait(false);
+        }
+        finally
+        {
+            _reloadGate.Release();
+        }
+    }
+
+    /// <summary>The reload once it is known to be valid: swaps the options, the credentials, the source lists and the
+    /// ports under the registry lock, with every session rebound to the new credential of its token and every tunnel's
+    /// policy made anew; then ends the sessions and closes the tunnels that lost their place, and logs what changed.</summary>
+    private async Task<ServerReloadResult> ApplyAsync(TunnelServerOptions running, TunnelServerOptions options, string? configPath)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var before = running.Clients.ToDictionary(c => c.Name, StringComparer.Ordinal);
+        var after = options.Clients.ToDictionary(c => c.Name, StringComparer.Ordinal);
+        var added = options.Clients.Where(c => !before.ContainsKey(c.Name)).Select(c => c.Name).ToList();
+        var removed = running.Clients.Where(c => !after.ContainsKey(c.Name)).Select(c => c.Name).ToList();
+        var changed = options.Clients.Where(c => before.TryGetValue(c.Name, out var old) && ServerReloadKeys.AccountChanged(old, c)).Select(c => c.Name).ToList();
+        var keys = ServerReloadKeys.LiveChanges(running, options);
+        var credentials = CredentialSet.From(options);
+        var ports = new PortAllocator(_bindAddress, options.AllowPorts, p => p == ControlEndpoint!.Port || _tunnelsByPort.ContainsKey(p));
+        var serverSourcesChanged = keys.Contains("allowSources") || keys.Contains("denySources");
+        var ending = new List<(ClientSession Session, string Reason)>();
+        var closing = new List<(ClientSession Session, PublicTunnel Tunnel)>();
+        var updated = 0;
+        lock (_registry)
+        {
+            _options = options;
+            _credentials = credentials;
+            _sources = new SourceFilter(options.AllowSources, options.DenySources);
+            _ports = ports;
+            foreach (var session in _sessions.Values)
+            {
+                var account = session.Account;
+                if (account is not null && !after.ContainsKey(account.Name))
+                {
+                    ending.Add((session, $"client '{account.Name}' was removed from the server's configuration"));
+                    continue;
+                }
+                if (credentials.Equivalent(session.Credential) is not { } credential)
+                {
+                    ending.Add((session, $"{(account is null ? "the shared token" : $"the token of client '{account.Name}'")} it proved is no longer accepted: the server's configuration changed it; log in with the current token"));
+                    continue;
+                }
+                // An expired previous token (given with a past expiry) ends the session by the expiry timer, below.
+                session.Credential = credential;
+                foreach (var tunnel in session.Tunnels)
+                {
+                    if (!ports.IsAllowed(tunnel.Port, credential.Account?.AllowPorts))
+                    {
+                        closing.Add((session, tunnel));
+                        continue;
+                    }
+                    if (ApplyPolicy(tunnel) || serverSourcesChanged || !ServerReloadKeys.SameSources(account, credential.Account)) updated++;
+                }
+            }
+        }
+        var ended = new List<string>();
+        foreach (var (session, reason) in ending)
+        {
+            _log.LogWarning("Client {Client} ({Name}): {Reason}; ending its session and freeing its ports.", session.RemoteEndpoint, PeerText.Escape(session.ClientName, 128), reason);
+            ended.Add($"{PeerText.Escape(session.ClientName, 128)} ({session.RemoteEndpoint}): {reason}");
+            await session.CloseAsync(reason).ConfigureAwait(false);
+        }
+        var closed = new List<string>();
+        foreach (var (session, tunnel) in closing)
+        {
+            var name = PeerText.Escape(tunnel.Name, 128);
+            var why = $"port {tunnel.Port} is no longer allowed {(session.Account is { AllowPorts.Count: > 0 } a ? $"for client '{a.Name}' (its allowPorts)" : "on this server (allowPorts)")}, after a reload of the server's configuration";
+            _log.LogWarning("Tunnel {Tunnel} of client {Client} ({Name}) closed: {Reason}.", name, session.RemoteEndpoint, PeerText.Escape(session.ClientName, 128), why);
+            closed.Add($"{name} (port {tunnel.Port})");
+            session.TunnelClosedByServer(tunnel.Name, TunnelErrorCode.PortNotAllowed, $"The server closed tunnel '{name}': {why}.");
+            await UnregisterTunnelAsync(session, tunnel.Name).ConfigureAwait(false);
+        }
+        OnTokenExpiry();
+        var result = new ServerReloadResult
+        {
+            ConfigPath = configPath,
+            Time = now,
+            ChangedKeys = keys,
+            ClientsAdded = added,
+            ClientsRemoved = removed,
+            ClientsChanged = changed,
+            SessionsEnded = ended,
+            TunnelsClosed = closed,
+            TunnelsUpdated = updated,
+        };
+        LogReload(result);
+        return result;
+    }
+
+    /// <summary>One line for a reload: what changed, by name (of keys, accounts, tunnels), never a value of a secret.</summary>
+    private void LogReload(ServerReloadResult r)
+    {
+        static string List(IReadOnlyList<string> names) => string.Join(", ", names.Select(n => PeerText.Escape(n, 128)));
+        var parts = new List<string>();
+        if (r.ChangedKeys.Count > 0) parts.Add($"keys changed: {List(r.ChangedKeys)}");
+        if (r.ClientsAdded.Count > 0) parts.Add($"clients added: {List(r.ClientsAdded)}");
+        if (r.ClientsRemoved.Count > 0) parts.Add($"clients removed: {List(r.ClientsRemoved)}");
+        if (r.ClientsChanged.Count > 0) parts.Add($"clients changed: {List(r.ClientsChanged)}");
+        if (r.SessionsEnded.Count > 0) parts.Add($"sessions ended: {r.SessionsEnded.Count}");
+        if (r.TunnelsClosed.Count > 0) parts.Add($"tunnels closed: {List(r.TunnelsClosed)}");
+        if (r.TunnelsUpdated > 0) parts.Add($"tunnels updated: {r.TunnelsUpdated}");
+        _log.LogInformation("Configuration reloaded{From}: {Changes}.", r.ConfigPath is null ? "" : $" from {r.ConfigPath}",
+            parts.Count == 0 ? "nothing changed" : string.Join("; ", parts));
+    }
+
     /// <summary>Sums up the strangers' rate-limited warnings each second, so a flood that stops is still reported.</summary>
     private async Task FlushStrangerLogAsync(CancellationToken cancellationToken)
     {
@@ -345,26 +529,23 @@ public sealed class TunnelServer : IAsyncDisposable
             if (request.BandwidthLimitIn is < 0 or > BandwidthLimit.MaxBytesPerSecond || request.BandwidthLimitOut is < 0 or > BandwidthLimit.MaxBytesPerSecond)
                 throw new TunnelException(TunnelErrorCode.BadRequest, "A bandwidth limit must be from 0 (none) to 1048576MB per second.");
             var requested = SourceFilter.FromRequest(request.AllowSources, request.DenySources);
-            var owner = session.Account;
-            var sources = TunnelSourcePolicy.For(request.Name!, _sources,
-                owner is null ? null : new SourceFilter(owner.AllowSources, owner.DenySources), owner?.Name, requested);
             lock (_registry)
             {
+                var options = Options;
                 if (_tunnelsByName.ContainsKey(request.Name!))
                     throw new TunnelException(TunnelErrorCode.DuplicateName, $"A tunnel named '{PeerText.Escape(request.Name, 128)}' is already registered on this server. Choose another name.");
                 // An account's quota counts over all its sessions: a second process with the same token shares it.
                 if (session.Account is { MaxTunnels: > 0 } account && _tunnelsByName.Values.Count(t => t.Session.Account == account) >= account.MaxTunnels)
                     throw new TunnelException(TunnelErrorCode.QuotaExceeded, $"Client '{account.Name}' may have at most {account.MaxTunnels} tunnel(s) open; close one first.");
                 // The shared token is one account too: its cap counts the tunnels of every session that proved it.
-                if (session.Account is not { MaxTunnels: > 0 } && _tunnelsByName.Values.Count(t => t.Session.Account == session.Account) >= Options.MaxTunnelsPerClient)
+                if (session.Account is not { MaxTunnels: > 0 } && _tunnelsByName.Values.Count(t => t.Session.Account == session.Account) >= options.MaxTunnelsPerClient)
                     throw new TunnelException(TunnelErrorCode.QuotaExceeded, session.Account is null
-                        ? $"The clients of the shared token may have at most {Options.MaxTunnelsPerClient} tunnel(s) open on this server in all (transport.maxTunnelsPerClient); close one first."
-                        : $"Client '{session.Account.Name}' may have at most {Options.MaxTunnelsPerClient} tunnel(s) open (transport.maxTunnelsPerClient); close one first.");
+                        ? $"The clients of the shared token may have at most {options.MaxTunnelsPerClient} tunnel(s) open on this server in all (transport.maxTunnelsPerClient); close one first."
+                        : $"Client '{session.Account.Name}' may have at most {options.MaxTunnelsPerClient} tunnel(s) open (transport.maxTunnelsPerClient); close one first.");
                 var listener = _ports!.Bind(request.RemotePort, session.Account?.AllowPorts);
-                var tunnel = new PublicTunnel(this, session, request.Name!, listener, sources, _log) { ProxyProtocol = request.ProxyProtocol };
-                // The stricter of the operator's limit for the account and the client's own wish: a client cannot loosen it.
-                tunnel.Counters.Shaper = BandwidthShaper.For((session.Account?.BandwidthLimit ?? BandwidthLimit.None)
-                    .Min(new BandwidthLimit(request.BandwidthLimitIn, request.BandwidthLimitOut)));
+                var tunnel = new PublicTunnel(this, session, request.Name!, listener, requested,
+                    new BandwidthLimit(request.BandwidthLimitIn, request.BandwidthLimitOut), _log) { ProxyProtocol = request.ProxyProtocol };
+                ApplyPolicy(tunnel);
                 _tunnelsByName[tunnel.Name] = tunnel;
                 _tunnelsByPort[tunnel.Port] = tunnel;
                 session.AddTunnel(tunnel);
@@ -387,6 +568,26 @@ public sealed class TunnelServer : IAsyncDisposable
             result.Message = $"The server could not open port {request.RemotePort}: {e.Message}";
         }
         return result;
+    }
+
+    /// <summary>Under the registry lock: the source policy and bandwidth limit of <paramref name="tunnel"/> from the server's
+    /// lists, its account's and what its client asked for; at registration, and again at a reload. The limit is the stricter
+    /// of the operator's for the account and the client's own wish: a client cannot loosen it. Returns whether the limit
+    /// changed.</summary>
+    private bool ApplyPolicy(PublicTunnel tunnel)
+    {
+        var owner = tunnel.Session.Account;
+        tunnel.Sources = TunnelSourcePolicy.For(tunnel.Name, _sources,
+            owner is null ? null : new SourceFilter(owner.AllowSources, owner.DenySources), owner?.Name, tunnel.RequestedSources);
+        var limit = (owner?.BandwidthLimit ?? BandwidthLimit.None).Min(tunnel.RequestedLimit);
+        if (tunnel.Counters.Shaper is { } shaper)
+        {
+            if (shaper.Limit == limit) return false;
+            shaper.Apply(limit);
+            return true;
+        }
+        tunnel.Counters.Shaper = BandwidthShaper.For(limit);
+        return !limit.IsNone;
     }
 
     internal async Task UnregisterTunnelAsync(ClientSession session, string name)
@@ -708,23 +909,47 @@ public sealed class TunnelServer : IAsyncDisposable
         List<ClientSession> replaced;
         string? full;
         bool expiredNow;
+        var withdrawn = false;
+        var options = Options;
         lock (_registry)
         {
+            // A reload since the proof was checked: the login holds if the new configuration accepts the same token.
+            if (!ReferenceEquals(credentials, _credentials))
+            {
+                if (_credentials.Equivalent(identity) is { } rebound)
+                {
+                    identity = rebound;
+                    session.Credential = rebound;
+                    account = rebound.Account;
+                }
+                else
+                {
+                    withdrawn = true;
+                }
+                options = Options;
+            }
             // A client that reconnects before its old session timed out replaces it, so that its ports can be bound again at once.
             // Only a session of the same account: a client id is not a secret, and one client must not end another's session.
             replaced = _sessions.Values.Where(s => s.ClientId == auth.ClientId && s.Account == account).ToList();
             var others = _sessions.Values.Except(replaced).ToList();
             var ofAccount = others.Count(s => s.Account == account);
             var ofSource = others.Count(s => s.Source == source);
-            full = ofAccount >= Options.MaxSessionsPerAccount
+            full = ofAccount >= options.MaxSessionsPerAccount
                 ? $"{(account is null ? "The shared token" : $"Client '{account.Name}'")} already has {ofAccount} sessions open, the most this server allows (transport.maxSessionsPerAccount). Stop one, or raise the limit on the server."
-                : ofSource >= Options.MaxSessionsPerSource
+                : ofSource >= options.MaxSessionsPerSource
                     ? $"This address already has {ofSource} sessions open, the most this server allows (transport.maxSessionsPerSource). Stop one, or raise the limit on the server."
                     : null;
             // A previous token that expired since its proof was checked: the expiry timer, which looks for such sessions
             // under this lock, may have run already, and the session would outlive its token.
             expiredNow = identity.HasExpired(DateTimeOffset.UtcNow);
-            if (full is null && !expiredNow) _sessions[session.IdText] = session;
+            if (full is null && !expiredNow && !withdrawn) _sessions[session.IdText] = session;
+        }
+        if (withdrawn)
+        {
+            _strangers.Report(StrangerEvent.AuthenticationFailed, remoteEndPoint, "a reload of the configuration withdrew its token during its login");
+            await connection.TrySendErrorAsync(TunnelErrorCode.AuthenticationFailed,
+                "The server rejected the token. Check that the client's token matches the server's auth.token.", cancellationToken).ConfigureAwait(false);
+            return null;
         }
         if (expiredNow)
         {

@@ -61,22 +61,32 @@ public abstract class EngineCmdletBase : PSCmdlet
     /// is not address:port, AdminEndpointRequired for a credential that protects nothing.</summary>
     private protected void ApplyAdmin(AdminOptions admin)
     {
-        if (AdminEndpoint is not null)
+        if (ParseAdminEndpoint() is { } endpoint) (admin.Address, admin.Port) = endpoint;
+        RequireAdminEndpoint(admin);
+        if (AdminCredential is not null) (admin.User, admin.Password) = AdminConnection.Split(AdminCredential);
+    }
+
+    /// <summary>-AdminEndpoint as address and port, null when not given; InvalidAdminEndpoint when it is not address:port.</summary>
+    private protected (string Address, int Port)? ParseAdminEndpoint()
+    {
+        if (AdminEndpoint is null) return null;
+        try
         {
-            try
-            {
-                (admin.Address, admin.Port) = AdminOptions.ParseEndpoint(AdminEndpoint);
-            }
-            catch (ArgumentException e)
-            {
-                ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidAdminEndpoint", e.Message, AdminEndpoint));
-            }
+            return AdminOptions.ParseEndpoint(AdminEndpoint);
         }
-        if (AdminCredential is null) return;
-        if (!admin.Enabled)
+        catch (ArgumentException e)
+        {
+            ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidAdminEndpoint", e.Message, AdminEndpoint));
+            throw; // unreachable: ThrowTerminatingError always throws
+        }
+    }
+
+    /// <summary>AdminEndpointRequired for an -AdminCredential that protects nothing (<paramref name="admin"/> is off).</summary>
+    private protected void RequireAdminEndpoint(AdminOptions admin)
+    {
+        if (AdminCredential is not null && !admin.Enabled)
             ThrowTerminatingError(TunnelErrors.InvalidArgument("AdminEndpointRequired",
                 "-AdminCredential protects an admin endpoint: give -AdminEndpoint too (or webServer.port in the configuration file).", null));
-        (admin.User, admin.Password) = AdminConnection.Split(AdminCredential);
     }
 
     /// <summary>Says where the admin endpoint of a started engine object listens, when it has one.</summary>

@@ -111,7 +111,7 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
-        var options = BuildOptions();
+        var (options, overrides, path) = BuildOptions();
         var target = $"{options.BindAddress}:{options.ControlPort}";
         if (!ShouldProcess(target, "Start tunnel server")) return;
 
@@ -128,6 +128,8 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
             ThrowTerminatingError(TunnelErrors.InvalidOptions("InvalidServerOptions", e, target));
             return;
         }
+        // A reload reads the file again and applies these same parameters over it: they keep winning over the file.
+        server.ConfigSource = new ServerConfigSource(path, overrides.Token, overrides.Apply);
         WriteVerbose($"Binding the control port {target}.");
         try
         {
@@ -150,67 +152,73 @@ public sealed class StartTunnelServerCommand : EngineCmdletBase
         else WriteObject(job);
     }
 
-    private TunnelServerOptions BuildOptions()
+    /// <summary>The options: the file's (or the defaults) with the parameters over them, by <see cref="ServerOverrides.Apply"/>,
+    /// the one merge that a reload repeats; and the file's full path (null without one).</summary>
+    private (TunnelServerOptions Options, ServerOverrides Overrides, string? Path) BuildOptions()
     {
         RejectEmptyToken(Token);
-        TunnelServerOptions options;
-        if (ConfigPath is not null)
-        {
-            options = LoadConfig<TunnelServerOptions>(ConfigPath, "server", Token, TunnelConfigLoader.LoadServer);
-        }
-        else
-        {
-            options = new TunnelServerOptions();
-        }
         var bound = MyInvocation.BoundParameters;
-        if (ConfigPath is null || bound.ContainsKey(nameof(BindAddress))) options.BindAddress = BindAddress;
-        if (ConfigPath is null || bound.ContainsKey(nameof(ControlPort))) options.ControlPort = ControlPort;
-        if (Token is not null) options.Token = Secret.From(Token);
-        if (bound.ContainsKey(nameof(ForwardingMode))) options.ForwardingMode = ForwardingMode;
-        if (bound.ContainsKey(nameof(DataPlane))) options.DataPlane = DataPlane;
-        if (bound.ContainsKey(nameof(EventLoops))) options.EventLoops = EventLoops;
-        ApplyTls(options.Tls, bound);
-        ApplyAdmin(options.Admin);
-        if (AllowPorts is not null)
+        var overrides = new ServerOverrides
         {
-            options.AllowPorts.Clear();
-            foreach (var text in AllowPorts.SelectMany(a => a.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
-            {
-                try
-                {
-                    options.AllowPorts.Add(PortRange.Parse(text));
-                }
-                catch (FormatException e)
-                {
-                    ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidPortRange", e.Message, text));
-                }
-            }
-        }
-        if (AllowSource is not null) options.AllowSources = ParseSourceNetworks(AllowSource, nameof(AllowSource), TunnelServerOptions.MaxSourceNetworks);
-        if (DenySource is not null) options.DenySources = ParseSourceNetworks(DenySource, nameof(DenySource), TunnelServerOptions.MaxSourceNetworks);
+            // Without a file, the address and port are the parameters' (or their defaults), and stay so over a file given later.
+            BindAddress = ConfigPath is null || bound.ContainsKey(nameof(BindAddress)) ? BindAddress : null,
+            ControlPort = ConfigPath is null || bound.ContainsKey(nameof(ControlPort)) ? ControlPort : null,
+            Token = Token is null ? null : Secret.From(Token),
+            ForwardingMode = bound.ContainsKey(nameof(ForwardingMode)) ? ForwardingMode : null,
+            DataPlane = bound.ContainsKey(nameof(DataPlane)) ? DataPlane : null,
+            EventLoops = bound.ContainsKey(nameof(EventLoops)) ? EventLoops : null,
+            Tls = bound.ContainsKey(nameof(Tls)) ? Tls.IsPresent : null,
+            Certificate = ParseCertificate(),
+            AdminEndpoint = ParseAdminEndpoint(),
+            AdminCredential = AdminCredential is null ? null : AdminConnection.Split(AdminCredential),
+            AllowPorts = AllowPorts is null ? null : ParsePorts(AllowPorts),
+            AllowSources = AllowSource is null ? null : ParseSourceNetworks(AllowSource, nameof(AllowSource), TunnelServerOptions.MaxSourceNetworks),
+            DenySources = DenySource is null ? null : ParseSourceNetworks(DenySource, nameof(DenySource), TunnelServerOptions.MaxSourceNetworks),
+        };
+        var path = ConfigPath is null ? null : GetUnresolvedProviderPathFromPSPath(ConfigPath);
+        var options = path is not null ? LoadConfig<TunnelServerOptions>(path, "server", Token, TunnelConfigLoader.LoadServer) : new TunnelServerOptions();
+        overrides.Apply(options);
+        if (overrides.Certificate is not null && !options.Tls.Enabled)
+            ThrowTerminatingError(TunnelErrors.InvalidArgument("TlsRequired", "-CertificatePath is used only with -Tls (or transport.tls.enable = true).", CertificatePath));
+        RequireAdminEndpoint(options.Admin);
         // A file that gives every client a token of its own ([[clients]]) needs no shared one.
         if (options.Clients.Count == 0) RequireToken(options.Token, ConfigPath);
-        return options;
+        return (options, overrides, path);
     }
 
-    /// <summary>-Tls and the certificate parameters over the config's transport.tls; a certificate given here replaces the config's.</summary>
-    private void ApplyTls(ServerTlsOptions tls, Dictionary<string, object> bound)
+    private List<PortRange> ParsePorts(string[] values)
     {
-        if (bound.ContainsKey(nameof(Tls))) tls.Enabled = Tls.IsPresent;
+        var ranges = new List<PortRange>();
+        foreach (var text in values.SelectMany(a => a.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+        {
+            try
+            {
+                ranges.Add(PortRange.Parse(text));
+            }
+            catch (FormatException e)
+            {
+                ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidPortRange", e.Message, text));
+            }
+        }
+        return ranges;
+    }
+
+    /// <summary>The certificate parameters, checked among themselves; null without -CertificatePath. A certificate given here
+    /// replaces the config's.</summary>
+    private (string?, string?, string?, Secret?)? ParseCertificate()
+    {
         if ((CertificateKeyPath is not null || CertificatePassword is not null) && CertificatePath is null)
             ThrowTerminatingError(TunnelErrors.InvalidArgument("CertificatePathRequired", "-CertificateKeyPath and -CertificatePassword belong to a -CertificatePath.", null));
-        if (CertificatePath is null) return;
-        if (!tls.Enabled)
-            ThrowTerminatingError(TunnelErrors.InvalidArgument("TlsRequired", "-CertificatePath is used only with -Tls (or transport.tls.enable = true).", CertificatePath));
+        if (CertificatePath is null) return null;
         var path = GetUnresolvedProviderPathFromPSPath(CertificatePath);
         var isPfx = Path.GetExtension(path).ToLowerInvariant() is ".pfx" or ".p12";
         if (isPfx && CertificateKeyPath is not null)
             ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidCertificateOptions", "A PFX file holds its key; -CertificateKeyPath is for a PEM certificate.", CertificateKeyPath));
         if (!isPfx && CertificatePassword is not null)
             ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidCertificateOptions", "-CertificatePassword is for a PFX file (.pfx, .p12); a PEM key must not be encrypted.", CertificatePath));
-        tls.CertificateFile = isPfx ? null : path;
-        tls.KeyFile = isPfx || CertificateKeyPath is null ? null : GetUnresolvedProviderPathFromPSPath(CertificateKeyPath);
-        tls.PfxFile = isPfx ? path : null;
-        tls.PfxPassword = isPfx && CertificatePassword is not null ? Secret.From(CertificatePassword) : null;
+        return (isPfx ? null : path,
+            isPfx || CertificateKeyPath is null ? null : GetUnresolvedProviderPathFromPSPath(CertificateKeyPath),
+            isPfx ? path : null,
+            isPfx && CertificatePassword is not null ? Secret.From(CertificatePassword) : null);
     }
 }

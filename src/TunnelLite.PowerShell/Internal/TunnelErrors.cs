@@ -74,6 +74,8 @@ internal static class TunnelErrors
             "Run Get-TunnelClient to list the clients connected now; a client that reconnected has a new Id."),
         [nameof(TunnelErrorCode.DataPlaneFailed)] = new(ErrorCategory.InvalidResult,
             "Start the server or tunnel again; if it happens again, run it with -DataPlane Async and report the error."),
+        [nameof(TunnelErrorCode.ReloadRefused)] = new(ErrorCategory.InvalidOperation,
+            "Set the key the message names back to the value the server runs with (restart the server to change it), or give -ConfigPath to a server started without a file; the running configuration is unchanged."),
 
         // The module's own.
         [InvalidConfig] = new(ErrorCategory.InvalidData,
@@ -120,6 +122,8 @@ internal static class TunnelErrors
             "Run Get-Tunnel to list the tunnel and server jobs of this process; removed jobs are gone."),
         ["NotATunnelJob"] = new(ErrorCategory.InvalidArgument,
             "Pipe only jobs of Get-Tunnel, New-Tunnel or Start-TunnelServer; use Stop-Job for other jobs."),
+        ["ServerNotRunning"] = new(ErrorCategory.ResourceUnavailable,
+            "Start the server again (Start-TunnelServer); only a running server reloads its configuration."),
         ["StopFailed"] = new(ErrorCategory.CloseError,
             "Read the job's other errors and warnings (Receive-Job); Remove-Job -Force lets go of it."),
         ["EndedUnexpectedly"] = new(ErrorCategory.OperationStopped,

@@ -9,7 +9,9 @@ namespace TunnelLite.PowerShell.Jobs;
 /// <summary>The foreground form of a tunnel or server job (-Wait), for services: runs on the cmdlet's pipeline thread until
 /// the job is stopped, writing each event to the host as one complete line as it happens; Ctrl+C (StopProcessing) and
 /// SIGTERM stop the job gracefully (drain, free ports) and return, so that the process exits with 0. A job that ends without
-/// being asked to is a terminating error, so that the process exits non-zero and a service manager restarts it.</summary>
+/// being asked to is a terminating error, so that the process exits non-zero and a service manager restarts it. SIGHUP
+/// has a server read its configuration file again (as Update-TunnelServer does); a reload that fails is logged, and the
+/// server keeps running as it was.</summary>
 /// <remarks>Events are taken from the job's streams as they fill, in the order they were added across the streams, so that the
 /// job does not hold them and a warning stays between the events it happened between. Information events become host lines
 /// (what Write-Host writes: the console, stdout when redirected, never cut at the terminal width as a table would be), warnings
@@ -31,6 +33,8 @@ internal sealed class ForegroundJobRunner
     private readonly ConcurrentQueue<Stream> _added = new();
     private readonly AutoResetEvent _dataReady = new(false);
     private readonly ManualResetEvent _sigterm = new(false);
+    // Manual: WaitAny would take an automatic one's signal before the loop could see which it was.
+    private readonly ManualResetEvent _sighup = new(false);
     private bool _pipelineStopped;
 
     /// <param name="cmdlet">The cmdlet whose pipeline thread runs the loop and whose streams get the events.</param>
@@ -56,14 +60,20 @@ internal sealed class ForegroundJobRunner
         try
         {
             using var sigterm = RegisterSigterm();
+            using var sighup = RegisterSighup();
             // What the job got before we subscribed (the logger replays the events of the start into the first job).
             foreach (var s in new[] { Stream.Warning, Stream.Error, Stream.Output, Stream.Verbose })
                 while (TakeAndWrite(s)) { }
-            var handles = new[] { _dataReady, _sigterm, _ctrlC.WaitHandle };
+            var handles = new[] { _dataReady, _sigterm, _ctrlC.WaitHandle, _sighup };
             while (true)
             {
                 WaitHandle.WaitAny(handles, Poll);
                 WriteAdded();
+                if (stopping is null && _sighup.WaitOne(0))
+                {
+                    _sighup.Reset();
+                    ReloadServers();
+                }
                 if (stopping is null)
                 {
                     stopReason = _ctrlC.IsCancellationRequested ? "Ctrl+C" : _sigterm.WaitOne(0) ? "SIGTERM" : null;
@@ -121,6 +131,43 @@ internal sealed class ForegroundJobRunner
         {
             return null;
         }
+    }
+
+    /// <summary>SIGHUP (what `systemctl reload` and `kill -HUP` send) reloads the configuration of a server, instead of
+    /// ending the process; null on Windows, where the signal stands for the console closing, and where there is no such signal.</summary>
+    private IDisposable? RegisterSighup()
+    {
+        if (OperatingSystem.IsWindows() || !_jobs.OfType<TunnelServerJob>().Any()) return null;
+        try
+        {
+            return PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+            {
+                context.Cancel = true;
+                _sighup.Set();
+            });
+        }
+        catch (Exception e) when (e is PlatformNotSupportedException or IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Reloads each server job on the thread pool; the engine logs the outcome (what changed, or why it was refused)
+    /// as an event of the job, which this loop writes like any other.</summary>
+    private void ReloadServers()
+    {
+        foreach (var server in _jobs.OfType<TunnelServerJob>())
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await server.ReloadAsync(null).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is TunnelException or Config.TunnelConfigException or InvalidOperationException)
+                {
+                    // Logged by the engine; the server runs on as it was.
+                }
+            });
     }
 
     /// <summary>Marks, in order, each record added to a stream of the shown job. The other jobs of a shared client get copies

@@ -23,6 +23,11 @@ public sealed class TunnelJob : TunnelJobBase
         _tunnel = shared.Client.FindTunnel(name);
         shared.AddUser();
         shared.Logger.Attach(this);
+        // The server closed this tunnel (a reload of its configuration took the port away): the job fails with why.
+        shared.Client.TunnelClosed += (tunnel, why) =>
+        {
+            if (ReferenceEquals(tunnel, _tunnel)) MarkEnded(why);
+        };
     }
 
     private ClientTunnel? Tunnel => _tunnel ?? _shared.Client.FindTunnel(Name);

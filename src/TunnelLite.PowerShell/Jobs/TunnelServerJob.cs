@@ -30,6 +30,10 @@ public sealed class TunnelServerJob : TunnelJobBase
     /// empty when the server does not use TLS.</summary>
     public string CertificateFingerprint => _server?.CertificateFingerprint ?? "";
 
+    /// <summary>The configuration file the server reads again on a reload (Update-TunnelServer, the admin endpoint, SIGHUP
+    /// with -Wait); empty when it was started without one.</summary>
+    public string ConfigPath => _server?.ConfigSource?.Path ?? "";
+
     /// <inheritdoc />
     public override string Location => ControlEndpoint;
 
@@ -44,6 +48,13 @@ public sealed class TunnelServerJob : TunnelJobBase
     /// or null when no client of this server has that id.</summary>
     internal async Task<TunnelClientInfo?> DisconnectClientAsync(string id, TimeSpan ban) =>
         _server is null ? null : await _server.DisconnectClientAsync(id, ban).ConfigureAwait(false) is { } gone ? gone with { Server = Name } : null;
+
+    /// <summary>Reads the server's file again (or <paramref name="path"/>, its file from then on) with the parameters it was
+    /// started with over it, and applies it; what changed, with this job's name as its Server.</summary>
+    /// <exception cref="Config.TunnelConfigException">The file is invalid: nothing changed.</exception>
+    /// <exception cref="TunnelException">ReloadRefused: nothing changed.</exception>
+    internal async Task<ServerReloadResult> ReloadAsync(string? path) =>
+        (await Server.ReloadFromConfigAsync(path).ConfigureAwait(false)) with { Server = Name };
 
     internal void Attach(TunnelServer server)
     {
