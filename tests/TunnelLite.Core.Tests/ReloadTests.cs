@@ -217,6 +217,33 @@ public sealed class ReloadTests
         await AssertEchoAsync(again.RemotePort, 7);
     }
 
+    /// <summary>A client older than the server's Unregister (its AuthMessage does not say it hears one) would take the frame
+    /// for a protocol error and lose every tunnel: it is not sent one, and keeps its session.</summary>
+    [Fact]
+    public async Task A_client_that_does_not_hear_tunnel_closes_is_not_sent_one_and_keeps_its_session()
+    {
+        await using var f = new TunnelFixture();
+        var log = new TestLog();
+        var server = await f.StartServerAsync(Options(log, so => so.AllowPorts.Add(new PortRange(30000, 39999))));
+        var (control, port) = await RawControlClient.RegisterAsync(server, AliceToken, "older-client", "old");
+        using (control)
+        {
+            var result = await server.ReloadAsync(Options(log, so => so.AllowPorts.Add(new PortRange(port == 30000 ? 30001 : 30000, port == 30000 ? 30001 : 30000))));
+            Assert.Equal([$"old (port {port})"], result.TunnelsClosed);
+            await AssertRefusedAsync(port);
+            // Whatever the server sends in the next second (requests for data connections, heartbeats), no Unregister.
+            using var quiet = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            try
+            {
+                while (true) Assert.NotEqual(Protocol.FrameType.Unregister, (await control.ReadRequiredAsync(quiet.Token)).Type);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            Assert.Single(server.GetClients());
+        }
+    }
+
     [Fact]
     public async Task A_bandwidth_limit_changed_by_a_reload_applies_to_a_connection_open_now()
     {

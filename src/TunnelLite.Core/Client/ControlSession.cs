@@ -100,6 +100,7 @@ internal sealed class ControlSession : ControlChannel
                 ClientId = client.ClientId,
                 PoolCount = o.PoolCount,
                 RefillsPool = client.OffersPoolRefill,
+                HearsTunnelClosed = true,
             }, cancellationToken).ConfigureAwait(false);
             var ok = await control.ReadExpectedAsync<AuthOkMessage>(cancellationToken).ConfigureAwait(false);
             if (ok.SessionId.Length != ProtocolConstants.NonceSize

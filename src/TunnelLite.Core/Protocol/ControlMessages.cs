@@ -44,6 +44,11 @@ public sealed class AuthMessage
     /// <see cref="AuthOkMessage.RefillsPool"/> agrees. Left out when false, so that the frame is what older servers know.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool RefillsPool { get; set; }
+    /// <summary>The client understands an <see cref="UnregisterMessage"/> from the server (a reload took a tunnel's port
+    /// away). The server sends one only to clients that say so: an older client would take it for a protocol error and drop
+    /// its whole session. Left out when false.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool HearsTunnelClosed { get; set; }
 }
 
 /// <summary>The session is open.</summary>

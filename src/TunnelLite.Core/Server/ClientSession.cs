@@ -359,10 +359,16 @@ internal sealed class ClientSession : ControlChannel
     /// <summary>Adds a registered tunnel.</summary>
     public bool AddTunnel(PublicTunnel tunnel) => _tunnels.TryAdd(tunnel.Name, tunnel);
 
+    /// <summary>The client understands the server's <see cref="UnregisterMessage"/> (<see cref="AuthMessage.HearsTunnelClosed"/>).</summary>
+    public bool HearsTunnelClosed { get; init; }
+
     /// <summary>Tells the client that the server closed its tunnel <paramref name="name"/> (a reload took its port away),
-    /// so that it lets the tunnel go rather than believe it open.</summary>
-    public void TunnelClosedByServer(string name, TunnelErrorCode code, string message) =>
-        _ = SendOrCloseAsync(new UnregisterMessage { Name = name, Code = code, Message = message });
+    /// so that it lets the tunnel go rather than believe it open. An older client is not told (it would take the frame for
+    /// a protocol error and drop every tunnel): its users of that port are refused, and it learns at its next registration.</summary>
+    public void TunnelClosedByServer(string name, TunnelErrorCode code, string message)
+    {
+        if (HearsTunnelClosed) _ = SendOrCloseAsync(new UnregisterMessage { Name = name, Code = code, Message = message });
+    }
 
     /// <summary>Removes a tunnel by name.</summary>
     public PublicTunnel? RemoveTunnel(string name) => _tunnels.TryRemove(name, out var t) ? t : null;

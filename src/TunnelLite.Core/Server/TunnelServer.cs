@@ -905,7 +905,7 @@ public sealed class TunnelServer : IAsyncDisposable
         var sessionKey = TokenProof.SessionKey(identity.Token, hello.Nonce, serverNonce);
         // An account's clients are named by their account; a shared-token client by the name it gave (printable, checked above).
         var session = new ClientSession(this, connection, sessionKey, identity, auth.ClientId, account?.Name ?? hello.Account, hello.Software, pool,
-            auth.RefillsPool && AcceptsClientRefill, source, _log);
+            auth.RefillsPool && AcceptsClientRefill, source, _log) { HearsTunnelClosed = auth.HearsTunnelClosed };
         List<ClientSession> replaced;
         string? full;
         bool expiredNow;
