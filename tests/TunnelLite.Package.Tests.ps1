@@ -52,7 +52,7 @@ Import-Module TunnelLite
         $p.WaitForExit(120000) | Should -BeTrue
         $p.ExitCode | Should -Be 0 -Because $err
         $out | Should -Match ([regex]::Escape($home2))
-        $out | Should -Match 'COMMANDS=9'
+        $out | Should -Match 'COMMANDS=10'
         $out | Should -Match 'HELP=\S+'
     }
 }
