@@ -62,6 +62,9 @@ internal sealed class AdminApi
             case ["api", "v1", "reload"]:
                 if (_source.Role != TunnelRole.Server) return AdminResponse.Error(404, "This is a client's admin endpoint; a server's reloads its configuration.");
                 return request.Method == "POST" ? await ReloadAsync().ConfigureAwait(false) : NotAllowed("POST");
+            case ["api", "v1", "drain"]:
+                if (_source.Role != TunnelRole.Server) return AdminResponse.Error(404, "This is a client's admin endpoint; a server's drains the server.");
+                return request.Method == "POST" ? Drain(request.QueryValue("delaySeconds"), request.QueryValue("timeoutSeconds")) : NotAllowed("POST");
             case ["api", "v1", "events"]:
                 return get ? AdminResponse.Json(200, _source.Events.Snapshot()) : NotAllowed("GET, HEAD");
             case ["api", "v1", "history"]:
@@ -81,7 +84,7 @@ internal sealed class AdminApi
         {
             "GET /healthz", "GET /ready[?tunnel=NAME]", "GET /metrics", "GET /api/v1/server", "GET /api/v1/tunnels",
             "GET /api/v1/tunnels/{name}", "GET /api/v1/clients", "GET /api/v1/clients/{id}",
-            "DELETE /api/v1/clients/{id}[?banSeconds=N]", "POST /api/v1/reload", "GET /api/v1/events", "GET /api/v1/history[?tunnel=NAME][&minutes=N]",
+            "DELETE /api/v1/clients/{id}[?banSeconds=N]", "POST /api/v1/reload", "POST /api/v1/drain[?delaySeconds=N][&timeoutSeconds=N]", "GET /api/v1/events", "GET /api/v1/history[?tunnel=NAME][&minutes=N]",
         },
     };
 
@@ -96,7 +99,33 @@ internal sealed class AdminApi
     private AdminResponse Ready(string? tunnel)
     {
         var r = _source.Ready(string.IsNullOrEmpty(tunnel) ? null : tunnel);
-        return AdminResponse.Json(r.IsReady ? 200 : r.Found ? 503 : 404, new { Ready = r.IsReady, r.Reason, Tunnel = tunnel });
+        var answer = AdminResponse.Json(r.IsReady ? 200 : r.Found ? 503 : 404, new { Ready = r.IsReady, r.Reason, Tunnel = tunnel, r.Draining });
+        // A draining server will not be back: a client that honours Retry-After waits long enough for it to be gone.
+        return r.Draining ? answer with { Headers = [new("Retry-After", "60")] } : answer;
+    }
+
+    /// <summary>POST /api/v1/drain: starts a drain and answers at once, 202 with the drain (the first one, when it drains
+    /// already); 503 when the server is stopping. The times are whole seconds from 0 to 3600; absent, the server's own.</summary>
+    private AdminResponse Drain(string? delayText, string? timeoutText)
+    {
+        static bool TryRead(string? text, out TimeSpan? value)
+        {
+            value = null;
+            if (text is null) return true;
+            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) || seconds > 3600) return false;
+            value = TimeSpan.FromSeconds(seconds);
+            return true;
+        }
+        if (!TryRead(delayText, out var delay)) return AdminResponse.Error(400, "delaySeconds must be a whole number from 0 to 3600.");
+        if (!TryRead(timeoutText, out var timeout)) return AdminResponse.Error(400, "timeoutSeconds must be a whole number from 0 to 3600.");
+        try
+        {
+            return AdminResponse.Json(202, _source.BeginDrain(delay, timeout));
+        }
+        catch (InvalidOperationException e)
+        {
+            return AdminResponse.Error(503, e.Message);
+        }
     }
 
     private AdminResponse History(string? tunnel, string? minutesText)

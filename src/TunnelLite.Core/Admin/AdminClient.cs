@@ -86,6 +86,19 @@ public sealed class AdminClient : IDisposable
     public Task<ServerReloadResult> ReloadAsync(CancellationToken cancellationToken = default) =>
         SendAsync<ServerReloadResult>(new HttpRequestMessage(HttpMethod.Post, "api/v1/reload") { Content = new ByteArrayContent([]) }, cancellationToken);
 
+    /// <summary>Starts a drain of the server (POST /api/v1/drain) and returns at once with it; null times are the server's
+    /// own (transport.drainDelay, transport.drainTimeout).</summary>
+    /// <exception cref="TunnelException">AdminAuthenticationFailed; AdminEndpointUnreachable, also when the server is stopping
+    /// already or the endpoint is a client's, which does not drain.</exception>
+    public Task<ServerDrain> DrainAsync(TimeSpan? delay = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var query = new List<string>(2);
+        if (delay is { } d) query.Add($"delaySeconds={(long)d.TotalSeconds}");
+        if (timeout is { } t) query.Add($"timeoutSeconds={(long)t.TotalSeconds}");
+        var path = query.Count == 0 ? "api/v1/drain" : "api/v1/drain?" + string.Join("&", query);
+        return SendAsync<ServerDrain>(new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent([]) }, cancellationToken);
+    }
+
     /// <inheritdoc />
     public void Dispose() => _http.Dispose();
 
@@ -114,7 +127,7 @@ public sealed class AdminClient : IDisposable
             var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
             switch (response.StatusCode)
             {
-                case HttpStatusCode.OK:
+                case HttpStatusCode.OK or HttpStatusCode.Accepted:
                     try
                     {
                         return JsonSerializer.Deserialize<T>(body, AdminJson.Options) ?? throw Unreachable("its answer is empty");

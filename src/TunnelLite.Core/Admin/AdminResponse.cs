@@ -27,6 +27,7 @@ internal sealed record AdminResponse(int Status, string ContentType, byte[] Body
     public static string ReasonPhrase(int status) => status switch
     {
         200 => "OK",
+        202 => "Accepted",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",

@@ -314,8 +314,8 @@ public sealed class AdminServer : IAsyncDisposable
             return AdminResponse.Error(429, "Too many failed logins from this address; wait and try again.") with { Headers = [new("Retry-After", "60")] };
         if (login == LoginResult.Failed && !isPublic)
             return AdminResponse.Error(401, "This admin endpoint needs a user and password.") with { Headers = [new("WWW-Authenticate", "Basic realm=\"TunnelLite\", charset=\"UTF-8\"")] };
-        // The requests that change something (DELETE a client, POST a reload) are the operator's only: they need credentials.
-        if (head.Method == "DELETE" || (head.Method == "POST" && head.Segments is ["api", "v1", "reload"]))
+        // The requests that change something (DELETE a client, POST a reload or a drain) are the operator's only: they need credentials.
+        if (head.Method == "DELETE" || (head.Method == "POST" && head.Segments is ["api", "v1", "reload"] or ["api", "v1", "drain"]))
         {
             if (!_options.HasCredentials)
                 return AdminResponse.Error(403, "Changes through the admin endpoint need credentials: set webServer.user and webServer.password (or -AdminCredential).");

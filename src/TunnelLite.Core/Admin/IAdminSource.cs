@@ -36,10 +36,17 @@ internal interface IAdminSource
     /// <exception cref="TunnelException">ReloadRefused: nothing changed.</exception>
     /// <exception cref="NotSupportedException">This is a client.</exception>
     Task<ServerReloadResult> ReloadAsync();
+
+    /// <summary>Server: starts a drain (<see cref="Server.TunnelServer.BeginDrain"/>) and returns at once; null times are
+    /// the server's own (transport.drainDelay, transport.drainTimeout).</summary>
+    /// <exception cref="InvalidOperationException">The server is stopping or stopped.</exception>
+    /// <exception cref="NotSupportedException">This is a client.</exception>
+    ServerDrain BeginDrain(TimeSpan? delay, TimeSpan? timeout);
 }
 
 /// <summary>A readiness answer: ready or not, and a sentence saying why.</summary>
 /// <param name="IsReady">True when ready.</param>
 /// <param name="Reason">Why (or why not), for people reading the 503's body.</param>
 /// <param name="Found">False when a tunnel was asked for that does not exist.</param>
-internal readonly record struct Readiness(bool IsReady, string Reason, bool Found = true);
+/// <param name="Draining">True when not ready because the server drains: the body says so, for balancers and people.</param>
+internal readonly record struct Readiness(bool IsReady, string Reason, bool Found = true, bool Draining = false);

@@ -65,6 +65,8 @@ internal static class ServerConfigBinder
                 options.AuthFailureDelay = TimeSpan.FromSeconds(authDelay);
                 if (options.MaxAuthFailureDelay < options.AuthFailureDelay) options.MaxAuthFailureDelay = options.AuthFailureDelay;
             }
+            if (transport.GetInt("drainTimeout", 0, 3600) is { } drainTimeout) options.DrainTimeout = TimeSpan.FromSeconds(drainTimeout);
+            if (transport.GetInt("drainDelay", 0, 3600) is { } drainDelay) options.DrainDelay = TimeSpan.FromSeconds(drainDelay);
             if (transport.GetTable("tls") is { } tls) options.Tls = TlsConfigKeys.ReadServer(tls);
         }
         SharedConfigKeys.CheckHeartbeats(transport, root, options.HeartbeatInterval, options.HeartbeatTimeout);

@@ -59,7 +59,8 @@ internal static class ServerReloadKeys
         Plain(nameof(TunnelServerOptions.MaxPendingUserConnections), "transport.maxPendingUserConnections", true, o => Show(o.MaxPendingUserConnections)),
         Plain(nameof(TunnelServerOptions.MaxTunnelsPerClient), "transport.maxTunnelsPerClient", true, o => Show(o.MaxTunnelsPerClient)),
         Plain(nameof(TunnelServerOptions.MaxConnectionsPerTunnel), "transport.maxConnectionsPerTunnel", true, o => Show(o.MaxConnectionsPerTunnel)),
-        Plain(nameof(TunnelServerOptions.DrainTimeout), "drainTimeout", true, o => Seconds(o.DrainTimeout)),
+        Plain(nameof(TunnelServerOptions.DrainTimeout), "transport.drainTimeout", true, o => Seconds(o.DrainTimeout)),
+        Plain(nameof(TunnelServerOptions.DrainDelay), "transport.drainDelay", true, o => Seconds(o.DrainDelay)),
     ];
 
     /// <summary>Settings that no key stands for: the clients (compared account by account, <see cref="AccountChanged"/>),

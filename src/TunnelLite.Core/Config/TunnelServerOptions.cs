@@ -104,8 +104,17 @@ public sealed class TunnelServerOptions
     /// <summary>The longest wait <see cref="AuthFailureDelay"/> grows to.</summary>
     public TimeSpan MaxAuthFailureDelay { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>How long <see cref="Server.TunnelServer.StopAsync"/> lets active connections drain before it closes them.</summary>
+    /// <summary>How long <see cref="Server.TunnelServer.StopAsync"/> (and a drain, once it stopped accepting) lets active
+    /// connections finish before it closes them (transport.drainTimeout).</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a drain (<see cref="Server.TunnelServer.BeginDrain"/>: Stop-Tunnel -Drain, POST /api/v1/drain) keeps
+    /// serving everyone while /ready answers 503, before it stops accepting: long enough for a balancer's health checks to
+    /// mark the server down (transport.drainDelay; HAProxy's default: 3 failed checks 2 s apart).</summary>
+    public TimeSpan DrainDelay { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The longest <see cref="DrainDelay"/> and <see cref="DrainTimeout"/>: an hour.</summary>
+    public static readonly TimeSpan MaxDrainTime = TimeSpan.FromHours(1);
 
     /// <summary>How bytes are moved: Auto (splice(2) on Linux where it applies, else copy), Copy or Splice
     /// (config key transport.forwardingMode). Auto defers to the TUNNELLITE_FORWARDING_MODE environment variable when set.</summary>
@@ -160,6 +169,8 @@ public sealed class TunnelServerOptions
         if (MaxConnectionsPerTunnel < 1) throw new ArgumentException("MaxConnectionsPerTunnel must be at least 1.", nameof(MaxConnectionsPerTunnel));
         if (AuthFailureDelay < TimeSpan.Zero || MaxAuthFailureDelay < AuthFailureDelay)
             throw new ArgumentException("AuthFailureDelay must be zero or positive, and MaxAuthFailureDelay at least as long.", nameof(AuthFailureDelay));
+        if (DrainTimeout < TimeSpan.Zero || DrainTimeout > MaxDrainTime) throw new ArgumentException("DrainTimeout must be from 0 to 3600 seconds.", nameof(DrainTimeout));
+        if (DrainDelay < TimeSpan.Zero || DrainDelay > MaxDrainTime) throw new ArgumentException("DrainDelay must be from 0 to 3600 seconds.", nameof(DrainDelay));
         if (Tls is null) throw new ArgumentException("Tls must not be null.", nameof(Tls));
         Tls.Validate();
         if (AllowSources is null || AllowSources.Count > MaxSourceNetworks)

@@ -15,6 +15,8 @@ internal sealed class ServerAdminView(TunnelServer server) : IAdminSource
 
     public Readiness Ready(string? tunnel)
     {
+        if (server.State == "Draining" && server.Drain is { } drain)
+            return new(false, $"The server is draining: it stops accepting new users at {drain.StopsAccepting:yyyy-MM-dd HH:mm:ss} UTC.", Draining: true);
         if (server.State != "Running") return new(false, $"The server is {server.State.ToLowerInvariant()}.");
         if (tunnel is null) return new(true, $"The control port listens on {server.ControlEndpoint}.");
         return server.GetTunnelStatistics().FirstOrDefault(t => t.Name == tunnel) is { } t
@@ -25,4 +27,6 @@ internal sealed class ServerAdminView(TunnelServer server) : IAdminSource
     public Task<TunnelClientInfo?> DisconnectClientAsync(string id, TimeSpan ban) => server.DisconnectClientAsync(id, ban);
 
     public Task<ServerReloadResult> ReloadAsync() => server.ReloadFromConfigAsync();
+
+    public ServerDrain BeginDrain(TimeSpan? delay, TimeSpan? timeout) => server.BeginDrain(delay, timeout);
 }

@@ -54,6 +54,9 @@ public sealed class TunnelServer : IAsyncDisposable
     private long _stoppedTicks; // UTC ticks of the end of StopAsync; 0 until then
     private long _workConnectionRequests;
     private int _state; // 0 new, 1 running, 2 stopping, 3 stopped
+    // A drain (BeginDrain): set once, never cleared; the cut ends its delay and its wait for connections (a plain stop).
+    private volatile ServerDrain? _drain;
+    private readonly CancellationTokenSource _drainCut = new();
 
     /// <summary>Creates a server; <see cref="StartAsync"/> binds it.</summary>
     /// <exception cref="ArgumentException">The options are invalid.</exception>
@@ -107,8 +110,12 @@ public sealed class TunnelServer : IAsyncDisposable
     /// <summary>Totals over all tunnels, past and present.</summary>
     public TrafficCounters Totals { get; } = new();
 
-    /// <summary>Running, Stopping or Stopped.</summary>
-    public string State => _state switch { 0 => "NotStarted", 1 => "Running", 2 => "Stopping", _ => "Stopped" };
+    /// <summary>Running, Draining (a drain's delay: /ready answers 503, everything else serves), Stopping or Stopped.</summary>
+    public string State => _state switch { 0 => "NotStarted", 1 => _drain is null ? "Running" : "Draining", 2 => "Stopping", _ => "Stopped" };
+
+    /// <summary>The drain asked for (<see cref="BeginDrain"/>), from its start on, also once the server stopped; null when
+    /// none was.</summary>
+    public ServerDrain? Drain => _drain;
 
     /// <summary>Tunnels registered now, over all clients.</summary>
     internal int TunnelCount => _tunnelsByName.Count;
@@ -231,9 +238,67 @@ public sealed class TunnelServer : IAsyncDisposable
         return Task.CompletedTask;
     }
 
+    /// <summary>Starts a drain for a rolling upgrade and returns at once; <see cref="Completion"/> completes when the server
+    /// has stopped. For <paramref name="delay"/> (default <see cref="TunnelServerOptions.DrainDelay"/>) /ready answers 503
+    /// and <see cref="State"/> is Draining, while everything else serves as before, new users and clients included, so that
+    /// a balancer has time to move new users away; then the server stops as <see cref="StopAsync"/> does: it stops accepting
+    /// on the public ports and the control port and lets live connections finish for up to <paramref name="timeout"/>
+    /// (default <see cref="TunnelServerOptions.DrainTimeout"/>). A drain is idempotent: a second one returns the first
+    /// (<see cref="ServerDrain.AlreadyDraining"/>). A <see cref="StopAsync"/> during a drain stops at once.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A time below zero or above an hour.</exception>
+    /// <exception cref="InvalidOperationException">The server is not running (not started, stopping or stopped).</exception>
+    public ServerDrain BeginDrain(TimeSpan? delay = null, TimeSpan? timeout = null)
+    {
+        var options = Options;
+        var d = delay ?? options.DrainDelay;
+        var t = timeout ?? options.DrainTimeout;
+        if (d < TimeSpan.Zero || d > TunnelServerOptions.MaxDrainTime) throw new ArgumentOutOfRangeException(nameof(delay), "The drain delay must be from 0 to 3600 seconds.");
+        if (t < TimeSpan.Zero || t > TunnelServerOptions.MaxDrainTime) throw new ArgumentOutOfRangeException(nameof(timeout), "The drain timeout must be from 0 to 3600 seconds.");
+        var now = DateTimeOffset.UtcNow;
+        var drain = new ServerDrain { Started = now, DelaySeconds = d.TotalSeconds, TimeoutSeconds = t.TotalSeconds, StopsAccepting = now + d };
+        lock (_drainCut)
+        {
+            if (_drain is { } first) return first with { AlreadyDraining = true };
+            if (_state != 1) throw new InvalidOperationException($"The server is {State.ToLowerInvariant()}; only a running server drains.");
+            _drain = drain;
+        }
+        _log.LogWarning("Draining: /ready answers 503 for {Delay} s so that balancers move new users away; then the server stops accepting and lets live connections finish within {Timeout} s, and stops.",
+            d.TotalSeconds, t.TotalSeconds);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(d, _drainCut.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            _log.LogInformation("Draining: the server stops accepting new users and clients now.");
+            await StopWithinAsync(t).ConfigureAwait(false);
+        });
+        return drain;
+    }
+
+    /// <summary>Drains as <see cref="BeginDrain"/> does and completes when the server has stopped.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A time below zero or above an hour.</exception>
+    /// <exception cref="InvalidOperationException">The server is not running.</exception>
+    public async Task<ServerDrain> DrainAsync(TimeSpan? delay = null, TimeSpan? timeout = null)
+    {
+        var drain = BeginDrain(delay, timeout);
+        await Completion.ConfigureAwait(false);
+        return drain;
+    }
+
     /// <summary>Stops accepting, closes the public listeners, lets active connections drain for <see cref="TunnelServerOptions.DrainTimeout"/>,
-    /// then closes what is left and disconnects the clients.</summary>
-    public async Task StopAsync(CancellationToken cancellationToken = default)
+    /// then closes what is left and disconnects the clients. During a drain (<see cref="BeginDrain"/>) it stops at once: the
+    /// drain's delay and its wait for connections end now.</summary>
+    public Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (_drain is not null) _drainCut.Cancel();
+        return StopWithinAsync(Options.DrainTimeout, cancellationToken);
+    }
+
+    private async Task StopWithinAsync(TimeSpan drainTimeout, CancellationToken cancellationToken = default)
     {
         if (Interlocked.CompareExchange(ref _state, 2, 1) != 1)
         {
@@ -246,8 +311,8 @@ public sealed class TunnelServer : IAsyncDisposable
         if (_loopListener is not null) await EventLoopPump.CloseListenerAsync(_loopListener).ConfigureAwait(false);
         _listener?.Dispose();
         foreach (var t in _tunnelsByName.Values) await t.CloseAsync().ConfigureAwait(false);
-        var deadline = Environment.TickCount64 + (long)Options.DrainTimeout.TotalMilliseconds;
-        while (Totals.ActiveConnections > 0 && Environment.TickCount64 < deadline && !cancellationToken.IsCancellationRequested)
+        var deadline = Environment.TickCount64 + (long)drainTimeout.TotalMilliseconds;
+        while (Totals.ActiveConnections > 0 && Environment.TickCount64 < deadline && !cancellationToken.IsCancellationRequested && !_drainCut.IsCancellationRequested)
             await Task.Delay(20, CancellationToken.None).ConfigureAwait(false);
         _hardStop.Cancel();
         await Task.WhenAll(_sessions.Values.Select(s => s.CloseAsync("server stopping"))).ConfigureAwait(false);
