@@ -67,7 +67,9 @@ public abstract class TunnelJobBase : Job2
     /// <summary>The engine object ended: Failed with its error when it stopped on its own because of <paramref name="fault"/>
     /// (a data-plane loop died), Stopped when a stop was asked for, else Completed (the engine reconnects on its own, so
     /// it ends only when it is stopped, possibly through another job sharing it).</summary>
-    internal void MarkEnded(TunnelException? fault = null)
+    /// <param name="fault">Why the engine stopped on its own, if it failed.</param>
+    /// <param name="stopAsked">True when a stop was asked for elsewhere than through this job (a drain through the admin endpoint).</param>
+    internal void MarkEnded(TunnelException? fault = null, bool stopAsked = false)
     {
         lock (_stateLock)
         {
@@ -78,7 +80,7 @@ public abstract class TunnelJobBase : Job2
                 SetJobState(JobState.Failed); // the reason travels as the error record: Receive-Job shows it
                 return;
             }
-            SetJobState(Volatile.Read(ref _stopRequested) == 1 ? JobState.Stopped : JobState.Completed);
+            SetJobState(Volatile.Read(ref _stopRequested) == 1 || stopAsked ? JobState.Stopped : JobState.Completed);
         }
     }
 
@@ -92,11 +94,22 @@ public abstract class TunnelJobBase : Job2
     public override void StopJob() => StopJob(false, "Stop-Job");
 
     /// <inheritdoc />
-    public override void StopJob(bool force, string reason)
+    public override void StopJob(bool force, string reason) => StopJob(reason, StopEngineAsync);
+
+    /// <summary>A stop that came second, while another one runs (a drain, say): the engine may end sooner (a server stops
+    /// at once); the caller then waits for the first stop to finish.</summary>
+    private protected virtual void OnSecondStop()
+    {
+    }
+
+    /// <summary>Stops the job with <paramref name="stop"/> (the engine's graceful stop, or a server's drain), once: the job is
+    /// Stopping meanwhile and Stopped after.</summary>
+    private protected void StopJob(string reason, Func<Task> stop)
     {
         if (Interlocked.Exchange(ref _stopRequested, 1) == 1)
         {
             // A second stop waits for the first to finish.
+            OnSecondStop();
             Finished.WaitOne(TimeSpan.FromSeconds(30));
             return;
         }
@@ -108,7 +121,7 @@ public abstract class TunnelJobBase : Job2
         TryAdd(Output, new PSObject(new TunnelEvent(DateTimeOffset.Now, Name, $"stopping ({reason})")));
         try
         {
-            StopEngineAsync().GetAwaiter().GetResult();
+            stop().GetAwaiter().GetResult();
         }
         catch (Exception e)
         {

@@ -56,11 +56,30 @@ public sealed class TunnelServerJob : TunnelJobBase
     internal async Task<ServerReloadResult> ReloadAsync(string? path) =>
         (await Server.ReloadFromConfigAsync(path).ConfigureAwait(false)) with { Server = Name };
 
+    /// <summary>Drains the server (<see cref="TunnelServer.BeginDrain"/>) and returns once it has stopped: the job is
+    /// Stopping meanwhile (its statistics say Draining during the delay) and Stopped after. Null times are the server's
+    /// own (transport.drainDelay, transport.drainTimeout). A Stop-Tunnel without -Drain meanwhile stops it at once.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A time below zero or above an hour.</exception>
+    internal ServerDrain? Drain(TimeSpan? delay, TimeSpan? timeout)
+    {
+        ServerDrain? drain = null;
+        StopJob("Stop-Tunnel -Drain", async () => drain = await Server.DrainAsync(delay, timeout).ConfigureAwait(false));
+        return drain is null ? null : drain with { Server = Name };
+    }
+
+    /// <inheritdoc />
+    /// <remarks>During a drain, a plain stop ends it at once.</remarks>
+    private protected override void OnSecondStop()
+    {
+        if (_server?.Drain is not null) _ = _server.StopAsync();
+    }
+
     internal void Attach(TunnelServer server)
     {
         _server = server;
         MarkRunning();
-        _ = server.Completion.ContinueWith(_ => MarkEnded(server.Fault), TaskScheduler.Default);
+        // A drain through the admin endpoint is a stop the operator asked for, not an unexpected end.
+        _ = server.Completion.ContinueWith(_ => MarkEnded(server.Fault, server.Drain is not null), TaskScheduler.Default);
     }
 
     /// <inheritdoc />
