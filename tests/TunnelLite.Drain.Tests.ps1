@@ -51,7 +51,7 @@ user = "ops"
 password = "$($script:Password)"
 
 [transport]
-drainDelay = 3
+drainDelay = 8
 drainTimeout = 60
 "@ | Set-Content -LiteralPath $file -Encoding utf8NoBOM
             if (-not $IsWindows) { [IO.File]::SetUnixFileMode($file, [IO.UnixFileMode]'UserRead, UserWrite') }
@@ -73,21 +73,23 @@ drainTimeout = 60
             $download = Open-HttpDownload -Port $publicPort -Size $size -MinBytes 1MB -KeepBody
             $drain = Stop-Tunnel -AdminEndpoint $admin -Credential $script:Ops -Drain -Confirm:$false
             $drain | Should -BeOfType ([TunnelLite.ServerDrain])
-            $drain.DelaySeconds | Should -Be 3 -Because 'transport.drainDelay of the server''s file'
+            $drain.DelaySeconds | Should -Be 8 -Because 'transport.drainDelay of the server''s file'
             $drain.TimeoutSeconds | Should -Be 60
             $drain.Server | Should -Be "http://$admin/"
 
-            # During the delay: /ready says 503 (for a balancer), the server still serves a new user, and says it drains.
+            # During the delay (8 s: the steps below take seconds on a loaded machine): /ready says 503 (for a balancer), the
+            # server says it drains, and still serves a new user.
+            (Get-TunnelStats -AdminEndpoint $admin -Credential $script:Ops).State | Should -Be 'Draining'
             $r = Invoke-WebRequest $ready -SkipHttpErrorCheck
             $r.StatusCode | Should -Be 503
             ($r.Content | ConvertFrom-Json).Draining | Should -BeTrue
             (Invoke-WebRequest "http://$admin/healthz" -SkipHttpErrorCheck).StatusCode | Should -Be 200
             Get-Download -Port $publicPort -Size 1MB | Should -Be (Get-ExpectedPayloadHash 1MB)
-            (Get-TunnelStats -AdminEndpoint $admin -Credential $script:Ops).State | Should -Be 'Draining'
+            ([DateTimeOffset]::UtcNow -lt $drain.StopsAccepting) | Should -BeTrue -Because 'the new user must have come during the delay'
             (Stop-Tunnel -AdminEndpoint $admin -Credential $script:Ops -Drain -DrainDelaySec 60 -Confirm:$false).AlreadyDraining | Should -BeTrue
 
             # After it: new users are refused, the download in flight goes on to its end, intact.
-            $null = Wait-ChildLine $child 'stops accepting new users and clients now\.$' -TimeoutSec 10
+            $null = Wait-ChildLine $child 'stops accepting new users and clients now\.$' -TimeoutSec 20
             Wait-Until { Test-Refused $publicPort } -TimeoutSec 5 | Should -BeTrue -Because 'new users are refused once the server stopped accepting'
             Test-Refused $controlPort | Should -BeTrue -Because 'new clients too'
             $child.Process.HasExited | Should -BeFalse -Because 'the download in flight is still live'
