@@ -112,6 +112,8 @@ internal static class TunnelErrors
             "Fix the setting the message names (a parameter of New-Tunnel, or its key in the configuration file)."),
         ["SelectionRequired"] = new(ErrorCategory.InvalidArgument,
             "Name the tunnels to stop with -Name or -Id, pipe them from Get-Tunnel, or use -All."),
+        ["DrainRequired"] = new(ErrorCategory.InvalidArgument,
+            "Add -Drain to drain the servers with these times, or leave out -DrainDelaySec and -DrainTimeoutSec for a plain stop."),
         ["InvalidAdminEndpoint"] = new(ErrorCategory.InvalidArgument,
             "Write the admin endpoint as address:port, for example 127.0.0.1:7500 or [::1]:7500 (to read one, an http:// or https:// URL also works)."),
         ["AdminEndpointRequired"] = new(ErrorCategory.InvalidArgument,
