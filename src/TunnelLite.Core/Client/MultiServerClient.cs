@@ -146,6 +146,7 @@ public sealed class MultiServerClient : IAsyncDisposable
     {
         await Task.WhenAll(Clients.Select(c => c.StopAsync(drainTimeout))).ConfigureAwait(false);
         if (_admin is not null) await _admin.StopAsync().ConfigureAwait(false);
+        await Completion.ConfigureAwait(false);
     }
 
     /// <inheritdoc />
