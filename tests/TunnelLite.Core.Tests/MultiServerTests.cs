@@ -174,6 +174,35 @@ public class MultiServerTests
     }
 
     [Fact]
+    public async Task The_admin_endpoint_shows_each_tunnel_once_summed_over_the_servers()
+    {
+        await using var f = new TunnelFixture();
+        await using var echo = new EchoService();
+        var a = await f.StartServerAsync(ServerOn(AddressA));
+        var b = await f.StartServerAsync(ServerOn(AddressB));
+        var port = FreePort();
+        var options = ClientFor(echo, port, Endpoint(a), Endpoint(b));
+        options.Admin = new Admin.AdminOptions { Address = "127.0.0.1", Port = 0 };
+        await using var client = new MultiServerClient(options);
+        await client.StartAsync();
+        Assert.True(await TunnelFixture.WaitUntilAsync(() => client.ConnectedServers == 2, TimeSpan.FromSeconds(10)));
+        await AssertEchoAsync(AddressA, port, 64 * 1024, 8);
+        await AssertEchoAsync(AddressB, port, 64 * 1024, 9);
+        var admin = client.Admin!.Endpoint!;
+
+        var ready = await RawHttp.RequestAsync(admin, "GET", "/ready?tunnel=echo");
+        Assert.Equal(200, ready.Status);
+        Assert.Contains("2 of 2 servers", ready.Body);
+        var tunnels = await RawHttp.RequestAsync(admin, "GET", "/api/v1/tunnels");
+        Assert.Equal(200, tunnels.Status);
+        var only = System.Text.Json.JsonDocument.Parse(tunnels.Body).RootElement.EnumerateArray().Single();
+        Assert.Equal("echo", only.GetProperty("Name").GetString());
+        Assert.Equal(2, only.GetProperty("ServersConnected").GetInt32());
+        Assert.Equal(2 * 64 * 1024, only.GetProperty("BytesIn").GetInt64());
+        Assert.Equal(200, (await RawHttp.RequestAsync(admin, "GET", "/metrics")).Status);
+    }
+
+    [Fact]
     public async Task Start_fails_with_the_first_servers_error_when_no_server_confirms_and_nothing_keeps_trying()
     {
         await using var echo = new EchoService();

@@ -99,7 +99,16 @@ public sealed class MultiServerClient : IAsyncDisposable
         {
             _admin = new AdminServer(Options.Admin, new MultiServerAdminView(this), null,
                 Events.Capture((Options.LoggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger("TunnelLite.Client")));
-            await _admin.StartAsync().ConfigureAwait(false);
+            try
+            {
+                await _admin.StartAsync().ConfigureAwait(false);
+            }
+            catch
+            {
+                // AdminPortInUse, say: nothing may keep running, as when every server fails.
+                await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+                throw;
+            }
         }
         var starts = Clients.Select(c => c.StartAsync(keepTrying: true, cancellationToken)).ToList();
         var pending = new List<Task<IReadOnlyList<ClientTunnel>>>(starts);
