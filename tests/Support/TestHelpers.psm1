@@ -104,11 +104,11 @@ function Get-BindableTcpPort([int] $From, [int] $To) {
     throw "No port in $From..$To can be bound."
 }
 
-function Invoke-HttpDownload([int] $Port, [string] $Path = '/') {
-    # Returns the body bytes fetched from 127.0.0.1:Port.
+function Invoke-HttpDownload([int] $Port, [string] $Path = '/', [string] $Address = '127.0.0.1') {
+    # Returns the body bytes fetched from Address:Port (127.0.0.1 unless told).
     $http = [System.Net.Http.HttpClient]::new()
     $http.Timeout = [TimeSpan]::FromSeconds(30)
-    try { $http.GetByteArrayAsync("http://127.0.0.1:$Port$Path").GetAwaiter().GetResult() }
+    try { $http.GetByteArrayAsync("http://$($Address):$Port$Path").GetAwaiter().GetResult() }
     finally { $http.Dispose() }
 }
 

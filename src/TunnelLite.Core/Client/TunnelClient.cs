@@ -44,12 +44,18 @@ public sealed class TunnelClient : IAsyncDisposable
     /// <summary>Requests for data connections the client keeps owing beyond its bound; more are ignored (a hostile server).</summary>
     internal const int MaxOwedDataConnections = 4096;
 
-    /// <summary>Creates a client; <see cref="StartAsync"/> connects it.</summary>
+    /// <summary>Creates a client; <see cref="StartAsync(CancellationToken)"/> connects it.</summary>
     /// <exception cref="ArgumentException">The options are invalid.</exception>
     /// <exception cref="TunnelException">CertificateLoadFailed: the trusted CA file cannot be read.</exception>
-    public TunnelClient(TunnelClientOptions options, string? clientName = null)
+    public TunnelClient(TunnelClientOptions options, string? clientName = null) : this(options, clientName, null)
+    {
+    }
+
+    /// <summary>A client whose events go to <paramref name="events"/>, shared by the clients of a <see cref="MultiServerClient"/>.</summary>
+    internal TunnelClient(TunnelClientOptions options, string? clientName, RecentEvents? events)
     {
         ArgumentNullException.ThrowIfNull(options);
+        Events = events ?? new RecentEvents();
         options.Validate();
         Options = options;
         ClientName = clientName ?? options.ClientName ?? HostName();
@@ -78,7 +84,7 @@ public sealed class TunnelClient : IAsyncDisposable
     public TunnelClientOptions Options { get; }
 
     /// <summary>The recent events its admin endpoint's dashboard shows.</summary>
-    public RecentEvents Events { get; } = new();
+    public RecentEvents Events { get; }
 
     /// <summary>The admin endpoint, when <see cref="TunnelClientOptions.Admin"/> turned it on and the client started.</summary>
     public AdminServer? Admin { get; private set; }
@@ -140,7 +146,12 @@ public sealed class TunnelClient : IAsyncDisposable
     /// From then on the client keeps itself connected until <see cref="StopAsync"/>.</summary>
     /// <exception cref="TunnelException">ServerUnreachable, AuthenticationFailed, PortNotAllowed, PortInUse, DuplicateName, RegistrationTimeout, VersionMismatch;
     /// with TLS also TlsMismatch, CertificateMismatch, CertificateUntrusted.</exception>
-    public async Task<IReadOnlyList<ClientTunnel>> StartAsync(CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<ClientTunnel>> StartAsync(CancellationToken cancellationToken = default) => StartAsync(keepTrying: false, cancellationToken);
+
+    /// <summary>Like <see cref="StartAsync(CancellationToken)"/>; with <paramref name="keepTrying"/> a failed first start
+    /// still throws, but the client does not stop: it retries in the background as after a lost connection (one server of
+    /// several, <see cref="MultiServerClient"/>, that is not up yet). A cancelled start stops it all the same.</summary>
+    internal async Task<IReadOnlyList<ClientTunnel>> StartAsync(bool keepTrying, CancellationToken cancellationToken)
     {
         if (Interlocked.CompareExchange(ref _state, (int)ClientState.Connecting, (int)ClientState.NotStarted) != (int)ClientState.NotStarted)
             throw new InvalidOperationException("The client was already started.");
@@ -154,6 +165,16 @@ public sealed class TunnelClient : IAsyncDisposable
                 await Admin.StartAsync().ConfigureAwait(false);
             }
             _session = await ConnectAndRegisterAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (keepTrying && !cancellationToken.IsCancellationRequested && !_stopping.IsCancellationRequested
+                                  && e is TunnelException or IOException or System.Net.Sockets.SocketException or ProtocolException)
+        {
+            RecordServerError(e is TunnelException te ? te.Code : TunnelErrorCode.ServerUnreachable, e.Message);
+            _log.LogWarning("Could not register on {Server}:{Port}; retrying in the background: {Error}", Options.ServerAddress, Options.ServerPort, e.Message);
+            SetState(ClientState.Reconnecting);
+            _loop = KeepConnectedAsync();
+            _sampler = RateSampler.RunAsync(() => _tunnels.Values.Select(t => t.Counters).Prepend(Totals), _stopping.Token);
+            throw;
         }
         catch
         {
@@ -324,7 +345,7 @@ public sealed class TunnelClient : IAsyncDisposable
     public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
 
     /// <summary>False to log in like a client from before the pool refill: it does not offer to refill its pool, so the
-    /// server asks for a data connection per user (compatibility tests). Set before <see cref="StartAsync"/>.</summary>
+    /// server asks for a data connection per user (compatibility tests). Set before <see cref="StartAsync(CancellationToken)"/>.</summary>
     internal bool OffersPoolRefill { get; set; } = true;
 
     /// <summary>The server asks for <paramref name="count"/> data connections. They are opened within a bound: at most the
@@ -541,12 +562,15 @@ public sealed class TunnelClient : IAsyncDisposable
         var backoff = new ReconnectBackoff(Options.ReconnectMinDelay, Options.ReconnectMaxDelay);
         while (!_stopping.IsCancellationRequested)
         {
-            var session = _session!;
-            await session.Completion.ConfigureAwait(false);
-            if (_stopping.IsCancellationRequested) return;
-            SetState(ClientState.Reconnecting);
-            RecordServerError(TunnelErrorCode.ServerUnreachable, $"Lost the server {Options.ServerAddress}:{Options.ServerPort}; reconnecting.");
-            _log.LogWarning("Lost the server {Server}:{Port}; reconnecting.", Options.ServerAddress, Options.ServerPort);
+            // No session yet: the first start failed and is retried (StartAsync with keepTrying).
+            if (_session is { } session)
+            {
+                await session.Completion.ConfigureAwait(false);
+                if (_stopping.IsCancellationRequested) return;
+                SetState(ClientState.Reconnecting);
+                RecordServerError(TunnelErrorCode.ServerUnreachable, $"Lost the server {Options.ServerAddress}:{Options.ServerPort}; reconnecting.");
+                _log.LogWarning("Lost the server {Server}:{Port}; reconnecting.", Options.ServerAddress, Options.ServerPort);
+            }
             while (!_stopping.IsCancellationRequested)
             {
                 var delay = backoff.Next();

@@ -14,6 +14,7 @@ internal static class ClientConfigBinder
 
         if (root.GetString("serverAddr") is { } serverAddr) options.ServerAddress = serverAddr;
         if (root.GetPort("serverPort") is { } serverPort) options.ServerPort = serverPort;
+        options.Servers = ReadServers(root);
         options.Token = SharedConfigKeys.ReadToken(root, tokenFallback);
         if (root.GetString("clientName") is { } clientName)
         {
@@ -42,6 +43,36 @@ internal static class ClientConfigBinder
 
         if (root.GetTableArray("proxies") is { } proxies) options.Tunnels = ReadProxies(proxies, options.Tls.Enabled);
         return options;
+    }
+
+    /// <summary>TunnelLite's <c>serverAddrs</c> (frp has one server per client): "host:port" strings, each a server that
+    /// carries every proxy; not with serverAddr or serverPort, which name the one server otherwise.</summary>
+    private static List<ServerEndpoint> ReadServers(TomlConfigTable root)
+    {
+        if (root.GetArray("serverAddrs") is not { } array) return new();
+        foreach (var single in new[] { "serverAddr", "serverPort" })
+            if (root.Find(single) is { } node)
+                throw root.ValueError(node, $"{single} and serverAddrs both name servers; list every server in serverAddrs (\"host:port\") and drop {single}");
+        if (array.Items.Count is 0 or > TunnelClientOptions.MaxServers)
+            throw root.ValueError(array, $"list 1 to {TunnelClientOptions.MaxServers} servers, such as [\"a.example.net:7000\", \"b.example.net:7000\"]");
+        var servers = new List<ServerEndpoint>(array.Items.Count);
+        foreach (var item in array.Items)
+        {
+            if (item is not TomlConfigValue { Value: string text })
+                throw root.ValueError(item, $"expected a server as a string, such as \"a.example.net:7000\", found {item.Description}");
+            ServerEndpoint server;
+            try
+            {
+                server = ServerEndpoint.Parse(text);
+            }
+            catch (FormatException e)
+            {
+                throw root.ValueError(item, e.Message);
+            }
+            if (servers.Any(s => s.SameAs(server))) throw root.ValueError(item, $"{server} is listed twice");
+            servers.Add(server);
+        }
+        return servers;
     }
 
     /// <summary>frp's <c>transport.proxyProtocolVersion</c>: "v1" or "v2" (any case); "" or absent for none.</summary>

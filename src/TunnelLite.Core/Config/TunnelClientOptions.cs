@@ -8,6 +8,31 @@ public sealed class TunnelClientOptions
     /// <summary>Host name or address of the tunnel server (frp: serverAddr).</summary>
     public string ServerAddress { get; set; } = "127.0.0.1";
 
+    /// <summary>Several servers that carry the same tunnels at once, each over its own control connection, pool, heartbeats
+    /// and reconnects (active-active; config key serverAddrs, TunnelLite's own: frp has one server per client). Empty, the
+    /// default, for the one server of <see cref="ServerAddress"/> and <see cref="ServerPort"/>, which a list replaces. With
+    /// more than one, every tunnel needs a fixed remote port, so that users find it at the same port on each server.</summary>
+    public List<ServerEndpoint> Servers { get; set; } = new();
+
+    /// <summary>At most this many servers in <see cref="Servers"/>: each costs a control connection and a pool.</summary>
+    public const int MaxServers = 16;
+
+    /// <summary>The servers in force: <see cref="Servers"/>, or the one of <see cref="ServerAddress"/> and <see cref="ServerPort"/>.</summary>
+    public IReadOnlyList<ServerEndpoint> EffectiveServers => Servers is { Count: > 0 } list ? list : new[] { new ServerEndpoint(ServerAddress, ServerPort) };
+
+    /// <summary>A copy for the one server <paramref name="server"/> of a client with several: the same settings, its own
+    /// tunnel list, no admin endpoint (the client with several servers has one for all of them).</summary>
+    internal TunnelClientOptions ForServer(ServerEndpoint server)
+    {
+        var copy = (TunnelClientOptions)MemberwiseClone();
+        copy.ServerAddress = server.Host;
+        copy.ServerPort = server.Port;
+        copy.Servers = new();
+        copy.Tunnels = new(Tunnels);
+        copy.Admin = new();
+        return copy;
+    }
+
     /// <summary>The admin endpoint (metrics, health, JSON API, dashboard): frp's webServer.* keys, -AdminEndpoint. Off by default.</summary>
     public Admin.AdminOptions Admin { get; set; } = new();
 
@@ -67,11 +92,28 @@ public sealed class TunnelClientOptions
     /// <summary>Where the engine logs; null for no logging.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
+    private void ValidateServers()
+    {
+        if (Servers is null) throw new ArgumentException("Servers must not be null.", nameof(Servers));
+        if (Servers.Count > MaxServers) throw new ArgumentException($"{Servers.Count} servers are more than the {MaxServers} a client may use (serverAddrs).", nameof(Servers));
+        for (var i = 0; i < Servers.Count; i++)
+        {
+            var s = Servers[i];
+            if (s is null || string.IsNullOrWhiteSpace(s.Host)) throw new ArgumentException($"Server {i + 1} has no host (serverAddrs).", nameof(Servers));
+            if (s.Port < 1 || s.Port > 65535) throw new ArgumentException($"Server {s.Host}: port {s.Port} is not a port (1-65535).", nameof(Servers));
+            for (var j = 0; j < i; j++)
+                if (Servers[j].SameAs(s)) throw new ArgumentException($"Server {s} is listed twice (serverAddrs); each server carries the tunnels once.", nameof(Servers));
+        }
+        if (Servers.Count > 1 && Tunnels?.FirstOrDefault(t => t.RemotePort == 0) is { } auto)
+            throw new ArgumentException($"Tunnel '{auto.Name}' has no remotePort: with several servers every tunnel needs a fixed remote port, the same on each server.", nameof(Servers));
+    }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
     {
         if (string.IsNullOrWhiteSpace(ServerAddress)) throw new ArgumentException("A server address is required (serverAddr).", nameof(ServerAddress));
         if (ServerPort < 1 || ServerPort > 65535) throw new ArgumentException($"ServerPort {ServerPort} is not a port (1-65535).", nameof(ServerPort));
+        ValidateServers();
         if (Token is null || Token.IsEmpty) throw new ArgumentException("A token is required (auth.token).", nameof(Token));
         Admin.Validate();
         if (ClientName is not null && (ClientName.Length is 0 or > 128 || !Logging.PeerText.IsPrintable(ClientName)))

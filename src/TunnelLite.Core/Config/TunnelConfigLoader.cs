@@ -44,6 +44,7 @@ public static class TunnelConfigLoader
     {
         [nameof(TunnelClientOptions.ServerAddress)] = "serverAddr",
         [nameof(TunnelClientOptions.ServerPort)] = "serverPort",
+        [nameof(TunnelClientOptions.Servers)] = "serverAddrs",
         [nameof(TunnelClientOptions.Token)] = "auth.token",
         [nameof(TunnelClientOptions.PoolCount)] = "transport.poolCount",
         [nameof(TunnelClientOptions.HeartbeatInterval)] = "transport.heartbeatInterval",

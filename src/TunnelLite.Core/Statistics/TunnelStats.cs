@@ -15,6 +15,12 @@ public sealed record TunnelStats
     public required string State { get; init; }
     /// <summary>The client's name on the server, when known.</summary>
     public string? ClientName { get; init; }
+    /// <summary>The server this snapshot is about, "host:port", for a client tunnel carried by several servers
+    /// (<c>serverAddrs</c>, New-Tunnel -Server a,b): each server's object names its own, their sum names them all, comma
+    /// separated. Null with one server.</summary>
+    public string? Server { get; init; }
+    /// <summary>With several servers, how many of them carry the tunnel now (on the sum's object); 0 otherwise.</summary>
+    public int ServersConnected { get; init; }
     /// <summary>Public port (tunnels) or control port (servers).</summary>
     public int Port { get; init; }
     /// <summary>The local service (client tunnels).</summary>

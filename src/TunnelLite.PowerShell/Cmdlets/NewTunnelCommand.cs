@@ -19,12 +19,15 @@ public sealed class NewTunnelCommand : EngineCmdletBase
     private const string CredentialSet = "Credential";
     private const string ConfigSet = "Config";
 
-    /// <summary>The server's control endpoint, 'host:port' (port 7000 when omitted; IPv6 as '[::1]:7000').</summary>
+    /// <summary>The server's control endpoint, 'host:port' (port 7000 when omitted; IPv6 as '[::1]:7000'). Several servers
+    /// (-Server a:7000,b:7000, or one string "a:7000,b:7000") carry the same tunnels at once, each over its own control
+    /// connection; then -RemotePort is required, the same on each server.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = ParametersSet)]
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = CredentialSet)]
     [Parameter(ParameterSetName = ConfigSet)]
     [ValidateNotNullOrEmpty]
-    public string? Server { get; set; }
+    [ValidateCount(1, TunnelClientOptions.MaxServers)]
+    public string[]? Server { get; set; }
 
     /// <summary>The server's shared secret. A SecureString, or a plain string that is converted.</summary>
     [Parameter(Mandatory = true, ParameterSetName = ParametersSet)]
@@ -183,16 +186,16 @@ public sealed class NewTunnelCommand : EngineCmdletBase
     protected override void ProcessRecord()
     {
         var options = BuildOptions();
-        var target = $"{options.ServerAddress}:{options.ServerPort}";
+        var target = string.Join(", ", options.EffectiveServers);
         var what = string.Join(", ", options.Tunnels.Select(t => $"{t.Name} (:{(t.RemotePort == 0 ? "auto" : t.RemotePort.ToString())} -> {t.LocalAddress}:{t.LocalPort})"));
         if (!ShouldProcess(target, $"Open tunnel {what}")) return;
 
         var logger = new JobStreamLogger();
         options.LoggerFactory = logger;
-        TunnelClient client;
+        MultiServerClient client;
         try
         {
-            client = new TunnelClient(options);
+            client = new MultiServerClient(options);
         }
         catch (ArgumentException e)
         {
@@ -222,7 +225,7 @@ public sealed class NewTunnelCommand : EngineCmdletBase
         WriteAdminVerbose(client.Admin);
         var shared = new SharedClient(client, logger);
         // The job's Command describes the tunnel rather than quoting the input line, which may hold a plain-text token.
-        var jobs = client.Tunnels.Select(t => new TunnelJob(t.Name, $"New-Tunnel {t.Name} -> {t.LocalEndpoint} via {target}", shared)).ToList();
+        var jobs = client.Clients[0].Tunnels.Select(t => new TunnelJob(t.Name, $"New-Tunnel {t.Name} -> {t.LocalEndpoint} via {target}", shared)).ToList();
         foreach (var job in jobs)
         {
             job.Start();
@@ -287,14 +290,23 @@ public sealed class NewTunnelCommand : EngineCmdletBase
         var bound = MyInvocation.BoundParameters;
         if (Server is not null)
         {
-            try
+            // A comma inside one string lists servers too ("a:7000,b:7000" from a variable); no host holds a comma.
+            var servers = new List<ServerEndpoint>();
+            foreach (var text in Server.SelectMany(s => s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)))
             {
-                (options.ServerAddress, options.ServerPort) = ServerAddress.Parse(Server);
+                try
+                {
+                    servers.Add(ServerEndpoint.Parse(text));
+                }
+                catch (FormatException e)
+                {
+                    ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidServerAddress", e.Message, text));
+                }
             }
-            catch (FormatException e)
-            {
-                ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidServerAddress", e.Message, Server));
-            }
+            if (servers.Count == 0) ThrowTerminatingError(TunnelErrors.InvalidArgument("InvalidServerAddress", "-Server lists no server; use 'host:port'.", null));
+            // The command line wins over the config's serverAddr or serverAddrs.
+            (options.ServerAddress, options.ServerPort) = (servers[0].Host, servers[0].Port);
+            options.Servers = servers.Count > 1 ? servers : new();
         }
         if (Token is not null) options.Token = Secret.From(Token);
         if (Credential is not null)

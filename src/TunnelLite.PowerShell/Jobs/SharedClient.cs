@@ -2,19 +2,19 @@ using TunnelLite.Client;
 
 namespace TunnelLite.PowerShell.Jobs;
 
-/// <summary>One engine client shared by the tunnel jobs made from one New-Tunnel call (one per [[proxies]] entry).
-/// The client stops when its last tunnel job stops.</summary>
+/// <summary>One engine client, on one server or several, shared by the tunnel jobs made from one New-Tunnel call (one
+/// per [[proxies]] entry). The client stops when its last tunnel job stops.</summary>
 internal sealed class SharedClient
 {
     private int _users;
 
-    public SharedClient(TunnelClient client, JobStreamLogger logger)
+    public SharedClient(MultiServerClient client, JobStreamLogger logger)
     {
         Client = client;
         Logger = logger;
     }
 
-    public TunnelClient Client { get; }
+    public MultiServerClient Client { get; }
     public JobStreamLogger Logger { get; }
 
     public void AddUser() => Interlocked.Increment(ref _users);

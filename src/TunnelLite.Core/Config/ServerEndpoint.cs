@@ -1,14 +1,26 @@
 using System.Globalization;
 
-namespace TunnelLite.PowerShell.Internal;
+namespace TunnelLite.Config;
 
-/// <summary>Parses "host:port", "[::1]:7000" or "host" (port 7000).</summary>
-internal static class ServerAddress
+/// <summary>A tunnel server's control endpoint: host name or address, and port.</summary>
+/// <param name="Host">Host name or address (IPv6 without brackets).</param>
+/// <param name="Port">The control port, 1-65535.</param>
+public sealed record ServerEndpoint(string Host, int Port)
 {
+    /// <summary>The control port when none is given.</summary>
     public const int DefaultPort = 7000;
 
-    public static (string Host, int Port) Parse(string text)
+    /// <summary>"host:port", with an IPv6 host in brackets.</summary>
+    public override string ToString() => Host.Contains(':') ? $"[{Host}]:{Port.ToString(CultureInfo.InvariantCulture)}" : $"{Host}:{Port.ToString(CultureInfo.InvariantCulture)}";
+
+    /// <summary>True when both name the same endpoint (the host compared without case, as DNS does).</summary>
+    internal bool SameAs(ServerEndpoint other) => Port == other.Port && string.Equals(Host, other.Host, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Parses "host:port", "[::1]:7000" or "host" (port <see cref="DefaultPort"/>).</summary>
+    /// <exception cref="FormatException">The text is not such an endpoint; the message says why.</exception>
+    public static ServerEndpoint Parse(string text)
     {
+        ArgumentNullException.ThrowIfNull(text);
         var t = text.Trim();
         if (t.Length == 0) throw new FormatException("The server address is empty; use 'host:port', for example 'tunnel.example.net:7000'.");
         string host;
@@ -35,9 +47,9 @@ internal static class ServerAddress
             if (colon >= 0) port = t[(colon + 1)..];
         }
         if (host.Length == 0) throw new FormatException($"'{text}' has no host; use 'host:port'.");
-        if (port is null) return (host, DefaultPort);
+        if (port is null) return new ServerEndpoint(host, DefaultPort);
         if (!int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out var p) || p < 1 || p > 65535)
             throw new FormatException($"'{port}' in '{text}' is not a port (1-65535).");
-        return (host, p);
+        return new ServerEndpoint(host, p);
     }
 }

@@ -1,0 +1,146 @@
+# One client, several servers: a tunnel in this process registered on two servers in two other pwsh processes at once
+# (they bind 127.0.0.2 and 127.0.0.3, so that both open the same public port). Downloads through each are checked by
+# hash; one server process is killed: users through the other keep flowing, the killed one's users end, and the tunnel
+# registers there again when it comes back.
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'Support/TestHelpers.psm1') -Force
+    Import-TunnelLiteUnderTest
+    $script:Http = New-LocalHttpService
+    $script:ServerScript = Join-Path $PSScriptRoot 'Support/Run-TunnelServer.ps1'
+
+    function Wait-Until([scriptblock] $Condition, [int] $TimeoutSec = 20) {
+        $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSec)
+        while (-not (& $Condition)) {
+            if ([DateTime]::UtcNow -gt $deadline) { return $false }
+            Start-Sleep -Milliseconds 100
+        }
+        $true
+    }
+
+    function Assert-Download([string] $Address, [int] $Port, [int] $Size) {
+        $body = Invoke-HttpDownload -Address $Address -Port $Port -Path "/bytes/$Size"
+        $body.Length | Should -Be $Size
+        [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($body)) | Should -Be (Get-ExpectedPayloadHash $Size)
+    }
+}
+
+AfterAll {
+    Get-Tunnel | Stop-Tunnel -Confirm:$false -ErrorAction SilentlyContinue
+    Get-Job | Where-Object { $_.PSJobTypeName -in 'Tunnel', 'TunnelServer' } | Remove-Job -Force
+    $script:Http.Dispose()
+}
+
+Describe 'New-Tunnel with several servers' {
+    It 'carries users through each server, and through the other one while a server is killed and comes back' {
+        $token = "multi-$([guid]::NewGuid())"
+        $serverA = $null
+        $serverB = $null
+        $user = $null
+        try {
+            $serverA = Start-ChildPwsh -Script $script:ServerScript -ArgumentList @('-Token', $token, '-BindAddress', '127.0.0.2')
+            $serverB = Start-ChildPwsh -Script $script:ServerScript -ArgumentList @('-Token', $token, '-BindAddress', '127.0.0.3')
+            $controlA = [int](Read-ChildLine -Process $serverA -Pattern '^CONTROLPORT=(\d+)')
+            $controlB = [int](Read-ChildLine -Process $serverB -Pattern '^CONTROLPORT=(\d+)')
+            $port = Get-FreeTcpPort
+
+            $job = New-Tunnel -Server "127.0.0.2:$controlA", "127.0.0.3:$controlB" -Token $token -LocalPort $script:Http.Port -RemotePort $port -Name multi-web
+            $job.Servers | Should -Be @("127.0.0.2:$controlA", "127.0.0.3:$controlB")
+            $job.PublicEndpoint | Should -Be "127.0.0.2:$port,127.0.0.3:$port"
+            $job.Command | Should -Match "via 127\.0\.0\.2:$controlA, 127\.0\.0\.3:$controlB$"
+            @(Get-Job -Name multi-web).Count | Should -Be 1
+            Wait-Until { $job.ServersConnected -eq 2 } | Should -BeTrue
+            $job.StatusMessage | Should -Be 'Connected (2 of 2 servers)'
+            Assert-Download 127.0.0.2 $port 4MB
+            Assert-Download 127.0.0.3 $port 4MB
+
+            # A user in the middle of a long download through A when A's process dies: its download ends early.
+            $size = 256MB
+            $user = [System.Net.Sockets.Socket]::new([System.Net.Sockets.AddressFamily]::InterNetwork, [System.Net.Sockets.SocketType]::Stream, [System.Net.Sockets.ProtocolType]::Tcp)
+            $user.ReceiveTimeout = 15000
+            $user.Connect([ipaddress]::Parse('127.0.0.2'), $port)
+            $null = $user.Send([Text.Encoding]::ASCII.GetBytes("GET /bytes/$size HTTP/1.1`r`nHost: x`r`nConnection: close`r`n`r`n"))
+            $buffer = [byte[]]::new(64KB)
+            $got = [long]$user.Receive($buffer)
+            $got | Should -BeGreaterThan 0
+
+            $serverA.Kill($true)
+            $serverA.WaitForExit(10000) | Should -BeTrue
+
+            try {
+                while (($n = $user.Receive($buffer)) -gt 0) { $got += $n }
+            }
+            catch [System.Net.Sockets.SocketException] { }
+            $got | Should -BeLessThan $size
+
+            # B carries on; A's address has no listener; the job says one of two servers.
+            Assert-Download 127.0.0.3 $port 8MB
+            Wait-Until { $job.ServersConnected -eq 1 } | Should -BeTrue
+            $job.Status | Should -Be 'Connected'
+            $job.StatusMessage | Should -Match "^Connected \(1 of 2 servers; 127\.0\.0\.2:$controlA Reconnecting"
+            $stats = @(Get-TunnelStats -Name multi-web)
+            $stats.Count | Should -Be 3
+            $stats[0].Server | Should -Be "127.0.0.2:$controlA,127.0.0.3:$controlB"
+            $stats[0].ServersConnected | Should -Be 1
+            $stats[1].Server | Should -Be "127.0.0.2:$controlA"
+            $stats[1].State | Should -Be 'Reconnecting'
+            $stats[2].Server | Should -Be "127.0.0.3:$controlB"
+            $stats[2].State | Should -Be 'Connected'
+            $stats[2].BytesOut | Should -BeGreaterOrEqual 12MB
+            $stats[0].BytesOut | Should -Be ($stats[1].BytesOut + $stats[2].BytesOut)
+            { Invoke-HttpDownload -Address 127.0.0.2 -Port $port -Path '/bytes/16' } | Should -Throw
+
+            # A comes back on its control port: the tunnel registers there again.
+            $serverA.Dispose()
+            $serverA = Start-ChildPwsh -Script $script:ServerScript -ArgumentList @('-Token', $token, '-BindAddress', '127.0.0.2', '-ControlPort', "$controlA")
+            $null = Read-ChildLine -Process $serverA -Pattern '^CONTROLPORT=(\d+)'
+            Wait-Until { $job.ServersConnected -eq 2 } -TimeoutSec 60 | Should -BeTrue
+            Assert-Download 127.0.0.2 $port 4MB
+            (@(Get-TunnelStats -Name multi-web))[1].Reconnects | Should -BeGreaterOrEqual 1
+
+            $job | Stop-Tunnel -Confirm:$false
+            $job.State | Should -Be 'Stopped'
+        }
+        finally {
+            if ($user) { $user.Dispose() }
+            Get-Tunnel -Name 'multi-*' -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
+            Stop-ChildPwsh $serverA
+            Stop-ChildPwsh $serverB
+        }
+    }
+
+    It 'returns once one server confirmed, and registers on the other when it starts' {
+        $token = "multi-$([guid]::NewGuid())"
+        $serverA = $null
+        $serverB = $null
+        try {
+            $serverA = Start-ChildPwsh -Script $script:ServerScript -ArgumentList @('-Token', $token, '-BindAddress', '127.0.0.2')
+            $controlA = [int](Read-ChildLine -Process $serverA -Pattern '^CONTROLPORT=(\d+)')
+            $controlB = Get-FreeTcpPort
+            $port = Get-FreeTcpPort
+            # One string with a comma lists servers too.
+            $job = New-Tunnel -Server "127.0.0.2:$controlA,127.0.0.3:$controlB" -Token $token -LocalPort $script:Http.Port -RemotePort $port -Name multi-late
+            $job.ServersConnected | Should -Be 1
+            $job.StatusMessage | Should -Match "^Connected \(1 of 2 servers; 127\.0\.0\.3:$controlB Reconnecting: ServerUnreachable"
+            Assert-Download 127.0.0.2 $port 1MB
+
+            $serverB = Start-ChildPwsh -Script $script:ServerScript -ArgumentList @('-Token', $token, '-BindAddress', '127.0.0.3', '-ControlPort', "$controlB")
+            $null = Read-ChildLine -Process $serverB -Pattern '^CONTROLPORT=(\d+)'
+            Wait-Until { $job.ServersConnected -eq 2 } -TimeoutSec 60 | Should -BeTrue
+            Assert-Download 127.0.0.3 $port 1MB
+        }
+        finally {
+            Get-Tunnel -Name 'multi-*' -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
+            Stop-ChildPwsh $serverA
+            Stop-ChildPwsh $serverB
+        }
+    }
+
+    It 'refuses several servers without -RemotePort, and a server listed twice' {
+        { New-Tunnel -Server 127.0.0.2:7000, 127.0.0.3:7000 -Token t -LocalPort 80 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidTunnelOptions*' -ExpectedMessage '*fixed remote port*'
+        { New-Tunnel -Server 127.0.0.2:7000, 127.0.0.2:7000 -Token t -LocalPort 80 -RemotePort 8080 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidTunnelOptions*' -ExpectedMessage '*listed twice*'
+        { New-Tunnel -Server '127.0.0.2:7000,127.0.0.3:x' -Token t -LocalPort 80 -RemotePort 8080 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidServerAddress*'
+    }
+}
