@@ -1,6 +1,8 @@
 # A server and a tunnel in two separate pwsh processes carry an HTTP download through the public port; checked by hash.
 # And a server in another pwsh process, read from this one through its admin endpoint.
 # And a tunnel in another pwsh process that only some source addresses may use.
+# And a load-balancing group of two tunnels in two more processes: users spread over both, one member's service down
+# (withdrawn by its health check) and back (it rejoins); every download checked by hash.
 # And a token rotation across three processes: a client on the new token and one on the previous token both carry bytes
 # until the previous token expires; then that client's session ends and its token is refused, and the other carries on.
 BeforeAll {
@@ -93,6 +95,65 @@ Describe 'Two processes' {
         finally {
             Stop-ChildPwsh $client
             Get-Job -Name two-sources-server -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
+        }
+    }
+
+    It 'spreads users over a group of tunnels in two processes, and withdraws a member while its service is down' {
+        $token = "two-process-$([guid]::NewGuid())"
+        $key = "group-key-$([guid]::NewGuid())"
+        $a = New-LocalHttpService
+        $b = New-LocalHttpService
+        $bPort = $b.Port
+        $memberA = $null
+        $memberB = $null
+        function Get-Member([string] $Name) { Get-TunnelStats -Name lb-server -PerTunnel | Where-Object Name -EQ $Name }
+        function Test-Downloads([int] $Port, [int] $Count) {
+            foreach ($i in 1..$Count) {
+                $body = Invoke-HttpDownload -Port $Port -Path "/bytes/$(256KB)"
+                [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($body)) | Should -Be (Get-ExpectedPayloadHash 256KB)
+            }
+        }
+        try {
+            $server = Start-TunnelServer -BindAddress 127.0.0.1 -ControlPort 0 -Token $token -Name lb-server
+            $common = @('-Server', "127.0.0.1:$($server.ControlPort)", '-Token', $token, '-Group', 'web', '-GroupKey', $key, '-HealthCheckIntervalSec', '1')
+            $memberA = Start-ChildPwsh -Script (Join-Path $PSScriptRoot 'Support/Run-Tunnel.ps1') -ArgumentList ($common + @('-LocalPort', "$($a.Port)", '-Name', 'lb-a'))
+            $port = [int](Read-ChildLine -Process $memberA -Pattern '^REMOTEPORT=(\d+)')
+            $memberB = Start-ChildPwsh -Script (Join-Path $PSScriptRoot 'Support/Run-Tunnel.ps1') -ArgumentList ($common + @('-LocalPort', "$bPort", '-Name', 'lb-b', '-RemotePort', "$port"))
+            [int](Read-ChildLine -Process $memberB -Pattern '^REMOTEPORT=(\d+)') | Should -Be $port
+
+            # Round robin: each member's service answers half of the users.
+            Test-Downloads $port 4
+            $a.Requests | Should -Be 2
+            $b.Requests | Should -Be 2
+            (Get-Member lb-a).Group | Should -Be 'web'
+
+            # B's service goes down: its health check withdraws it, and every user goes to A.
+            $b.Dispose()
+            $deadline = [DateTime]::UtcNow.AddSeconds(15)
+            while ((Get-Member lb-b).Healthy -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            (Get-Member lb-b).Healthy | Should -BeFalse
+            Test-Downloads $port 4
+            $a.Requests | Should -Be 6
+            (Get-Member lb-b).FailedConnections | Should -Be 0
+
+            # Back on the same port: it rejoins and takes its share again.
+            $b = [TunnelLite.Demo.LocalHttpService]::new($bPort)
+            $deadline = [DateTime]::UtcNow.AddSeconds(15)
+            while (-not (Get-Member lb-b).Healthy -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            (Get-Member lb-b).Healthy | Should -BeTrue
+            Test-Downloads $port 4
+            $b.Requests | Should -Be 2
+            $a.Requests | Should -Be 8
+
+            # The key never reached the server's streams.
+            (Receive-Job -Job $server -Keep *>&1 | Out-String) | Should -Not -Match ([regex]::Escape($key))
+        }
+        finally {
+            Stop-ChildPwsh $memberA
+            Stop-ChildPwsh $memberB
+            Get-Job -Name lb-server -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
+            $a.Dispose()
+            $b.Dispose()
         }
     }
 

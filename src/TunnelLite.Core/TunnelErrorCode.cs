@@ -63,4 +63,6 @@ public enum TunnelErrorCode
     /// <summary>A reload of the server's configuration was refused as a whole and changed nothing: a key that cannot change
     /// while the server runs (bindAddr, bindPort, transport.tls.*, ...) differs, or the server has no file to read again.</summary>
     ReloadRefused,
+    /// <summary>A tunnel asked to join a load-balancing group with a key that is not the group's (loadBalancer.groupKey).</summary>
+    GroupKeyMismatch,
 }

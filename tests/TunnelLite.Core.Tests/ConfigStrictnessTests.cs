@@ -135,8 +135,7 @@ public class ConfigStrictnessTests
             type = "tcp"
             localPort = 22
             transport.useCompression = true
-            loadBalancer.group = "g"
-            healthCheck.type = "tcp"
+            healthCheck.path = "/"
             metadatas.var1 = "abc"
             [proxies.annotations]
             key1 = "value1"
@@ -144,8 +143,8 @@ public class ConfigStrictnessTests
         var c = TunnelConfigLoader.ParseClient(client, "client.toml");
         Assert.Equal(
             ["user", "loginFailExit", "includes", "metadatas.var1", "transport.tls.disableCustomTLSFirstByte",
-             "proxies[0].transport.useCompression", "proxies[0].loadBalancer.group",
-             "proxies[0].healthCheck.type", "proxies[0].metadatas.var1", "proxies[0].annotations.key1"],
+             "proxies[0].transport.useCompression",
+             "proxies[0].healthCheck.path", "proxies[0].metadatas.var1", "proxies[0].annotations.key1"],
             c.Warnings.Select(w => w.Key));
         Assert.Single(c.Options.Tunnels);
     }

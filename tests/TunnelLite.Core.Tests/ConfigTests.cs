@@ -214,11 +214,11 @@ public class ConfigTests
             name = "b"
             type = "tcp"
             localPort = 23
-            healthCheck.type = "tcp"
+            healthCheck.path = "/status"
             """;
         var result = TunnelConfigLoader.ParseClient(ProxyHead + proxies, "client.toml");
         var w = Assert.Single(result.Warnings);
-        Assert.Equal("proxies[1].healthCheck.type", w.Key);
+        Assert.Equal("proxies[1].healthCheck.path", w.Key);
         Assert.Equal(12, w.Line);
 
         var e = ClientError(ProxyHead + proxies + "\nlocalAddr = \"10.0.0.1\"\n", 13, "proxies[1].localAddr");

@@ -26,6 +26,21 @@ public sealed class ClientTunnel
     /// <summary>The local service, "address:port".</summary>
     public string LocalEndpoint => Definition.LocalAddress.Contains(':') ? $"[{Definition.LocalAddress}]:{Definition.LocalPort}" : $"{Definition.LocalAddress}:{Definition.LocalPort}";
 
+    /// <summary>False while the health check finds the local service failing (the server gives the tunnel no users then);
+    /// true without a health check.</summary>
+    public bool Healthy
+    {
+        get => _healthy;
+        internal set => _healthy = value;
+    }
+    private volatile bool _healthy = true;
+
+    // The health checker's state: failures in a row, when the next check is due (Environment.TickCount64), and 1 while one
+    // is connecting.
+    internal int Failures;
+    internal long NextCheck;
+    internal int Checking;
+
     /// <summary>Counters of this tunnel on the client.</summary>
     public TrafficCounters Counters { get; }
 

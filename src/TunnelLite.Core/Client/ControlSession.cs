@@ -18,7 +18,7 @@ internal sealed class ControlSession : ControlChannel
     private readonly byte[] _sessionKey;
     private long _dataCounter;
 
-    private ControlSession(TunnelClient client, FrameConnection control, IPEndPoint server, byte[] sessionId, byte[] sessionKey, int poolCount, bool refillsPool, ILogger log)
+    private ControlSession(TunnelClient client, FrameConnection control, IPEndPoint server, byte[] sessionId, byte[] sessionKey, int poolCount, bool refillsPool, bool hearsTunnelHealth, ILogger log)
         : base(control, client.Options.HeartbeatInterval, client.Options.HeartbeatTimeout, log)
     {
         _client = client;
@@ -27,7 +27,18 @@ internal sealed class ControlSession : ControlChannel
         _sessionKey = sessionKey;
         PoolCount = poolCount;
         RefillsPool = refillsPool;
+        HearsTunnelHealth = hearsTunnelHealth;
     }
+
+    /// <summary>The server understands <see cref="TunnelHealthMessage"/> (<see cref="AuthOkMessage.HearsTunnelHealth"/>).</summary>
+    public bool HearsTunnelHealth { get; }
+
+    /// <summary>Seals a group key with this session's key for a registration (<see cref="GroupKeySeal"/>).</summary>
+    public byte[] SealGroupKey(Security.Secret key) => GroupKeySeal.Seal(_sessionKey, key.Utf8);
+
+    /// <summary>Tells the server that a tunnel's health check withdrew it or put it back (only when it hears it).</summary>
+    public Task ReportHealthAsync(string tunnel, bool healthy) =>
+        HearsTunnelHealth ? SendOrCloseAsync(new TunnelHealthMessage { Name = tunnel, Healthy = healthy }) : Task.CompletedTask;
 
     public IPEndPoint ServerEndpoint { get; }
     public byte[] SessionId { get; }
@@ -110,7 +121,7 @@ internal sealed class ControlSession : ControlChannel
             var session = new ControlSession(client, control, (IPEndPoint)socket.RemoteEndPoint!, ok.SessionId,
                 TokenProof.SessionKey(o.Token, clientNonce, challenge.Nonce), Math.Max(0, ok.PoolCount),
                 // Only on an offer of ours: a server cannot turn on what this client did not offer.
-                client.OffersPoolRefill && ok.RefillsPool, log);
+                client.OffersPoolRefill && ok.RefillsPool, ok.HearsTunnelHealth, log);
             session.StartLoops();
             return session;
         }

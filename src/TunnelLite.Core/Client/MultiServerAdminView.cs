@@ -41,4 +41,7 @@ internal sealed class MultiServerAdminView(MultiServerClient client) : IAdminSou
 
     public Task<ServerReloadResult> ReloadAsync() =>
         throw new NotSupportedException("A client's admin endpoint does not reload a configuration.");
+
+    public ServerDrain BeginDrain(TimeSpan? delay, TimeSpan? timeout) =>
+        throw new NotSupportedException("A client's admin endpoint does not drain; its servers' do.");
 }

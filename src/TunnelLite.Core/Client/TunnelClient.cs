@@ -188,7 +188,8 @@ public sealed class TunnelClient : IAsyncDisposable
         _log.LogInformation("Connected to {Server}:{Port}; tunnels: {Tunnels}.", Options.ServerAddress, Options.ServerPort,
             string.Join(", ", Tunnels.Select(t => $"{t.Name} :{t.RemotePort} -> {t.LocalEndpoint}")));
         _loop = KeepConnectedAsync();
-        _sampler = RateSampler.RunAsync(() => _tunnels.Values.Select(t => t.Counters).Prepend(Totals), _stopping.Token);
+        _sampler = Task.WhenAll(RateSampler.RunAsync(() => _tunnels.Values.Select(t => t.Counters).Prepend(Totals), _stopping.Token),
+            new HealthChecker(this, _log).RunAsync(_stopping.Token));
         return Tunnels;
     }
 
@@ -200,6 +201,7 @@ public sealed class TunnelClient : IAsyncDisposable
         var session = _session;
         if (State != ClientState.Connected || session is null)
             throw new TunnelException(TunnelErrorCode.ServerUnreachable, "The client is not connected to its server.");
+        definition.ValidateBalancing();
         var tunnel = new ClientTunnel(definition, Totals);
         if (!_tunnels.TryAdd(definition.Name, tunnel))
             throw new TunnelException(TunnelErrorCode.DuplicateName, $"This client already has a tunnel named '{definition.Name}'.");
@@ -256,6 +258,19 @@ public sealed class TunnelClient : IAsyncDisposable
         }
     }
 
+    /// <summary>The health checker changed <paramref name="tunnel"/>'s health: the server is told, if it hears it (an older
+    /// server does not: the tunnel then keeps its users, and that is logged once per change).</summary>
+    internal void ReportHealth(ClientTunnel tunnel)
+    {
+        if (_session is not { } session || State != ClientState.Connected || !_tunnels.ContainsKey(tunnel.Name)) return;
+        if (!session.HearsTunnelHealth)
+        {
+            _log.LogWarning("Tunnel {Tunnel}: the server does not hear health checks (an older TunnelLite), so it keeps giving the tunnel users.", PeerText.Escape(tunnel.Name, 128));
+            return;
+        }
+        _ = session.ReportHealthAsync(tunnel.Name, tunnel.Healthy);
+    }
+
     /// <summary>Finds a tunnel by name.</summary>
     public ClientTunnel? FindTunnel(string name) => _tunnels.TryGetValue(name, out var t) ? t : null;
 
@@ -294,6 +309,8 @@ public sealed class TunnelClient : IAsyncDisposable
             LocalEndpoint = t.LocalEndpoint,
             ClientName = ClientName,
             Reconnects = Totals.Reconnects,
+            Group = t.Definition.Group,
+            Healthy = t.Healthy,
         };
         return WithServerError(s);
     }
@@ -525,13 +542,35 @@ public sealed class TunnelClient : IAsyncDisposable
                     BandwidthLimitOut = t.Definition.BandwidthLimitMode == BandwidthLimitMode.Server ? t.Definition.BandwidthLimit.OutBytesPerSecond : 0,
                     AllowSources = RegistrationBatches.Texts(t.Definition.AllowSources),
                     DenySources = RegistrationBatches.Texts(t.Definition.DenySources),
+                    Group = t.Definition.Group,
+                    SealedGroupKey = t.Definition.Group is null ? null : session.SealGroupKey(t.Definition.GroupKey!),
+                    Strategy = t.Definition.Group is null ? null : t.Definition.Strategy == LoadBalancingStrategy.LeastConnections ? "leastConn" : "roundRobin",
                 }), cancellationToken).ConfigureAwait(false);
                 foreach (var r in result.Results)
                 {
                     var t = batch.FirstOrDefault(x => x.Name == r.Name);
                     if (t is null) continue;
                     var listed = t.Definition.AllowSources.Count + t.Definition.DenySources.Count > 0;
-                    if (r.Error == TunnelErrorCode.Unknown && r.RemotePort > 0 && (r.SourcesEnforced || !listed)) t.RemotePort = r.RemotePort;
+                    var grouped = t.Definition.Group is not null;
+                    if (r.Error == TunnelErrorCode.Unknown && r.RemotePort > 0 && (r.SourcesEnforced || !listed) && (r.GroupJoined || !grouped))
+                    {
+                        t.RemotePort = r.RemotePort;
+                        // Registered again (a reconnect) while its service fails: the new session withdraws it at once.
+                        if (!t.Healthy && session.HearsTunnelHealth) await session.ReportHealthAsync(t.Name, false).ConfigureAwait(false);
+                    }
+                    else if (r.Error == TunnelErrorCode.Unknown && r.RemotePort > 0 && !(r.GroupJoined || !grouped))
+                    {
+                        // An older server ignores the group: the port would be this tunnel's alone.
+                        try
+                        {
+                            await session.UnregisterAsync(t.Name, cancellationToken).ConfigureAwait(false);
+                        }
+                        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+                        {
+                        }
+                        first ??= new TunnelException(TunnelErrorCode.VersionMismatch,
+                            $"Tunnel '{PeerText.Escape(r.Name, 128)}': the server does not know load-balancing groups (an older TunnelLite), so the tunnel was not opened. Update the server, or leave out the group.");
+                    }
                     else if (r.Error == TunnelErrorCode.Unknown && r.RemotePort > 0)
                     {
                         // An older server ignores the lists: its port would be open to every address. Released at once

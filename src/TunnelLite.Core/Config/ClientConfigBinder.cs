@@ -96,6 +96,51 @@ internal static class ClientConfigBinder
                 $"\"{other}\" is not a bandwidth limit mode; use \"client\" (this client limits its connections) or \"server\" (the server enforces it)"),
         };
 
+    /// <summary>frp's <c>loadBalancer.group</c> and <c>loadBalancer.groupKey</c> (both or neither), and TunnelLite's
+    /// <c>loadBalancer.strategy</c>: "roundRobin" (the default) or "leastConn".</summary>
+    private static (string? Group, Security.Secret? Key, LoadBalancingStrategy Strategy) ReadLoadBalancer(TomlConfigTable? table)
+    {
+        if (table is null) return (null, null, LoadBalancingStrategy.RoundRobin);
+        var group = table.GetString("group");
+        var key = table.GetString("groupKey");
+        var strategy = table.GetString("strategy") switch
+        {
+            null or "roundRobin" => LoadBalancingStrategy.RoundRobin,
+            "leastConn" => LoadBalancingStrategy.LeastConnections,
+            var other => throw table.ValueError(table.Find("strategy")!,
+                $"\"{other}\" is not a load-balancing strategy; use \"roundRobin\" (each member in turn) or \"leastConn\" (the member with the fewest active connections)"),
+        };
+        if (group is null)
+        {
+            if (table.Find("groupKey") is { } orphan) throw table.ValueError(orphan, "a group key needs a group: set loadBalancer.group too");
+            if (table.Find("strategy") is { } lone) throw table.ValueError(lone, "a strategy needs a group: set loadBalancer.group too");
+            return (null, null, strategy);
+        }
+        if (group.Length > MaxNameLength || !Logging.PeerText.IsPrintable(group))
+            throw table.ValueError(table.Find("group")!, $"a group name must be 1-{MaxNameLength} printable characters");
+        if (key is null) throw table.MissingError("groupKey", "a group needs its key (loadBalancer.groupKey): it proves that a tunnel may join the group");
+        if (System.Text.Encoding.UTF8.GetByteCount(key) > GroupKeySeal.MaxKeyBytes)
+            throw table.ValueError(table.Find("groupKey")!, $"a group key must be at most {GroupKeySeal.MaxKeyBytes} bytes");
+        return (group, Security.Secret.From(key), strategy);
+    }
+
+    /// <summary>frp's <c>healthCheck.*</c>: type "tcp" (a connect to the local service) with intervalSeconds (default 10),
+    /// timeoutSeconds (default 3) and maxFailed (default 1). frp's "http" checks are refused: TunnelLite would check less
+    /// than the file asks.</summary>
+    private static HealthCheck? ReadHealthCheck(TomlConfigTable? table)
+    {
+        if (table is null) return null;
+        var type = table.GetString("type", allowEmpty: true);
+        if (type is null or "") return null; // frp: no type, no check
+        if (type != "tcp")
+            throw table.ValueError(table.Find("type")!, $"\"{type}\" health checks are not supported; TunnelLite checks with a TCP connect (type = \"tcp\")");
+        var check = new HealthCheck();
+        if (table.GetInt("intervalSeconds", 1, 3600) is { } interval) check = check with { Interval = TimeSpan.FromSeconds(interval) };
+        if (table.GetInt("timeoutSeconds", 1, 60) is { } timeout) check = check with { Timeout = TimeSpan.FromSeconds(timeout) };
+        if (table.GetInt("maxFailed", 1, 100) is { } maxFailed) check = check with { MaxFailed = maxFailed };
+        return check;
+    }
+
     private static List<TunnelDefinition> ReadProxies(IReadOnlyList<TomlConfigTable> proxies, bool tls)
     {
         var tunnels = new List<TunnelDefinition>(proxies.Count);
@@ -132,8 +177,12 @@ internal static class ClientConfigBinder
             var bandwidth = proxyTransport is null ? BandwidthLimit.None : SharedConfigKeys.ReadBandwidthLimit(proxyTransport);
             var bandwidthMode = proxyTransport is null ? BandwidthLimitMode.Client : ReadBandwidthLimitMode(proxyTransport);
 
+            var (group, groupKey, strategy) = ReadLoadBalancer(proxy.GetTable("loadBalancer"));
+            var healthCheck = ReadHealthCheck(proxy.GetTable("healthCheck"));
+
             tunnels.Add(new TunnelDefinition
             {
+                Group = group, GroupKey = groupKey, Strategy = strategy, HealthCheck = healthCheck,
                 Name = name, LocalAddress = localAddress, LocalPort = localPort, RemotePort = remotePort, ProxyProtocol = proxyProtocol,
                 BandwidthLimit = bandwidth, BandwidthLimitMode = bandwidthMode,
                 AllowSources = SourceConfigKeys.ReadOrNone(proxy, "allowSources", TunnelDefinition.MaxSourceNetworks),

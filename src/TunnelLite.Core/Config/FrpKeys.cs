@@ -76,8 +76,8 @@ internal static class FrpKeys
         new("proxies.metadatas.*", NoPlugins),
         new("proxies.annotations.*", NoPlugins),
         new("proxies.transport.useCompression", "TunnelLite does not compress"),
-        new("proxies.loadBalancer.*", "TunnelLite does not balance load: a second client asking for the same port gets PortInUse"),
-        new("proxies.healthCheck.*", "TunnelLite does not check the local service; Get-TunnelStats counts the connections it refused"),
+        new("proxies.healthCheck.path", "TunnelLite checks with a TCP connect (healthCheck.type = \"tcp\"), not HTTP"),
+        new("proxies.healthCheck.httpHeaders.*", "TunnelLite checks with a TCP connect (healthCheck.type = \"tcp\"), not HTTP"),
     ];
 
     /// <summary>An InvalidConfig error: ignoring the key would run with less protection than the file asks for.</summary>

@@ -19,6 +19,7 @@ internal static class SecretKeys
         "clients.previousToken",
         "transport.tls.pfxPassword",
         "webServer.password",
+        "proxies.loadBalancer.groupKey",
     };
 
     /// <summary>Tables that hold a secret: a scalar written where one of them belongs (<c>auth = "..."</c>,

@@ -136,6 +136,7 @@ public sealed class TunnelClientOptions
             if (!names.Add(t.Name)) throw new ArgumentException($"Tunnel name '{t.Name}' is used twice.", nameof(Tunnels));
             if (t.LocalPort < 1 || t.LocalPort > 65535) throw new ArgumentException($"Tunnel '{t.Name}': localPort {t.LocalPort} is not a port (1-65535).", nameof(Tunnels));
             if (t.RemotePort < 0 || t.RemotePort > 65535) throw new ArgumentException($"Tunnel '{t.Name}': remotePort {t.RemotePort} is not a port (0-65535).", nameof(Tunnels));
+            t.ValidateBalancing();
             if (t.AllowSources is null || t.DenySources is null || t.AllowSources.Count > TunnelDefinition.MaxSourceNetworks || t.DenySources.Count > TunnelDefinition.MaxSourceNetworks)
                 throw new ArgumentException($"Tunnel '{t.Name}': allowSources and denySources must each hold at most {TunnelDefinition.MaxSourceNetworks} networks.", nameof(Tunnels));
         }

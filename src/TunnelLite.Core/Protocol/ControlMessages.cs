@@ -69,6 +69,11 @@ public sealed class AuthOkMessage
     /// asks for, as before.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool RefillsPool { get; set; }
+    /// <summary>The server understands <see cref="TunnelHealthMessage"/> (a client's health check withdrawing a tunnel from
+    /// its users, or putting it back). A client sends one only to a server that says so: an older one would take the frame
+    /// for a protocol error and drop the session. Left out when false.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool HearsTunnelHealth { get; set; }
     /// <summary>The server's proof that it knows the token too, over both nonces and the session id
     /// (<see cref="TokenProof.ForServer"/>); the client does nothing for a server whose proof does not check.</summary>
     public byte[] Proof { get; set; } = Array.Empty<byte>();
@@ -111,6 +116,15 @@ public sealed class TunnelRequest
     public List<string>? AllowSources { get; set; }
     /// <summary>Networks users of the tunnel may not come from; null (left out) for none. At most 256 entries.</summary>
     public List<string>? DenySources { get; set; }
+
+    /// <summary>The load-balancing group the tunnel joins (frp's <c>loadBalancer.group</c>): the tunnels of one group share
+    /// one public port, and the server spreads users over those whose service is healthy. Null (left out) for none.</summary>
+    public string? Group { get; set; }
+    /// <summary>The group's key (frp's <c>loadBalancer.groupKey</c>), sealed with the session key
+    /// (<see cref="GroupKeySeal"/>): it proves membership, so it never crosses the wire in plain text. Only with <see cref="Group"/>.</summary>
+    public byte[]? SealedGroupKey { get; set; }
+    /// <summary>How the group spreads users: "roundRobin" (the default) or "leastConn". Only with <see cref="Group"/>.</summary>
+    public string? Strategy { get; set; }
 }
 
 /// <summary>Register tunnels.</summary>
@@ -138,6 +152,10 @@ public sealed class TunnelResult
     /// tunnel without it (an older server would ignore them, and open the port to everyone). Left out when false.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool SourcesEnforced { get; set; }
+    /// <summary>True when the tunnel joined the group its request named: a client that asked for a group refuses a tunnel
+    /// without it (an older server would ignore the group and bind the port for this tunnel alone). Left out when false.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool GroupJoined { get; set; }
 }
 
 /// <summary>Answer to <see cref="RegisterMessage"/>.</summary>
@@ -231,6 +249,17 @@ public sealed class WorkFailedMessage
     public string Message { get; set; } = "";
 }
 
+/// <summary>Client to server: a tunnel's local service failed its health checks (the server stops sending it users; the
+/// port stays bound) or answers again (users come back). Sent only to a server that hears it
+/// (<see cref="AuthOkMessage.HearsTunnelHealth"/>).</summary>
+public sealed class TunnelHealthMessage
+{
+    /// <summary>Which tunnel.</summary>
+    public string Name { get; set; } = "";
+    /// <summary>True: the service answers; false: withdraw the tunnel from its users.</summary>
+    public bool Healthy { get; set; }
+}
+
 /// <summary>Graceful close.</summary>
 public sealed class GoodbyeMessage
 {
@@ -257,6 +286,7 @@ public sealed class HeartbeatMessage
 [JsonSerializable(typeof(StartWorkMessage))]
 [JsonSerializable(typeof(WorkFailedMessage))]
 [JsonSerializable(typeof(GoodbyeMessage))]
+[JsonSerializable(typeof(TunnelHealthMessage))]
 [JsonSerializable(typeof(HeartbeatMessage))]
 internal sealed partial class ProtocolJsonContext : JsonSerializerContext
 {

@@ -31,4 +31,7 @@ public enum FrameType : byte
     WorkFailed = 13,
     /// <summary>Either way: a graceful close of the control connection.</summary>
     Goodbye = 14,
+    /// <summary>Client to server: a tunnel's health check withdrew it from its users, or put it back
+    /// (only when <see cref="AuthOkMessage.HearsTunnelHealth"/>).</summary>
+    TunnelHealth = 15,
 }

@@ -22,6 +22,7 @@ public static class MessageSerializer
         [FrameType.StartWork] = typeof(StartWorkMessage),
         [FrameType.WorkFailed] = typeof(WorkFailedMessage),
         [FrameType.Goodbye] = typeof(GoodbyeMessage),
+        [FrameType.TunnelHealth] = typeof(TunnelHealthMessage),
     };
 
     /// <summary>The frame type that carries <typeparamref name="T"/>.</summary>

@@ -370,6 +370,12 @@ internal sealed class ClientSession : ControlChannel
         if (HearsTunnelClosed) _ = SendOrCloseAsync(new UnregisterMessage { Name = name, Code = code, Message = message });
     }
 
+    /// <summary>A tunnel of this session by name, or null.</summary>
+    public PublicTunnel? FindTunnel(string name) => _tunnels.TryGetValue(name, out var t) ? t : null;
+
+    /// <summary>A group key the client sealed with this session's key (<see cref="GroupKeySeal"/>), or null.</summary>
+    public byte[]? OpenGroupKey(byte[] sealedKey) => GroupKeySeal.Open(_sessionKey, sealedKey);
+
     /// <summary>Removes a tunnel by name.</summary>
     public PublicTunnel? RemoveTunnel(string name) => _tunnels.TryRemove(name, out var t) ? t : null;
 
@@ -394,6 +400,10 @@ internal sealed class ClientSession : ControlChannel
                 var wf = MessageSerializer.Read<WorkFailedMessage>(frame);
                 if (_tunnels.TryGetValue(wf.Tunnel, out var tunnel))
                     tunnel.Counters.ConnectionFailed($"The client could not reach its local service: {PeerText.Escape(wf.Message)}");
+                return true;
+            case FrameType.TunnelHealth:
+                var health = MessageSerializer.Read<TunnelHealthMessage>(frame);
+                _server.SetTunnelHealth(this, health.Name, health.Healthy);
                 return true;
             case FrameType.Goodbye:
                 var bye = MessageSerializer.Read<GoodbyeMessage>(frame);

@@ -10,11 +10,12 @@ using TunnelLite.Statistics;
 namespace TunnelLite.Server;
 
 /// <summary>One registered tunnel on the server: its public listener, and the pairing of each user connection
-/// with a data connection of the owning client.</summary>
+/// with a data connection of the owning client. A member of a load-balancing group has no listener of its own: its
+/// <see cref="TunnelGroup"/> accepts on the shared port and hands each user to the member it picks.</summary>
 internal sealed class PublicTunnel
 {
     private readonly TunnelServer _server;
-    private readonly Socket _listener;
+    private readonly Socket? _listener; // null for a group's member
     private readonly CancellationTokenSource _closed = new();
     private readonly ILogger _log;
     // Replaced as a whole when a reload changes the server's or the account's lists.
@@ -23,11 +24,13 @@ internal sealed class PublicTunnel
     private Task _acceptLoop = Task.CompletedTask;
     private LoopListener? _loopListener;
 
-    /// <summary>A tunnel of <paramref name="session"/> on <paramref name="listener"/>, with what its client asked for: source
+    /// <summary>A tunnel of <paramref name="session"/> on <paramref name="listener"/> (or, with <paramref name="group"/>, on
+    /// the group's port, which the group accepts on), with what its client asked for: source
     /// lists (<paramref name="requestedSources"/>) and a bandwidth limit (<paramref name="requestedLimit"/>); the server sets
     /// the <see cref="Sources"/> and the shaper that result before it starts.</summary>
-    public PublicTunnel(TunnelServer server, ClientSession session, string name, Socket listener, SourceFilter requestedSources, Config.BandwidthLimit requestedLimit, ILogger log)
+    public PublicTunnel(TunnelServer server, ClientSession session, string name, Socket? listener, SourceFilter requestedSources, Config.BandwidthLimit requestedLimit, ILogger log, TunnelGroup? group = null)
     {
+        Group = group;
         RequestedSources = requestedSources;
         RequestedLimit = requestedLimit;
         _server = server;
@@ -35,12 +38,24 @@ internal sealed class PublicTunnel
         Name = name;
         _listener = listener;
         _log = log;
-        Port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        Port = group?.Port ?? ((IPEndPoint)listener!.LocalEndPoint!).Port;
         Counters = new TrafficCounters(server.Totals);
     }
 
     public string Name { get; }
     public int Port { get; }
+
+    /// <summary>The load-balancing group the tunnel belongs to; null for a tunnel on a port of its own.</summary>
+    public TunnelGroup? Group { get; }
+
+    /// <summary>False while its client's health check says its service fails: no user is given to it (a tunnel of its
+    /// own resets them at once, its port still bound; a group gives them to its other members).</summary>
+    public bool Healthy
+    {
+        get => _healthy;
+        set => _healthy = value;
+    }
+    private volatile bool _healthy = true;
 
     /// <summary>The source lists the client sent for this tunnel, kept so that a reload can combine them with new lists.</summary>
     public SourceFilter RequestedSources { get; }
@@ -66,6 +81,7 @@ internal sealed class PublicTunnel
     /// else with the runtime's accept loop.</summary>
     public void Start()
     {
+        if (_listener is null) return; // a group's member: the group accepts
         if (_server.Pump is EventLoopPump loops) // never under TLS: the pump is then the stream pump
         {
             try
@@ -86,6 +102,7 @@ internal sealed class PublicTunnel
     public Task CloseAsync()
     {
         _closed.Cancel();
+        if (_listener is null) return Task.CompletedTask;
         if (_loopListener is not null) return EventLoopPump.CloseListenerAsync(_loopListener);
         _listener.Dispose();
         return _acceptLoop;
@@ -93,7 +110,7 @@ internal sealed class PublicTunnel
 
     private async Task AcceptLoopAsync()
     {
-        while (await SocketListener.AcceptAsync(_listener, _closed.Token, _log, $"Tunnel {PeerText.Escape(Name, 128)}").ConfigureAwait(false) is { } user)
+        while (await SocketListener.AcceptAsync(_listener!, _closed.Token, _log, $"Tunnel {PeerText.Escape(Name, 128)}").ConfigureAwait(false) is { } user)
         {
             _server.Descriptors.Opened();
             _ = HandleUserAsync(user);
@@ -106,6 +123,12 @@ internal sealed class PublicTunnel
     /// race.</summary>
     private bool Admit(EndPoint? remote)
     {
+        // A service that fails its health checks gets no user; the port stays bound, so nobody else can take it.
+        if (!_healthy)
+        {
+            Counters.ConnectionRefused();
+            return false;
+        }
         // First: a user the lists refuse takes nothing from the others, and is not a capacity problem.
         if (_sources?.Refusal(remote) is { } refusal)
         {
@@ -136,7 +159,7 @@ internal sealed class PublicTunnel
     /// <summary>Loop thread: a user accepted on the event-loop plane. With an idle data connection at hand, the pair starts
     /// on a loop at once, its StartWork sent by the loop ahead of the user's bytes: no task, no thread-pool hop. Else the
     /// user waits for one on the control plane, as on the async plane.</summary>
-    private void OnLoopAccepted(int fd, IPEndPoint? remote)
+    internal void OnLoopAccepted(int fd, IPEndPoint? remote)
     {
         _server.Descriptors.Opened();
         if (!Admit(remote))
@@ -233,7 +256,7 @@ internal sealed class PublicTunnel
     private void OnLoopAcceptFailed(int errno) =>
         _log.LogWarning("Tunnel {Tunnel}: accept failed: {Error}", PeerText.Escape(Name, 128), new SocketException(errno).Message);
 
-    private async Task HandleUserAsync(Socket user)
+    internal async Task HandleUserAsync(Socket user)
     {
         if (!Admit(user.RemoteEndPoint))
         {

@@ -23,6 +23,9 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly ConcurrentDictionary<string, ClientSession> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, PublicTunnel> _tunnelsByName = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<int, PublicTunnel> _tunnelsByPort = new();
+    // Load-balancing groups by name; their ports are taken as the tunnels' are (under the registry lock).
+    private readonly ConcurrentDictionary<string, TunnelGroup> _groups = new(StringComparer.Ordinal);
+    private long _groupKeyFailures;
     private readonly PendingWork _handshakes = new();
     private readonly object _registry = new();
     private readonly CancellationTokenSource _stopping = new();
@@ -224,7 +227,7 @@ public sealed class TunnelServer : IAsyncDisposable
                 throw;
             }
         }
-        _ports = new PortAllocator(_bindAddress, Options.AllowPorts, p => p == ControlEndpoint.Port || _tunnelsByPort.ContainsKey(p));
+        _ports = new PortAllocator(_bindAddress, Options.AllowPorts, p => p == ControlEndpoint.Port || _tunnelsByPort.ContainsKey(p) || PortOfGroup(p));
         _started = DateTimeOffset.UtcNow;
         ArmExpiryTimer(_started);
         StartAccepting();
@@ -311,6 +314,7 @@ public sealed class TunnelServer : IAsyncDisposable
         if (_loopListener is not null) await EventLoopPump.CloseListenerAsync(_loopListener).ConfigureAwait(false);
         _listener?.Dispose();
         foreach (var t in _tunnelsByName.Values) await t.CloseAsync().ConfigureAwait(false);
+        foreach (var g in _groups.Values) await g.CloseAsync().ConfigureAwait(false);
         var deadline = Environment.TickCount64 + (long)drainTimeout.TotalMilliseconds;
         while (Totals.ActiveConnections > 0 && Environment.TickCount64 < deadline && !cancellationToken.IsCancellationRequested && !_drainCut.IsCancellationRequested)
             await Task.Delay(20, CancellationToken.None).ConfigureAwait(false);
@@ -359,6 +363,7 @@ public sealed class TunnelServer : IAsyncDisposable
             PendingHandshakes = _admission.Pending,
             OpenDescriptors = _descriptors.Estimate(), // 0 where there is no limit
             DescriptorLimit = _descriptors.IsBounded ? _descriptors.Limit : 0,
+            GroupKeyFailures = Interlocked.Read(ref _groupKeyFailures),
         };
     }
 
@@ -371,6 +376,8 @@ public sealed class TunnelServer : IAsyncDisposable
             {
                 Port = t.Port,
                 ClientName = t.Session.ClientName,
+                Group = t.Group?.Name,
+                Healthy = t.Healthy,
             }).ToList();
     }
 
@@ -479,7 +486,7 @@ public sealed class TunnelServer : IAsyncDisposable
         var changed = options.Clients.Where(c => before.TryGetValue(c.Name, out var old) && ServerReloadKeys.AccountChanged(old, c)).Select(c => c.Name).ToList();
         var keys = ServerReloadKeys.LiveChanges(running, options);
         var credentials = CredentialSet.From(options);
-        var ports = new PortAllocator(_bindAddress, options.AllowPorts, p => p == ControlEndpoint!.Port || _tunnelsByPort.ContainsKey(p));
+        var ports = new PortAllocator(_bindAddress, options.AllowPorts, p => p == ControlEndpoint!.Port || _tunnelsByPort.ContainsKey(p) || PortOfGroup(p));
         var serverSourcesChanged = keys.Contains("allowSources") || keys.Contains("denySources");
         var ending = new List<(ClientSession Session, string Reason)>();
         var closing = new List<(ClientSession Session, PublicTunnel Tunnel)>();
@@ -594,6 +601,7 @@ public sealed class TunnelServer : IAsyncDisposable
             if (request.BandwidthLimitIn is < 0 or > BandwidthLimit.MaxBytesPerSecond || request.BandwidthLimitOut is < 0 or > BandwidthLimit.MaxBytesPerSecond)
                 throw new TunnelException(TunnelErrorCode.BadRequest, "A bandwidth limit must be from 0 (none) to 1048576MB per second.");
             var requested = SourceFilter.FromRequest(request.AllowSources, request.DenySources);
+            var groupKey = request.Group is null ? null : GroupKeyOf(session, request);
             lock (_registry)
             {
                 var options = Options;
@@ -607,18 +615,28 @@ public sealed class TunnelServer : IAsyncDisposable
                     throw new TunnelException(TunnelErrorCode.QuotaExceeded, session.Account is null
                         ? $"The clients of the shared token may have at most {options.MaxTunnelsPerClient} tunnel(s) open on this server in all (transport.maxTunnelsPerClient); close one first."
                         : $"Client '{session.Account.Name}' may have at most {options.MaxTunnelsPerClient} tunnel(s) open (transport.maxTunnelsPerClient); close one first.");
-                var listener = _ports!.Bind(request.RemotePort, session.Account?.AllowPorts);
-                var tunnel = new PublicTunnel(this, session, request.Name!, listener, requested,
-                    new BandwidthLimit(request.BandwidthLimitIn, request.BandwidthLimitOut), _log) { ProxyProtocol = request.ProxyProtocol };
+                var limit = new BandwidthLimit(request.BandwidthLimitIn, request.BandwidthLimitOut);
+                PublicTunnel tunnel;
+                if (groupKey is not null)
+                {
+                    tunnel = JoinGroupLocked(session, request, groupKey, requested, limit);
+                    result.GroupJoined = true;
+                }
+                else
+                {
+                    var listener = _ports!.Bind(request.RemotePort, session.Account?.AllowPorts);
+                    tunnel = new PublicTunnel(this, session, request.Name!, listener, requested, limit, _log) { ProxyProtocol = request.ProxyProtocol };
+                    _tunnelsByPort[tunnel.Port] = tunnel;
+                }
                 ApplyPolicy(tunnel);
                 _tunnelsByName[tunnel.Name] = tunnel;
-                _tunnelsByPort[tunnel.Port] = tunnel;
                 session.AddTunnel(tunnel);
                 tunnel.Start();
                 result.RemotePort = tunnel.Port;
                 result.SourcesEnforced = !requested.IsEmpty;
             }
-            _log.LogInformation("Client {Client} registered tunnel {Tunnel} on port {Port}.", session.RemoteEndpoint, PeerText.Escape(request.Name, 128), result.RemotePort);
+            _log.LogInformation("Client {Client} registered tunnel {Tunnel} on port {Port}{Group}.", session.RemoteEndpoint, PeerText.Escape(request.Name, 128), result.RemotePort,
+                request.Group is null ? "" : $" in group {PeerText.Escape(request.Group, 128)}");
         }
         catch (TunnelException e)
         {
@@ -659,13 +677,86 @@ public sealed class TunnelServer : IAsyncDisposable
     {
         var tunnel = session.RemoveTunnel(name);
         if (tunnel is null) return;
+        var emptied = false;
         lock (_registry)
         {
             _tunnelsByName.TryRemove(new KeyValuePair<string, PublicTunnel>(name, tunnel));
             _tunnelsByPort.TryRemove(new KeyValuePair<int, PublicTunnel>(tunnel.Port, tunnel));
+            // The group's port stays bound while any member is registered, healthy or not.
+            if (tunnel.Group is { } g && g.Remove(tunnel))
+            {
+                _groups.TryRemove(new KeyValuePair<string, TunnelGroup>(g.Name, g));
+                emptied = true;
+            }
         }
         await tunnel.CloseAsync().ConfigureAwait(false);
-        _log.LogInformation("Tunnel {Tunnel} closed; port {Port} is free.", name, tunnel.Port);
+        if (tunnel.Group is null || emptied)
+        {
+            if (emptied) await tunnel.Group!.CloseAsync().ConfigureAwait(false);
+            _log.LogInformation("Tunnel {Tunnel} closed; port {Port} is free.", PeerText.Escape(name, 128), tunnel.Port);
+        }
+        else _log.LogInformation("Tunnel {Tunnel} left group {Group}; port {Port} stays with the group's other members.", PeerText.Escape(name, 128), PeerText.Escape(tunnel.Group.Name, 128), tunnel.Port);
+    }
+
+    /// <summary>A client's health check withdrew its tunnel <paramref name="name"/> from its users, or put it back.</summary>
+    internal void SetTunnelHealth(ClientSession session, string name, bool healthy)
+    {
+        if (session.FindTunnel(name) is not { } tunnel || tunnel.Healthy == healthy) return;
+        tunnel.Healthy = healthy;
+        var where = tunnel.Group is { } g ? $"group {PeerText.Escape(g.Name, 128)}" : $"port {tunnel.Port}";
+        if (healthy) _log.LogInformation("Tunnel {Tunnel}: its service answers again; it takes users on {Where} again.", PeerText.Escape(name, 128), where);
+        else _log.LogWarning("Tunnel {Tunnel}: its service fails its health checks; withdrawn from {Where} (the port stays bound).", PeerText.Escape(name, 128), where);
+    }
+
+    private bool PortOfGroup(int port) => _groups.Values.Any(g => g.Port == port);
+
+    /// <summary>The hash of the group key a request carries, opened with the session key; BadRequest for a group without a
+    /// valid name, key or strategy. The key itself is never kept, logged or echoed.</summary>
+    private static byte[] GroupKeyOf(ClientSession session, TunnelRequest request)
+    {
+        if (request.Group!.Length is 0 or > 128 || !PeerText.IsPrintable(request.Group))
+            throw new TunnelException(TunnelErrorCode.BadRequest, "A group name must be 1-128 printable characters.");
+        if (request.Strategy is { } strategy && !TunnelGroup.Strategies.Contains(strategy))
+            throw new TunnelException(TunnelErrorCode.BadRequest, "Unknown load-balancing strategy; this server knows roundRobin and leastConn.");
+        if (request.SealedGroupKey is not { } sealedKey || session.OpenGroupKey(sealedKey) is not { } key)
+            throw new TunnelException(TunnelErrorCode.BadRequest, $"A tunnel of a group needs its group key (1-{GroupKeySeal.MaxKeyBytes} bytes, loadBalancer.groupKey), sealed with its session key.");
+        var hash = GroupKeySeal.Hash(key);
+        System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
+        return hash;
+    }
+
+    /// <summary>Under the registry lock: the member tunnel for a request that names a group. The first member binds the
+    /// port (as a tunnel of its own would: PortInUse when anything holds it); a later one must prove the same key, ask for
+    /// the group's port (or 0) and strategy (or none), and its account must allow the port.</summary>
+    private PublicTunnel JoinGroupLocked(ClientSession session, TunnelRequest request, byte[] keyHash, SourceFilter requested, BandwidthLimit limit)
+    {
+        var name = PeerText.Escape(request.Group, 128);
+        if (_groups.TryGetValue(request.Group!, out var group))
+        {
+            if (!group.KeyMatches(keyHash))
+            {
+                Interlocked.Increment(ref _groupKeyFailures);
+                _log.LogWarning("Client {Client} ({Name}): tunnel {Tunnel} refused: wrong key for group {Group}.", session.RemoteEndpoint,
+                    PeerText.Escape(session.ClientName, 128), PeerText.Escape(request.Name, 128), name);
+                throw new TunnelException(TunnelErrorCode.GroupKeyMismatch, $"The key given is not the key of group '{name}' (loadBalancer.groupKey).");
+            }
+            if (request.RemotePort != 0 && request.RemotePort != group.Port)
+                throw new TunnelException(TunnelErrorCode.PortInUse, $"Group '{name}' is on port {group.Port}, not {request.RemotePort}: a group has one port.");
+            if ((request.Strategy ?? "roundRobin") != group.Strategy)
+                throw new TunnelException(TunnelErrorCode.BadRequest, $"Group '{name}' spreads users by {group.Strategy}; ask for the same strategy (loadBalancer.strategy).");
+            if (!_ports!.IsAllowed(group.Port, session.Account?.AllowPorts))
+                throw new TunnelException(TunnelErrorCode.PortNotAllowed, $"Port {group.Port} of group '{name}' is not allowed {(session.Account is { AllowPorts.Count: > 0 } a ? $"for client '{a.Name}'" : "on this server")}.");
+        }
+        else
+        {
+            var listener = _ports!.Bind(request.RemotePort, session.Account?.AllowPorts);
+            group = new TunnelGroup(this, request.Group!, keyHash, request.Strategy ?? "roundRobin", listener, _log);
+            _groups[group.Name] = group;
+            group.Start();
+        }
+        var tunnel = new PublicTunnel(this, session, request.Name!, null, requested, limit, _log, group) { ProxyProtocol = request.ProxyProtocol };
+        group.Add(tunnel);
+        return tunnel;
     }
 
     private static void ValidateName(string? name)
@@ -1044,6 +1135,7 @@ public sealed class TunnelServer : IAsyncDisposable
                 HeartbeatIntervalMs = (int)Options.HeartbeatInterval.TotalMilliseconds,
                 HeartbeatTimeoutMs = (int)Options.HeartbeatTimeout.TotalMilliseconds,
                 RefillsPool = session.ClientRefills,
+                HearsTunnelHealth = true,
                 // Only now, after the client proved the token, does the server prove it: a stranger learns nothing to guess against.
                 Proof = TokenProof.ForServer(identity.Token, hello.Nonce, serverNonce, session.Id),
             }, cancellationToken).ConfigureAwait(false);

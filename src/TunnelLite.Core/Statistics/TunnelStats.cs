@@ -107,6 +107,16 @@ public sealed record TunnelStats
     /// <summary>Server: the process's descriptor limit (RLIMIT_NOFILE); 0 where there is none.</summary>
     public long DescriptorLimit { get; init; }
 
+    /// <summary>Server: wrong group keys offered to join a load-balancing group, since start.</summary>
+    public long GroupKeyFailures { get; init; }
+
+    /// <summary>The load-balancing group the tunnel belongs to (loadBalancer.group); null for none.</summary>
+    public string? Group { get; init; }
+
+    /// <summary>False while the tunnel's health check finds its local service failing (it gets no users then); null for
+    /// a summary.</summary>
+    public bool? Healthy { get; init; }
+
     /// <summary>Fills the counter fields from <paramref name="c"/> at <paramref name="now"/>; the Uptime runs from
     /// <paramref name="started"/> to <paramref name="stopped"/>, or to now while it runs.</summary>
     internal static TunnelStats From(TrafficCounters c, DateTimeOffset now, DateTimeOffset started, string name, TunnelRole role, string state, IForwardingPump pump, DateTimeOffset? stopped = null)

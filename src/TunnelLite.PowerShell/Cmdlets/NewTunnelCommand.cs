@@ -117,6 +117,44 @@ public sealed class NewTunnelCommand : EngineCmdletBase
     [ValidateNotNullOrEmpty]
     public string[]? DenySource { get; set; }
 
+    /// <summary>The load-balancing group the tunnel joins (frp's loadBalancer.group): tunnels of several clients with the
+    /// same group, key and -RemotePort share that public port, and the server spreads users over them. Needs -GroupKey.</summary>
+    [Parameter(ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = CredentialSet)]
+    [ValidateNotNullOrEmpty]
+    [ValidateLength(1, 128)]
+    public string? Group { get; set; }
+
+    /// <summary>The group's key (frp's loadBalancer.groupKey): it proves that the tunnel may join -Group. A secret, like -Token.</summary>
+    [Parameter(ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = CredentialSet)]
+    public SecureString? GroupKey { get; set; }
+
+    /// <summary>How the group spreads users: RoundRobin (the default) or LeastConnections. The group's first member sets it.</summary>
+    [Parameter(ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = CredentialSet)]
+    public LoadBalancingStrategy LoadBalancing { get; set; }
+
+    /// <summary>Turns on a TCP health check of the local service every this many seconds (frp's healthCheck.intervalSeconds):
+    /// while it fails, the tunnel gets no users (its group's other members get them; alone, users are reset and the port
+    /// stays bound).</summary>
+    [Parameter(ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = CredentialSet)]
+    [ValidateRange(1, 3600)]
+    public int HealthCheckIntervalSec { get; set; }
+
+    /// <summary>How long a health check's connect may take (healthCheck.timeoutSeconds); default 3.</summary>
+    [Parameter(ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = CredentialSet)]
+    [ValidateRange(1, 60)]
+    public int HealthCheckTimeoutSec { get; set; } = 3;
+
+    /// <summary>Failed health checks in a row that withdraw the tunnel (healthCheck.maxFailed); default 1.</summary>
+    [Parameter(ParameterSetName = ParametersSet)]
+    [Parameter(ParameterSetName = CredentialSet)]
+    [ValidateRange(1, 100)]
+    public int HealthCheckMaxFailed { get; set; } = 1;
+
     /// <summary>The client's name on the server; default the host name. A server's <c>[[clients]]</c> account: -Token is
     /// that account's own token, and the server checks only that one. Any other name: the server checks the token as
     /// without a name, and shows the name as ClientName of a shared-token client's tunnels (Get-TunnelStats -PerTunnel).</summary>
@@ -285,7 +323,18 @@ public sealed class NewTunnelCommand : EngineCmdletBase
                 BandwidthLimitMode = BandwidthLimitMode,
                 AllowSources = AllowSource is null ? Array.Empty<SourceNetwork>() : ParseSourceNetworks(AllowSource, nameof(AllowSource), TunnelDefinition.MaxSourceNetworks),
                 DenySources = DenySource is null ? Array.Empty<SourceNetwork>() : ParseSourceNetworks(DenySource, nameof(DenySource), TunnelDefinition.MaxSourceNetworks),
+                Group = Group,
+                GroupKey = GroupKey is null ? null : Secret.From(GroupKey),
+                Strategy = LoadBalancing,
+                HealthCheck = HealthCheckIntervalSec == 0 ? null : new HealthCheck
+                {
+                    Interval = TimeSpan.FromSeconds(HealthCheckIntervalSec),
+                    Timeout = TimeSpan.FromSeconds(HealthCheckTimeoutSec),
+                    MaxFailed = HealthCheckMaxFailed,
+                },
             });
+            if ((Group is null) != (GroupKey is null))
+                ThrowTerminatingError(TunnelErrors.InvalidArgument("GroupWithoutKey", "Give -Group and -GroupKey together: the key proves that the tunnel may join the group.", Group));
         }
         var bound = MyInvocation.BoundParameters;
         if (Server is not null)
