@@ -74,6 +74,8 @@ internal static class TunnelErrors
             "Run Get-TunnelClient to list the clients connected now; a client that reconnected has a new Id."),
         [nameof(TunnelErrorCode.DataPlaneFailed)] = new(ErrorCategory.InvalidResult,
             "Start the server or tunnel again; if it happens again, run it with -DataPlane Async and report the error."),
+        [nameof(TunnelErrorCode.GroupKeyMismatch)] = new(ErrorCategory.SecurityError,
+            "Give the group's key exactly as its other members do (-GroupKey, loadBalancer.groupKey), or another -Group and port for a group of its own."),
         [nameof(TunnelErrorCode.ReloadRefused)] = new(ErrorCategory.InvalidOperation,
             "Set the key the message names back to the value the server runs with (restart the server to change it), or give -ConfigPath to a server started without a file; the running configuration is unchanged."),
 
@@ -86,6 +88,8 @@ internal static class TunnelErrors
             "Give ports or ranges from 1 to 65535, the lower port first: -AllowPorts 8080, '20000-20100'."),
         ["InvalidSourceNetwork"] = new(ErrorCategory.InvalidArgument,
             "Give addresses or networks in CIDR form, without host bits below the prefix: -AllowSource 203.0.113.7, '10.0.0.0/8', '2001:db8::/32'."),
+        ["GroupWithoutKey"] = new(ErrorCategory.InvalidArgument,
+            "Give -Group and -GroupKey together (loadBalancer.group and loadBalancer.groupKey in a file): the key proves that the tunnel may join the group."),
         ["InvalidBandwidthLimit"] = new(ErrorCategory.InvalidArgument,
             "Write a bandwidth as frp does, a number and KB or MB per second (KB = 1024 bytes): -BandwidthLimit 512KB, -BandwidthLimit 10MB."),
         ["InvalidServerAddress"] = new(ErrorCategory.InvalidArgument,
