@@ -90,10 +90,15 @@ drainTimeout = 60
         $outcome = if ($rest.End -eq 'Timeout') { 'Stalled' }
         elseif ($rest.End -eq 'Eof' -and $rest.BodyLength -eq $Size -and $rest.Hash -eq (Get-PayloadHash $Size)) { 'Ok' }
         elseif ($rest.End -in 'Eof', 'Reset' -and $rest.BodyLength -lt $Size) {
+            # The body so far against as many first bytes of the payload, by SHA-256 (PowerShell has no spans).
             $all = $Download.Data.ToArray()
-            $body = [System.ReadOnlySpan[byte]]::new($all, $all.Length - $rest.BodyLength, $rest.BodyLength)
-            $prefix = [System.ReadOnlySpan[byte]]::new([TunnelLite.Demo.LocalHttpService]::Payload($Size), 0, $rest.BodyLength)
-            if ([System.MemoryExtensions]::SequenceEqual($body, $prefix)) { 'Broken' } else { 'Corrupt' }
+            $sha = [System.Security.Cryptography.SHA256]::Create()
+            try {
+                $got = [Convert]::ToHexString($sha.ComputeHash($all, $all.Length - $rest.BodyLength, $rest.BodyLength))
+                $want = [Convert]::ToHexString($sha.ComputeHash([TunnelLite.Demo.LocalHttpService]::Payload($Size), 0, $rest.BodyLength))
+            }
+            finally { $sha.Dispose() }
+            if ($got -eq $want) { 'Broken' } else { 'Corrupt' }
         }
         else { 'Corrupt' }
         $Download.Data.Dispose()
