@@ -20,7 +20,7 @@
     Test    Build, then dotnet test on every tests/**/*.csproj (TRX in out/test-results/), then Pester on
             tests/**/*.Tests.ps1 in a child PowerShell process; on Linux it first installs with apt-get, where it may,
             what the tests that run need and is missing: promtool (package prometheus) for the xunit /metrics checks,
-            haproxy and nginx (nginx-light) for the xunit PROXY protocol checks, chromium for the dashboard checks of a full run, systemd-analyze (systemd) for TunnelLite.Service.Tests.ps1;
+            haproxy and nginx (nginx-light) for the xunit PROXY protocol checks, haproxy for TunnelLite.ScaleOut.Tests.ps1, chromium for the dashboard checks of a full run, systemd-analyze (systemd) for TunnelLite.Service.Tests.ps1;
             without them those tests skip and say why (under CI=true they fail). Prints one line per suite and ends with
             'N passed, N failed[, N skipped]'. Exits 1 if a test failed, a run crashed or no test ran.
             -PesterPath runs only those Pester files (or folders); -SkipXunit leaves out the xunit projects.
@@ -157,7 +157,7 @@ $TestPrerequisites = @{
     Promtool       = @{ Commands = @('promtool'); Package = 'prometheus'; For = 'the /metrics checks with promtool check metrics (MetricsTests)' }
     Chromium       = @{ Commands = @('chromium', 'chromium-browser'); Package = 'chromium'; For = 'the admin dashboard checks in a headless browser' }
     # haproxy and nginx live in /usr/sbin, which a user's PATH may lack: the absolute paths find them there too.
-    HAProxy        = @{ Commands = @('haproxy', '/usr/sbin/haproxy'); Package = 'haproxy'; For = 'the HAProxy chain that Bench measures as its anchor, and the PROXY protocol checks (accept-proxy)' }
+    HAProxy        = @{ Commands = @('haproxy', '/usr/sbin/haproxy'); Package = 'haproxy'; For = 'the HAProxy chain that Bench measures as its anchor, the PROXY protocol checks (accept-proxy) and the scale-out recipe (TunnelLite.ScaleOut.Tests.ps1)' }
     Nginx          = @{ Commands = @('nginx', '/usr/sbin/nginx'); Package = 'nginx-light'; For = 'the PROXY protocol checks against nginx (listen ... proxy_protocol)' }
     # sshd lives in /usr/sbin, which a user's PATH may lack: the absolute path finds it there too.
     SshServer      = @{ Commands = @('sshd', '/usr/sbin/sshd'); Package = 'openssh-server'; For = 'the ssh -R row of Bench (an sshd of its own on 127.0.0.1)' }
@@ -286,12 +286,13 @@ function Invoke-TestTask {
                 Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' }
         })
     # What this run needs beyond .NET, installed before the first test: promtool for the xunit /metrics checks, HAProxy and
-    # nginx for the xunit PROXY protocol checks, Chromium
+    # nginx for the xunit PROXY protocol checks, HAProxy for the scale-out recipe, Chromium
     # for the dashboard checks of a full run, systemd-analyze for the unit checks of the service tests.
     $needed = [System.Collections.Generic.List[hashtable]]::new()
     if ($projects.Count -gt 0) { $needed.Add($TestPrerequisites.Promtool); $needed.Add($TestPrerequisites.HAProxy); $needed.Add($TestPrerequisites.Nginx) }
     if ($projects.Count -gt 0 -or ($pesterFiles.Count -gt 0 -and $PesterPath.Count -eq 0)) { $needed.Add($TestPrerequisites.Chromium) }
     if (@($pesterFiles | Where-Object { $_.PSIsContainer -or $_.Name -eq 'TunnelLite.Service.Tests.ps1' }).Count -gt 0) { $needed.Add($TestPrerequisites.SystemdAnalyze) }
+    if ($projects.Count -eq 0 -and @($pesterFiles | Where-Object { $_.PSIsContainer -or $_.Name -eq 'TunnelLite.ScaleOut.Tests.ps1' }).Count -gt 0) { $needed.Add($TestPrerequisites.HAProxy) }
     if ($needed.Count -gt 0) { Install-TestPrerequisite -Prerequisite $needed.ToArray() }
 
     foreach ($proj in $projects) {
