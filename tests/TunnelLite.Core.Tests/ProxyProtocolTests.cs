@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using System.Text;
 using TunnelLite.Client;
 using TunnelLite.Config;
@@ -72,9 +71,9 @@ public abstract class ProxyProtocolTests : DataPathSuite
         Assert.Equal(greeting, await ReceiveExactlyAsync(user, greeting.Length));
         var up = Transfer.SendSeededAsync(user, 1 << 20, seed: 1);
         var down = Transfer.SendSeededAsync(accepted, 1 << 20, seed: 2);
-        var (upReceived, downReceived) = (HashUntilEndAsync(accepted), HashUntilEndAsync(user));
-        Assert.Equal(await up, await upReceived);
-        Assert.Equal(await down, await downReceived);
+        var (upReceived, downReceived) = (Download.Start(accepted, Prompt), Download.Start(user, Prompt));
+        Assert.Equal(await up, (await upReceived.Completion).Hash);
+        Assert.Equal(await down, (await downReceived.Completion).Hash);
         // The header is the engine's, not traffic: the tunnel counts the user's bytes only.
         Assert.True(await TunnelFixture.WaitUntilAsync(() => server.Totals.BytesIn == 1 << 20, Prompt), $"in: {server.Totals.BytesIn}");
     }
@@ -139,15 +138,6 @@ public abstract class ProxyProtocolTests : DataPathSuite
     }
 
     private static Task<byte[]> ReceiveExactlyAsync(Socket s, int count) => Transfer.ReceiveExactlyAsync(s, count, Prompt);
-
-    private static async Task<string> HashUntilEndAsync(Socket s)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using var cts = new CancellationTokenSource(Prompt);
-        var buf = new byte[64 * 1024];
-        for (int n; (n = await s.ReceiveAsync(buf, SocketFlags.None, cts.Token)) > 0;) hash.AppendData(buf, 0, n);
-        return Convert.ToHexString(hash.GetHashAndReset());
-    }
 
     private static async Task<(string Text, int Bytes)> ReadToEndAsync(Socket s)
     {
