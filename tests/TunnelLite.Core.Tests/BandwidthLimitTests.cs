@@ -88,17 +88,15 @@ public sealed class BandwidthLimitTests
     /// both hashes.</summary>
     private static async Task<TunnelClient> MeasureAsync(TunnelFixture f, TunnelServer server, string token, TunnelDefinition definition, long limit)
     {
-        using var service = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        service.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        service.Listen();
+        await using var service = new HandOffService();
         var co = TunnelFixture.ClientOptions(server, token: token);
-        co.Tunnels.Add(definition with { LocalPort = ((IPEndPoint)service.LocalEndPoint!).Port });
+        co.Tunnels.Add(definition with { LocalPort = service.Port });
         var client = await f.StartClientAsync(co);
 
         // 13.5 s worth: the measure ends at 12 s, with room for the start's burst and backlog.
         var size = 27 * limit / 2;
         using var user = await TunnelFixture.ConnectAsync(client.Tunnels.Single().RemotePort);
-        using var accepted = await service.AcceptAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        using var accepted = await service.NextAsync(TimeSpan.FromSeconds(10));
         var upSent = Transfer.SendSeededAsync(user, size, seed: 21);
         var downSent = Transfer.SendSeededAsync(accepted, size, seed: 22);
         var upReceived = ReceiveTimedAsync(accepted);

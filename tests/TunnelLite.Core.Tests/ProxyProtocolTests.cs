@@ -50,13 +50,11 @@ public abstract class ProxyProtocolTests : DataPathSuite
     {
         if (from.Contains(':') && !Socket.OSSupportsIPv6) return;
         await using var f = NewFixture();
-        using var service = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        service.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        service.Listen();
-        var (server, remotePort) = await StartAsync(f, ((IPEndPoint)service.LocalEndPoint!).Port, version);
+        await using var service = new HandOffService();
+        var (server, remotePort) = await StartAsync(f, service.Port, version);
 
         using var user = await ConnectFromAsync(IPAddress.Parse(from), IPAddress.Parse(to), remotePort);
-        using var accepted = await service.AcceptAsync(new CancellationTokenSource(Prompt).Token);
+        using var accepted = await service.NextAsync(Prompt);
         // The user has sent nothing: the header comes anyway, exactly as the spec writes these endpoints (the IPv4 user of
         // the dual-stack listener as the IPv4 address it is, not ::ffff:127.0.0.2).
         var expected = ProxyProtocolHeader.Write(version,
@@ -82,12 +80,10 @@ public abstract class ProxyProtocolTests : DataPathSuite
     public async Task A_tunnel_without_the_option_sends_the_service_the_users_bytes_only()
     {
         await using var f = NewFixture();
-        using var service = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        service.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        service.Listen();
-        var (_, remotePort) = await StartAsync(f, ((IPEndPoint)service.LocalEndPoint!).Port, ProxyProtocolVersion.None);
+        await using var service = new HandOffService();
+        var (_, remotePort) = await StartAsync(f, service.Port, ProxyProtocolVersion.None);
         using var user = await ConnectFromAsync(SecondLoopback, IPAddress.Loopback, remotePort);
-        using var accepted = await service.AcceptAsync(new CancellationTokenSource(Prompt).Token);
+        using var accepted = await service.NextAsync(Prompt);
         await user.SendAsync("hello"u8.ToArray());
         Assert.Equal("hello", Encoding.ASCII.GetString(await ReceiveExactlyAsync(accepted, 5)));
     }
