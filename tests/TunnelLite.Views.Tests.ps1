@@ -155,7 +155,7 @@ Describe 'Get-TunnelStats views' {
         $text = Get-TunnelStats -Id $script:WebA.Id | Format-List | Out-String -Width 80
         Assert-Width $text 80
         $expected = 'Name', 'Role', 'State', 'JobId', 'ClientName', 'Port', 'LocalEndpoint', 'Uptime', 'Reconnects', 'ActiveConnections',
-        'TotalConnections', 'FailedConnections', 'BytesIn', 'BytesOut', 'BytesInPerSec', 'BytesOutPerSec', 'ForwardingMode',
+        'TotalConnections', 'FailedConnections', 'ResetConnections', 'BytesIn', 'BytesOut', 'BytesInPerSec', 'BytesOutPerSec', 'ForwardingMode',
         'DataPlane', 'EventLoops', 'SplicedConnections', 'CopiedConnections', 'SpliceFallbacks', 'LastError', 'LastErrorTime', 'Timestamp'
         @(Get-Lines $text | ForEach-Object { ($_ -split ':', 2)[0].Trim() }) | Should -Be $expected
         $text | Should -Match "(?m)^Port +: $($script:WebA.RemotePort)$"
@@ -169,7 +169,7 @@ Describe 'Get-TunnelStats views' {
         $text = Get-TunnelStats -Name 'views-srv-a' | Format-List | Out-String -Width 80
         Assert-Width $text 80
         $expected = 'Name', 'Role', 'State', 'JobId', 'ClientName', 'Port', 'Uptime', 'Clients', 'Tunnels', 'ActiveConnections',
-        'TotalConnections', 'FailedConnections', 'RefusedConnections', 'SourceRefusedConnections', 'BytesIn', 'BytesOut', 'BytesInPerSec', 'BytesOutPerSec',
+        'TotalConnections', 'FailedConnections', 'ResetConnections', 'RefusedConnections', 'SourceRefusedConnections', 'BytesIn', 'BytesOut', 'BytesInPerSec', 'BytesOutPerSec',
         'ForwardingMode', 'DataPlane', 'EventLoops', 'SplicedConnections', 'CopiedConnections', 'SpliceFallbacks', 'HandshakesEvicted', 'HandshakeTimeouts',
         'GarbageConnections', 'LoginsFailed', 'LoginsThrottled', 'SessionsRefused', 'DataConnectionsRefused', 'DescriptorRefusals',
         'PendingHandshakes', 'OpenDescriptors', 'DescriptorLimit', 'LastError', 'LastErrorTime', 'Timestamp'

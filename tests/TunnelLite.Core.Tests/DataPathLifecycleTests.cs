@@ -28,7 +28,7 @@ public abstract class DataPathLifecycleTests : DataPathTests
     private enum Stopped { Client, Server }
 
     // Would fail if a reset on an idle connection (both pumps waiting for data) were not noticed (a hang), were passed on as
-    // a FIN, or left the connection counted.
+    // a FIN, left the connection counted as active, or were not counted as one reset on each end.
     [Fact]
     public Task A_user_reset_after_an_exchange_resets_the_service_end() => ResetWhileIdleAsync(Peer.User);
 
@@ -45,7 +45,7 @@ public abstract class DataPathLifecycleTests : DataPathTests
     public Task A_service_reset_mid_upload_stops_the_streaming_user() => ResetWhileStreamedToAsync(Peer.Service);
 
     // Would fail if a pump whose other direction had already ended (FIN passed on) took the reset of the remaining one for a
-    // clean end, or stopped watching the connection once half of it was done.
+    // clean end (then it would not count it as a reset either), or stopped watching the connection once half of it was done.
     [Fact]
     public Task A_service_reset_after_the_user_half_closed_resets_the_user() => ResetAfterHalfCloseAsync(Peer.Service);
 
@@ -53,7 +53,8 @@ public abstract class DataPathLifecycleTests : DataPathTests
     public Task A_user_reset_after_the_service_half_closed_resets_the_service() => ResetAfterHalfCloseAsync(Peer.User);
 
     // Would fail if a FIN closed the whole connection (the reply lost), were not passed on (the reader hangs), were passed
-    // on before the bytes ahead of it, or if a byte were lost, duplicated or counted wrong in either direction.
+    // on before the bytes ahead of it, if a byte were lost, duplicated or counted wrong in either direction, or if a clean
+    // end were counted as a reset (or closed as one, losing the bytes still in a send buffer).
     [Fact]
     public Task The_user_half_closing_first_both_directions_arrive_whole() => HalfCloseBothWaysAsync(Peer.User);
 
@@ -71,7 +72,8 @@ public abstract class DataPathLifecycleTests : DataPathTests
     public Task The_service_half_closing_while_the_user_streams_to_it_gets_the_whole_stream() => HalfCloseWhileStreamedToAsync(Peer.Service);
 
     // Would fail if a stop without drain left transfers running (a pump not cancelled, or cancelled without closing its
-    // sockets), ended them with a FIN, hung, left connections counted, or left the tunnel unable to serve after a restart.
+    // sockets), ended them with a FIN, hung, left connections counted, did not count each as a reset on both ends, or left
+    // the tunnel unable to serve after a restart.
     [Fact]
     public Task A_client_stop_without_drain_ends_every_transfer_at_once_and_a_new_client_serves() => StopMidTransferAsync(Stopped.Client);
 
@@ -93,6 +95,7 @@ public abstract class DataPathLifecycleTests : DataPathTests
         Assert.Equal(0, watch.Received);
         other.Dispose();
         await AssertSettledAsync(server, client);
+        AssertResetsCounted(server, client, 1);
     }
 
     private async Task ResetWhileStreamedToAsync(Peer resetter)
@@ -120,6 +123,7 @@ public abstract class DataPathLifecycleTests : DataPathTests
         Assert.True(how is DownloadEnd.Reset or DownloadEnd.Eof, $"the {Other(resetter)}'s receive ended with {how}");
         streamer.Dispose();
         await AssertSettledAsync(server, client);
+        AssertResetsCounted(server, client, 1);
     }
 
     private async Task ResetAfterHalfCloseAsync(Peer resetter)
@@ -143,6 +147,7 @@ public abstract class DataPathLifecycleTests : DataPathTests
         Assert.True(how == DownloadEnd.Reset, $"the {Other(resetter)} saw {how} instead of a reset after {watch.Received:N0} bytes");
         observer.Dispose();
         await AssertSettledAsync(server, client);
+        AssertResetsCounted(server, client, 1);
     }
 
     private async Task HalfCloseBothWaysAsync(Peer first)
@@ -175,6 +180,7 @@ public abstract class DataPathLifecycleTests : DataPathTests
         user.Dispose();
         end.Dispose();
         await AssertSettledAsync(server, client);
+        AssertResetsCounted(server, client, 0);
         // Exact counts on both ends: the 4-byte handshake of OpenAsync, then the two streams.
         foreach (var totals in new[] { server.Totals, client.Totals })
         {
@@ -211,6 +217,7 @@ public abstract class DataPathLifecycleTests : DataPathTests
         user.Dispose();
         end.Dispose();
         await AssertSettledAsync(server, client);
+        AssertResetsCounted(server, client, 0);
     }
 
     private async Task StopMidTransferAsync(Stopped stopped)
@@ -255,6 +262,8 @@ public abstract class DataPathLifecycleTests : DataPathTests
         }
         _output.WriteLine($"{(stopServer ? "server" : "client")} stop returned after {stopTook.TotalMilliseconds:0} ms");
         await AssertSettledAsync(server, client);
+        // Cut by the stop on the side that stopped, seen as resets on the other: each counts every transfer once.
+        AssertResetsCounted(server, client, 2 * each);
 
         // The same public port serves again: a new client after a client stop, the old one reconnected after a server restart.
         if (stopServer)

@@ -82,6 +82,14 @@ public abstract class DataPathTests : DataPathSuite
             $"active connections stayed at {server.Totals.ActiveConnections} on the server and {client.Totals.ActiveConnections} on the client\n{TunnelFixture.Log.Tail()}");
     }
 
+    /// <summary>Both ends counted exactly <paramref name="expected"/> connections that ended in a reset (call after
+    /// <see cref="AssertSettledAsync"/>: a pump counts the reset before the connection's close).</summary>
+    protected static void AssertResetsCounted(TunnelServer server, TunnelClient client, long expected)
+    {
+        Assert.True(server.Totals.ResetConnections == expected && client.Totals.ResetConnections == expected,
+            $"resets counted: {server.Totals.ResetConnections} on the server, {client.Totals.ResetConnections} on the client; expected {expected} on each");
+    }
+
     /// <summary>Closes a socket when its owner is disposed.</summary>
     private sealed class Closing(Socket socket) : IAsyncDisposable
     {

@@ -96,6 +96,7 @@ internal sealed class MetricRows : IMetricRow
         ActiveConnections = a.ActiveConnections + b.ActiveConnections,
         TotalConnections = a.TotalConnections + b.TotalConnections,
         FailedConnections = a.FailedConnections + b.FailedConnections,
+        ResetConnections = a.ResetConnections + b.ResetConnections,
         RefusedConnections = a.RefusedConnections + b.RefusedConnections,
         SourceRefusedConnections = a.SourceRefusedConnections + b.SourceRefusedConnections,
         BytesIn = a.BytesIn + b.BytesIn,

@@ -177,6 +177,7 @@ public sealed class MultiServerClient : IAsyncDisposable
             ActiveConnections = each.Sum(s => s.ActiveConnections),
             TotalConnections = each.Sum(s => s.TotalConnections),
             FailedConnections = each.Sum(s => s.FailedConnections),
+            ResetConnections = each.Sum(s => s.ResetConnections),
             BytesIn = each.Sum(s => s.BytesIn),
             BytesOut = each.Sum(s => s.BytesOut),
             BytesInPerSec = each.Sum(s => s.BytesInPerSec),

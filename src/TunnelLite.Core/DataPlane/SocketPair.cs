@@ -92,6 +92,9 @@ internal sealed class SocketPair : LoopHandle
             Close(reset: true);
             return;
         }
+        // From now on only a clean end of both streams closes with FINs (see SocketClose.ResetIfAbandoned).
+        Interop.SetLingerZero(UserFd, true);
+        Interop.SetLingerZero(ServiceFd, true);
         if (_connecting)
         {
             Loop.Timers.Arm(this, _connectDeadlineMs);
@@ -207,6 +210,7 @@ internal sealed class SocketPair : LoopHandle
         Interop.CloseWithReset(ServiceFd);
         _cancellation.Unregister();
         _counters.Forwarded(ForwardingMode.Copy, fellBack: false);
+        _counters.ConnectionReset();
         Finish();
     }
 
@@ -243,11 +247,13 @@ internal sealed class SocketPair : LoopHandle
         {
             Interop.CloseWithReset(UserFd);
             Interop.CloseWithReset(ServiceFd);
+            // A data connection that broke before its StartWork is the owner's failure to count, not a reset stream.
+            if (ConnectError != BrokeBeforeStart) _counters.ConnectionReset();
         }
         else
         {
-            LinuxNative.Close(UserFd);
-            LinuxNative.Close(ServiceFd);
+            Interop.CloseGracefully(UserFd);
+            Interop.CloseGracefully(ServiceFd);
         }
         _cancellation.Unregister();
         var spliced = Up.Spliced + Down.Spliced > 0;

@@ -21,16 +21,26 @@ public sealed class BufferedPump : IForwardingPump
     public async Task RunAsync(Socket user, Socket service, TrafficCounters counters, CancellationToken cancellationToken)
     {
         counters.Forwarded(ForwardingMode.Copy, fellBack: false);
+        SocketClose.ResetIfAbandoned(user);
+        SocketClose.ResetIfAbandoned(service);
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var ends = new StreamEnds();
         var up = CopyAsync(user, service, counters.AddIn, counters.Shaper?.In, ends, abort);
         var down = CopyAsync(service, user, counters.AddOut, counters.Shaper?.Out, ends, abort);
-        await Task.WhenAll(up, down).ConfigureAwait(false);
-        user.Dispose();
-        service.Dispose();
+        var failed = await up.ConfigureAwait(false) | await down.ConfigureAwait(false);
+        if (failed)
+        {
+            // Both sockets were reset already (by the direction that failed, or both).
+            counters.ConnectionReset();
+            return;
+        }
+        SocketClose.Graceful(user);
+        SocketClose.Graceful(service);
     }
 
-    private static async Task CopyAsync(Socket from, Socket to, Action<long> count, TokenBucket? bucket, StreamEnds ends, CancellationTokenSource abort)
+    /// <summary>Copies one direction until its end, passed on as a FIN (false), or until one side fails or the pump is
+    /// cancelled: then both sockets are reset (true).</summary>
+    private static async Task<bool> CopyAsync(Socket from, Socket to, Action<long> count, TokenBucket? bucket, StreamEnds ends, CancellationTokenSource abort)
     {
         var token = abort.Token;
         byte[]? buffer = null;
@@ -51,7 +61,7 @@ public sealed class BufferedPump : IForwardingPump
                 if (n == 0)
                 {
                     if (!ends.TryPassOn(from, to)) throw new SocketException((int)SocketError.ConnectionReset);
-                    return;
+                    return false;
                 }
                 var sent = 0;
                 while (sent < n)
@@ -72,6 +82,7 @@ public sealed class BufferedPump : IForwardingPump
             abort.Cancel();
             SocketClose.Reset(from);
             SocketClose.Reset(to);
+            return true;
         }
         finally
         {

@@ -12,6 +12,23 @@ internal static class SocketClose
         s.Dispose();
     }
 
+    /// <summary>Makes any close of <paramref name="s"/> but <see cref="Graceful"/> a reset, the kernel's own when the process
+    /// dies included. A pump calls it on both sockets as a connection starts: a peer of a process that is killed mid-stream
+    /// (a user, a load balancer, the TunnelLite at the other end) then sees a reset, as it would if the process had failed the
+    /// connection itself, and never a FIN, which it could not tell from the clean end of a stream cut short.</summary>
+    public static void ResetIfAbandoned(Socket s)
+    {
+        try { s.LingerState = new LingerOption(true, 0); } catch (Exception) { /* already closed: nothing to protect */ }
+    }
+
+    /// <summary>Closes a connection whose streams both ended cleanly: the FINs were sent, and the bytes still in the send
+    /// buffer go out before the close completes (undoing <see cref="ResetIfAbandoned"/>).</summary>
+    public static void Graceful(Socket s)
+    {
+        try { s.LingerState = new LingerOption(false, 0); } catch (Exception) { /* already closed */ }
+        s.Dispose();
+    }
+
     /// <summary>Sends FIN: this side will send no more, the other direction goes on.</summary>
     public static void ShutdownSend(Socket s)
     {

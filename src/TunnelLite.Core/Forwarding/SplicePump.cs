@@ -64,6 +64,8 @@ public sealed class SplicePump : IForwardingPump
             serviceHandle.DangerousAddRef(ref serviceRef);
             user.Blocking = false;
             service.Blocking = false;
+            SocketClose.ResetIfAbandoned(user);
+            SocketClose.ResetIfAbandoned(service);
         }
         catch (Exception e) when (e is ObjectDisposedException or SocketException)
         {
@@ -94,11 +96,12 @@ public sealed class SplicePump : IForwardingPump
                 // As in the buffered pump: one side failed, so both peers learn the connection broke.
                 SocketClose.Reset(user);
                 SocketClose.Reset(service);
+                counters.ConnectionReset();
             }
             else
             {
-                user.Dispose();
-                service.Dispose();
+                SocketClose.Graceful(user);
+                SocketClose.Graceful(service);
             }
             var spliced = up.SplicedBytes + down.SplicedBytes > 0;
             counters.Forwarded(spliced ? ForwardingMode.Splice : ForwardingMode.Copy, up.FellBack || down.FellBack);

@@ -32,20 +32,30 @@ public sealed class StreamPump : IForwardingPump
     public async Task RunAsync(Socket user, Stream? userStream, Socket service, Stream? serviceStream, TrafficCounters counters, CancellationToken cancellationToken)
     {
         counters.Forwarded(ForwardingMode.Copy, fellBack: false);
+        SocketClose.ResetIfAbandoned(user);
+        SocketClose.ResetIfAbandoned(service);
         userStream ??= new NetworkStream(user, ownsSocket: false);
         serviceStream ??= new NetworkStream(service, ownsSocket: false);
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var ends = new StreamEnds();
         var up = CopyAsync(user, userStream, service, serviceStream, counters.AddIn, counters.Shaper?.In, ends, abort);
         var down = CopyAsync(service, serviceStream, user, userStream, counters.AddOut, counters.Shaper?.Out, ends, abort);
-        await Task.WhenAll(up, down).ConfigureAwait(false);
+        var failed = await up.ConfigureAwait(false) | await down.ConfigureAwait(false);
         await DisposeQuietlyAsync(userStream).ConfigureAwait(false);
         await DisposeQuietlyAsync(serviceStream).ConfigureAwait(false);
-        user.Dispose();
-        service.Dispose();
+        if (failed)
+        {
+            // Both sockets were reset already.
+            counters.ConnectionReset();
+            return;
+        }
+        SocketClose.Graceful(user);
+        SocketClose.Graceful(service);
     }
 
-    private static async Task CopyAsync(Socket fromSocket, Stream from, Socket toSocket, Stream to, Action<long> count, TokenBucket? bucket, StreamEnds ends, CancellationTokenSource abort)
+    /// <summary>Copies one direction until its end, passed on as a FIN (false), or until one side fails or the pump is
+    /// cancelled: then both sockets are reset (true).</summary>
+    private static async Task<bool> CopyAsync(Socket fromSocket, Stream from, Socket toSocket, Stream to, Action<long> count, TokenBucket? bucket, StreamEnds ends, CancellationTokenSource abort)
     {
         var token = abort.Token;
         byte[]? buffer = null;
@@ -66,7 +76,7 @@ public sealed class StreamPump : IForwardingPump
                 if (n == 0)
                 {
                     if (!ends.TryPassOn(fromSocket, toSocket)) throw new SocketException((int)SocketError.ConnectionReset);
-                    return;
+                    return false;
                 }
                 await to.WriteAsync(buffer.AsMemory(0, n), token).ConfigureAwait(false);
                 count(n);
@@ -87,6 +97,7 @@ public sealed class StreamPump : IForwardingPump
             abort.Cancel();
             SocketClose.Reset(fromSocket);
             SocketClose.Reset(toSocket);
+            return true;
         }
         finally
         {

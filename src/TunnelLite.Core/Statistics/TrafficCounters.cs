@@ -12,7 +12,7 @@ public sealed class TrafficCounters
 
     [ThreadStatic] private static int t_stripe;
 
-    // 11 counters in 88 bytes, padded to 128 so that two stripes never share a cache line (nor an adjacent-line prefetch).
+    // 12 counters in 96 bytes, padded to 128 so that two stripes never share a cache line (nor an adjacent-line prefetch).
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit, Size = 128)]
     private struct Stripe
     {
@@ -27,6 +27,7 @@ public sealed class TrafficCounters
         [System.Runtime.InteropServices.FieldOffset(64)] public long Fallbacks;
         [System.Runtime.InteropServices.FieldOffset(72)] public long Refused;
         [System.Runtime.InteropServices.FieldOffset(80)] public long SourceRefused;
+        [System.Runtime.InteropServices.FieldOffset(88)] public long Reset;
     }
 
     private readonly Stripe[] _stripes = new Stripe[StripeCount];
@@ -83,6 +84,10 @@ public sealed class TrafficCounters
     public long RefusedConnections => Sum(static (ref Stripe s) => Volatile.Read(ref s.Refused));
     /// <summary>User connections refused at once for their source address (the tunnel's allow and deny lists).</summary>
     public long SourceRefusedConnections => Sum(static (ref Stripe s) => Volatile.Read(ref s.SourceRefused));
+    /// <summary>Connections that ended in a reset once forwarding had begun: a peer reset one side or vanished, a send
+    /// failed, or the engine cut them (the tunnel closed, a hard stop, a drain's deadline). Failures to set a connection up
+    /// are in <see cref="FailedConnections"/> instead.</summary>
+    public long ResetConnections => Sum(static (ref Stripe s) => Volatile.Read(ref s.Reset));
     /// <summary>The most recent error and when it happened.</summary>
     public LastErrorInfo? LastError => _lastError;
 
@@ -107,6 +112,8 @@ public sealed class TrafficCounters
     public void ConnectionRefused() { Interlocked.Increment(ref Mine.Refused); _parent?.ConnectionRefused(); }
     /// <summary>A user connection was refused for its source address.</summary>
     public void SourceRefused() { Interlocked.Increment(ref Mine.SourceRefused); _parent?.SourceRefused(); }
+    /// <summary>A forwarded connection ended in a reset (its pump reset both sockets); counted once per connection.</summary>
+    public void ConnectionReset() { Interlocked.Increment(ref Mine.Reset); _parent?.ConnectionReset(); }
     /// <summary>The client reconnected.</summary>
     public void Reconnected() { Interlocked.Increment(ref Mine.Reconnects); _parent?.Reconnected(); }
     /// <summary>Counts the forwarding mode a connection used.</summary>

@@ -29,8 +29,13 @@ public sealed record TunnelStats
     public long ActiveConnections { get; init; }
     /// <summary>Connections since start.</summary>
     public long TotalConnections { get; init; }
-    /// <summary>Connections that failed.</summary>
+    /// <summary>Connections that failed to be set up: the local service refused or did not answer in time, or (servers) no
+    /// data connection came in time, or too many users were waiting.</summary>
     public long FailedConnections { get; init; }
+    /// <summary>Connections that ended in a reset once forwarding had begun: a peer reset its side or vanished (a process
+    /// killed at the other end, a server lost), a send failed, or the connection was cut (the tunnel closed, a stop, a
+    /// drain's deadline). Each peer of such a connection saw a reset, not a clean end.</summary>
+    public long ResetConnections { get; init; }
     /// <summary>User connections refused at once because the tunnel was at its connection cap (servers only).</summary>
     public long RefusedConnections { get; init; }
     /// <summary>User connections refused at once for their source address: denied, or not allowed, by the tunnel's source
@@ -131,6 +136,7 @@ public sealed record TunnelStats
             ActiveConnections = c.ActiveConnections,
             TotalConnections = c.TotalConnections,
             FailedConnections = c.FailedConnections,
+            ResetConnections = c.ResetConnections,
             RefusedConnections = c.RefusedConnections,
             SourceRefusedConnections = c.SourceRefusedConnections,
             BytesIn = c.BytesIn,

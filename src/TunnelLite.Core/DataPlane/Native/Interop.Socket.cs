@@ -40,9 +40,24 @@ internal static unsafe partial class Interop
     /// <summary>Closes with a reset (SO_LINGER 0), as <c>Socket.LingerState = (true, 0)</c> then Dispose does.</summary>
     public static void CloseWithReset(int fd)
     {
-        var linger = new Linger { OnOff = 1, Seconds = 0 };
-        SetSockOpt(fd, SOL_SOCKET, SO_LINGER, &linger, (uint)sizeof(Linger));
+        SetLingerZero(fd, true);
         Forwarding.LinuxNative.Close(fd);
+    }
+
+    /// <summary>Closes a connection whose streams ended cleanly, with a FIN after its unsent bytes: undoes
+    /// <see cref="SetLingerZero"/> first, which a plain close would turn into a reset that drops those bytes.</summary>
+    public static void CloseGracefully(int fd)
+    {
+        SetLingerZero(fd, false);
+        Forwarding.LinuxNative.Close(fd);
+    }
+
+    /// <summary>SO_LINGER 0 on (or off): a close, including the kernel's when the process dies, sends a reset rather than
+    /// a FIN. A connection carries it while its streams run (see <see cref="Forwarding.SocketClose.ResetIfAbandoned"/>).</summary>
+    public static void SetLingerZero(int fd, bool on)
+    {
+        var linger = new Linger { OnOff = on ? 1 : 0, Seconds = 0 };
+        SetSockOpt(fd, SOL_SOCKET, SO_LINGER, &linger, (uint)sizeof(Linger));
     }
 
     public const int SOCK_NONBLOCK = 0x800;
