@@ -37,8 +37,12 @@ Describe 'Faults' {
             $clock = [Diagnostics.Stopwatch]::StartNew()
             Stop-ChildHard $a.Process
             $rest = Receive-HttpRest -Download $partial -TimeoutSec ($script:HeartbeatTimeout + $script:Margin)
-            $rest.End | Should -BeIn @('Eof', 'Reset') -Because 'the user of a dead client is disconnected, not left hanging'
+            # A reset, not an end: the dead client's kernel resets its data connection (SO_LINGER 0 while a stream runs), and
+            # the server passes that on, so that the user cannot take the cut download for a whole one.
+            $rest.End | Should -Be 'Reset' -Because "the user of a dead client must see its download broken, not ended ($($rest.Received) of $size bytes)"
             $rest.Received | Should -BeLessThan $size
+            Wait-Until { (Get-TunnelStats -InputObject $server).ResetConnections -eq 1 } -TimeoutSec 5 |
+                Should -BeTrue -Because "the server counts the one connection it reset (it counted $((Get-TunnelStats -InputObject $server).ResetConnections))"
 
             Wait-Until { Test-TcpPortFree $a.RemotePort } -TimeoutSec ($script:HeartbeatTimeout + $script:Margin) |
                 Should -BeTrue -Because "port $($a.RemotePort) of the killed client must be freed within its heartbeat timeout"
@@ -51,6 +55,7 @@ Describe 'Faults' {
             $after = Invoke-HttpDownload -Port $b.RemotePort -Path "/bytes/$bSize"
             Get-Sha256Hex $after | Should -Be (Get-ExpectedPayloadHash $bSize)
             (Get-TunnelStats -InputObject $server).Clients | Should -Be 1
+            (Get-TunnelStats -InputObject $server).ResetConnections | Should -Be 1 -Because 'the downloads through B ended cleanly'
         }
         finally {
             if ($partial) { $partial.Socket.Dispose() }
@@ -88,8 +93,8 @@ Describe 'Faults' {
         }
     }
 
-    It 'reconnects and registers again when the server is killed and started again on the same port' {
-        $server = $null; $tunnel = $null
+    It 'reconnects and registers again when the server is killed and started again on the same port; a download cut by the kill ends in a reset, counted' {
+        $server = $null; $tunnel = $null; $partial = $null
         try {
             $controlPort = Get-FreeTcpPort
             $remotePort = Get-FreeTcpPort
@@ -100,8 +105,19 @@ Describe 'Faults' {
             $tunnel = New-Tunnel -ConfigPath (New-FaultClientConfig -Directory $script:Dir -Token $script:Token -ServerPort $controlPort -Name $name -LocalPort $script:Http.Port -RemotePort $remotePort)
             $tunnel.RemotePort | Should -Be $remotePort
             Get-Sha256Hex (Invoke-HttpDownload -Port $remotePort -Path '/bytes/1000000') | Should -Be (Get-ExpectedPayloadHash 1000000)
+            # In flight at the kill: far more than the socket buffers on its path hold.
+            $size = 128MB
+            $partial = Open-HttpDownload -Port $remotePort -Size $size -MinBytes 1MB
 
             Stop-ChildHard $server.Process
+            # The user was connected to the dead process itself: its kernel resets the connection (SO_LINGER 0 while the
+            # stream runs) rather than ending it with a FIN that would look like the end of the download.
+            $rest = Receive-HttpRest -Download $partial -TimeoutSec 10
+            $rest.End | Should -Be 'Reset' -Because "the download cut by the kill must end in a reset ($($rest.Received) of $size bytes)"
+            $rest.Received | Should -BeLessThan $size
+            # The client saw its data connection reset, reset the local service's end and counted it, once.
+            Wait-Until { (Get-TunnelStats -Name $name).ResetConnections -eq 1 } -TimeoutSec 5 |
+                Should -BeTrue -Because "the client counts the one connection the kill broke (it counted $((Get-TunnelStats -Name $name).ResetConnections))"
             Wait-Until { (Get-TunnelStats -Name $name).State -eq 'Reconnecting' } -TimeoutSec ($script:HeartbeatTimeout + $script:Margin) | Should -BeTrue
             $server.Process.Dispose()
             $server = Start-FaultServer -ConfigPath $serverConfig
@@ -114,8 +130,10 @@ Describe 'Faults' {
             $size = 8MB
             Get-Sha256Hex (Invoke-HttpDownload -Port $remotePort -Path "/bytes/$size") | Should -Be (Get-ExpectedPayloadHash $size)
             ((Receive-Job -Job $tunnel -Keep -WarningAction SilentlyContinue).Message -join "`n") | Should -Match 'Reconnected'
+            (Get-TunnelStats -Name $name).ResetConnections | Should -Be 1 -Because 'the downloads before and after the kill ended cleanly'
         }
         finally {
+            if ($partial) { $partial.Socket.Dispose() }
             if ($tunnel) { Stop-Tunnel -InputObject $tunnel; Remove-Job -Job $tunnel -Force }
             if ($server) { Stop-ChildPwsh $server.Process }
         }

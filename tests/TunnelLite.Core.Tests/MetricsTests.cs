@@ -25,7 +25,7 @@ public sealed class MetricsTests
         var summary = new TunnelStats
         {
             Name = "server:7000", Role = TunnelRole.Server, State = "Running", Uptime = TimeSpan.FromSeconds(90.5),
-            BytesIn = 1000, BytesOut = 2500, ActiveConnections = 2, TotalConnections = 10, FailedConnections = 1,
+            BytesIn = 1000, BytesOut = 2500, ActiveConnections = 2, TotalConnections = 10, FailedConnections = 1, ResetConnections = 5,
             RefusedConnections = 3, SourceRefusedConnections = 9, SplicedConnections = 6, CopiedConnections = 4, SpliceFallbacks = 1, Clients = 2, Tunnels = 1,
             HandshakesEvicted = 1, HandshakeTimeouts = 2, GarbageConnections = 3, LoginsFailed = 4, LoginsThrottled = 5,
             SessionsRefused = 6, DataConnectionsRefused = 7, DescriptorRefusals = 8, PendingHandshakes = 2,
@@ -63,6 +63,9 @@ public sealed class MetricsTests
             # HELP tunnellite_connections_failed_total User connections that failed: the local service refused or timed out, or no data connection came in time. All tunnels of this server or client.
             # TYPE tunnellite_connections_failed_total counter
             tunnellite_connections_failed_total{role="server"} 1
+            # HELP tunnellite_connections_reset_total User connections that ended in a reset once forwarding had begun: a peer reset or vanished, a send failed, or the tunnel closed or the process stopped under them. All tunnels of this server or client.
+            # TYPE tunnellite_connections_reset_total counter
+            tunnellite_connections_reset_total{role="server"} 5
             # HELP tunnellite_connections_refused_total User connections refused at once because the tunnel was at its connection cap. All tunnels of this server or client.
             # TYPE tunnellite_connections_refused_total counter
             tunnellite_connections_refused_total{role="server"} 3
@@ -111,6 +114,9 @@ public sealed class MetricsTests
             # HELP tunnellite_tunnel_connections_failed_total User connections that failed: the local service refused or timed out, or no data connection came in time. Per tunnel registered now.
             # TYPE tunnellite_tunnel_connections_failed_total counter
             tunnellite_tunnel_connections_failed_total{role="server",tunnel="web",client="alice"} 1
+            # HELP tunnellite_tunnel_connections_reset_total User connections that ended in a reset once forwarding had begun: a peer reset or vanished, a send failed, or the tunnel closed or the process stopped under them. Per tunnel registered now.
+            # TYPE tunnellite_tunnel_connections_reset_total counter
+            tunnellite_tunnel_connections_reset_total{role="server",tunnel="web",client="alice"} 5
             # HELP tunnellite_tunnel_connections_refused_total User connections refused at once because the tunnel was at its connection cap. Per tunnel registered now.
             # TYPE tunnellite_tunnel_connections_refused_total counter
             tunnellite_tunnel_connections_refused_total{role="server",tunnel="web",client="alice"} 0
