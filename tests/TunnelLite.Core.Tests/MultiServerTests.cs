@@ -86,6 +86,8 @@ public class MultiServerTests
         {
             var tunnels = await client.StartAsync();
             Assert.Equal(port, tunnels.Single().RemotePort);
+            // One data plane for both servers' connections: one set of event loops, not one per server.
+            Assert.Same(client.Clients[0].Pump, client.Clients[1].Pump);
             Assert.True(await TunnelFixture.WaitUntilAsync(() => client.ConnectedServers == 2, TimeSpan.FromSeconds(10)));
             await AssertEchoAsync(AddressA, port, 512 * 1024, 1);
             await AssertEchoAsync(AddressB, port, 512 * 1024, 2);
@@ -140,6 +142,10 @@ public class MultiServerTests
             Assert.True(stats[1].BytesIn >= 1024 * 1024 + 1, $"A carried {stats[1].BytesIn} bytes in");
             Assert.True(stats[2].BytesIn >= 8 * 1024 * 1024, $"B carried {stats[2].BytesIn} bytes in");
             Assert.Equal("Connected", stats[0].State);
+            // The user on A was reset when A went, and counted there; B's transfer ended cleanly.
+            Assert.Equal(1, stats[1].ResetConnections);
+            Assert.Equal(0, stats[2].ResetConnections);
+            Assert.Equal(1, stats[0].ResetConnections);
         }
         finally
         {

@@ -1,5 +1,6 @@
 using TunnelLite.Admin;
 using TunnelLite.Config;
+using TunnelLite.Forwarding;
 using TunnelLite.Statistics;
 
 namespace TunnelLite.Client;
@@ -11,6 +12,7 @@ namespace TunnelLite.Client;
 public sealed class MultiServerClient : IAsyncDisposable
 {
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly IForwardingPump? _pump;
 
     /// <summary>Creates one client per server; <see cref="StartAsync"/> connects them.</summary>
     /// <exception cref="ArgumentException">The options are invalid.</exception>
@@ -28,20 +30,28 @@ public sealed class MultiServerClient : IAsyncDisposable
         else
         {
             var events = new RecentEvents();
+            // One data plane for every server's client: the connections of all of them share its event loops.
+            _pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled, options.DataPlane, options.EventLoops);
             var clients = new List<TunnelClient>(Servers.Count);
             try
             {
-                foreach (var server in Servers) clients.Add(new TunnelClient(options.ForServer(server), clientName, events));
+                foreach (var server in Servers) clients.Add(new TunnelClient(options.ForServer(server), clientName, events, _pump));
             }
             catch
             {
                 foreach (var c in clients) c.StopAsync(TimeSpan.Zero).GetAwaiter().GetResult();
+                (_pump as IDisposable)?.Dispose();
                 throw;
             }
             Clients = clients;
             Events = events;
         }
-        _ = Task.WhenAll(Clients.Select(c => c.Completion)).ContinueWith(_ => _completion.TrySetResult(), TaskScheduler.Default);
+        // The shared loops go once every client has stopped (each reset what it left on them).
+        _ = Task.WhenAll(Clients.Select(c => c.Completion)).ContinueWith(_ =>
+        {
+            (_pump as IDisposable)?.Dispose();
+            _completion.TrySetResult();
+        }, TaskScheduler.Default);
     }
 
     /// <summary>The settings in force, with every server.</summary>

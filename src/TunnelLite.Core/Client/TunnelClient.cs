@@ -47,12 +47,14 @@ public sealed class TunnelClient : IAsyncDisposable
     /// <summary>Creates a client; <see cref="StartAsync(CancellationToken)"/> connects it.</summary>
     /// <exception cref="ArgumentException">The options are invalid.</exception>
     /// <exception cref="TunnelException">CertificateLoadFailed: the trusted CA file cannot be read.</exception>
-    public TunnelClient(TunnelClientOptions options, string? clientName = null) : this(options, clientName, null)
+    public TunnelClient(TunnelClientOptions options, string? clientName = null) : this(options, clientName, null, null)
     {
     }
 
-    /// <summary>A client whose events go to <paramref name="events"/>, shared by the clients of a <see cref="MultiServerClient"/>.</summary>
-    internal TunnelClient(TunnelClientOptions options, string? clientName, RecentEvents? events)
+    /// <summary>A client whose events go to <paramref name="events"/>, and whose connections <paramref name="sharedPump"/>
+    /// moves, both shared by the clients of a <see cref="MultiServerClient"/> (which then owns the pump: one set of event
+    /// loops, one thread per core, however many servers). Null: its own.</summary>
+    internal TunnelClient(TunnelClientOptions options, string? clientName, RecentEvents? events, IForwardingPump? sharedPump)
     {
         ArgumentNullException.ThrowIfNull(options);
         Events = events ?? new RecentEvents();
@@ -61,7 +63,8 @@ public sealed class TunnelClient : IAsyncDisposable
         ClientName = clientName ?? options.ClientName ?? HostName();
         _log = Events.Capture((options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("TunnelLite.Client"));
         foreach (var t in options.Tunnels) _tunnels[t.Name] = new ClientTunnel(t, Totals);
-        Pump = PumpSelector.For(options.ForwardingMode, options.Tls.Enabled, options.DataPlane, options.EventLoops);
+        _ownsPump = sharedPump is null;
+        Pump = sharedPump ?? PumpSelector.For(options.ForwardingMode, options.Tls.Enabled, options.DataPlane, options.EventLoops);
         if (Pump is DataPlane.EventLoopPump loops) loops.Failed += OnDataPlaneFailed;
         _tls = options.Tls.Enabled ? ClientTls.Create(options) : null;
     }
@@ -134,6 +137,8 @@ public sealed class TunnelClient : IAsyncDisposable
     public Task Completion => _completion.Task;
 
     internal IForwardingPump Pump { get; }
+
+    private readonly bool _ownsPump;
 
     /// <summary>True when connections to the server are TLS (then data connections keep the stream pump).</summary>
     internal bool UsesTls => _tls is not null;
@@ -344,7 +349,7 @@ public sealed class TunnelClient : IAsyncDisposable
         await _loop.ConfigureAwait(false);
         await _work.WhenDrainedAsync().ConfigureAwait(false);
         await _sampler.ConfigureAwait(false);
-        (Pump as IDisposable)?.Dispose(); // the event loops, once the hard stop has reset what was left on them
+        if (_ownsPump) (Pump as IDisposable)?.Dispose(); // the event loops, once the hard stop has reset what was left on them
         MarkTunnelsStopped();
         _log.LogInformation("Client stopped.");
         if (Admin is not null) await Admin.StopAsync().ConfigureAwait(false);
