@@ -66,11 +66,13 @@ Describe 'New-Tunnel with several servers' {
             $serverA.Kill($true)
             $serverA.WaitForExit(10000) | Should -BeTrue
 
+            $reset = $false
             try {
                 while (($n = $user.Receive($buffer)) -gt 0) { $got += $n }
             }
-            catch [System.Net.Sockets.SocketException] { }
+            catch [System.Net.Sockets.SocketException] { $reset = $_.Exception.SocketErrorCode -eq 'ConnectionReset' }
             $got | Should -BeLessThan $size
+            $reset | Should -BeTrue -Because 'the dead server''s kernel resets the connections it was forwarding: the user cannot take the cut download for a whole one'
 
             # B carries on; A's address has no listener; the job says one of two servers.
             Assert-Download 127.0.0.3 $port 8MB
@@ -87,6 +89,10 @@ Describe 'New-Tunnel with several servers' {
             $stats[2].State | Should -Be 'Connected'
             $stats[2].BytesOut | Should -BeGreaterOrEqual 12MB
             $stats[0].BytesOut | Should -Be ($stats[1].BytesOut + $stats[2].BytesOut)
+            # The client saw that connection's data connection reset, and counted it for A only.
+            $stats[1].ResetConnections | Should -Be 1
+            $stats[2].ResetConnections | Should -Be 0
+            $stats[0].ResetConnections | Should -Be 1
             { Invoke-HttpDownload -Address 127.0.0.2 -Port $port -Path '/bytes/16' } | Should -Throw
 
             # A comes back on its control port: the tunnel registers there again.
@@ -132,6 +138,81 @@ Describe 'New-Tunnel with several servers' {
             Get-Tunnel -Name 'multi-*' -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
             Stop-ChildPwsh $serverA
             Stop-ChildPwsh $serverB
+        }
+    }
+
+    It 'tests the public end on each server with Test-Tunnel: both reachable, then the stopped one refused and the other still reachable' {
+        $token = New-TunnelToken
+        $a = $null; $b = $null
+        try {
+            $a = Start-TunnelServer -BindAddress 127.0.0.2 -ControlPort 0 -Token $token -Name "multi-test-a-$([guid]::NewGuid().ToString('N'))"
+            $b = Start-TunnelServer -BindAddress 127.0.0.3 -ControlPort 0 -Token $token -Name "multi-test-b-$([guid]::NewGuid().ToString('N'))"
+            $port = Get-FreeTcpPort
+            $job = New-Tunnel -Server "127.0.0.2:$($a.ControlPort)", "127.0.0.3:$($b.ControlPort)" -Token $token -LocalPort $script:Http.Port -RemotePort $port -Name multi-probe
+            Wait-Until { $job.ServersConnected -eq 2 } | Should -BeTrue
+
+            # One result per server, in the servers' order; the HTTP service waits for a request, so the probes stay open.
+            $results = @(Test-Tunnel -InputObject $job -TimeoutSec 1)
+            $results.Count | Should -Be 2
+            $results.ComputerName | Should -Be @('127.0.0.2', '127.0.0.3')
+            $results.RemotePort | Should -Be @($port, $port)
+            $results.Name | Should -Be @('multi-probe', 'multi-probe')
+            $results.Reachable | Should -Be @($true, $true)
+            $results.Reason | Should -Be @('TimedOutOpen', 'TimedOutOpen')
+
+            Stop-Tunnel -InputObject $b
+            Wait-Until { $job.ServersConnected -eq 1 } | Should -BeTrue
+            $results = @(Test-Tunnel -InputObject $job -TimeoutSec 1)
+            $results.Reachable | Should -Be @($true, $false)
+            $results[1].Reason | Should -Be 'Refused'
+            Test-Tunnel -Name multi-probe -TimeoutSec 1 -Quiet | Should -Be @($true, $false)
+            Assert-Download 127.0.0.2 $port 1MB
+        }
+        finally {
+            Get-Tunnel -Name 'multi-*' -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
+            foreach ($s in $a, $b) { if ($s) { Stop-Tunnel -InputObject $s -ErrorAction SilentlyContinue; Remove-Job -Job $s -Force } }
+        }
+    }
+
+    It 'runs in the foreground with -Wait: a line per server, each server named in what it says, a warning given once, exit 0 on SIGTERM' {
+        Import-Module (Join-Path $PSScriptRoot 'Support/ServiceHelpers.psm1') -Force
+        # Weak on purpose (a repeated sequence): its warning is about the token, not a server, and must come once.
+        $token = 'multi-wait-token-abcdefghijklmnop'
+        $a = $null; $b = $null; $child = $null
+        try {
+            $a = Start-TunnelServer -BindAddress 127.0.0.2 -ControlPort 0 -Token $token -Name "multi-wait-a-$([guid]::NewGuid().ToString('N'))" -WarningAction SilentlyContinue
+            $b = Start-TunnelServer -BindAddress 127.0.0.3 -ControlPort 0 -Token $token -Name "multi-wait-b-$([guid]::NewGuid().ToString('N'))" -WarningAction SilentlyContinue
+            $port = Get-FreeTcpPort
+            $serverA = "127.0.0.2:$($a.ControlPort)"
+            $serverB = "127.0.0.3:$($b.ControlPort)"
+            $module = Join-Path (Resolve-Path (Join-Path $PSScriptRoot '..')).Path 'out/TunnelLite/TunnelLite.psd1'
+            $command = "Import-Module '$module'; New-Tunnel -Server $serverA, $serverB -Token '$token' -LocalPort $($script:Http.Port) -RemotePort $port -Name mw -Wait"
+            $child = Start-ChildProcess -FilePath ([Environment]::ProcessPath) -ArgumentList @((Join-Path $PSHOME 'pwsh.dll'), '-NoProfile', '-NonInteractive', '-Command', $command) -Environment @{ NO_COLOR = '1' }
+            $null = Wait-ChildLine $child "mw: Connected to $([regex]::Escape($serverA)); tunnels: mw :$port -> 127\.0\.0\.1:$($script:Http.Port)\.$"
+            $null = Wait-ChildLine $child "mw: Connected to $([regex]::Escape($serverB)); tunnels: mw :$port -> 127\.0\.0\.1:$($script:Http.Port)\.$"
+            Assert-Download 127.0.0.2 $port 2MB
+            Assert-Download 127.0.0.3 $port 2MB
+
+            # B stops: the lines about it name it; users through A go on.
+            Stop-Tunnel -InputObject $b
+            $null = Wait-ChildLine $child "The server $([regex]::Escape($serverB)) closed the session: server stopping$"
+            $null = Wait-ChildLine $child "Lost the server $([regex]::Escape($serverB)); reconnecting\.$"
+            Assert-Download 127.0.0.2 $port 2MB
+
+            Send-Signal -ProcessId $child.Process.Id -Signal TERM
+            $exit = Wait-ChildExit $child -TimeoutSec 10
+            $exit.Exited | Should -BeTrue
+            $exit.ExitCode | Should -Be 0 -Because "stderr: $($exit.Stderr)"
+            @($child.Lines -match 'The token .* is weak').Count | Should -Be 1 -Because ($child.Lines -join "`n")
+            @($child.Lines -match "mw: Stopped serving through $([regex]::Escape($serverA))\.$").Count | Should -Be 1
+            @($child.Lines -match "mw: Stopped serving through $([regex]::Escape($serverB))\.$").Count | Should -Be 1
+            @($child.Lines -match 'Client stopped\.$').Count | Should -Be 1
+            $child.Lines[-1] | Should -Match 'mw: Client stopped\.$'
+            Wait-Until { -not (Test-Connection -TargetName 127.0.0.2 -TcpPort $port -Quiet -TimeoutSeconds 1) } -TimeoutSec 5 | Should -BeTrue -Because 'A frees the port of the stopped client'
+        }
+        finally {
+            if ($child) { Stop-ChildProcess $child }
+            foreach ($s in $a, $b) { if ($s) { Stop-Tunnel -InputObject $s -ErrorAction SilentlyContinue; Remove-Job -Job $s -Force } }
         }
     }
 

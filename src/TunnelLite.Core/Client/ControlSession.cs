@@ -213,18 +213,18 @@ internal sealed class ControlSession : ControlChannel
         SendOrCloseAsync(new WorkFailedMessage { Tunnel = tunnel, Message = message });
 
     protected override void OnSilence(double timeoutSeconds) =>
-        Log.LogWarning("The server has been silent for more than {Timeout} s; reconnecting.", timeoutSeconds);
+        Log.LogWarning("The server {Server} has been silent for more than {Timeout} s; reconnecting.", _client.Server, timeoutSeconds);
 
     protected override Task OnProtocolErrorAsync(ProtocolException error)
     {
-        Log.LogWarning("Protocol error from the server: {Error}", PeerText.Escape(error.Message));
+        Log.LogWarning("Protocol error from the server {Server}: {Error}", _client.Server, PeerText.Escape(error.Message));
         return Task.CompletedTask;
     }
 
     protected override void OnConnectionLost(Exception? error)
     {
-        if (error is null) Log.LogWarning("The server closed the control connection.");
-        else Log.LogWarning("Lost the control connection: {Error}", error.Message);
+        if (error is null) Log.LogWarning("The server {Server} closed the control connection.", _client.Server);
+        else Log.LogWarning("Lost the control connection to {Server}: {Error}", _client.Server, error.Message);
     }
 
     protected override Task OnClosedAsync()
@@ -252,7 +252,7 @@ internal sealed class ControlSession : ControlChannel
                 return true;
             case FrameType.Error:
                 var err = MessageSerializer.Read<ErrorMessage>(frame);
-                Log.LogWarning("The server reported {Code}: {Message}", err.Code, PeerText.Escape(err.Message));
+                Log.LogWarning("The server {Server} reported {Code}: {Message}", _client.Server, err.Code, PeerText.Escape(err.Message));
                 if (err.RequestId != 0 && _pending.TryRemove(err.RequestId, out var failed))
                     failed.TrySetException(new TunnelException(err.Code, err.Message));
                 return err.RequestId != 0;
@@ -262,7 +262,7 @@ internal sealed class ControlSession : ControlChannel
                 return true;
             case FrameType.Goodbye:
                 var bye = MessageSerializer.Read<GoodbyeMessage>(frame);
-                Log.LogWarning("The server closed the session: {Reason}", PeerText.Escape(bye.Reason));
+                Log.LogWarning("The server {Server} closed the session: {Reason}", _client.Server, PeerText.Escape(bye.Reason));
                 return false;
             default:
                 throw new ProtocolException($"Unexpected {frame.Type} frame from the server.");

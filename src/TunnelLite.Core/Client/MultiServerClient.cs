@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using TunnelLite.Admin;
 using TunnelLite.Config;
 using TunnelLite.Forwarding;
@@ -13,6 +14,8 @@ public sealed class MultiServerClient : IAsyncDisposable
 {
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly IForwardingPump? _pump;
+    // Several servers: what is said once for all of their clients (each names its server in its own messages).
+    private readonly ILogger? _log;
 
     /// <summary>Creates one client per server; <see cref="StartAsync"/> connects them.</summary>
     /// <exception cref="ArgumentException">The options are invalid.</exception>
@@ -45,11 +48,13 @@ public sealed class MultiServerClient : IAsyncDisposable
             }
             Clients = clients;
             Events = events;
+            _log = events.Capture((options.LoggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger("TunnelLite.Client"));
         }
         // The shared loops go once every client has stopped (each reset what it left on them).
         _ = Task.WhenAll(Clients.Select(c => c.Completion)).ContinueWith(_ =>
         {
             (_pump as IDisposable)?.Dispose();
+            if (_log is not null) _log.LogInformation("Client stopped.");
             _completion.TrySetResult();
         }, TaskScheduler.Default);
     }
@@ -105,10 +110,10 @@ public sealed class MultiServerClient : IAsyncDisposable
     public async Task<IReadOnlyList<ClientTunnel>> StartAsync(CancellationToken cancellationToken = default)
     {
         if (Clients.Count == 1) return await Clients[0].StartAsync(cancellationToken).ConfigureAwait(false);
+        if (Security.TokenStrength.WarningFor(Options) is { } weak) _log!.LogWarning("{Warning}", weak);
         if (Options.Admin.Enabled)
         {
-            _admin = new AdminServer(Options.Admin, new MultiServerAdminView(this), null,
-                Events.Capture((Options.LoggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger("TunnelLite.Client")));
+            _admin = new AdminServer(Options.Admin, new MultiServerAdminView(this), null, _log!);
             try
             {
                 await _admin.StartAsync().ConfigureAwait(false);
@@ -149,7 +154,7 @@ public sealed class MultiServerClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(perServer);
         if (perServer.Count == 0) return Array.Empty<TunnelStats>();
         if (Clients.Count == 1) return new[] { perServer[0].Client.GetStatistics(perServer[0].Tunnel) };
-        var each = perServer.Select(x => x.Client.GetStatistics(x.Tunnel) with { Server = Describe(x.Client) }).ToList();
+        var each = perServer.Select(x => x.Client.GetStatistics(x.Tunnel) with { Server = x.Client.Server }).ToList();
         return each.Prepend(Sum(each)).ToList();
     }
 
@@ -171,7 +176,6 @@ public sealed class MultiServerClient : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
 
-    private static string Describe(TunnelClient c) => new ServerEndpoint(c.Options.ServerAddress, c.Options.ServerPort).ToString();
 
     /// <summary>Snapshots of the same tunnel (or client) on each server as one: counts and rates add up, the newest error
     /// wins, the longest uptime counts.</summary>

@@ -56,6 +56,7 @@ public sealed class TunnelClient : IAsyncDisposable
     /// loops, one thread per core, however many servers). Null: its own.</summary>
     internal TunnelClient(TunnelClientOptions options, string? clientName, RecentEvents? events, IForwardingPump? sharedPump)
     {
+        _oneOfSeveral = sharedPump is not null;
         ArgumentNullException.ThrowIfNull(options);
         Events = events ?? new RecentEvents();
         options.Validate();
@@ -138,6 +139,13 @@ public sealed class TunnelClient : IAsyncDisposable
 
     internal IForwardingPump Pump { get; }
 
+    /// <summary>The server, "host:port" ("[v6]:port"), as messages name it.</summary>
+    internal string Server => new ServerEndpoint(Options.ServerAddress, Options.ServerPort).ToString();
+
+    // One of the clients of a MultiServerClient, which says once for all of them what is not about one server: the weak
+    // token, the stop.
+    private readonly bool _oneOfSeveral;
+
     private readonly bool _ownsPump;
 
     /// <summary>True when connections to the server are TLS (then data connections keep the stream pump).</summary>
@@ -160,7 +168,7 @@ public sealed class TunnelClient : IAsyncDisposable
     {
         if (Interlocked.CompareExchange(ref _state, (int)ClientState.Connecting, (int)ClientState.NotStarted) != (int)ClientState.NotStarted)
             throw new InvalidOperationException("The client was already started.");
-        if (Security.TokenStrength.WarningFor(Options) is { } weak) _log.LogWarning("{Warning}", weak);
+        if (!_oneOfSeveral && Security.TokenStrength.WarningFor(Options) is { } weak) _log.LogWarning("{Warning}", weak);
         try
         {
             // First, so that /ready can say "connecting" while the connection is made.
@@ -351,7 +359,8 @@ public sealed class TunnelClient : IAsyncDisposable
         await _sampler.ConfigureAwait(false);
         if (_ownsPump) (Pump as IDisposable)?.Dispose(); // the event loops, once the hard stop has reset what was left on them
         MarkTunnelsStopped();
-        _log.LogInformation("Client stopped.");
+        if (_oneOfSeveral) _log.LogInformation("Stopped serving through {Server}.", Server);
+        else _log.LogInformation("Client stopped.");
         if (Admin is not null) await Admin.StopAsync().ConfigureAwait(false);
         _completion.TrySetResult();
     }
