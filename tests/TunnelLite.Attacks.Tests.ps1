@@ -33,8 +33,9 @@ BeforeAll {
         New-FaultServerConfig -Directory $script:Dir -Token $script:Token -HeartbeatInterval $script:HeartbeatInterval -HeartbeatTimeout $script:HeartbeatTimeout -Transport $Transport
     }
 
-    function Start-AttackTunnel([int] $ControlPort, [string] $Name, [int] $LocalPort, [int] $PoolCount = 8) {
-        Start-FaultTunnel -ConfigPath (New-FaultClientConfig -Directory $script:Dir -Token $script:Token -ServerPort $ControlPort `
+    function Start-AttackTunnel([int] $ControlPort, [string] $Name, [int] $LocalPort, [int] $PoolCount = 8, [System.Diagnostics.Process] $Child) {
+        # Child: a Start-FaultTunnelChild started before the server, so that the two load side by side.
+        Start-FaultTunnel -Child $Child -ConfigPath (New-FaultClientConfig -Directory $script:Dir -Token $script:Token -ServerPort $ControlPort `
                 -Name "$Name-$([guid]::NewGuid().ToString('N'))" -LocalPort $LocalPort -PoolCount $PoolCount `
                 -HeartbeatInterval $script:HeartbeatInterval -HeartbeatTimeout $script:HeartbeatTimeout)
     }
@@ -90,12 +91,13 @@ Describe 'Attacks' {
         @{ Label = 'one address'; Sources = @('127.0.0.2') }
         @{ Label = '64 addresses'; Sources = @(10..73 | ForEach-Object { "127.0.0.$_" }) }
     ) {
-        $server = $null; $client = $null; $attacker = $null
+        $server = $null; $clientChild = $null; $attacker = $null
         try {
+            $clientChild = Start-FaultTunnelChild
             # The server's admission defaults (handshake and preamble timeouts, pending handshakes in all and per source):
             # what a server on the internet runs with.
             $server = Start-FaultServer -ConfigPath (New-AttackServerConfig) -ControlPort 0
-            $client = Start-AttackTunnel -ControlPort $server.ControlPort -Name 'flood' -LocalPort $script:Http.Port -PoolCount 8
+            $client = Start-AttackTunnel -ControlPort $server.ControlPort -Name 'flood' -LocalPort $script:Http.Port -PoolCount 8 -Child $clientChild
             $size = 16KB
             $hash = Get-ExpectedPayloadHash $size
             (Get-Download -Port $client.RemotePort -Size $size -WithinSec 10).Ok | Should -BeTrue -Because 'the tunnel works before the attack'
@@ -140,18 +142,18 @@ Describe 'Attacks' {
         }
         finally {
             if ($attacker) { $null = Stop-ControlPortAttacker $attacker }
-            if ($client) { Stop-ChildPwsh $client.Process }
-            if ($server) { Stop-ChildPwsh $server.Process }
+            Stop-ChildPwsh $clientChild, $(if ($server) { $server.Process })
         }
     }
 
     It 'resets 3,000 users of a frozen client within userConnectionTimeout and serves again at once when it resumes' {
-        $server = $null; $client = $null; $attacker = $null
+        $server = $null; $clientChild = $null; $client = $null; $attacker = $null
         try {
             $userTimeout = 2
             $pool = 8
+            $clientChild = Start-FaultTunnelChild
             $server = Start-FaultServer -ConfigPath (New-AttackServerConfig -Transport ([ordered]@{ userConnectionTimeout = $userTimeout })) -ControlPort 0
-            $client = Start-AttackTunnel -ControlPort $server.ControlPort -Name 'frozen' -LocalPort $script:Http.Port -PoolCount $pool
+            $client = Start-AttackTunnel -ControlPort $server.ControlPort -Name 'frozen' -LocalPort $script:Http.Port -PoolCount $pool -Child $clientChild
             (Get-Download -Port $client.RemotePort -Size 16KB -WithinSec 10).Ok | Should -BeTrue -Because 'the tunnel works before the freeze'
 
             # A stopped process keeps its sockets open and answers nothing: no data connection will come for these users. The
@@ -197,32 +199,34 @@ Describe 'Attacks' {
         finally {
             if ($client) { & kill -CONT $client.Pid 2>$null }
             if ($attacker) { $null = Stop-ControlPortAttacker $attacker }
-            if ($client) { Stop-ChildPwsh $client.Process }
-            if ($server) { Stop-ChildPwsh $server.Process }
+            Stop-ChildPwsh $clientChild, $(if ($server) { $server.Process })
         }
     }
 
     It 'resets users beyond its descriptor budget at once, and keeps other tunnels, logins and itself alive (prlimit --nofile=4096)' -Skip:(-not $IsLinux) {
-        $server = $null; $a = $null; $b = $null; $attacker = $null; $idle = $null
+        $server = $null; $aChild = $null; $bChild = $null; $attacker = $null; $idle = $null
         try {
             # Tunnel A's local service accepts and never answers, so each of its users holds a descriptor pair in the
             # server (user and data connection) for good. Only the descriptor budget limits them (maxConnectionsPerTunnel is
             # far above 3,000): a server of 4,096 descriptors holds fewer than 2,048 such users.
             $idle = [TunnelLite.Tests.IdleTcpService]::new()
+            $aChild = Start-FaultTunnelChild
+            $bChild = Start-FaultTunnelChild
             $server = Start-FaultServer -ConfigPath (New-AttackServerConfig -Transport ([ordered]@{ maxConnectionsPerTunnel = 100000 })) -ControlPort 0 -Wrapper @('prlimit', '--nofile=4096:4096', '--')
             $limits = Get-Content -LiteralPath "/proc/$($server.Pid)/limits" | Where-Object { $_ -match '^Max open files' }
             Write-Figure 'server limits:' $limits
             $limits | Should -Match '^Max open files\s+4096\s+4096\b' -Because 'the server child must run under prlimit --nofile=4096:4096'
-            $a = Start-AttackTunnel -ControlPort $server.ControlPort -Name 'idle-a' -LocalPort $idle.Port -PoolCount 8
-            $b = Start-AttackTunnel -ControlPort $server.ControlPort -Name 'http-b' -LocalPort $script:Http.Port -PoolCount 8
+            $a = Start-AttackTunnel -ControlPort $server.ControlPort -Name 'idle-a' -LocalPort $idle.Port -PoolCount 8 -Child $aChild
+            $b = Start-AttackTunnel -ControlPort $server.ControlPort -Name 'http-b' -LocalPort $script:Http.Port -PoolCount 8 -Child $bChild
             (Get-Download -Port $b.RemotePort -Size 16KB -WithinSec 10).Ok | Should -BeTrue -Because 'tunnel B works before the attack'
 
             $attacker = New-ControlPortAttacker -Port $a.RemotePort -SourceAddress '127.0.0.1' -Hold 3000 -PerSecond 500 -MaxAttempts 3000
             $attacker.Start()
             $null = $attacker.WaitPacing(20000)
-            # Settled: every connect has ended one way or the other, and the server has had a moment to pair or refuse.
+            # Settled: every connect has ended one way or the other, and the server has paired every user it kept with a
+            # connection to the idle service behind A (or had 2 s to pair or refuse them).
             $null = Wait-Until { $attacker.Open -eq $attacker.Held } -TimeoutSec 10
-            Start-Sleep -Seconds 2
+            $null = Wait-Until { $idle.Accepted -ge $attacker.Held } -TimeoutSec 2
             $flood = $attacker.Snapshot()
             Write-Figure 'users of A:' $flood
             Write-Figure 'idle service behind A:' ([pscustomobject]@{ Accepted = $idle.Accepted; Held = $idle.Held; ClosedByPeer = $idle.ClosedByPeer })
@@ -258,9 +262,7 @@ Describe 'Attacks' {
         }
         finally {
             if ($attacker) { $null = Stop-ControlPortAttacker $attacker }
-            if ($a) { Stop-ChildPwsh $a.Process }
-            if ($b) { Stop-ChildPwsh $b.Process }
-            if ($server) { Stop-ChildPwsh $server.Process }
+            Stop-ChildPwsh $aChild, $bChild, $(if ($server) { $server.Process })
             if ($idle) { $idle.Dispose() }
         }
     }

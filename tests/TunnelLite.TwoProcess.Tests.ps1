@@ -257,10 +257,23 @@ Describe 'Two processes' {
         $old = New-TunnelToken
         $password = "admin-$([guid]::NewGuid())"
         $config = Join-Path $TestDrive 'rotation.toml'
-        # The clients' child processes must start before the expiry, also on a loaded machine.
-        $expires = [DateTimeOffset]::UtcNow.AddSeconds(25)
-        $expires = $expires.AddTicks(-($expires.Ticks % [TimeSpan]::TicksPerSecond)) # as the file writes it
-        @"
+        $size = 2MB
+        $hash = Get-ExpectedPayloadHash $size
+        $server = $null
+        $onNew = $null
+        $onOld = $null
+        try {
+            # The three children load pwsh side by side before the expiry is set, so that it has to cover only the logins and
+            # the checks before it, not the start of three processes (seconds each on a loaded machine). On this 2-core machine
+            # those logins and checks took 5 s at a load average of 5-6 and over 10 s at 8.7: hence 15 s.
+            $tunnel = Join-Path $PSScriptRoot 'Support/Run-Tunnel.ps1'
+            $server = Start-DeferredChildPwsh -Script (Join-Path $PSScriptRoot 'Support/Run-TunnelServer.ps1')
+            $onNew = Start-DeferredChildPwsh -Script $tunnel
+            $onOld = Start-DeferredChildPwsh -Script $tunnel
+            foreach ($child in $server, $onNew, $onOld) { $null = Read-ChildLine -Process $child -Pattern '^(READY)$' }
+            $expires = [DateTimeOffset]::UtcNow.AddSeconds(15)
+            $expires = $expires.AddTicks(-($expires.Ticks % [TimeSpan]::TicksPerSecond)) # as the file writes it
+            @"
 transport.authFailureDelay = 0
 
 [[clients]]
@@ -269,25 +282,18 @@ token = "$new"
 previousToken = "$old"
 previousTokenExpires = $($expires.ToString('yyyy-MM-ddTHH:mm:ssZ', [cultureinfo]::InvariantCulture))
 "@ | Set-Content -LiteralPath $config
-        $server = $null
-        $onNew = $null
-        $onOld = $null
-        try {
-            $server = Start-ChildPwsh -Script (Join-Path $PSScriptRoot 'Support/Run-TunnelServer.ps1') `
-                -ArgumentList @('-ConfigPath', $config, '-AdminEndpoint', '127.0.0.1:0', '-AdminUser', 'ops', '-AdminPassword', $password)
+            Resume-ChildPwsh -Process $server -Parameters @{ ConfigPath = $config; AdminEndpoint = '127.0.0.1:0'; AdminUser = 'ops'; AdminPassword = $password }
             $controlPort = [int](Read-ChildLine -Process $server -Pattern '^CONTROLPORT=(\d+)')
             $admin = ([uri](Read-ChildLine -Process $server -Pattern '^ADMINURL=(http://127\.0\.0\.1:\d+/)$')).Authority
             $ops = [pscredential]::new('ops', (ConvertTo-SecureString $password -AsPlainText -Force))
-            $tunnel = Join-Path $PSScriptRoot 'Support/Run-Tunnel.ps1'
-            $onNew = Start-ChildPwsh -Script $tunnel -ArgumentList @('-Server', "127.0.0.1:$controlPort", '-Token', $new, '-LocalPort', "$($script:Http.Port)", '-Name', 'rotation-new')
-            $onOld = Start-ChildPwsh -Script $tunnel -ArgumentList @('-Server', "127.0.0.1:$controlPort", '-Token', $old, '-LocalPort', "$($script:Http.Port)", '-Name', 'rotation-old')
+            Resume-ChildPwsh -Process $onNew -Parameters @{ Server = "127.0.0.1:$controlPort"; Token = $new; LocalPort = $script:Http.Port; Name = 'rotation-new' }
+            Resume-ChildPwsh -Process $onOld -Parameters @{ Server = "127.0.0.1:$controlPort"; Token = $old; LocalPort = $script:Http.Port; Name = 'rotation-old' }
             $newPort = [int](Read-ChildLine -Process $onNew -Pattern '^REMOTEPORT=(\d+)')
             $oldPort = [int](Read-ChildLine -Process $onOld -Pattern '^REMOTEPORT=(\d+)')
 
-            $size = 2MB
             foreach ($port in $newPort, $oldPort) {
                 $body = Invoke-HttpDownload -Port $port -Path "/bytes/$size"
-                [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($body)) | Should -Be (Get-ExpectedPayloadHash $size)
+                [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($body)) | Should -Be $hash
             }
             # The operator sees which token each client proved, from another process, and when the previous one expires.
             $clients = @(Get-TunnelClient -AdminEndpoint $admin -Credential $ops)
@@ -313,13 +319,11 @@ previousTokenExpires = $($expires.ToString('yyyy-MM-ddTHH:mm:ssZ', [cultureinfo]
                 Should -Throw -ErrorId 'AuthenticationFailed*'
             (Get-TunnelStats -AdminEndpoint $admin -Credential $ops).LoginsFailed | Should -BeGreaterOrEqual 1
             $body = Invoke-HttpDownload -Port $newPort -Path "/bytes/$size"
-            [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($body)) | Should -Be (Get-ExpectedPayloadHash $size)
+            [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($body)) | Should -Be $hash
         }
         finally {
             Get-Tunnel -Name 'rotation-*' -ErrorAction SilentlyContinue | Stop-Tunnel -Confirm:$false
-            Stop-ChildPwsh $onOld
-            Stop-ChildPwsh $onNew
-            Stop-ChildPwsh $server
+            Stop-ChildPwsh $onOld, $onNew, $server
         }
     }
 

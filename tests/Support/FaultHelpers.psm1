@@ -2,7 +2,7 @@
 # raw HTTP downloads that can be left hanging mid-transfer.
 Set-StrictMode -Version Latest
 
-Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1')   # Start-ChildPwsh, Read-ChildLine
+Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1')   # Start-ChildPwsh, Start-DeferredChildPwsh, Resume-ChildPwsh, Read-ChildLine
 
 function Protect-ConfigFile([string] $Path) {
     # The files hold the token: owner-only, as TunnelLite asks (readable by others is a warning, writable an error).
@@ -73,12 +73,20 @@ function Start-FaultServer {
 }
 
 function Start-FaultTunnel {
-    # A client child from ConfigPath (Run-FaultTunnel.ps1) with one tunnel; returns @{ Process; Pid; RemotePort }.
-    param([Parameter(Mandatory)] [string] $ConfigPath)
-    $proc = Start-ChildPwsh -Script (Join-Path $PSScriptRoot 'Run-FaultTunnel.ps1') -ArgumentList @('-ConfigPath', $ConfigPath)
+    # A client child from ConfigPath (Run-FaultTunnel.ps1) with one tunnel; returns @{ Process; Pid; RemotePort }. Child: a
+    # child of Start-FaultTunnelChild, already loaded while the server started, that runs the tunnel instead of a new one.
+    param([Parameter(Mandatory)] [string] $ConfigPath, [System.Diagnostics.Process] $Child)
+    $proc = if ($Child) { Resume-ChildPwsh -Process $Child -Parameters @{ ConfigPath = $ConfigPath }; $Child }
+    else { Start-ChildPwsh -Script (Join-Path $PSScriptRoot 'Run-FaultTunnel.ps1') -ArgumentList @('-ConfigPath', $ConfigPath) }
     $childPid = [int](Read-ChildLine -Process $proc -Pattern '^PID=(\d+)')
     $port = [int](Read-ChildLine -Process $proc -Pattern '^REMOTEPORT=[^:]+:(\d+)')
     [pscustomobject]@{ Process = $proc; Pid = $childPid; RemotePort = $port }
+}
+
+function Start-FaultTunnelChild {
+    # A deferred child for Start-FaultTunnel -Child (see Start-DeferredChildPwsh): it loads pwsh while the server starts, so
+    # that a client costs the server's start-up time, not its own on top; returns the Process.
+    Start-DeferredChildPwsh -Script (Join-Path $PSScriptRoot 'Run-FaultTunnel.ps1')
 }
 
 function Get-ChildStats {

@@ -133,6 +133,23 @@ function Start-ChildPwsh {
     [System.Diagnostics.Process]::Start($psi)
 }
 
+function Start-DeferredChildPwsh {
+    # Starts a child (Run-Deferred.ps1) that loads pwsh and TunnelLite now, prints READY, and runs Script only when
+    # Resume-ChildPwsh gives it its parameters; returns the Process. Loading takes seconds on a loaded machine, so children
+    # whose parameters are not known yet (a server's port) load side by side with what they wait for. Wrapper: see Start-ChildPwsh.
+    param([Parameter(Mandatory)] [string] $Script, [string[]] $Wrapper = @())
+    Start-ChildPwsh -Script (Join-Path $PSScriptRoot 'Run-Deferred.ps1') -ArgumentList @('-Script', $Script) -Wrapper $Wrapper
+}
+
+function Resume-ChildPwsh {
+    # Gives a Start-DeferredChildPwsh child the parameters of its script (names and values, sent as one line of JSON on its
+    # stdin, not on a command line); the child runs the script as soon as it has loaded. Its READY line, when nobody has read
+    # it, is skipped by Read-ChildLine like any line that does not match.
+    param([Parameter(Mandatory)] [System.Diagnostics.Process] $Process, [Parameter(Mandatory)] [System.Collections.IDictionary] $Parameters)
+    $Process.StandardInput.WriteLine((ConvertTo-Json -InputObject $Parameters -Compress))
+    $Process.StandardInput.Flush()
+}
+
 function Read-ChildLine {
     # Reads stdout lines of a child until one matches Pattern; returns the match's first group.
     param([Parameter(Mandatory)] [System.Diagnostics.Process] $Process, [Parameter(Mandatory)] [string] $Pattern, [int] $TimeoutSec = 60)
@@ -150,16 +167,16 @@ function Read-ChildLine {
     throw "Child process did not print '$Pattern'. Output: $($seen -join ' | ') $err"
 }
 
-function Stop-ChildPwsh([System.Diagnostics.Process] $Process) {
-    if ($null -eq $Process) { return }
-    try {
-        if (-not $Process.HasExited) {
-            $Process.StandardInput.WriteLine('stop')
-            if (-not $Process.WaitForExit(10000)) { $Process.Kill($true) }
-        }
+function Stop-ChildPwsh([System.Diagnostics.Process[]] $Process) {
+    # Tells every child to stop first, then waits for each (10 s, then kills it): several children stop side by side.
+    $children = @($Process | Where-Object { $null -ne $_ })
+    foreach ($child in $children) {
+        try { if (-not $child.HasExited) { $child.StandardInput.WriteLine('stop') } } catch { }
     }
-    catch { }
-    $Process.Dispose()
+    foreach ($child in $children) {
+        try { if (-not $child.HasExited -and -not $child.WaitForExit(10000)) { $child.Kill($true) } } catch { }
+        $child.Dispose()
+    }
 }
 
 Export-ModuleMember -Function *
