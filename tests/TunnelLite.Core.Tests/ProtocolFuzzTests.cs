@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Net.Sockets;
 using FsCheck.Fluent;
 using Xunit.Abstractions;
+using TunnelLite.Client;
 using TunnelLite.Config;
 using TunnelLite.Forwarding;
 using TunnelLite.Protocol;
@@ -264,6 +265,24 @@ public abstract class ProtocolFuzzTests : DataPathSuite
 
     protected ProtocolFuzzTests(ITestOutputHelper output) => _output = output;
 
+    /// <summary>Starts a client, trying up to three times when the server cut its login (ServerUnreachable): the server's
+    /// 1 s handshake deadline is there to end the fuzzers' conversations quickly, and a real client's login can take longer
+    /// while the whole suite starts on the 2-core machine; a real client would try again too.</summary>
+    private async Task<TunnelClient> StartClientPatientlyAsync(TunnelFixture f, TunnelClientOptions options)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await f.StartClientAsync(options);
+            }
+            catch (TunnelException e) when (e.Code == TunnelErrorCode.ServerUnreachable && attempt < 3)
+            {
+                _output.WriteLine($"login attempt {attempt} cut: {e.Message}");
+            }
+        }
+    }
+
     [Fact]
     public async Task Fuzzed_conversations_on_the_control_port_get_an_error_or_a_close_in_time_and_the_tunnels_keep_serving()
     {
@@ -278,7 +297,7 @@ public abstract class ProtocolFuzzTests : DataPathSuite
         var port = server.ControlEndpoint!.Port;
         var beforeOptions = TunnelFixture.ClientOptions(server);
         beforeOptions.Tunnels.Add(new TunnelDefinition { Name = "before", LocalPort = echo.Port });
-        var before = await f.StartClientAsync(beforeOptions);
+        var before = await StartClientPatientlyAsync(f, beforeOptions);
         var beforePort = before.Tunnels.Single().RemotePort;
 
         // A tunnel in use all through the fuzzing: every round trip must come back intact.
@@ -342,7 +361,7 @@ public abstract class ProtocolFuzzTests : DataPathSuite
 
         var afterOptions = TunnelFixture.ClientOptions(server);
         afterOptions.Tunnels.Add(new TunnelDefinition { Name = "after", LocalPort = echo.Port });
-        var after = await f.StartClientAsync(afterOptions);
+        var after = await StartClientPatientlyAsync(f, afterOptions);
         foreach (var tunnelPort in new[] { beforePort, after.Tunnels.Single().RemotePort })
         {
             using var user = await TunnelFixture.ConnectAsync(tunnelPort);
