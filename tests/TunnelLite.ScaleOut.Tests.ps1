@@ -249,6 +249,8 @@ listen stats
             $resetsOnB = (@(Get-TunnelStats -Name scaleout-web))[2].ResetConnections
             $resetsOnA = (@(Get-TunnelStats -Name scaleout-web))[1].ResetConnections
             $abortsOnB = [int](Get-HaproxyServer $stats b).srv_abrt - $abortsBefore
+            $cut = @($killed | Where-Object Outcome -ne 'Ok' | ForEach-Object { "$($_.Via): $($_.Error)" }) -join '; '
+            Write-Host "    kill of B: $clientOnB of $($inFlight.Count) streams on B; broken: $cut; client ResetConnections for B: $resetsOnB; HAProxy srv_abrt for b: $abortsOnB"
 
             # Over the whole run: nothing corrupted; the only broken streams are B's at the kill, as many as counted there.
             $report = ($streams | Where-Object Outcome -ne 'Ok' | ForEach-Object { "$($_.Phase) $($_.Outcome): $($_.Error)" }) -join '; '
