@@ -3,10 +3,11 @@
 # `option httpchk GET /ready`), one client in this process registered on both. Checked load runs through HAProxy while
 # server A is drained (its users finish, new ones go to B), restarted, and then server B is SIGKILLed. Every stream either
 # arrives whole and matches its hash, or breaks with only right bytes before the break. B's kernel resets the connections
-# of the killed process (SO_LINGER 0 while a stream runs): HAProxy's frontend with `option nolinger` passes that reset on
-# to the user, the README's plain frontend ends the user's connection early instead (HAProxy's own way; Content-Length
-# exposes it). The load generator, the client's ResetConnections for B and HAProxy's srv_abrt for b count the broken
-# streams alike, and they are the streams the statistics saw on B just before the kill.
+# of the killed process (SO_LINGER 0 while a stream runs), on both sides: HAProxy counts each as a transfer its server
+# aborted (srv_abrt, which a FIN would not be) and ends the user's connection after the bytes it has (HAProxy's way, which
+# Content-Length exposes); the client resets the local service's end and counts it. The load generator, the client's
+# ResetConnections for B and HAProxy's srv_abrt for b count the broken streams alike, and they are the streams the
+# statistics saw on B just before the kill.
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'Support/TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'Support/FaultHelpers.psm1') -Force
@@ -106,7 +107,7 @@ drainTimeout = 60
         }
         else { 'Corrupt' }
         $Download.Data.Dispose()
-        [pscustomobject]@{ Phase = $Phase; Outcome = $outcome; End = $rest.End; Via = $(if ($Download.PSObject.Properties['Via']) { $Download.Via } else { 'plain' }); Error = "$($rest.End) after $($rest.BodyLength) of $Size bytes" }
+        [pscustomobject]@{ Phase = $Phase; Outcome = $outcome; End = $rest.End; Error = "$($rest.End) after $($rest.BodyLength) of $Size bytes" }
     }
 }
 
@@ -128,8 +129,8 @@ Describe 'Scale-out behind HAProxy' {
         try {
             $token = New-TunnelToken
             $ports = [System.Collections.Generic.HashSet[int]]::new()
-            while ($ports.Count -lt 8) { $null = $ports.Add((Get-FreeTcpPort)) }
-            $controlA, $controlB, $adminA, $adminB, $public, $front, $stats, $frontReset = @($ports)
+            while ($ports.Count -lt 7) { $null = $ports.Add((Get-FreeTcpPort)) }
+            $controlA, $controlB, $adminA, $adminB, $public, $front, $stats = @($ports)
             $fileA = New-ScaleOutServerConfig -Directory $TestDrive -Name a -Address 127.0.0.2 -ControlPort $controlA -AdminPort $adminA -Token $token
             $fileB = New-ScaleOutServerConfig -Directory $TestDrive -Name b -Address 127.0.0.3 -ControlPort $controlB -AdminPort $adminB -Token $token
             $serverA = Start-ScaleOutServer -Name a -ConfigPath $fileA -Address 127.0.0.2 -ControlPort $controlA
@@ -154,12 +155,6 @@ defaults
 
 frontend tunnels
     bind 127.0.0.1:$front
-    default_backend tunnellite
-
-# Not in the README's configuration: the same with a dead server's reset passed on to the users.
-frontend tunnels-reset
-    bind 127.0.0.1:$frontReset
-    option nolinger
     default_backend tunnellite
 
 backend tunnellite
@@ -216,14 +211,9 @@ listen stats
             @($back | Where-Object Outcome -ne 'Ok') | Should -BeNullOrEmpty
             [int](Get-HaproxyServer $stats a).stot | Should -BeGreaterThan $stotA -Because 'the restarted A serves again'
 
-            # SIGKILL B with downloads in flight on both, through both frontends. Before the kill the statistics say how many
-            # users B carries: the client's row for B and HAProxy's scur for b; exactly those streams must break, and nothing
-            # else. Round robin alternates A and B: whichever it starts with, the first and the last of these four go through
-            # the plain frontend and the two between through the resetting one, so each frontend has one on each server.
-            $inFlight = @(foreach ($via in 'plain', 'reset', 'reset', 'plain') {
-                    $d = Open-HttpDownload -Port $(if ($via -eq 'reset') { $frontReset } else { $front }) -Size $script:LongSize -MinBytes 1MB -KeepBody
-                    $d | Add-Member -NotePropertyName Via -NotePropertyValue $via -PassThru
-                })
+            # SIGKILL B with downloads in flight on both. Before the kill the statistics say how many users B carries: the
+            # client's row for B and HAProxy's scur for b; exactly those streams must break, and nothing else.
+            $inFlight = @(1..4 | ForEach-Object { Open-HttpDownload -Port $front -Size $script:LongSize -MinBytes 1MB -KeepBody })
             # (The streams of the load before close within moments; until then they are counted too.)
             $settled = { $r = @(Get-TunnelStats -Name scaleout-web); $r[1].ActiveConnections + $r[2].ActiveConnections -eq $inFlight.Count }
             Wait-Until $settled -TimeoutSec 10 | Should -BeTrue -Because 'the client''s statistics see every user in flight'
@@ -249,7 +239,7 @@ listen stats
             $resetsOnB = (@(Get-TunnelStats -Name scaleout-web))[2].ResetConnections
             $resetsOnA = (@(Get-TunnelStats -Name scaleout-web))[1].ResetConnections
             $abortsOnB = [int](Get-HaproxyServer $stats b).srv_abrt - $abortsBefore
-            $cut = @($killed | Where-Object Outcome -ne 'Ok' | ForEach-Object { "$($_.Via): $($_.Error)" }) -join '; '
+            $cut = @($killed | Where-Object Outcome -ne 'Ok' | ForEach-Object { $_.Error }) -join '; '
             Write-Host "    kill of B: $clientOnB of $($inFlight.Count) streams on B; broken: $cut; client ResetConnections for B: $resetsOnB; HAProxy srv_abrt for b: $abortsOnB"
 
             # Over the whole run: nothing corrupted; the only broken streams are B's at the kill, as many as counted there.
@@ -259,14 +249,8 @@ listen stats
             @($broken | Where-Object Phase -ne 'kill') | Should -BeNullOrEmpty -Because $report
             $broken.Count | Should -Be $clientOnB -Because "the streams on B at the kill break, and only they ($report)"
             $resetsOnB | Should -Be $broken.Count -Because "the load generator and the client's statistics count the resets alike ($report)"
-            $abortsOnB | Should -Be $broken.Count -Because "HAProxy counts them too, as transfers its server b aborted ($report)"
+            $abortsOnB | Should -Be $broken.Count -Because "HAProxy counts them too, as transfers its server b aborted: B's kernel reset them ($report)"
             $resetsOnA | Should -Be 0 -Because 'nothing broke on A, the drain included'
-            # Through the frontend with option nolinger each broken stream ends in a reset; through the plain one, as
-            # HAProxy closes it: the README says which to choose.
-            $viaReset = @($broken | Where-Object Via -eq 'reset')
-            $viaReset.Count | Should -BeGreaterThan 0 -Because "a download on B came through each frontend ($report)"
-            @($broken | Where-Object Via -eq 'plain').Count | Should -BeGreaterThan 0 -Because "a download on B came through each frontend ($report)"
-            @($viaReset | Where-Object End -ne 'Reset') | Should -BeNullOrEmpty -Because "HAProxy passes B's reset on with option nolinger ($report)"
             @($killed | Where-Object Outcome -eq 'Ok').Count | Should -Be $clientOnA -Because 'the streams on A finish whole'
             $streams.Count | Should -Be (16 + 4 + 10 + 10 + 4 + 10)
         }
