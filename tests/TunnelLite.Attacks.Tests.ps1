@@ -102,7 +102,7 @@ Describe 'Attacks' {
             $hash = Get-ExpectedPayloadHash $size
             (Get-Download -Port $client.RemotePort -Size $size -WithinSec 10).Ok | Should -BeTrue -Because 'the tunnel works before the attack'
 
-            # 15 s: the preamble timeout (3 s) closes the silent connections and the attacker reopens them four times over.
+            # 15 s: the preamble timeout (3 s) closes the silent connections and the attacker reopens them, 7,500 in all.
             $attackSeconds = 15
             $attacker = New-ControlPortAttacker -Port $server.ControlPort -SourceAddress $Sources -Hold 2000 -PerSecond 500 -DurationSec $attackSeconds
             $attacker.Start()
