@@ -104,6 +104,17 @@ public sealed class DashboardTests(BrowserFixture browser) : IClassFixture<Brows
         Assert.EndsWith("KiB", await page.Page.EvaluateFunctionAsync<string>($"(n) => {{ {Row} return row(n).querySelector('td[data-col=in]').textContent; }}", "web"));
         Assert.True(await page.Page.EvaluateExpressionAsync<double>("Number(document.getElementById('total-bytes-in').dataset.value)") >= size);
 
+        // A user who resets its connection after an exchange: the Reset column counts it, on its tunnel only.
+        using (var user = await TunnelFixture.ConnectAsync(client.Tunnels.Single(t => t.Name == "web").RemotePort))
+        {
+            await user.SendAsync("ping"u8.ToArray(), System.Net.Sockets.SocketFlags.None);
+            Assert.Equal("ping"u8.ToArray(), await Transfer.ReceiveExactlyAsync(user, 4, TimeSpan.FromSeconds(10)));
+            user.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+        }
+        await page.Page.WaitForFunctionAsync($"(n) => {{ {Row} return Number(row(n).querySelector('td[data-col=reset]').dataset.value) === 1; }}",
+            new WaitForFunctionOptions { Timeout = 10_000 }, "web");
+        Assert.Equal(0, await CellValueAsync(page, "ssh", "reset"));
+
         // The chart of the selected tunnel (the first, "ssh" by name order) and the totals': live points keep coming, and
         // the totals' rate scale grew past the idle 1 KiB/s once the bytes were seen.
         await page.Page.WaitForFunctionAsync("() => Number(document.getElementById('chart-total').dataset.max) > 1024 && Number(document.getElementById('chart-tunnel').dataset.points) >= 2",

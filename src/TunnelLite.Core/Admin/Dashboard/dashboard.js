@@ -308,8 +308,8 @@
     draw($('chart-total'), state.total, true);
   }
 
-  const TUNNEL_CELLS = ['name', 'peer', 'port', 'state', 'in', 'out', 'rin', 'rout', 'active', 'failed', 'mode', 'chart'];
-  const NUMERIC = new Set(['port', 'in', 'out', 'rin', 'rout', 'active', 'failed']);
+  const TUNNEL_CELLS = ['name', 'peer', 'port', 'state', 'in', 'out', 'rin', 'rout', 'active', 'failed', 'reset', 'mode', 'chart'];
+  const NUMERIC = new Set(['port', 'in', 'out', 'rin', 'rout', 'active', 'failed', 'reset']);
 
   function newTunnelRow(name) {
     const row = el('tr');
@@ -359,6 +359,7 @@
       show(c.active, count(s.ActiveConnections), s.ActiveConnections);
       show(c.failed, count(s.FailedConnections), s.FailedConnections);
       c.failed.classList.toggle('bad', s.FailedConnections > 0);
+      show(c.reset, count(s.ResetConnections), s.ResetConnections);
       show(c.mode, s.ForwardingMode || '—');
 
       t.series.add(s.Timestamp, s.BytesInPerSec, s.BytesOutPerSec);
