@@ -28,14 +28,7 @@ public sealed class BufferedPump : IForwardingPump
         var up = CopyAsync(user, service, counters.AddIn, counters.Shaper?.In, ends, abort);
         var down = CopyAsync(service, user, counters.AddOut, counters.Shaper?.Out, ends, abort);
         var failed = await up.ConfigureAwait(false) | await down.ConfigureAwait(false);
-        if (failed)
-        {
-            // Both sockets were reset already (by the direction that failed, or both).
-            counters.ConnectionReset();
-            return;
-        }
-        SocketClose.Graceful(user);
-        SocketClose.Graceful(service);
+        SocketClose.EndPumped(user, service, failed, counters);
     }
 
     /// <summary>Copies one direction until its end, passed on as a FIN (false), or until one side fails or the pump is

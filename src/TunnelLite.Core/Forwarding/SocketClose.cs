@@ -29,6 +29,21 @@ internal static class SocketClose
         s.Dispose();
     }
 
+    /// <summary>Ends a pumped connection: when a direction <paramref name="failed"/>, both sockets are reset (again, if the
+    /// failing direction did already: that is harmless) and the reset is counted once; otherwise both close cleanly.</summary>
+    public static void EndPumped(Socket user, Socket service, bool failed, Statistics.TrafficCounters counters)
+    {
+        if (failed)
+        {
+            Reset(user);
+            Reset(service);
+            counters.ConnectionReset();
+            return;
+        }
+        Graceful(user);
+        Graceful(service);
+    }
+
     /// <summary>Sends FIN: this side will send no more, the other direction goes on.</summary>
     public static void ShutdownSend(Socket s)
     {

@@ -91,18 +91,8 @@ public sealed class SplicePump : IForwardingPump
             // released, so disposing inside a direction while we hold ours would never return.
             userHandle.DangerousRelease();
             serviceHandle.DangerousRelease();
-            if (up.Failed || down.Failed)
-            {
-                // As in the buffered pump: one side failed, so both peers learn the connection broke.
-                SocketClose.Reset(user);
-                SocketClose.Reset(service);
-                counters.ConnectionReset();
-            }
-            else
-            {
-                SocketClose.Graceful(user);
-                SocketClose.Graceful(service);
-            }
+            // As in the buffered pump: when one side failed, both peers learn the connection broke.
+            SocketClose.EndPumped(user, service, up.Failed || down.Failed, counters);
             var spliced = up.SplicedBytes + down.SplicedBytes > 0;
             counters.Forwarded(spliced ? ForwardingMode.Splice : ForwardingMode.Copy, up.FellBack || down.FellBack);
         }

@@ -43,14 +43,7 @@ public sealed class StreamPump : IForwardingPump
         var failed = await up.ConfigureAwait(false) | await down.ConfigureAwait(false);
         await DisposeQuietlyAsync(userStream).ConfigureAwait(false);
         await DisposeQuietlyAsync(serviceStream).ConfigureAwait(false);
-        if (failed)
-        {
-            // Both sockets were reset already.
-            counters.ConnectionReset();
-            return;
-        }
-        SocketClose.Graceful(user);
-        SocketClose.Graceful(service);
+        SocketClose.EndPumped(user, service, failed, counters);
     }
 
     /// <summary>Copies one direction until its end, passed on as a FIN (false), or until one side fails or the pump is
