@@ -176,32 +176,17 @@ public sealed class MultiServerClient : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
 
-
-    /// <summary>Snapshots of the same tunnel (or client) on each server as one: counts and rates add up, the newest error
-    /// wins, the longest uptime counts.</summary>
+    /// <summary>Snapshots of the same tunnel (or client) on each server as one: counts and rates add up
+    /// (<see cref="TunnelStats.PlusCounts"/>), the newest error wins, the longest uptime counts.</summary>
     private TunnelStats Sum(IReadOnlyList<TunnelStats> each)
     {
-        var connected = Clients.Count(c => c.State == ClientState.Connected);
         var newest = each.Where(s => s.LastErrorTime is not null).MaxBy(s => s.LastErrorTime);
-        return each[0] with
+        return each.Aggregate((a, b) => a.PlusCounts(b)) with
         {
             State = State.ToString(),
             Server = string.Join(",", Servers),
-            ServersConnected = connected,
-            ActiveConnections = each.Sum(s => s.ActiveConnections),
-            TotalConnections = each.Sum(s => s.TotalConnections),
-            FailedConnections = each.Sum(s => s.FailedConnections),
-            ResetConnections = each.Sum(s => s.ResetConnections),
-            BytesIn = each.Sum(s => s.BytesIn),
-            BytesOut = each.Sum(s => s.BytesOut),
-            BytesInPerSec = each.Sum(s => s.BytesInPerSec),
-            BytesOutPerSec = each.Sum(s => s.BytesOutPerSec),
-            Reconnects = each.Sum(s => s.Reconnects),
+            ServersConnected = Clients.Count(c => c.State == ClientState.Connected),
             Uptime = each.Max(s => s.Uptime),
-            SplicedConnections = each.Sum(s => s.SplicedConnections),
-            CopiedConnections = each.Sum(s => s.CopiedConnections),
-            SpliceFallbacks = each.Sum(s => s.SpliceFallbacks),
-            ThrottledTime = TimeSpan.FromTicks(each.Sum(s => s.ThrottledTime.Ticks)),
             LastError = newest?.LastError,
             LastErrorTime = newest?.LastErrorTime,
         };

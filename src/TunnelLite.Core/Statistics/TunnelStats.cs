@@ -122,6 +122,28 @@ public sealed record TunnelStats
     /// a summary.</summary>
     public bool? Healthy { get; init; }
 
+    /// <summary>This snapshot with <paramref name="other"/>'s counts, bytes, rates, reconnects and throttled time added: the
+    /// figures that add up when one tunnel's snapshots are merged (a tunnel on several servers, colliding /metrics series).
+    /// Everything else (names, state, uptime, errors, limits) is this one's; the caller sets what it merges otherwise.</summary>
+    internal TunnelStats PlusCounts(TunnelStats other) => this with
+    {
+        ActiveConnections = ActiveConnections + other.ActiveConnections,
+        TotalConnections = TotalConnections + other.TotalConnections,
+        FailedConnections = FailedConnections + other.FailedConnections,
+        ResetConnections = ResetConnections + other.ResetConnections,
+        RefusedConnections = RefusedConnections + other.RefusedConnections,
+        SourceRefusedConnections = SourceRefusedConnections + other.SourceRefusedConnections,
+        BytesIn = BytesIn + other.BytesIn,
+        BytesOut = BytesOut + other.BytesOut,
+        BytesInPerSec = BytesInPerSec + other.BytesInPerSec,
+        BytesOutPerSec = BytesOutPerSec + other.BytesOutPerSec,
+        Reconnects = Reconnects + other.Reconnects,
+        SplicedConnections = SplicedConnections + other.SplicedConnections,
+        CopiedConnections = CopiedConnections + other.CopiedConnections,
+        SpliceFallbacks = SpliceFallbacks + other.SpliceFallbacks,
+        ThrottledTime = ThrottledTime + other.ThrottledTime,
+    };
+
     /// <summary>Fills the counter fields from <paramref name="c"/> at <paramref name="now"/>; the Uptime runs from
     /// <paramref name="started"/> to <paramref name="stopped"/>, or to now while it runs.</summary>
     internal static TunnelStats From(TrafficCounters c, DateTimeOffset now, DateTimeOffset started, string name, TunnelRole role, string state, IForwardingPump pump, DateTimeOffset? stopped = null)
