@@ -4,18 +4,10 @@
 # registers there again when it comes back.
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'Support/TestHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'Support/FaultHelpers.psm1') -Force   # Wait-Until
     Import-TunnelLiteUnderTest
     $script:Http = New-LocalHttpService
     $script:ServerScript = Join-Path $PSScriptRoot 'Support/Run-TunnelServer.ps1'
-
-    function Wait-Until([scriptblock] $Condition, [int] $TimeoutSec = 20) {
-        $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSec)
-        while (-not (& $Condition)) {
-            if ([DateTime]::UtcNow -gt $deadline) { return $false }
-            Start-Sleep -Milliseconds 100
-        }
-        $true
-    }
 
     function Assert-Download([string] $Address, [int] $Port, [int] $Size) {
         $body = Invoke-HttpDownload -Address $Address -Port $Port -Path "/bytes/$Size"
@@ -48,7 +40,7 @@ Describe 'New-Tunnel with several servers' {
             $job.PublicEndpoint | Should -Be "127.0.0.2:$port,127.0.0.3:$port"
             $job.Command | Should -Match "via 127\.0\.0\.2:$controlA, 127\.0\.0\.3:$controlB$"
             @(Get-Job -Name multi-web).Count | Should -Be 1
-            Wait-Until { $job.ServersConnected -eq 2 } | Should -BeTrue
+            Wait-Until { $job.ServersConnected -eq 2 } -TimeoutSec 20 | Should -BeTrue
             $job.StatusMessage | Should -Be 'Connected (2 of 2 servers)'
             Assert-Download 127.0.0.2 $port 4MB
             Assert-Download 127.0.0.3 $port 4MB
@@ -76,7 +68,7 @@ Describe 'New-Tunnel with several servers' {
 
             # B carries on; A's address has no listener; the job says one of two servers.
             Assert-Download 127.0.0.3 $port 8MB
-            Wait-Until { $job.ServersConnected -eq 1 } | Should -BeTrue
+            Wait-Until { $job.ServersConnected -eq 1 } -TimeoutSec 20 | Should -BeTrue
             $job.Status | Should -Be 'Connected'
             $job.StatusMessage | Should -Match "^Connected \(1 of 2 servers; 127\.0\.0\.2:$controlA Reconnecting"
             $stats = @(Get-TunnelStats -Name multi-web)
@@ -149,7 +141,7 @@ Describe 'New-Tunnel with several servers' {
             $b = Start-TunnelServer -BindAddress 127.0.0.3 -ControlPort 0 -Token $token -Name "multi-test-b-$([guid]::NewGuid().ToString('N'))"
             $port = Get-FreeTcpPort
             $job = New-Tunnel -Server "127.0.0.2:$($a.ControlPort)", "127.0.0.3:$($b.ControlPort)" -Token $token -LocalPort $script:Http.Port -RemotePort $port -Name multi-probe
-            Wait-Until { $job.ServersConnected -eq 2 } | Should -BeTrue
+            Wait-Until { $job.ServersConnected -eq 2 } -TimeoutSec 20 | Should -BeTrue
 
             # One result per server, in the servers' order; the HTTP service waits for a request, so the probes stay open.
             $results = @(Test-Tunnel -InputObject $job -TimeoutSec 1)
@@ -161,7 +153,7 @@ Describe 'New-Tunnel with several servers' {
             $results.Reason | Should -Be @('TimedOutOpen', 'TimedOutOpen')
 
             Stop-Tunnel -InputObject $b
-            Wait-Until { $job.ServersConnected -eq 1 } | Should -BeTrue
+            Wait-Until { $job.ServersConnected -eq 1 } -TimeoutSec 20 | Should -BeTrue
             $results = @(Test-Tunnel -InputObject $job -TimeoutSec 1)
             $results.Reachable | Should -Be @($true, $false)
             $results[1].Reason | Should -Be 'Refused'
